@@ -1,0 +1,91 @@
+"""``soar`` — the command line. Subcommands live in their own modules and are imported only
+when invoked, so ``soar --help`` stays fast (heavy libraries load on demand)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+# command name -> "module:attribute" (a click.Command or click.Group)
+COMMANDS: dict[str, str] = {
+    "validate": "runner.cli.playbooks:validate",
+    "run": "runner.cli.run:run",
+    "demo": "runner.cli.run:demo",
+    "schema": "runner.cli.playbooks:schema",
+    "actions": "runner.cli.catalog:actions",
+    "plugins": "runner.cli.catalog:plugins",
+    "runs": "runner.cli.runs:runs",
+    "approve": "runner.cli.runs:approve",
+    "deny": "runner.cli.runs:deny",
+    "consent-url": "runner.cli.tenants:consent_url",
+    "token": "runner.cli.tenants:token",
+    "tenants": "runner.cli.tenants:tenants",
+    "sim": "runner.cli.sim:sim",
+}
+
+SHORT_HELP: dict[str, str] = {
+    "validate": "Check playbooks without running them.",
+    "run": "Run a playbook now.",
+    "demo": "Run the triage demo against the simulated cloud.",
+    "schema": "Print the playbook JSON Schema (for editors).",
+    "actions": "List and describe actions.",
+    "plugins": "List installed plugins.",
+    "runs": "List, show and resume runs.",
+    "approve": "Approve a step waiting for approval.",
+    "deny": "Deny a step waiting for approval.",
+    "consent-url": "Print the admin-consent URLs for the app.",
+    "token": "Get a token for a tenant and show its claims.",
+    "tenants": "List tenants and check their tokens and roles.",
+    "sim": "Serve the simulated cloud on loopback.",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return [name for name in COMMANDS if self._available(name)]
+
+    def _available(self, name: str) -> bool:
+        module = COMMANDS[name].split(":")[0]
+        return importlib.util.find_spec(module) is not None
+
+    def get_command(self, ctx, name):
+        target = COMMANDS.get(name)
+        if target is None or not self._available(name):
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx, formatter):
+        rows = [(n, SHORT_HELP.get(n, "")) for n in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="soar-runner", prog_name="soar")
+@click.option("--config", "config_path", envvar="SOAR_CONFIG", type=click.Path(dir_okay=False),
+              help="Path to soar.yaml (default: ./soar.yaml if present). Env: SOAR_CONFIG.")
+@click.option("--store", "store_url", envvar="SOAR_STORE",
+              help="Run store URL (default: sqlite under ./.soar/). Env: SOAR_STORE.")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, store_url: str | None, verbose: int) -> None:
+    """soar — run security automation playbooks against Microsoft Defender.
+
+    Try `soar demo` to run the triage playbook against the built-in simulated cloud.
+    """
+    from runner.cli.common import CliState, setup_logging
+
+    setup_logging(verbose)
+    ctx.obj = CliState(config_path=config_path, store_url=store_url, verbose=verbose)
+
+
+def run_main() -> None:  # pragma: no cover - console entry
+    main(prog_name="soar")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

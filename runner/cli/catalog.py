@@ -1,0 +1,108 @@
+"""``soar actions list|show`` and ``soar plugins list``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from runner.cli.common import console, handle_errors, print_json
+
+
+@click.group()
+def actions():
+    """List and describe the installed actions."""
+
+
+@actions.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def list_actions(as_json):
+    """Every installed action with its effect and summary."""
+    from rich.table import Table
+
+    from runner.plugins import load_plugins
+
+    host = load_plugins()
+    if as_json:
+        print_json([{"name": a.name, "effect": a.effect, "summary": a.summary, "plugin": a.plugin}
+                    for a in host.actions])
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("action", "effect", "summary"):
+        table.add_column(col)
+    for a in host.actions:
+        style = {"destructive": "red", "write": "yellow"}.get(a.effect, "")
+        table.add_row(a.name, f"[{style}]{a.effect}[/]" if style else a.effect, a.summary)
+    console().print(table)
+
+
+@actions.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def show_action(name, as_json):
+    """An action's metadata: inputs, output, effect, roles, quota, undo."""
+    import difflib
+
+    from runner.errors import UsageError
+    from runner.plugins import load_plugins
+
+    host = load_plugins()
+    action = host.actions.get(name)
+    if action is None:
+        close = difflib.get_close_matches(name, host.actions.names(), n=3)
+        raise UsageError(f"unknown action '{name}'",
+                         hint=(f"did you mean {', '.join(close)}? " if close else "") + "`soar actions list`")
+    meta = action.metadata()
+    if as_json:
+        print_json(meta)
+        return
+    out = console()
+    out.print(f"[bold]{meta['name']}[/] — {meta['summary']}  (plugin {meta['plugin']})")
+    if meta["description"]:
+        out.print(meta["description"])
+    out.print(f"effect: {meta['effect']}   quota: {meta['quota'] or '-'}   undo: {meta['undo'] or '-'}"
+              f"   needs tenant: {meta['needs_tenant']}   reconciles after crash: {meta['reconciles']}")
+    for api, roles in meta["roles"].items():
+        out.print(f"roles ({api}): any of {', '.join(roles)}")
+    props = meta["inputs"].get("properties", {})
+    required = set(meta["inputs"].get("required", []))
+    if props:
+        out.print("[bold]inputs[/]:")
+        for key, schema in props.items():
+            kind = schema.get("type") or " | ".join(s.get("type", "?") for s in schema.get("anyOf", [])) or "any"
+            if "enum" in schema:
+                kind = " | ".join(map(str, schema["enum"]))
+            extra = " (required)" if key in required else (f" = {json.dumps(schema['default'])}" if "default" in schema else "")
+            out.print(f"  {key}: {kind}{extra}  {schema.get('description', '')}")
+    elif meta["inputs"].get("additionalProperties", True):
+        out.print("[bold]inputs[/]: any mapping")
+    if meta["output"]:
+        out.print("[bold]output[/]: " + ", ".join(meta["output"].get("properties", {})))
+
+
+@click.group()
+def plugins():
+    """Installed plugins."""
+
+
+@plugins.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def list_plugins(as_json):
+    """Every plugin (built-in and installed) with its package, version and actions."""
+    from rich.table import Table
+
+    from runner.plugins import load_plugins
+
+    rows = load_plugins().plugins()
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("plugin", "package", "version", "actions"):
+        table.add_column(col)
+    for p in rows:
+        table.add_row(p["name"], p["package"], p["version"], str(len(p["actions"])))
+    console().print(table)

@@ -1,0 +1,190 @@
+"""What every ``soar`` command shares: state from the root options, building the services
+(config, store, network, auth — real or simulated), error handling and output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import click
+
+from runner.errors import SoarError
+from runner.secrets import mask, redact
+
+log = logging.getLogger("soar")
+
+
+class RedactingFilter(logging.Filter):
+    """Last line of defence: no known secret value leaves through logging."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string must not kill the run
+            return True
+        clean = redact(message)
+        if clean != message or record.args:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_soar", False):
+            root.removeHandler(h)
+    handler._soar = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    # core.log lines are what the user asked to see
+    logging.getLogger("soar.step").setLevel(logging.INFO)
+    for noisy in ("httpx", "httpcore", "msal", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if verbose < 3 else logging.DEBUG)
+
+
+@dataclass
+class CliState:
+    config_path: str | None = None
+    store_url: str | None = None
+    verbose: int = 0
+    _cleanup: list = field(default_factory=list)
+
+
+def state() -> CliState:
+    ctx = click.get_current_context()
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, CliState) else CliState()
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def fail(err: SoarError) -> None:
+    """Print a located error (no traceback) and exit with its code."""
+    out = console(stderr=True)
+    text = str(err)
+    head, _, hint = text.partition("\n  hint: ")
+    out.print(f"[bold red]error:[/] {_escape(head)}")
+    if hint:
+        out.print(f"  [yellow]hint:[/] {_escape(hint)}")
+    sys.exit(err.exit_code)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def handle_errors(func: Callable) -> Callable:
+    """Turn our errors into a clean message and exit code; anything else is a bug, shown briefly."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except SoarError as err:
+            fail(err)
+        except KeyboardInterrupt:
+            console(stderr=True).print("[yellow]interrupted[/]")
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # an internal bug: say so, without dumping secrets or a traceback
+            if state().verbose >= 2:
+                log.exception("internal error")
+            out = console(stderr=True)
+            out.print(f"[bold red]internal error:[/] {_escape(redact(f'{type(exc).__name__}: {exc}'))}")
+            out.print("  [yellow]hint:[/] this is a bug in soar-runner; re-run with -vv for details and report it")
+            sys.exit(1)
+
+    return wrapper
+
+
+def print_json(doc: Any) -> None:
+    click.echo(json.dumps(mask(doc), indent=2, default=_json_default))
+
+
+def _json_default(obj: Any) -> Any:
+    import datetime as dt
+
+    if isinstance(obj, (dt.datetime, dt.date)):
+        return obj.isoformat()
+    return str(obj)
+
+
+@dataclass
+class Runtime:
+    """The services a command runs with, plus what to close afterwards."""
+
+    services: Any
+    simulated: Any = None  # the SimulatedCloud, when --simulate
+
+    def close(self) -> None:
+        self.services.store.close()
+        auth = self.services.auth
+        if auth is not None and hasattr(auth, "close"):
+            auth.close()
+
+
+def build_runtime(*, simulate: bool = False, auto_approve: bool = False, need_config: bool = False,
+                  sim_tenants: int | None = None) -> Runtime:
+    """Config + store + network + auth. ``simulate`` uses the in-process simulated cloud."""
+    from runner.engine.context import Services
+    from runner.http import Network
+    from runner.plugins import load_plugins
+    from runner.store import RunStore
+
+    st = state()
+    plugins = load_plugins()
+    cloud = None
+    if simulate:
+        from runner.sim import SimulatedCloud
+
+        cloud = SimulatedCloud(tenants=sim_tenants) if sim_tenants else SimulatedCloud()
+        config = cloud.demo_config()
+        network = cloud.network()
+    else:
+        from runner.config import load_config
+
+        config = load_config(st.config_path)
+        if config is None and need_config:
+            from runner.errors import ConfigError
+
+            raise ConfigError("no soar.yaml found",
+                              hint="create soar.yaml (see docs/auth.md), pass --config, or use --simulate")
+        network = Network.internet()
+    auth = None
+    if config is not None and getattr(config, "app", None) is not None:
+        from runner.auth import TokenProvider
+
+        auth = TokenProvider(config, network, **_cache_kwargs(config, simulate))
+    url = st.store_url or (getattr(config, "store", None) if config is not None else None)
+    store = RunStore.open(url)
+    services = Services(plugins=plugins, store=store, network=network, config=config, auth=auth,
+                        auto_approve=auto_approve)
+    if cloud is not None:
+        services.extras["sim"] = cloud
+    return Runtime(services, cloud)
+
+
+def _cache_kwargs(config: Any, simulate: bool) -> dict:
+    if simulate:
+        return {"cache_path": None}  # simulated keys are per process: never reuse its tokens
+    cache = getattr(config, "token_cache", None)
+    path = getattr(cache, "path", None) if cache is not None else None
+    return {"cache_path": path} if path else {}

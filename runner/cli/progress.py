@@ -1,0 +1,138 @@
+"""Live progress while a run executes (rich), and the summary table at the end."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+STATUS_STYLE = {
+    "succeeded": "green", "failed": "red", "skipped": "dim", "running": "cyan",
+    "waiting_approval": "yellow", "cancelled": "magenta", "pending": "dim",
+}
+
+
+class ProgressView:
+    """Receives engine events; renders one row per (tenant, step) with foreach items done/total."""
+
+    def __init__(self, console: Console, live: bool = True):
+        self.console = console
+        self.rows: dict[tuple, dict] = {}
+        self.order: list[tuple] = []
+        self.started = time.perf_counter()
+        self.live = Live(console=console, refresh_per_second=8, transient=True) if live else None
+        self._last = 0.0
+
+    def __enter__(self) -> "ProgressView":
+        if self.live:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live:
+            self.live.__exit__(*exc)
+
+    def __call__(self, kind: str, **data: Any) -> None:
+        tenant = data.get("tenant")
+        step = data.get("step")
+        key = (tenant, step)
+        if kind == "step_start":
+            if key not in self.rows:
+                self.order.append(key)
+            self.rows[key] = {"status": "running", "done": 0, "total": data.get("total", 1),
+                              "action": data.get("action", ""), "error": None, "failed": 0, "retries": 0}
+        elif kind == "item_done" and key in self.rows:
+            self.rows[key]["done"] += 1
+            if data.get("status") == "failed":
+                self.rows[key]["failed"] += 1
+        elif kind == "retry" and key in self.rows:
+            self.rows[key]["retries"] += 1
+        elif kind == "step_done":
+            row = self.rows.setdefault(key, {"done": 0, "total": 1, "action": "", "failed": 0, "retries": 0})
+            if key not in self.order:
+                self.order.append(key)
+            row["status"] = data["status"]
+            row["error"] = data.get("error")
+            if row["total"] == 1 and data["status"] in ("succeeded", "failed"):
+                row["done"] = 1
+        elif kind == "waiting_approval" and key in self.rows:
+            self.rows[key]["status"] = "waiting_approval"
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if not self.live:
+            return
+        now = time.perf_counter()
+        if now - self._last < 0.1:
+            return
+        self._last = now
+        self.live.update(self.table(live=True))
+
+    def table(self, live: bool = False) -> Table:
+        multi = any(t for t, _ in self.order)
+        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
+        if multi:
+            table.add_column("tenant")
+        table.add_column("step")
+        table.add_column("action")
+        table.add_column("status")
+        table.add_column("items", justify="right")
+        for key in self.order:
+            row = self.rows[key]
+            status = row.get("status", "pending")
+            items = f"{row['done']}/{row['total']}" if row.get("total", 1) != 1 else ""
+            if row.get("retries"):
+                items += f" ({row['retries']} retries)"
+            cells = [key[1] or "", row.get("action", ""), Text(status, style=STATUS_STYLE.get(status, ""))]
+            if multi:
+                cells.insert(0, key[0] or "")
+            table.add_row(*cells, items)
+        return table
+
+
+def summary(console: Console, result: Any, view: ProgressView | None, elapsed: float) -> None:
+    """Print the end-of-run summary: per-step table, errors, plan (dry-run), outputs, next steps."""
+    if view is not None and view.order:
+        console.print(view.table())
+    status = result.status
+    style = STATUS_STYLE.get(status, "")
+    console.print(f"\nrun [bold]{result.run_id}[/] [{style}]{status}[/] in {elapsed:.2f}s")
+    errors = [(None, result.error)] if result.error is not None and not result.children else []
+    errors += [(name, child.error) for name, child in result.children.items() if child.error is not None]
+    from rich.markup import escape
+
+    for tenant, err in errors:
+        head, _, hint = str(err).partition("\n  hint: ")
+        prefix = f"[{tenant}] " if tenant else ""
+        console.print(f"[red]error:[/] {escape(prefix + head)}")
+        if hint:
+            console.print(f"  [yellow]hint:[/] {escape(hint)}")
+    if result.plan:
+        console.print("\n[bold]dry-run plan[/] (write and destructive actions not executed):")
+        for entry in result.plan:
+            from runner.secrets import mask
+
+            where = f"{entry['tenant']}: " if entry.get("tenant") else ""
+            item = f"[{entry['item']}]" if entry.get("item") is not None else ""
+            console.print(f"  {escape(where)}{entry['step']}{item} → {entry['action']} ({entry['effect']}) "
+                          f"{escape(_short(mask(entry['inputs'])))}")
+    for run_id, step in result.waiting:
+        console.print(f"[yellow]waiting for approval:[/] run {run_id} step '{step}' — "
+                      f"`soar approve {run_id} {step}` or `soar deny {run_id} {step}`")
+    if result.outputs:
+        import json
+
+        from runner.secrets import mask
+
+        console.print("[bold]outputs:[/] " + escape(json.dumps(mask(result.outputs), default=str)[:2000]))
+
+
+def _short(value: Any) -> str:
+    import json
+
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 160 else text[:157] + "..."

@@ -1,0 +1,34 @@
+"""Durations as SOC engineers write them: ``500ms``, ``2s``, ``10m``, ``1h30m``, ``1d``, or a number of seconds."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_FULL = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds as a float. Raises ``ValueError`` with a message fit for the user."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration; write e.g. 500ms, 2s, 10m, 1h")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        if _FULL.match(text):
+            return sum(float(n) * _UNITS[u] for n, u in _PART.findall(text))
+    raise ValueError(f"{value!r} is not a duration; write e.g. 500ms, 2s, 10m, 1h")
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s".replace(".0s", "s")
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+    return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"

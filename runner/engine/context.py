@@ -1,0 +1,97 @@
+"""What an action sees while it runs (:class:`ActionContext`) and what the engine is given to
+run with (:class:`Services`)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from runner.config import SoarConfig
+    from runner.http import Network
+    from runner.plugins import PluginHost
+    from runner.store import RunStore
+
+
+@dataclass(frozen=True)
+class TenantInfo:
+    """The tenant a run acts on: ``name`` (config key), ``id`` (GUID), ``cloud``, ``region``."""
+
+    name: str
+    id: str | None = None
+    cloud: str = "commercial"
+    region: str | None = None
+
+    def as_context(self) -> dict:
+        return {"name": self.name, "id": self.id, "cloud": self.cloud, "region": self.region}
+
+
+@dataclass
+class Services:
+    """Everything a run needs from outside the engine. Built once per process (or per test).
+
+    - ``plugins``: the loaded :class:`~runner.plugins.PluginHost` (actions, filters, observers).
+    - ``store``: the :class:`~runner.store.RunStore`.
+    - ``network``: the :class:`~runner.http.Network` every client is built from.
+    - ``config``: the loaded ``soar.yaml`` (``None``: no tenants; core actions only).
+    - ``auth``: the token provider (``runner.auth``), or ``None`` when no app is configured.
+    - ``apis``: the API client factory (``runner.http``), or ``None``.
+    - ``extras``: anything a plugin needs to share across a process.
+    """
+
+    plugins: "PluginHost"
+    store: "RunStore"
+    network: "Network"
+    config: "SoarConfig | None" = None
+    auth: Any = None
+    apis: Any = None
+    auto_approve: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class ActionContext:
+    """Handed to every action call. Read-only for actions, apart from ``log``.
+
+    Attributes: ``run_id``, ``step_id``, ``item`` (foreach index or ``None``), ``attempt``
+    (1-based), ``tenant`` (:class:`TenantInfo` or ``None`` for tenant-less actions),
+    ``dry_run``, ``services``, ``log`` (a logger whose lines are redacted).
+    """
+
+    __slots__ = ("run_id", "step_id", "item", "attempt", "tenant", "dry_run", "services",
+                 "log", "_engine", "playbook_path")
+
+    def __init__(self, *, run_id: str, step_id: str, item: int | None, attempt: int,
+                 tenant: TenantInfo | None, dry_run: bool, services: Services,
+                 engine: Any = None, playbook_path: str | None = None):
+        self.run_id = run_id
+        self.step_id = step_id
+        self.item = item
+        self.attempt = attempt
+        self.tenant = tenant
+        self.dry_run = dry_run
+        self.services = services
+        self._engine = engine
+        self.playbook_path = playbook_path
+        self.log = logging.getLogger(f"soar.step.{step_id}")
+
+    async def token(self, api: str, roles: tuple[str, ...] = ()):
+        """An access token for ``api`` (``mde``, ``xdr``, ``graph``) on this context's tenant.
+
+        Raises :class:`runner.errors.AuthError` / :class:`runner.errors.PermissionMissing`.
+        """
+        from runner.errors import ConfigError
+
+        if self.services.auth is None:
+            raise ConfigError(
+                "no app registration is configured, so no token can be obtained",
+                hint="add `app:` and `tenants:` to soar.yaml, or run with --simulate",
+            )
+        if self.tenant is None:
+            raise ConfigError("this step runs on no tenant, so it cannot get a token",
+                              hint="set `tenants:` on the playbook")
+        return await self.services.auth.get_token(self.tenant.name, api, roles=roles)
+
+    async def run_playbook(self, playbook: str, inputs: dict) -> Any:
+        """Run a sub-playbook in this run's tenant and return its outputs (``core.playbook``)."""
+        return await self._engine.run_subplaybook(self, playbook, inputs)

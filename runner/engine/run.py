@@ -1,0 +1,359 @@
+"""The engine: starts and resumes runs.
+
+A playbook run for several tenants is a parent run with one child run per tenant (run
+concurrently); for one tenant (or none) it is a single run. Everything needed to resume a run
+lives in its store row: the playbook text, the inputs, the trigger, the tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from runner.engine.context import Services, TenantInfo
+from runner.engine.inputs import resolve_inputs
+from runner.engine.steps import Recorded, RunExecution, RunPaused
+from runner.errors import ConfigError, SoarError, StepError, UsageError
+from runner.expressions import ExpressionEngine
+from runner.playbook.model import Playbook, Step
+from runner.secrets import mask, resolve
+
+log = logging.getLogger("soar.engine")
+
+FINAL = ("succeeded", "failed", "cancelled")
+TENANT_CONCURRENCY = 20
+
+
+@dataclass
+class CompiledStep:
+    with_: Any
+    when: Any
+    foreach: Any
+
+
+@dataclass
+class RunResult:
+    """What a run ended with. ``children`` holds the per-tenant results of a parent run."""
+
+    run_id: str
+    status: str
+    outputs: Any = None
+    error: SoarError | None = None
+    steps: list = field(default_factory=list)
+    children: dict = field(default_factory=dict)
+    plan: list = field(default_factory=list)
+    waiting: list = field(default_factory=list)  # (run_id, step_id) awaiting approval
+    tenant: str | None = None
+
+    def to_json(self) -> dict:
+        doc = {"run_id": self.run_id, "status": self.status, "outputs": mask(self.outputs),
+               "steps": self.steps}
+        if self.tenant:
+            doc["tenant"] = self.tenant
+        if self.error is not None:
+            doc["error"] = self.error.to_dict()
+        if self.children:
+            doc["tenants"] = {name: child.to_json() for name, child in self.children.items()}
+        if self.plan:
+            doc["plan"] = mask(self.plan)
+        if self.waiting:
+            doc["waiting_approval"] = [{"run_id": r, "step": s} for r, s in self.waiting]
+        return doc
+
+
+class Engine:
+    """Runs playbooks with the given :class:`Services`. ``progress`` receives live events."""
+
+    def __init__(self, services: Services, progress: Callable[..., None] | None = None):
+        self.services = services
+        self.progress = progress
+        self.expressions = ExpressionEngine(services.plugins.filters)
+        self._compiled: dict[int, CompiledStep] = {}
+        self._locks: dict[tuple, asyncio.Lock] = {}
+
+    # ---- helpers used by RunExecution -----------------------------------------------------------
+    def compiled(self, step: Step) -> CompiledStep:
+        c = self._compiled.get(id(step))
+        if c is None:
+            compile_value = self.expressions.compile_value
+            c = CompiledStep(
+                with_=compile_value(step.with_),
+                when=None if step.when is None else compile_value(step.when),
+                foreach=None if step.foreach is None else compile_value(step.foreach),
+            )
+            self._compiled[id(step)] = c
+        return c
+
+    def step_lock(self, run_id: str, step_id: str) -> asyncio.Lock:
+        return self._locks.setdefault((run_id, step_id), asyncio.Lock())
+
+    def _tenants(self, playbook: Playbook, only: str | None) -> list[TenantInfo | None]:
+        config = self.services.config
+        configured = config.tenant_names() if config is not None else []
+        wanted = playbook.tenants
+        if wanted is None or wanted == "all":
+            names = configured
+        else:
+            missing = [t for t in wanted if t not in configured]
+            if missing:
+                raise ConfigError(
+                    f"playbook '{playbook.name}' names tenant '{missing[0]}', which is not configured",
+                    where=playbook.locate(("tenants",)),
+                    hint="configured tenants: " + (", ".join(configured) or "none (add them to soar.yaml)"))
+            names = list(wanted)
+        if only is not None:
+            if only not in configured:
+                raise UsageError(f"unknown tenant '{only}'",
+                                 hint="configured tenants: " + (", ".join(configured) or "none"))
+            if only not in names:
+                raise UsageError(f"playbook '{playbook.name}' does not run on tenant '{only}'",
+                                 hint="its tenants: " + ", ".join(names))
+            names = [only]
+        if not names:
+            return [None]
+        return [self.tenant_info(n) for n in names]
+
+    def tenant_info(self, name: str | None) -> TenantInfo | None:
+        if name is None:
+            return None
+        t = self.services.config.tenant(name)
+        return TenantInfo(name=name, id=getattr(t, "id", None), cloud=getattr(t, "cloud", "commercial"),
+                          region=getattr(t, "region", None))
+
+    def _secrets(self, playbook: Playbook) -> dict:
+        out = {}
+        for name, ref in playbook.secrets.items():
+            try:
+                out[name] = resolve(ref, name=name)
+            except SoarError as exc:
+                raise exc.locate(**{k: v for k, v in playbook.locate(("secrets", name)).__dict__.items()
+                                    if v is not None})
+        return out
+
+    # ---- start ------------------------------------------------------------------------------------
+    async def start(self, playbook: Playbook, *, inputs: dict | None = None, tenant: str | None = None,
+                    dry_run: bool = False, trigger: dict | None = None) -> RunResult:
+        values = resolve_inputs(playbook, inputs or {})
+        tenants = self._tenants(playbook, tenant)
+        secrets = self._secrets(playbook)
+        trigger = trigger or {"type": "manual"}
+        store = self.services.store
+        text = playbook.source_text
+        if len(tenants) == 1:
+            t = tenants[0]
+            run_id = store.create_run(playbook_name=playbook.name, playbook_path=playbook.source_path,
+                                      playbook_text=text, inputs=values, trigger=trigger,
+                                      tenant=t.name if t else None, dry_run=dry_run, status="running")
+            return await self._execute(playbook, run_id, t, values, trigger, dry_run, secrets, None, {})
+        parent = store.create_run(playbook_name=playbook.name, playbook_path=playbook.source_path,
+                                  playbook_text=text, inputs=values, trigger=trigger, tenant=None,
+                                  dry_run=dry_run, status="running")
+        child_ids = {}
+        for t in tenants:
+            child_ids[t.name] = store.create_run(
+                playbook_name=playbook.name, playbook_path=playbook.source_path, playbook_text=text,
+                inputs=values, trigger=trigger, tenant=t.name, parent_id=parent, dry_run=dry_run,
+                status="pending")
+        return await self._run_parent(playbook, parent, tenants, child_ids, values, trigger, dry_run,
+                                      secrets, {})
+
+    async def _run_parent(self, playbook, parent, tenants, child_ids, values, trigger, dry_run,
+                          secrets, recorded_by_child) -> RunResult:
+        store = self.services.store
+        sem = asyncio.Semaphore(TENANT_CONCURRENCY)
+
+        async def child(t: TenantInfo) -> RunResult:
+            async with sem:
+                return await self._execute(playbook, child_ids[t.name], t, values, trigger, dry_run,
+                                           secrets, parent, recorded_by_child.get(t.name, {}))
+
+        results = await asyncio.gather(*(child(t) for t in tenants))
+        children = {t.name: r for t, r in zip(tenants, results)}
+        statuses = {r.status for r in results}
+        if "waiting_approval" in statuses:
+            status = "waiting_approval"
+        elif "failed" in statuses:
+            status = "failed"
+        else:
+            status = "succeeded"
+        outputs = {name: {"status": r.status, "outputs": r.outputs} for name, r in children.items()}
+        store.update_run(parent, status=status, outputs=outputs)
+        failed = [f"{n}: {r.error.message}" for n, r in children.items() if r.error is not None]
+        error = StepError("; ".join(failed)) if failed else None
+        return RunResult(parent, status, outputs, error, children=children,
+                         plan=[e for r in results for e in r.plan],
+                         waiting=[w for r in results for w in r.waiting])
+
+    async def _execute(self, playbook: Playbook, run_id: str, tenant: TenantInfo | None, values: dict,
+                       trigger: dict, dry_run: bool, secrets: dict, parent_id: str | None,
+                       recorded: dict, ctx_steps: dict | None = None) -> RunResult:
+        store = self.services.store
+        ctx = {
+            "inputs": values,
+            "steps": dict(ctx_steps or {}),
+            "tenant": tenant.as_context() if tenant else None,
+            "trigger": trigger,
+            "playbook": {"name": playbook.name, "description": playbook.description,
+                         "path": playbook.source_path},
+            "run": {"id": run_id, "dry_run": dry_run, "parent_id": parent_id},
+            "secrets": secrets,
+        }
+        ex = RunExecution(self, playbook, run_id, tenant, dry_run, ctx, parent_id=parent_id,
+                          recorded=recorded, resuming=bool(recorded))
+        if recorded:
+            store.update_run(run_id, status="running")
+        self.services.plugins.notify("soar_run_started", run=ex.info("running"))
+        self.progress and self.progress("run_start", run_id=run_id, tenant=tenant.name if tenant else None,
+                                        steps=[s.id for s in playbook.steps])
+        error: SoarError | None = None
+        waiting: list = []
+        try:
+            await ex.run_steps()
+            outputs = self._outputs(playbook, ex)
+            status = "succeeded"
+        except RunPaused as paused:
+            status, outputs = "waiting_approval", None
+            waiting = [(run_id, paused.step_id)]
+        except SoarError as exc:
+            status, outputs, error = "failed", None, exc
+        except asyncio.CancelledError:
+            store.flush()
+            store.update_run(run_id, status="cancelled")
+            raise
+        store.update_run(run_id, status=status, outputs=outputs,
+                         error=error.to_dict() if error is not None else None)
+        store.audit(run_id, f"run_{status}", data={"error": str(error)} if error else None)
+        store.flush()
+        steps = [{"id": sid, "status": s["status"], **({"error": s["error"]} if s["error"] else {})}
+                 for sid, s in ctx["steps"].items()]
+        self.services.plugins.notify("soar_run_finished", run=ex.info(status, str(error) if error else None))
+        self.progress and self.progress("run_done", run_id=run_id, tenant=tenant.name if tenant else None,
+                                        status=status)
+        return RunResult(run_id, status, outputs, error, steps=steps, plan=ex.plan, waiting=waiting,
+                         tenant=tenant.name if tenant else None)
+
+    def _outputs(self, playbook: Playbook, ex: RunExecution) -> dict:
+        out = {}
+        for key, value in playbook.outputs.items():
+            try:
+                out[key] = self.expressions.compile_value(value).render(ex.ctx)
+            except SoarError as exc:
+                raise exc.locate(**{k: v for k, v in playbook.locate(("outputs", key)).__dict__.items()
+                                    if v is not None})
+        return out
+
+    # ---- resume -----------------------------------------------------------------------------------
+    async def resume(self, run_id: str, *, retry_steps: tuple = (), skip_steps: tuple = ()) -> RunResult:
+        """Continue a run from its last recorded step (after a crash, or after an approval)."""
+        from runner.playbook.loader import PlaybookLoader
+
+        store = self.services.store
+        store.flush()
+        run = store.get_run(run_id)
+        if run.parent_id is not None and not retry_steps and not skip_steps:
+            # resuming one tenant resumes the whole parent, so the parent's result is right
+            return await self.resume(run.parent_id)
+        playbook = PlaybookLoader(self.services.plugins).load_text(run.playbook_text, run.playbook_path or "<stored>")
+        secrets = self._secrets(playbook)
+        children = store.children(run.id)
+        trigger = run.trigger or {"type": "manual"}
+        store.audit(run.id, "run_resumed", durable=True)
+        if children:
+            tenants = [self.tenant_info(c.tenant) for c in children]
+            ids = {c.tenant: c.id for c in children}
+            done = {c.tenant: c for c in children if c.status in FINAL}
+            recorded = {c.tenant: self._recorded(c.id, retry_steps, skip_steps) for c in children}
+            result = await self._run_parent_resume(playbook, run, tenants, ids, done, recorded, secrets, trigger)
+            return result
+        if run.status in FINAL and not retry_steps and not skip_steps:
+            raise UsageError(f"run {run.id} already {run.status}; nothing to resume",
+                             hint=f"`soar runs show {run.id}`")
+        tenant = self.tenant_info(run.tenant)
+        return await self._execute(playbook, run.id, tenant, run.inputs, trigger, run.dry_run, secrets,
+                                   run.parent_id, self._recorded(run.id, retry_steps, skip_steps))
+
+    async def _run_parent_resume(self, playbook, run, tenants, ids, done, recorded, secrets, trigger):
+        todo = [t for t in tenants if t.name not in done]
+        if not todo:
+            raise UsageError(f"run {run.id} already {run.status}; nothing to resume")
+        result = await self._run_parent(playbook, run.id, todo, ids, run.inputs, trigger, run.dry_run,
+                                        secrets, recorded)
+        for name, child in done.items():  # fold finished tenants back into the parent's result
+            result.children[name] = RunResult(child.id, child.status, child.outputs, tenant=name)
+        outputs = {n: {"status": r.status, "outputs": r.outputs} for n, r in result.children.items()}
+        statuses = {r.status for r in result.children.values()}
+        status = ("waiting_approval" if "waiting_approval" in statuses else
+                  "failed" if "failed" in statuses else "succeeded")
+        self.services.store.update_run(run.id, status=status, outputs=outputs)
+        result.status, result.outputs = status, outputs
+        return result
+
+    def _recorded(self, run_id: str, retry_steps: tuple, skip_steps: tuple) -> dict:
+        """Latest attempt per (step, item), as the store has it."""
+        out: dict = {}
+        for r in self.services.store.step_records(run_id):
+            key = (r.step_id, r.item)
+            prev = out.get(key)
+            if prev is None or r.attempt >= prev.attempt:
+                out[key] = Recorded(r.status, r.output, r.output_redacted, r.error, r.attempt, r.effect or "read")
+        for key in list(out):
+            if key[0] in retry_steps:
+                rec = out[key]
+                out[key] = Recorded("retry", None, False, None, rec.attempt, "read")
+            elif key[0] in skip_steps and out[key].status not in ("succeeded",):
+                rec = out[key]
+                out[key] = Recorded("skipped", None, False, None, rec.attempt, rec.effect)
+        # a step that failed before the crash is run again on resume (failed ≠ unknown)
+        return {k: v for k, v in out.items() if v.status != "failed"}
+
+    # ---- sub-playbooks ----------------------------------------------------------------------------
+    async def run_child_playbook(self, parent: RunExecution, actx, ref: str, inputs: dict) -> Any:
+        from runner.playbook.loader import PlaybookLoader
+
+        path = _find_playbook(ref, parent.playbook.source_path)
+        playbook = PlaybookLoader(self.services.plugins).load(path)
+        store = self.services.store
+        key = {"type": "playbook", "parent_run": parent.run_id, "parent_step": actx.step_id, "item": actx.item}
+        existing = [c for c in store.children(parent.run_id) if (c.trigger or {}).get("parent_step") == actx.step_id
+                    and (c.trigger or {}).get("item") == actx.item]
+        values = resolve_inputs(playbook, inputs)
+        if existing:
+            child = existing[0]
+            if child.status == "succeeded":
+                return child.outputs
+            result = await self._execute(playbook, child.id, parent.tenant, child.inputs, key, parent.dry_run,
+                                         self._secrets(playbook), parent.run_id, self._recorded(child.id, (), ()))
+        else:
+            run_id = store.create_run(playbook_name=playbook.name, playbook_path=playbook.source_path,
+                                      playbook_text=playbook.source_text, inputs=values, trigger=key,
+                                      tenant=parent.tenant.name if parent.tenant else None,
+                                      parent_id=parent.run_id, dry_run=parent.dry_run, status="running")
+            result = await self._execute(playbook, run_id, parent.tenant, values, key, parent.dry_run,
+                                         self._secrets(playbook), parent.run_id, {})
+        parent.plan.extend(result.plan)
+        if result.status == "waiting_approval":
+            raise RunPaused(actx.step_id)
+        if result.status != "succeeded":
+            err = result.error or StepError("sub-playbook failed")
+            raise StepError(f"sub-playbook '{playbook.name}' (run {result.run_id}) failed: {err.message}",
+                            hint=err.hint)
+        return result.outputs
+
+
+def _find_playbook(ref: str, current: str | None) -> str:
+    base = Path(current).parent if current and not current.startswith("<") else Path.cwd()
+    candidates = [Path(ref)] if ("/" in ref or ref.endswith((".yaml", ".yml"))) else []
+    candidates += [base / ref, base / f"{ref}.yaml", base / f"{ref}.yml"]
+    for c in candidates:
+        if c.is_file():
+            return str(c)
+    raise ConfigError(f"sub-playbook '{ref}' not found",
+                      hint=f"looked for {', '.join(str(c) for c in candidates)}")
+
+
+def playbook_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

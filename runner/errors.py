@@ -1,0 +1,211 @@
+"""Every error soar-runner raises on purpose, in one hierarchy.
+
+    SoarError                       base: message + where + hint; never carries a secret
+    ├── UsageError                  bad CLI usage or configuration            (exit 2)
+    │   ├── ConfigError             soar.yaml, secret references, tenants
+    │   └── SecretError             a secret reference that cannot be resolved
+    ├── PlaybookError               a playbook that cannot be loaded           (exit 2)
+    │   ├── PlaybookSyntaxError     malformed YAML
+    │   ├── PlaybookValidationError wrong shape, types, unknown actions/inputs, bad references
+    │   └── ExpressionSyntaxError   a ${{ }} that does not parse
+    ├── PluginError                 a plugin that declares something invalid   (exit 2)
+    ├── StoreError                  the run store cannot be read or written
+    │   └── RunNotFound
+    └── StepError                   a step failed at run time                  (exit 1)
+        ├── ExpressionError         a ${{ }} that fails when evaluated
+        ├── ActionInputError        resolved inputs do not match the action's input model
+        ├── StepTimeout             the step ran past its `timeout`
+        ├── ApprovalDenied          a human said no
+        ├── ReconcileError          a write step's outcome is unknown after a crash
+        ├── AuthError               Entra ID said no (bad secret, no consent, ...)
+        │   └── PermissionMissing   the token lacks the role the action needs
+        └── ApiError                the Defender / Graph API answered an error
+            ├── RateLimited         429 after the retry budget
+            └── TransientApiError   5xx / timeout after the retry budget
+
+Every error carries ``where`` (``file:line:col``, step id, tenant — whatever is known) and
+``hint`` (what to do next). ``str(err)`` gives the one-line located form the CLI prints::
+
+    playbooks/triage.yaml:12:9: step 'isolate': unknown action 'defender.isolat_machine'
+      hint: did you mean 'defender.isolate_machine'? `soar actions list` shows all actions
+
+Messages pass through :func:`runner.secrets.redact` so a secret value that slipped into
+an API answer or a user's text never reaches the terminal, a log line or the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something is: a file position plus the step and tenant it concerns."""
+
+    file: str | None = None
+    line: int | None = None  # 1-based
+    column: int | None = None  # 1-based
+    step: str | None = None
+    tenant: str | None = None
+
+    def __str__(self) -> str:
+        parts = []
+        if self.file:
+            pos = self.file
+            if self.line is not None:
+                pos += f":{self.line}"
+                if self.column is not None:
+                    pos += f":{self.column}"
+            parts.append(pos)
+        if self.step:
+            parts.append(f"step '{self.step}'")
+        if self.tenant:
+            parts.append(f"tenant '{self.tenant}'")
+        return ": ".join(parts)
+
+    def with_(self, **changes) -> "Location":
+        data = {**self.__dict__, **{k: v for k, v in changes.items() if v is not None}}
+        return Location(**data)
+
+
+class SoarError(Exception):
+    """Base class. ``message`` says what went wrong, ``where`` where, ``hint`` what to do."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, where: Location | None = None, hint: str | None = None):
+        from runner.secrets import redact  # local: errors must import nothing heavy
+
+        self.message = redact(message)
+        self.where = where or Location()
+        self.hint = redact(hint) if hint else None
+        super().__init__(self.message)
+
+    def locate(self, **where) -> "SoarError":
+        """Add location facts that were not known where the error was raised (keeps known ones)."""
+        known = {k: v for k, v in self.where.__dict__.items() if v is not None}
+        self.where = Location(**{**where, **known})
+        return self
+
+    def __str__(self) -> str:
+        head = str(self.where)
+        text = f"{head}: {self.message}" if head else self.message
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    def to_dict(self) -> dict:
+        return {
+            "type": type(self).__name__,
+            "message": self.message,
+            "where": {k: v for k, v in self.where.__dict__.items() if v is not None},
+            "hint": self.hint,
+        }
+
+
+class UsageError(SoarError):
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    pass
+
+
+class SecretError(ConfigError):
+    pass
+
+
+class PlaybookError(SoarError):
+    exit_code = 2
+
+
+class PlaybookSyntaxError(PlaybookError):
+    pass
+
+
+class PlaybookValidationError(PlaybookError):
+    pass
+
+
+class ExpressionSyntaxError(PlaybookValidationError):
+    pass
+
+
+class PlaybookErrors(PlaybookError):
+    """Several located problems found at once (``soar validate`` reports them all)."""
+
+    def __init__(self, errors: list[PlaybookError]):
+        self.errors = errors
+        super().__init__(f"{len(errors)} problem(s)", where=errors[0].where if errors else None)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors)
+
+
+class PluginError(SoarError):
+    exit_code = 2
+
+
+class StoreError(SoarError):
+    pass
+
+
+class RunNotFound(StoreError):
+    exit_code = 2
+
+
+class StepError(SoarError):
+    """A step failed at run time. ``retryable`` tells the engine's retry loop whether to try again."""
+
+    retryable = True
+
+
+class ExpressionError(StepError):
+    retryable = False
+
+
+class ActionInputError(StepError):
+    retryable = False
+
+
+class StepTimeout(StepError):
+    pass
+
+
+class ApprovalDenied(StepError):
+    retryable = False
+
+
+class ReconcileError(StepError):
+    retryable = False
+
+
+class AuthError(StepError):
+    retryable = False
+
+
+class PermissionMissing(AuthError):
+    pass
+
+
+class ApiError(StepError):
+    """An API answered an error. ``status`` and ``code`` come from the response."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None,
+                 retryable: bool = False, **kw):
+        self.status = status
+        self.code = code
+        self.retryable = retryable
+        super().__init__(message, **kw)
+
+
+class RateLimited(ApiError):
+    pass
+
+
+class TransientApiError(ApiError):
+    pass
+
+
+class RunCancelled(Exception):
+    """Internal signal: a run was paused/cancelled (waiting for approval, shutdown). Not a user error."""

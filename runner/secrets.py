@@ -1,0 +1,190 @@
+"""Secret values: a type that cannot be printed, references that resolve them, and redaction.
+
+Two layers keep secrets out of logs, run history, errors and CLI output:
+
+1. **Structure** — a resolved secret is a :class:`Secret`. ``str()``/``repr()``/``format()``
+   give ``***``; only :meth:`Secret.reveal` gives the value, and only actions call it when
+   they put the value on the wire. Stored rows and JSON output serialise it as ``"***"``.
+2. **Text** — every revealed value is registered, and :func:`redact` replaces any registered
+   value found in free text (exception messages, API error bodies echoed back, log lines).
+
+References: ``env:NAME``, ``file:PATH``; other schemes (``keyring:``, ``keyvault:``) are added
+by :func:`register_scheme` (see ``runner.config``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+MASK = "***"
+
+_known: set[str] = set()
+_known_lock = threading.Lock()
+_MIN_LEN = 4  # shorter values would redact ordinary words
+
+
+def register_value(value: str) -> None:
+    """Remember a secret value so :func:`redact` masks it wherever it shows up as text."""
+    if value and len(value) >= _MIN_LEN:
+        with _known_lock:
+            _known.add(value)
+
+
+def redact(text: str) -> str:
+    """Mask every known secret value in ``text``."""
+    if not _known or not isinstance(text, str):
+        return text
+    for value in sorted(_known, key=len, reverse=True):
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+class Secret:
+    """A value that must not be shown. Use :meth:`reveal` only to send it where it belongs."""
+
+    __slots__ = ("_value", "name")
+
+    def __init__(self, value: str, name: str | None = None):
+        if isinstance(value, Secret):
+            value = value.reveal()
+        self._value = str(value)
+        self.name = name
+        register_value(self._value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __repr__(self) -> str:
+        return f"Secret({self.name or ''}{'=' if self.name else ''}{MASK!r})"
+
+    def __format__(self, spec: str) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self):  # never pickle the clear value by accident
+        raise TypeError("a Secret cannot be pickled")
+
+    # pydantic: an input field typed `Secret` accepts a Secret or a plain string
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source, handler):
+        from pydantic_core import core_schema
+
+        def coerce(v: Any) -> "Secret":
+            if isinstance(v, Secret):
+                return v
+            if isinstance(v, str):
+                return Secret(v)
+            raise ValueError("expected a secret (a string or ${{ secrets.NAME }})")
+
+        return core_schema.no_info_plain_validator_function(
+            coerce,
+            # JSON dumps show ***; python-mode dumps keep the Secret so it can flow to later steps
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda v: MASK, when_used="json"),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema, handler):
+        return {"type": "string", "format": "password", "writeOnly": True}
+
+
+def reveal(value: Any) -> Any:
+    """Reveal a Secret; leave anything else as it is (for values that may or may not be secret)."""
+    return value.reveal() if isinstance(value, Secret) else value
+
+
+def mask(value: Any) -> Any:
+    """A copy of ``value`` safe to show or store: Secrets become ``***``, known values redacted."""
+    if isinstance(value, Secret):
+        return MASK
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: mask(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask(v) for v in value]
+    return value
+
+
+def contains_secret(value: Any) -> bool:
+    if isinstance(value, Secret):
+        return True
+    if isinstance(value, dict):
+        return any(contains_secret(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(contains_secret(v) for v in value)
+    return False
+
+
+# ---- references -----------------------------------------------------------------------------
+
+Resolver = Callable[[str], str]
+_schemes: dict[str, Resolver] = {}
+
+
+def register_scheme(scheme: str, resolver: Resolver) -> None:
+    """Add a reference scheme (``keyring``, ``keyvault``...). The resolver gets what follows ``scheme:``."""
+    _schemes[scheme] = resolver
+
+
+def _env(name: str) -> str:
+    from runner.errors import SecretError
+
+    if name not in os.environ:
+        raise SecretError(
+            f"secret reference 'env:{name}' is not set",
+            hint=f"export {name}=... before running, or change the reference",
+        )
+    return os.environ[name]
+
+
+def _file(path: str) -> str:
+    from runner.errors import SecretError
+
+    p = Path(path).expanduser()
+    try:
+        return p.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SecretError(
+            f"secret reference 'file:{path}' cannot be read ({exc.strerror or type(exc).__name__})",
+            hint="check that the file exists and is readable by this user",
+        ) from None
+
+
+register_scheme("env", _env)
+register_scheme("file", _file)
+
+
+def is_reference(text: str) -> bool:
+    scheme, sep, rest = text.partition(":")
+    return bool(sep and rest and scheme in _schemes)
+
+
+def resolve(reference: str, name: str | None = None) -> Secret:
+    """Resolve ``scheme:rest`` into a :class:`Secret`. Errors name the reference, never a value."""
+    from runner.errors import SecretError
+
+    scheme, sep, rest = str(reference).partition(":")
+    if not sep or scheme not in _schemes or not rest:
+        known = ", ".join(f"{s}:" for s in sorted(_schemes))
+        shown = f"scheme '{scheme}:'" if sep else "a literal value"
+        label = f"secret '{name}'" if name else "a secret"
+        raise SecretError(
+            f"{label} is {shown}, not a secret reference",
+            hint=f"use one of {known} (literal secret values are not accepted)",
+        )
+    return Secret(_schemes[scheme](rest), name=name)
