@@ -59,7 +59,7 @@ class ActionContext:
     """
 
     __slots__ = ("run_id", "step_id", "item", "attempt", "tenant", "dry_run", "services",
-                 "log", "_engine", "playbook_path")
+                 "_log", "_engine", "playbook_path")
 
     def __init__(self, *, run_id: str, step_id: str, item: int | None, attempt: int,
                  tenant: TenantInfo | None, dry_run: bool, services: Services,
@@ -73,7 +73,14 @@ class ActionContext:
         self.services = services
         self._engine = engine
         self.playbook_path = playbook_path
-        self.log = logging.getLogger(f"soar.step.{step_id}")
+        self._log = None
+
+    @property
+    def log(self) -> logging.Logger:
+        """A logger named ``soar.step.<step id>``; its lines pass the redacting filter."""
+        if self._log is None:
+            self._log = logging.getLogger(f"soar.step.{self.step_id}")
+        return self._log
 
     async def token(self, api: str, roles: tuple[str, ...] = ()):
         """An access token for ``api`` (``mde``, ``xdr``, ``graph``) on this context's tenant.

@@ -74,18 +74,36 @@ class Engine:
         self.expressions = ExpressionEngine(services.plugins.filters)
         self._compiled: dict[int, CompiledStep] = {}
         self._locks: dict[tuple, asyncio.Lock] = {}
+        self._prepared: set[int] = set()
 
     # ---- helpers used by RunExecution -----------------------------------------------------------
     def compiled(self, step: Step) -> CompiledStep:
         c = self._compiled.get(id(step))
         if c is None:
-            compile_value = self.expressions.compile_value
-            c = CompiledStep(
-                with_=compile_value(step.with_),
-                when=None if step.when is None else compile_value(step.when),
-                foreach=None if step.foreach is None else compile_value(step.foreach),
-            )
-            self._compiled[id(step)] = c
+            c = self._compile(step)
+        return c
+
+    def prepare(self, playbook: Playbook) -> None:
+        """Compile every step's expressions once, and move the (long-lived) playbook objects out of
+        the garbage collector's way, so per-step cost does not grow with the playbook's size."""
+        import gc
+
+        if id(playbook) in self._prepared:
+            return
+        for step in playbook.all_steps():
+            if step.action is not None:
+                self.compiled(step)
+        self._prepared.add(id(playbook))
+        gc.freeze()
+
+    def _compile(self, step: Step) -> CompiledStep:
+        compile_value = self.expressions.compile_value
+        c = CompiledStep(
+            with_=compile_value(step.with_),
+            when=None if step.when is None else compile_value(step.when),
+            foreach=None if step.foreach is None else compile_value(step.foreach),
+        )
+        self._compiled[id(step)] = c
         return c
 
     def step_lock(self, run_id: str, step_id: str) -> asyncio.Lock:
@@ -139,6 +157,7 @@ class Engine:
                     dry_run: bool = False, trigger: dict | None = None) -> RunResult:
         values = resolve_inputs(playbook, inputs or {})
         tenants = self._tenants(playbook, tenant)
+        self.prepare(playbook)
         secrets = self._secrets(playbook)
         trigger = trigger or {"type": "manual"}
         store = self.services.store

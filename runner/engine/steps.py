@@ -78,10 +78,11 @@ class RunExecution:
         self.store = self.services.store
         self.actions = self.services.plugins.actions
         self.observe = self.services.plugins.has_observers()
-        self._preflight_done: set = set()
+        self._gates_passed: set = set()
         self.handlers = frozenset(s.on_error for s in self.playbook.all_steps()
                                   if s.on_error not in ("fail", "continue"))
         self._by_id = {s.id: s for s in self.playbook.all_steps()}
+        self.source_path = self.playbook.source_path  # pydantic private attrs are slow to read
 
     # ---- info ------------------------------------------------------------------------------
     def info(self, status: str, error: str | None = None) -> RunInfo:
@@ -300,7 +301,7 @@ class RunExecution:
                                     effect=effect, inputs=shown_inputs, durable=durable)
             actx = ActionContext(run_id=self.run_id, step_id=step.id, item=item, attempt=attempt,
                                  tenant=self.tenant, dry_run=self.dry_run, services=self.services,
-                                 engine=self, playbook_path=self.playbook.source_path)
+                                 engine=self, playbook_path=self.source_path)
             if self.observe:
                 self.services.plugins.notify("soar_step_started", run=self.info("running"),
                                              step=StepInfo(step.id, action.name, item, attempt, "running"))
@@ -360,7 +361,7 @@ class RunExecution:
             return StepOutcome("failed", error=err)
         actx = ActionContext(run_id=self.run_id, step_id=step.id, item=item, attempt=rec.attempt,
                              tenant=self.tenant, dry_run=self.dry_run, services=self.services,
-                             engine=self, playbook_path=self.playbook.source_path)
+                             engine=self, playbook_path=self.source_path)
         found = await action.reconcile(actx, inputs)
         self.store.audit(self.run_id, "reconciled", step_id=step.id,
                          data={"item": item, "found": found is not None}, durable=True)
@@ -384,11 +385,11 @@ class RunExecution:
 
     async def _approval_gate(self, step: Step, action_name: str) -> None:
         """Once per step (not per item): pass if approved, fail if denied, else pause the run."""
-        if step.id in self._preflight_done:
+        if step.id in self._gates_passed:
             return
         lock = self.engine.step_lock(self.run_id, step.id)
         async with lock:
-            if step.id in self._preflight_done:
+            if step.id in self._gates_passed:
                 return
             store = self.store
             record = store.get_approval(self.run_id, step.id)
@@ -416,17 +417,17 @@ class RunExecution:
                 who = record.decided_by or "someone"
                 raise ApprovalDenied(f"approval denied by {who}" + (f": {record.reason}" if record.reason else ""),
                                      where=self.where(step, "approval"))
-            self._preflight_done.add(step.id)
+            self._gates_passed.add(step.id)
 
     async def _preflight(self, step: Step, action, inputs) -> None:
         auth = self.services.auth
         if auth is None or not action.roles or not action.needs_tenant or self.tenant is None:
             return
         key = ("roles", action.name, getattr(inputs, "api", None))
-        if key in self._preflight_done:
+        if key in self._gates_passed:
             return
         await auth.preflight(self.tenant.name, action.roles, prefer=getattr(inputs, "api", None))
-        self._preflight_done.add(key)
+        self._gates_passed.add(key)
 
     # ---- sub-playbooks --------------------------------------------------------------------------
     async def run_subplaybook(self, actx: ActionContext, playbook: str, inputs: dict) -> Any:
