@@ -24,7 +24,7 @@ from jinja2.runtime import Context, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from runner.errors import ExpressionError, ExpressionSyntaxError
-from runner.secrets import MASK, Secret
+from runner.secrets import MASK, Secret, redact
 
 EXPR_RE = re.compile(r"\$\{\{(.*?)\}\}", re.S)
 ROOT_NAMES = frozenset({"inputs", "steps", "item", "index", "tenant", "trigger", "playbook",
@@ -209,15 +209,18 @@ class Interp(Compiled):
         self.parts = parts
 
     def render(self, ctx):
-        out, secret = [], False
+        out, shown, secret = [], [], False
         for part in self.parts:
             if isinstance(part, str):
                 out.append(part)
+                shown.append(part)
                 continue
             v = part.render(ctx)
             if isinstance(v, Secret):
                 secret = True
                 out.append(v.reveal())
+                shown.append(str(v))
+                continue
             elif v is None:
                 out.append("")
             elif isinstance(v, bool):
@@ -226,8 +229,9 @@ class Interp(Compiled):
                 out.append(f_to_json(v))
             else:
                 out.append(str(v))
+            shown.append(out[-1])
         text = "".join(out)
-        return Secret(text) if secret else text
+        return Secret(text, shown=redact("".join(shown))) if secret else text
 
 
 class DictT(Compiled):
@@ -237,7 +241,14 @@ class DictT(Compiled):
         self.items = items
 
     def render(self, ctx):
-        return {k: v.render(ctx) for k, v in self.items}
+        out = {}
+        for k, v in self.items:
+            try:
+                out[k] = v.render(ctx)
+            except ExpressionError as exc:  # remember where inside the value it failed
+                exc.path = (k, *getattr(exc, "path", ()))
+                raise
+        return out
 
 
 class ListT(Compiled):
@@ -247,7 +258,14 @@ class ListT(Compiled):
         self.items = items
 
     def render(self, ctx):
-        return [v.render(ctx) for v in self.items]
+        out = []
+        for i, v in enumerate(self.items):
+            try:
+                out.append(v.render(ctx))
+            except ExpressionError as exc:
+                exc.path = (i, *getattr(exc, "path", ()))
+                raise
+        return out
 
 
 def _resolve_path(ctx: Mapping[str, Any], root: str, parts: tuple, text: str) -> Any:

@@ -40,6 +40,12 @@ class PluginHost:
                     f"{type(exc).__name__}: {exc}",
                     hint="`pip list` to find it; reinstall or uninstall the plugin",
                 ) from exc
+        for name in _env_plugins():
+            try:
+                self.pm.register(importlib.import_module(name), name=name)
+            except ImportError as exc:
+                raise PluginError(f"plugin module '{name}' named in SOAR_PLUGINS cannot be imported: {exc}",
+                                  hint="fix PYTHONPATH or SOAR_PLUGINS") from None
         for plugin in extra:
             self.pm.register(plugin)
         try:
@@ -102,6 +108,13 @@ class PluginHost:
         h = self.pm.hook
         return any(getattr(h, n).get_hookimpls() for n in
                    ("soar_run_started", "soar_run_finished", "soar_step_started", "soar_step_finished"))
+
+
+def _env_plugins() -> list[str]:
+    """Extra plugin modules from ``SOAR_PLUGINS`` (comma-separated), for development and tests."""
+    import os
+
+    return [n.strip() for n in os.environ.get("SOAR_PLUGINS", "").split(",") if n.strip()]
 
 
 def _own_version() -> str:

@@ -46,26 +46,28 @@ def redact(text: str) -> str:
 class Secret:
     """A value that must not be shown. Use :meth:`reveal` only to send it where it belongs."""
 
-    __slots__ = ("_value", "name")
+    __slots__ = ("_value", "name", "_shown")
 
-    def __init__(self, value: str, name: str | None = None):
+    def __init__(self, value: str, name: str | None = None, shown: str | None = None):
         if isinstance(value, Secret):
             value = value.reveal()
         self._value = str(value)
         self.name = name
-        register_value(self._value)
+        self._shown = shown  # e.g. "Bearer ***" for a string built around a secret
+        if shown is None:  # a composite ("Bearer <secret>") needs no entry: its parts have one
+            register_value(self._value)
 
     def reveal(self) -> str:
         return self._value
 
     def __str__(self) -> str:
-        return MASK
+        return self._shown if self._shown is not None else MASK
 
     def __repr__(self) -> str:
-        return f"Secret({self.name or ''}{'=' if self.name else ''}{MASK!r})"
+        return f"Secret({self.name or ''}{'=' if self.name else ''}{str(self)!r})"
 
     def __format__(self, spec: str) -> str:
-        return MASK
+        return str(self)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Secret) and other._value == self._value
@@ -110,13 +112,25 @@ def reveal(value: Any) -> Any:
 def mask(value: Any) -> Any:
     """A copy of ``value`` safe to show or store: Secrets become ``***``, known values redacted."""
     if isinstance(value, Secret):
-        return MASK
+        return str(value)
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
         return {k: mask(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [mask(v) for v in value]
+    return value
+
+
+def reveal_all(value: Any) -> Any:
+    """``value`` with every Secret inside replaced by its clear text (for actions whose inputs are
+    plain strings; the values stay registered, so text redaction still masks them)."""
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, dict):
+        return {k: reveal_all(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [reveal_all(v) for v in value]
     return value
 
 

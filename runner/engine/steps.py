@@ -22,7 +22,7 @@ from runner.engine.events import RunInfo, StepInfo
 from runner.errors import (ActionInputError, ApprovalDenied, ConfigError, ReconcileError, SoarError,
                            StepError, StepTimeout)
 from runner.playbook.model import Playbook, Step
-from runner.secrets import mask
+from runner.secrets import Secret, contains_secret, mask, reveal_all
 
 if TYPE_CHECKING:  # pragma: no cover
     from runner.engine.run import Engine
@@ -241,7 +241,7 @@ class RunExecution:
         try:
             return compiled.render(ctx)
         except SoarError as exc:
-            raise exc.locate(**self._loc(step, *where))
+            raise exc.locate(**self._loc(step, *where, *getattr(exc, "path", ())))
 
     def _truthy(self, step: Step, compiled: Any, ctx: dict, key: str) -> bool:
         return bool(self._render(step, compiled, ctx, key))
@@ -257,7 +257,13 @@ class RunExecution:
         """Resolve inputs and run one call of the action (one foreach item), with retries."""
         raw = self._render(step, compiled.with_, ctx, "with")
         try:
-            inputs = action.input_model.model_validate(raw)
+            try:
+                inputs = action.input_model.model_validate(raw)
+            except ValidationError:
+                if not contains_secret(raw):
+                    raise
+                # a secret given to a plain-string input: hand over its text (still redacted in output)
+                inputs = action.input_model.model_validate(_reveal_plain_fields(action.input_model, raw))
         except ValidationError as exc:
             raise ActionInputError(_input_error(action.name, exc), where=self.where(step, "with"),
                                    hint=f"`soar actions show {action.name}` lists its inputs") from None
@@ -438,6 +444,18 @@ def _approval_message(step: Step, action_name: str) -> str:
     if step.approval is not None and step.approval.message:
         return step.approval.message
     return f"step '{step.id}' wants to run {action_name}"
+
+
+def _reveal_plain_fields(model: type[BaseModel], raw: Any) -> Any:
+    """Reveal Secrets in the inputs whose field is not declared as a Secret."""
+    if not isinstance(raw, dict):
+        return raw
+    out = {}
+    for key, value in raw.items():
+        field_info = model.model_fields.get(key)
+        wants_secret = field_info is not None and "Secret" in str(field_info.annotation)
+        out[key] = value if wants_secret else reveal_all(value)
+    return out
 
 
 def _plain(value: Any) -> Any:

@@ -34,7 +34,7 @@ def test_playbook_uses_action_and_filter(tmp_path):
 
     result = CliRunner().invoke(main, ["--store", f"sqlite:///{tmp_path}/s.db", "run", str(pb), "--json"])
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    doc = json.loads(result.stdout)
     assert doc["outputs"] == {"verdicts": ["internal", "external"], "internal": True}
 
 
@@ -45,7 +45,7 @@ def test_bad_address_is_a_located_step_error(tmp_path):
 
     result = CliRunner().invoke(main, ["--store", f"sqlite:///{tmp_path}/s.db", "run", str(pb), "--json"])
     assert result.exit_code == 1
-    doc = json.loads(result.output)
+    doc = json.loads(result.stdout)
     assert doc["status"] == "failed"
     assert "'nope' is not an IP address" in doc["error"]["message"]
     assert doc["error"]["where"]["step"] == "c"

@@ -1,0 +1,129 @@
+"""Run store write cost, against a bare sqlite3 reference measured in the same run.
+
+    python benchmarks/store_writes.py [--pairs 10000] [--durable 1000] [--repeat 5] [--url URL]
+
+Measures on a fresh SQLite file (WAL, synchronous=NORMAL, like the store's):
+  (a) non-durable step_started + step_finished pairs (read steps; buffered), flush included
+  (b) durable pairs (write steps; each call commits)
+  (c) reference: a bare sqlite3 INSERT + COMMIT loop on the same kind of file (a small table)
+  (d) reference: bare sqlite3 INSERT + COMMIT of one step row into the store's own schema
+      (wider row, unique index, foreign key): the floor for one durable call
+and prints µs per operation and the ratios. Targets: (a) ≤ 15 µs amortised per pair;
+(b) ≈ 2 commits per pair, i.e. about 2× (d). Each figure is the best of --repeat runs
+(the least disturbed by the rest of the machine). --url measures (a) and (b) on another store,
+e.g. postgresql://postgres@127.0.0.1/test (it writes a few runs there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from runner.store import RunStore  # noqa: E402
+
+INPUTS = {"machine_id": "abc123", "isolation_type": "Full", "comment": "Isolated by bench"}
+OUTPUT = {"id": "act-1", "status": "Pending", "machineId": "abc123", "tags": ["a", "b"]}
+
+
+def _pairs(store: RunStore, run_id: str, step: str, n: int, durable: bool) -> float:
+    effect = "write" if durable else "read"
+    t0 = time.perf_counter()
+    for i in range(n):
+        store.step_started(run_id, step, item=i, attempt=1, action="defender.isolate_machine",
+                           effect=effect, inputs=INPUTS, durable=durable)
+        store.step_finished(run_id, step, item=i, attempt=1, status="succeeded", output=OUTPUT,
+                            durable=durable)
+    store.flush()
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def bench_store(url: str, pairs: int, durable: int, repeat: int) -> tuple[float, float]:
+    with RunStore.open(url) as store:
+        run_id = store.create_run(playbook_name="bench", playbook_path=None,
+                                  playbook_text="name: bench\n", inputs={})
+        _pairs(store, run_id, "warm-up", 200, durable=False)
+        a = min(_pairs(store, run_id, f"read-{r}", pairs, durable=False) for r in range(repeat))
+        b = min(_pairs(store, run_id, f"write-{r}", durable, durable=True) for r in range(repeat))
+    return a, b
+
+
+def bench_sqlite3(path: Path, n: int, repeat: int) -> float:
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, run_id TEXT, step_id TEXT, data TEXT)")
+        db.commit()
+        best = float("inf")
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            for i in range(n):
+                db.execute("INSERT INTO t (run_id, step_id, data) VALUES (?, ?, ?)",
+                           ("r-1", f"s{i}", '{"machine_id":"abc123"}'))
+                db.commit()
+            best = min(best, (time.perf_counter() - t0) / n * 1e6)
+        return best
+    finally:
+        db.close()
+
+
+def bench_sqlite3_steps(path: Path, n: int, repeat: int) -> float:
+    with RunStore.open(f"sqlite:///{path}") as store:  # the store's schema, and a run to point at
+        run_id = store.create_run(playbook_name="bench", playbook_path=None,
+                                  playbook_text="name: bench\n", inputs={})
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        sql = ("INSERT INTO steps (run_id, step_id, item, attempt, action, effect, status, inputs,"
+               " output, output_redacted, error, started_at, finished_at)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        now = "2024-05-01T12:00:00.000000+00:00"
+        best = float("inf")
+        for r in range(repeat):
+            t0 = time.perf_counter()
+            for i in range(n):
+                db.execute(sql, (run_id, f"s{r}", i, 1, "defender.isolate_machine", "write",
+                                 "running", '{"machine_id":"abc123"}', None, 0, None, now, None))
+                db.commit()
+            best = min(best, (time.perf_counter() - t0) / n * 1e6)
+        return best
+    finally:
+        db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=10_000)
+    parser.add_argument("--durable", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--url", help="measure this store instead of a fresh SQLite file")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="soar-bench-") as tmp:
+        url = args.url or f"sqlite:///{os.path.join(tmp, 'store.db')}"
+        a, b = bench_store(url, args.pairs, args.durable, args.repeat)
+        c = bench_sqlite3(Path(tmp) / "bare.db", args.durable, args.repeat)
+        d = bench_sqlite3_steps(Path(tmp) / "steps.db", args.durable, args.repeat)
+
+    shown = url if args.url else "fresh SQLite file (WAL, synchronous=NORMAL)"
+    print(f"store: {shown}; best of {args.repeat}")
+    print(f"(a) non-durable pair, amortised  {a:8.1f} µs/pair   target ≤ 15      "
+          f"{'ok' if a <= 15 else 'OVER'}")
+    print(f"(b) durable pair                 {b:8.1f} µs/pair   = {b / d:4.1f} × (d)   target ≈ 2 ×")
+    print(f"(c) bare sqlite3 INSERT+COMMIT   {c:8.1f} µs/op       (b) = {b / c:4.1f} × (c)")
+    print(f"(d) same, one row of `steps`     {d:8.1f} µs/op")
+    print(f"    (a) / (c) = {a / c:.2f}: a read step costs {a / c:.2f} bare commits; "
+          f"(b) / (a) = {b / a:.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,470 @@
+"""The token provider: client-credentials tokens for every configured tenant.
+
+One msal ``ConfidentialClientApplication`` per (cloud, tenant) — msal fixes the authority per
+app object — all sharing one :class:`~runner.auth.cache.SharedTokenCache`. msal speaks only
+the v2 ``scope=`` flow; the v1 ``resource=`` flow of the Defender pages is a plain form POST
+here, stored in the same cache.
+
+Concurrency: msal is synchronous and does not merge concurrent requests, so each
+(tenant, resource) has an ``asyncio.Lock`` and msal runs in ``asyncio.to_thread`` behind it:
+however many steps ask at once, one request reaches Entra ID. A validated token is also kept
+in memory until ``refresh_before`` seconds (default 300, at most half its lifetime) before it
+expires; after that it is fetched again, so a token is never handed out close to expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, AsyncGenerator, Callable, Mapping
+
+import httpx
+import msal
+
+from runner.auth import clouds
+from runner.auth.cache import CacheStore, FileCacheStore, MemoryCacheStore, SharedTokenCache, encrypted_store
+from runner.auth.consent import consent_urls
+from runner.auth.credentials import AppCredential
+from runner.auth.entra_errors import RequestFacts, entra_error
+from runner.auth.token import AccessToken
+from runner.auth.validation import TokenValidator
+from runner.errors import AuthError, ConfigError, Location, PermissionMissing
+from runner.secrets import Secret
+
+log = logging.getLogger("soar.auth")
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a token for (tenant, api) is obtained."""
+
+    tenant: Any  # TenantConfig
+    api: str
+    cloud: clouds.Cloud
+    resource: str
+    flow: str  # "v1" | "v2"
+
+    @property
+    def scope(self) -> str:
+        return f"{self.resource}/.default"
+
+    @property
+    def authority(self) -> str:
+        return self.cloud.authority(self.tenant.id)
+
+    @property
+    def v1_endpoint(self) -> str:
+        return f"{self.authority}/oauth2/token"
+
+
+class _MsalHttp:
+    """msal's ``http_client``: our httpx client, plus the metadata we already fetched."""
+
+    def __init__(self, client: httpx.Client, provider: "TokenProvider", tenant: str) -> None:
+        self.client = client
+        self.provider = provider
+        self.tenant = tenant
+
+    def get(self, url: str, params: Any = None, headers: Any = None, **_: Any) -> httpx.Response:
+        known = self.provider._documents.get(url)
+        if known is not None and not params:
+            return httpx.Response(200, text=known, request=httpx.Request("GET", url))
+        return self.client.get(url, params=params, headers=headers)
+
+    def post(self, url: str, params: Any = None, data: Any = None, headers: Any = None, **_: Any) -> httpx.Response:
+        if url.endswith("/token"):
+            self.provider._count_request(self.tenant)
+        if isinstance(data, (str, bytes)):
+            return self.client.post(url, params=params, content=data, headers=headers)
+        if isinstance(data, dict):  # msal hands the client assertion over as bytes (requests encodes them)
+            data = {k: v.decode() if isinstance(v, bytes) else v for k, v in data.items()}
+        return self.client.post(url, params=params, data=data, headers=headers)
+
+    def close(self) -> None:  # msal may call it; the client belongs to the provider
+        pass
+
+
+class TokenProvider:
+    """Tokens for ``config``'s tenants, through ``network``.
+
+    ``cache_path``: the token cache file (default ``config.token_cache.path`` or
+    ``.soar/token-cache.json``); ``cache_store`` overrides it with any
+    :class:`~runner.auth.cache.CacheStore` (``MemoryCacheStore()``: not persisted).
+    ``refresh_before``: seconds before expiry at which a token is fetched again.
+    ``validate``: check signature and claims with pyjwt (keep on; off only for debugging).
+    ``clock``: seconds since the epoch (tests move it).
+    """
+
+    def __init__(self, config: Any, network: Any, *, cache_path: str | Path | None = None,
+                 refresh_before: float | None = None, validate: bool = True,
+                 clock: Callable[[], float] = time.time, cache_store: CacheStore | None = None,
+                 leeway: float = 60.0) -> None:
+        if config is None or config.app is None:
+            raise ConfigError("no app registration is configured, so no token can be obtained",
+                              hint="add `app:` and `tenants:` to soar.yaml (docs/auth.md), or use --simulate")
+        self.config = config
+        self.network = network
+        self.clock = clock
+        self.validate = validate
+        tc = config.token_cache
+        self.refresh_before = float(refresh_before if refresh_before is not None else tc.refresh_before)
+        if cache_store is None:
+            path = Path(cache_path) if cache_path else config.cache_path()
+            if path is None or str(path) == ":memory:":
+                cache_store = MemoryCacheStore()
+            elif tc.encrypt and not cache_path:
+                cache_store = encrypted_store(path)
+            else:
+                cache_store = FileCacheStore(path)
+        self.cache = SharedTokenCache(cache_store)
+        self.validator = TokenValidator(network, self._metadata, clock=clock, leeway=leeway)
+        self._sync_client: httpx.Client | None = None
+        self._apps: dict[tuple[str, str], msal.ConfidentialClientApplication] = {}
+        self._credential: AppCredential | None = None
+        self._documents: dict[str, str] = {}  # metadata URL -> JSON text
+        self._metadata_docs: dict[tuple[str, str, str], dict] = {}
+        self._memo: dict[tuple[str, str], AccessToken] = {}
+        self._locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._stats: dict[str, Any] = {"token_requests": {}, "cache_hits": 0, "memory_hits": 0,
+                                       "from_identity_provider": 0, "refreshed_ahead": 0, "invalidated": 0}
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._sync_client is not None:
+            self._sync_client.close()
+            self._sync_client = None
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def __enter__(self) -> "TokenProvider":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "TokenProvider":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Counters: ``token_requests`` per tenant (what reached Entra ID), cache and memory hits."""
+        out = dict(self._stats)
+        out["token_requests"] = dict(self._stats["token_requests"])
+        out["jwks_fetches"] = self.validator.fetches
+        return out
+
+    def _count_request(self, tenant: str) -> None:
+        reqs = self._stats["token_requests"]
+        reqs[tenant] = reqs.get(tenant, 0) + 1
+
+    # ---- public API --------------------------------------------------------------------------
+
+    def route(self, tenant: str, api: str) -> Route:
+        t = self.config.tenant(tenant)
+        if api not in clouds.APIS:
+            raise ConfigError(f"unknown API '{api}'; use one of {', '.join(clouds.APIS)}")
+        app = self.config.app
+        resource = clouds.resource_for(t.cloud, api, app.resources.get(api))
+        return Route(t, api, clouds.cloud(t.cloud), resource, app.flow(api))
+
+    def consent_url(self, tenant: str) -> str:
+        t = self.config.tenant(tenant)
+        app = self.config.app
+        return consent_urls(app.client_id, tenant_id=t.id, cloud=t.cloud,
+                            redirect_uri=app.consent_redirect_uri).admin_consent
+
+    async def get_token(self, tenant: str, api: str, *, roles: tuple[str, ...] = ()) -> AccessToken:
+        """A valid token for ``api`` on ``tenant``; with ``roles``, one of them must be held.
+
+        Raises :class:`AuthError` (Entra said no, validation failed) or
+        :class:`PermissionMissing` (role absent) — before any API call is made.
+        """
+        route = self.route(tenant, api)
+        key = (route.tenant.name, route.resource)
+        token = self._memo.get(key)
+        if token is not None and self._fresh(token):
+            self._stats["memory_hits"] += 1
+            self.check_roles(token, roles)
+            return token if token.source == "cache" else replace(token, source="cache")
+        async with self._lock(key):
+            token = self._memo.get(key)
+            if token is not None and self._fresh(token):
+                self._stats["memory_hits"] += 1
+                token = replace(token, source="cache")
+            else:
+                if token is not None:
+                    self._stats["refreshed_ahead"] += 1
+                    log.info("token for %s/%s is close to expiry: fetching a new one", tenant, api)
+                token = await self._acquire(route, stale=token)
+                self._memo[key] = token
+        self.check_roles(token, roles)
+        return token
+
+    async def preflight(self, tenant: str, roles_by_api: Mapping[str, tuple[str, ...]],
+                        prefer: str | None = None) -> AccessToken:
+        """Pick the API for an action (``prefer`` if the action supports it, else the tenant's
+        ``apis`` preference, else the action's first API) and check its roles."""
+        api = self.choose_api(tenant, roles_by_api, prefer)
+        return await self.get_token(tenant, api, roles=tuple(roles_by_api.get(api, ())))
+
+    def choose_api(self, tenant: str, roles_by_api: Mapping[str, tuple[str, ...]], prefer: str | None = None) -> str:
+        if prefer and (prefer in roles_by_api or not roles_by_api):
+            return prefer
+        t = self.config.tenant(tenant)
+        for choice in t.apis.values():
+            if choice in roles_by_api:
+                return choice
+        if not roles_by_api:
+            raise ConfigError("the action declares no API, so no token can be chosen for it")
+        return next(iter(roles_by_api))
+
+    def invalidate(self, tenant: str, api: str) -> None:
+        """Forget the token for (tenant, api): after an API answered 401, before the one retry."""
+        route = self.route(tenant, api)
+        self._memo.pop((route.tenant.name, route.resource), None)
+        target = [route.scope] if route.flow == "v2" else [route.resource]
+        self._stats["invalidated"] += 1
+        if self.cache.remove(self.config.app.client_id, route.tenant.id, target):
+            self.cache.persist()
+
+    def auth(self, tenant: str, api: str, roles: tuple[str, ...] = ()) -> "BearerAuth":
+        """An ``httpx.Auth`` that adds the bearer token and, on a 401, refreshes once and retries."""
+        return BearerAuth(self, tenant, api, roles)
+
+    def check_roles(self, token: AccessToken, roles: tuple[str, ...]) -> None:
+        if not roles or token.has_role(*roles):
+            return
+        if not token.claims:  # an opaque token: the API will decide
+            log.debug("token for %s/%s cannot be read; role check left to the API", token.tenant, token.api)
+            return
+        app = self.config.app
+        wanted = " or ".join(f"'{r}'" for r in roles)
+        title = clouds.API_TITLES.get(token.api, token.api)
+        held = ", ".join(token.roles) if token.roles else "no roles at all"
+        raise PermissionMissing(
+            f"app {app.client_id} lacks the application role {wanted} on {title} in tenant "
+            f"'{token.tenant}' (its token holds: {held}); no API call was made",
+            where=Location(tenant=token.tenant),
+            hint=f"add the {title} application permission {roles[0]} to the app registration, then an "
+                 f"admin of '{token.tenant}' must consent again: {self.consent_url(token.tenant)}",
+        )
+
+    # ---- acquisition -------------------------------------------------------------------------
+
+    def _lock(self, key: Any) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        locks = self._locks.get(loop)
+        if locks is None:
+            locks = self._locks[loop] = {}
+        lock = locks.get(key)
+        if lock is None:
+            lock = locks[key] = asyncio.Lock()
+        return lock
+
+    def _fresh(self, token: AccessToken) -> bool:
+        remaining = token.expires_on - self.clock()
+        threshold = self.refresh_before
+        if token.issued_at:
+            threshold = min(threshold, (token.expires_on - token.issued_at) / 2)
+        return remaining > threshold
+
+    def _facts(self, route: Route) -> RequestFacts:
+        app = self.config.app
+        cred = (f"client secret ({app.client_secret})" if app.client_secret
+                else f"certificate ({app.certificate.private_key})")
+        return RequestFacts(route.tenant.name, route.tenant.id, route.tenant.cloud, app.client_id, route.api,
+                            route.resource, cred, self.consent_url(route.tenant.name))
+
+    def _credentials(self) -> AppCredential:
+        if self._credential is None:
+            self._credential = AppCredential.from_config(self.config.app)
+        return self._credential
+
+    def _client(self) -> httpx.Client:
+        if self._sync_client is None:
+            self._sync_client = self.network.sync_client()
+        return self._sync_client
+
+    async def _acquire(self, route: Route, stale: AccessToken | None) -> AccessToken:
+        await self._metadata(route.cloud.authority_host, route.tenant.id, "2.0", route=route)
+        cred = self._credentials()
+        target = [route.scope] if route.flow == "v2" else [route.resource]
+        for attempt in (1, 2):
+            result, source = await asyncio.to_thread(self._acquire_sync, route, cred)
+            token = await self._build(route, result, source, retry_possible=attempt == 1 and source == "cache")
+            if token is None:  # a cached token we must not use: drop it and ask Entra ID
+                self.cache.remove(self.config.app.client_id, route.tenant.id, target)
+                continue
+            if source == "cache" and (not self._fresh(token) or (stale and token.value == stale.value)):
+                if attempt == 1:
+                    self.cache.remove(self.config.app.client_id, route.tenant.id, target)
+                    continue
+            if source == "identity_provider":
+                self._stats["from_identity_provider"] += 1
+                if token.expires_on <= self.clock():
+                    raise AuthError(f"Entra ID issued an already expired token for tenant '{route.tenant.name}'",
+                                    where=Location(tenant=route.tenant.name),
+                                    hint="check this machine's clock (it must be within a minute of UTC)")
+            else:
+                self._stats["cache_hits"] += 1
+            await asyncio.to_thread(self.cache.persist)
+            log.info("token for %s/%s from %s (expires in %ds)", route.tenant.name, route.api,
+                     "the cache" if source == "cache" else "Entra ID", token.expires_in(self.clock()))
+            return token
+        raise AuthError(f"no usable token for tenant '{route.tenant.name}'", where=Location(tenant=route.tenant.name))
+
+    def _acquire_sync(self, route: Route, cred: AppCredential) -> tuple[dict, str]:
+        try:
+            if route.flow == "v1":
+                return self._acquire_v1(route, cred)
+            app = self._app(route, cred)
+            result = app.acquire_token_for_client(scopes=[route.scope])
+        except httpx.HTTPError as exc:
+            err = AuthError(f"cannot reach {route.cloud.authority_host} for tenant '{route.tenant.name}' "
+                            f"({type(exc).__name__})", where=Location(tenant=route.tenant.name),
+                            hint="check the network (proxy, firewall) and retry")
+            err.retryable = True
+            raise err from None
+        except ValueError as exc:  # msal: unusable credential or authority
+            raise AuthError(f"msal refused the request for tenant '{route.tenant.name}': {exc}",
+                            where=Location(tenant=route.tenant.name),
+                            hint="check `app.certificate` / `app.client_secret` and the tenant id") from None
+        if "access_token" not in result:
+            raise entra_error(result, self._facts(route))
+        return result, result.get("token_source", "identity_provider")
+
+    def _app(self, route: Route, cred: AppCredential) -> msal.ConfidentialClientApplication:
+        key = (route.cloud.name, route.tenant.id)
+        app = self._apps.get(key)
+        if app is None:
+            app = msal.ConfidentialClientApplication(
+                self.config.app.client_id, client_credential=cred.for_msal(), authority=route.authority,
+                http_client=_MsalHttp(self._client(), self, route.tenant.name), token_cache=self.cache.msal)
+            self._apps[key] = app
+        return app
+
+    def _acquire_v1(self, route: Route, cred: AppCredential) -> tuple[dict, str]:
+        client_id = self.config.app.client_id
+        now = time.time()
+        for entry in self.cache.access_tokens(client_id, route.tenant.id, [route.resource]):
+            if int(entry["expires_on"]) - now > 0:
+                return {"access_token": entry["secret"], "expires_in": int(entry["expires_on"]) - now}, "cache"
+        form = {"grant_type": "client_credentials", "client_id": client_id, "resource": route.resource,
+                **cred.form_fields(client_id, route.v1_endpoint)}
+        self._count_request(route.tenant.name)
+        resp = self._client().post(route.v1_endpoint, data=form)
+        try:
+            body = resp.json()
+        except ValueError:
+            body = {}
+        if resp.status_code != 200 or "access_token" not in body:
+            raise entra_error(body, self._facts(route), status=resp.status_code)
+        self.cache.add_v1(client_id=client_id, token_endpoint=route.v1_endpoint, resource=route.resource,
+                          response=body)
+        return body, "identity_provider"
+
+    async def _build(self, route: Route, result: dict, source: str, *, retry_possible: bool) -> AccessToken | None:
+        raw = result["access_token"]
+        t = route.tenant
+        claims: dict = {}
+        verified = False
+        if self.validate:
+            try:
+                checked = await self.validator.validate(raw, tenant=t.name, tenant_id=t.id,
+                                                        authority_host=route.cloud.authority_host,
+                                                        api=route.api, resource=route.resource)
+            except AuthError:
+                if retry_possible:
+                    log.info("cached token for %s/%s failed validation: fetching a new one", t.name, route.api)
+                    return None
+                raise
+            claims, verified = checked.claims, checked.verified_signature
+        else:
+            from runner.auth.validation import decode_unverified
+
+            claims = decode_unverified(raw)[1]
+        # `expires_in` is a string in v1 answers
+        expires_on = float(claims["exp"]) if "exp" in claims else self.clock() + float(result.get("expires_in", 0))
+        roles = claims.get("roles") or ()
+        return AccessToken(
+            value=Secret(raw, name="access_token"), tenant=t.name, tenant_id=t.id, api=route.api,
+            resource=route.resource, expires_on=expires_on,
+            roles=tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else (),
+            claims=claims, source=source,  # type: ignore[arg-type]
+            issued_at=float(claims["iat"]) if "iat" in claims else None, verified_signature=verified)
+
+    # ---- metadata ----------------------------------------------------------------------------
+
+    async def _metadata(self, host: str, tenant_id: str, version: str, route: Route | None = None) -> dict:
+        """The tenant's openid-configuration (v1 or v2), fetched once; Entra errors mapped."""
+        key = (host, tenant_id, version)
+        doc = self._metadata_docs.get(key)
+        if doc is not None:
+            return doc
+        async with self._lock(("metadata",) + key):
+            doc = self._metadata_docs.get(key)
+            if doc is not None:
+                return doc
+            path = "v2.0/.well-known/openid-configuration" if version == "2.0" else ".well-known/openid-configuration"
+            url = f"https://{host}/{tenant_id}/{path}"
+            try:
+                async with self.network.async_client() as client:
+                    resp = await client.get(url)
+            except httpx.HTTPError as exc:
+                err = AuthError(f"cannot reach {host} ({type(exc).__name__})",
+                                hint="check the network (proxy, firewall) and retry")
+                err.retryable = True
+                raise err from None
+            try:
+                body = resp.json()
+            except ValueError:
+                body = {}
+            if resp.status_code != 200 or "token_endpoint" not in body:
+                route = route or self._route_for(host, tenant_id)
+                if route is not None:
+                    raise entra_error(body, self._facts(route), status=resp.status_code)
+                raise AuthError(f"{host} answered HTTP {resp.status_code} for tenant {tenant_id}'s metadata")
+            self._documents[url] = resp.text
+            self._metadata_docs[key] = body
+            return body
+
+    def _route_for(self, host: str, tenant_id: str) -> Route | None:
+        for name, t in self.config.tenants.items():
+            if t.id == tenant_id:
+                return self.route(name, "mde")
+        return None
+
+
+class BearerAuth(httpx.Auth):
+    """httpx auth for API calls: bearer token for (tenant, api), one refresh + retry on 401."""
+
+    requires_request_body = True
+
+    def __init__(self, provider: TokenProvider, tenant: str, api: str, roles: tuple[str, ...] = ()) -> None:
+        self.provider = provider
+        self.tenant = tenant
+        self.api = api
+        self.roles = roles
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = await self.provider.get_token(self.tenant, self.api, roles=self.roles)
+        request.headers["Authorization"] = token.authorization_header().reveal()
+        response = yield request
+        if response.status_code == 401:
+            log.info("API answered 401 for %s/%s: refreshing the token and retrying once", self.tenant, self.api)
+            self.provider.invalidate(self.tenant, self.api)
+            token = await self.provider.get_token(self.tenant, self.api, roles=self.roles)
+            request.headers["Authorization"] = token.authorization_header().reveal()
+            yield request
+
+    def sync_auth_flow(self, request: httpx.Request):  # type: ignore[override]
+        raise RuntimeError("BearerAuth works with httpx.AsyncClient only")

@@ -1,0 +1,58 @@
+"""The access token handed to actions."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from runner.secrets import Secret
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A validated access token for one (tenant, API).
+
+    ``value`` is a :class:`~runner.secrets.Secret` (printing it shows ``***``); ``claims`` are
+    the decoded claims (never the signature); ``roles`` the application roles it carries;
+    ``expires_on`` epoch seconds; ``source`` tells whether it came from the cache or from
+    Entra ID just now.
+    """
+
+    value: Secret
+    tenant: str
+    tenant_id: str
+    api: str
+    resource: str
+    expires_on: float
+    roles: tuple[str, ...] = ()
+    claims: dict[str, Any] = field(default_factory=dict, compare=False)
+    source: Literal["cache", "identity_provider"] = "identity_provider"
+    issued_at: float | None = None
+    verified_signature: bool = False
+
+    def __repr__(self) -> str:  # compact, and never the value
+        return (f"AccessToken(tenant={self.tenant!r}, api={self.api!r}, expires_on={int(self.expires_on)}, "
+                f"roles={len(self.roles)}, source={self.source!r}, value=***)")
+
+    def authorization_header(self) -> Secret:
+        """``Bearer <token>`` as a Secret, for the ``Authorization`` header."""
+        return Secret(f"Bearer {self.value.reveal()}", name="authorization")
+
+    def expires_in(self, now: float | None = None) -> float:
+        return self.expires_on - (time.time() if now is None else now)
+
+    def has_role(self, *roles: str) -> bool:
+        """True when the token holds any of ``roles`` (or when none are asked for)."""
+        return not roles or any(r in self.roles for r in roles)
+
+    def summary(self, now: float | None = None) -> dict[str, Any]:
+        """Safe to print or store: no token value."""
+        return {
+            "tenant": self.tenant, "tenant_id": self.tenant_id, "api": self.api,
+            "resource": self.resource, "audience": self.claims.get("aud"),
+            "roles": list(self.roles), "expires_on": int(self.expires_on),
+            "expires_in": int(self.expires_in(now)), "source": self.source,
+            "version": self.claims.get("ver"), "app_id": self.claims.get("appid") or self.claims.get("azp"),
+            "signature_verified": self.verified_signature,
+        }

@@ -1,0 +1,3 @@
+from runner.cli import run_main
+
+run_main()

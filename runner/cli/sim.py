@@ -1,0 +1,72 @@
+"""``soar sim serve``: the simulated cloud on loopback, for curl, scripts and other tools."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import click
+
+from runner.cli.common import handle_errors
+
+
+@click.group()
+def sim() -> None:
+    """The simulated Microsoft cloud (Entra ID and the Defender/Graph APIs)."""
+
+
+@sim.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
+@click.option("--port", type=int, default=8765, show_default=True, help="0 picks a free port.")
+@click.option("--tenants", "n_tenants", type=click.IntRange(min=1, max=1000), default=None,
+              help="Serve N tenants (tenant-01 ...) instead of the demo tenants contoso and fabrikam.")
+@click.option("--token-lifetime", type=click.IntRange(min=60), default=3599, show_default=True,
+              help="Lifetime of issued tokens, in seconds.")
+@handle_errors
+def serve(host: str, port: int, n_tenants: int | None, token_lifetime: int) -> None:
+    """Serve the simulated cloud until interrupted.
+
+    The first line of output is one JSON document: base_url, tenants (name, tenant_id),
+    client_id and client_secret of the demo app. Entra ID paths work as on
+    login.microsoftonline.com, e.g. POST {base_url}/{tenant_id}/oauth2/v2.0/token.
+    """
+    import uvicorn
+
+    from runner.errors import UsageError
+    from runner.sim import SimulatedCloud
+
+    if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127."):
+        raise UsageError(f"refusing to serve the simulated cloud on {host}",
+                         hint="it hands out its demo secret to anyone: use a loopback address")
+    cloud = SimulatedCloud(tenants=n_tenants, token_lifetime=token_lifetime)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror})",
+                         hint="pick another --port (0 picks a free one)") from None
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{bound}"
+    doc = cloud.describe(base)
+    click.echo(json.dumps(doc), nl=True)
+    first = doc["tenants"][0]
+    click.echo(f"Simulated Entra ID for {len(doc['tenants'])} tenant(s) on {base}")
+    click.echo(f"  v2 token:  POST {base}/{first['tenant_id']}/oauth2/v2.0/token  "
+               "(scope=https://api.securitycenter.microsoft.com/.default)")
+    click.echo(f"  v1 token:  POST {base}/{first['tenant_id']}/oauth2/token  "
+               "(resource=https://api.securitycenter.microsoft.com)")
+    click.echo(f"  metadata:  GET  {base}/{first['tenant_id']}/v2.0/.well-known/openid-configuration")
+    click.echo("Press Ctrl-C to stop.", nl=True)
+    import sys
+
+    sys.stdout.flush()
+    config = uvicorn.Config(cloud.asgi_app(), log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

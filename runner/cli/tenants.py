@@ -1,0 +1,305 @@
+"""``soar consent-url``, ``soar token`` and ``soar tenants list|check``.
+
+Each takes ``--simulate`` to use the in-process simulated cloud's demo config instead of
+``soar.yaml``. Token values are never printed, except by ``soar token --raw``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+from runner.cli.common import console, handle_errors, print_json, state
+from runner.errors import ConfigError, SoarError
+
+API_CHOICE = click.Choice(["mde", "xdr", "graph"])
+simulate_option = click.option("--simulate", is_flag=True,
+                               help="Use the built-in simulated cloud and its demo tenants.")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+def _config(simulate: bool) -> tuple[Any, Any, Any]:
+    """(config, network, simulated cloud or None)."""
+    if simulate:
+        from runner.sim import SimulatedCloud
+
+        cloud = SimulatedCloud()
+        return cloud.demo_config(), cloud.network(), cloud
+    from runner.config import load_config
+    from runner.http import Network
+
+    config = load_config(state().config_path)
+    if config is None:
+        raise ConfigError("no soar.yaml found",
+                          hint="create soar.yaml (see docs/auth.md), pass --config, or use --simulate")
+    return config, Network.internet(), None
+
+
+@contextmanager
+def _provider(config: Any, network: Any) -> Iterator[Any]:
+    from runner.auth import TokenProvider
+
+    provider = TokenProvider(config, network)
+    try:
+        yield provider
+    finally:
+        provider.close()
+
+
+def _app(config: Any) -> Any:
+    if config.app is None:
+        raise ConfigError("soar.yaml has no `app:` registration",
+                          where=None, hint="add app.client_id and a client_secret reference (docs/auth.md)")
+    return config.app
+
+
+# ---- consent-url --------------------------------------------------------------------------------
+
+@click.command("consent-url")
+@click.option("--tenant", "tenant_name", help="Only this tenant's v2 link (default: every tenant).")
+@click.option("--redirect-uri", help="Redirect URI registered on the app (default: app.consent_redirect_uri).")
+@click.option("--client-id", help="App (client) id, when there is no soar.yaml.")
+@simulate_option
+@json_option
+@handle_errors
+def consent_url(tenant_name: str | None, redirect_uri: str | None, client_id: str | None,
+                simulate: bool, as_json: bool) -> None:
+    """Print the admin-consent links for the app.
+
+    The Defender pages' link (/common/oauth2/authorize?prompt=consent...) lets an admin of any
+    tenant consent; the v2 link (/{tenant}/adminconsent) is tenant-specific. An admin must open
+    one of them again after every permission added to the app.
+    """
+    from runner.auth import consent_urls
+
+    rows = []
+    if client_id:
+        urls = consent_urls(client_id, redirect_uri=redirect_uri)
+        rows.append({"tenant": None, "tenant_id": None, "cloud": "commercial", **urls.as_dict()})
+    else:
+        config, _network, _cloud = _config(simulate)
+        app = _app(config)
+        names = [config.tenant(tenant_name).name] if tenant_name else config.tenant_names()
+        redirect = redirect_uri or app.consent_redirect_uri
+        for name in names or [None]:
+            t = config.tenant(name) if name else None
+            urls = consent_urls(app.client_id, tenant_id=t.id if t else None,
+                                cloud=t.cloud if t else "commercial", redirect_uri=redirect)
+            rows.append({"tenant": name, "tenant_id": t.id if t else None,
+                         "cloud": t.cloud if t else "commercial", **urls.as_dict()})
+    if as_json:
+        print_json({"consent_urls": rows})
+        return
+    out = console()
+    seen: set[str] = set()
+    for row in rows:
+        if row["authorize"] not in seen:
+            seen.add(row["authorize"])
+            out.print(f"[bold]Consent link (any tenant's admin, {row['cloud']} cloud):[/]")
+            click.echo(f"  {row['authorize']}")
+    for row in rows:
+        label = f"tenant '{row['tenant']}' ({row['tenant_id']})" if row["tenant"] else "any organization"
+        out.print(f"[bold]Admin consent for {label}:[/]")
+        click.echo(f"  {row['admin_consent']}")
+
+
+# ---- token --------------------------------------------------------------------------------------
+
+@click.command("token")
+@click.argument("tenant")
+@click.option("--api", type=API_CHOICE, default="mde", show_default=True)
+@click.option("--decode", is_flag=True, help="Show every claim (never the signature).")
+@click.option("--raw", is_flag=True, help="Print the raw access token (and nothing else).")
+@simulate_option
+@json_option
+@handle_errors
+def token(tenant: str, api: str, decode: bool, raw: bool, simulate: bool, as_json: bool) -> None:
+    """Get a token for TENANT and show its claims, roles and expiry."""
+    config, network, _cloud = _config(simulate)
+    _app(config)
+    with _provider(config, network) as provider:
+        tok = asyncio.run(provider.get_token(tenant, api))
+    if raw:
+        click.echo(tok.value.reveal())
+        return
+    summary = tok.summary()
+    if decode:
+        summary["claims"] = tok.claims
+    if as_json:
+        print_json(summary)
+        return
+    out = console()
+    out.print(f"[bold]{tok.tenant}[/] ({tok.tenant_id}) — {api}: token from "
+              f"{'the cache' if tok.source == 'cache' else 'Entra ID'}")
+    out.print(f"  audience   {summary['audience']}")
+    out.print(f"  expires    in {summary['expires_in']}s "
+              f"({time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(tok.expires_on))})")
+    out.print(f"  signature  {'verified' if tok.verified_signature else 'not verifiable (claims checked)'}")
+    out.print(f"  roles      {', '.join(tok.roles) if tok.roles else '(none)'}")
+    if decode:
+        import json
+
+        out.print("  claims:")
+        click.echo("    " + json.dumps(tok.claims, indent=2, sort_keys=True).replace("\n", "\n    "))
+
+
+# ---- tenants ------------------------------------------------------------------------------------
+
+@click.group()
+def tenants() -> None:
+    """List tenants and check their tokens and roles."""
+
+
+@tenants.command("list")
+@simulate_option
+@json_option
+@handle_errors
+def list_tenants(simulate: bool, as_json: bool) -> None:
+    """The configured tenants."""
+    config, _network, _cloud = _config(simulate)
+    rows = [{"name": t.name, "tenant_id": t.id, "cloud": t.cloud, "region": t.region, "apis": dict(t.apis)}
+            for t in config.tenants.values()]
+    if as_json:
+        print_json({"tenants": rows})
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for col in ("tenant", "tenant id", "cloud", "region", "api preferences"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["tenant_id"], r["cloud"], r["region"] or "-",
+                      ", ".join(f"{k}: {v}" for k, v in r["apis"].items()) or "-")
+    console().print(table)
+
+
+@tenants.command("check")
+@click.argument("playbook_dir", required=False, type=click.Path(exists=True, file_okay=False))
+@simulate_option
+@json_option
+@handle_errors
+def check_tenants(playbook_dir: str | None, simulate: bool, as_json: bool) -> None:
+    """Per tenant: can a token be obtained, and does it hold the roles the playbooks need?
+
+    Exits 1 when a tenant has a problem (no token, or a role missing).
+    """
+    config, network, _cloud = _config(simulate)
+    _app(config)
+    needs = roles_needed(Path(playbook_dir)) if playbook_dir else None
+    with _provider(config, network) as provider:
+        report = asyncio.run(_check_all(provider, config, needs))
+    ok = all(r["ok"] for r in report)
+    if as_json:
+        print_json({"ok": ok, "tenants": report})
+    else:
+        _print_report(report, needs is not None)
+    if not ok:
+        raise SystemExit(1)
+
+
+def roles_needed(directory: Path) -> list[dict]:
+    """Best effort: for every step ``action:`` in the playbooks, the roles it declares.
+
+    Returns ``[{"playbook", "tenants", "action", "roles": {api: (role, ...)}}]``.
+    """
+    import yaml
+
+    from runner.plugins import load_plugins
+
+    host = load_plugins()
+    out = []
+    for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError):
+            continue  # `soar validate` reports broken playbooks; this is only a role survey
+        if not isinstance(doc, dict):
+            continue
+        targets = doc.get("tenants", "all")
+        for name in sorted(set(_actions_in(doc.get("steps")))):
+            action = host.actions.get(name)
+            if action is not None and action.roles:
+                out.append({"playbook": path.name, "tenants": targets, "action": name,
+                            "roles": {k: tuple(v) for k, v in action.roles.items()}})
+    return out
+
+
+def _actions_in(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("action"), str):
+            yield node["action"]
+        for value in node.values():
+            if isinstance(value, (dict, list)):
+                yield from _actions_in(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _actions_in(item)
+
+
+async def _check_all(provider: Any, config: Any, needs: list[dict] | None) -> list[dict]:
+    return list(await asyncio.gather(*(_check_one(provider, config, name, needs) for name in config.tenant_names())))
+
+
+async def _check_one(provider: Any, config: Any, name: str, needs: list[dict] | None) -> dict:
+    t = config.tenant(name)
+    wanted: dict[str, list[dict]] = {}
+    if needs is None:
+        wanted = {api: [] for api in ("mde", "xdr", "graph")}
+    else:
+        for need in needs:
+            targets = need["tenants"]
+            if isinstance(targets, list) and name not in targets:
+                continue
+            api = provider.choose_api(name, need["roles"])
+            wanted.setdefault(api, []).append(need)
+    apis: dict[str, dict] = {}
+    ok = True
+    for api, group in wanted.items():
+        entry: dict[str, Any] = {"token": False, "roles": [], "missing": [], "error": None}
+        try:
+            tok = await provider.get_token(name, api)
+        except SoarError as err:
+            entry["error"] = err.message
+            entry["hint"] = err.hint
+            ok = False
+        else:
+            entry["token"] = True
+            entry["roles"] = list(tok.roles)
+            for need in group:
+                roles = need["roles"][api]
+                if roles and not tok.has_role(*roles):
+                    entry["missing"].append({"action": need["action"], "playbook": need["playbook"],
+                                             "any_of": list(roles)})
+            ok = ok and not entry["missing"]
+        apis[api] = entry
+    return {"name": name, "tenant_id": t.id, "cloud": t.cloud, "ok": ok, "apis": apis,
+            "consent_url": None if ok else provider.consent_url(name)}
+
+
+def _print_report(report: list[dict], with_needs: bool) -> None:
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for col in ("tenant", "cloud", "api", "token", "roles held", "missing" if with_needs else ""):
+        table.add_column(col)
+    for r in report:
+        first = True
+        for api, e in r["apis"].items():
+            token_cell = "[green]yes[/]" if e["token"] else f"[red]no[/] {e['error'] or ''}"
+            missing = "; ".join(f"{' or '.join(m['any_of'])} ({m['action']})" for m in e["missing"])
+            table.add_row(r["name"] if first else "", r["cloud"] if first else "", api, token_cell,
+                          ", ".join(e["roles"]) or "-", f"[red]{missing}[/]" if missing else "")
+            first = False
+    out = console()
+    out.print(table)
+    for r in report:
+        if not r["ok"]:
+            out.print(f"[yellow]{r['name']}[/]: an admin of the tenant should (re)consent: {r['consent_url']}")
+
+
+__all__ = ["consent_url", "token", "tenants", "roles_needed"]

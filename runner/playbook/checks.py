@@ -1,0 +1,359 @@
+"""Static checks of a loaded playbook: what the model alone cannot know.
+
+Run by :meth:`runner.playbook.loader.PlaybookLoader.check` (and so by ``soar validate``).
+Every problem is reported, each located at its node:
+
+- step ids are unique (inside parallel groups too); ``on_error`` names a later handler step;
+- actions exist; ``with:`` keys are inputs of the action; required inputs are given; values
+  written without ``${{ }}`` are valid for their input (type, enum, range) — values with
+  expressions are checked when the step runs;
+- every ``${{ }}`` parses (with the host's filters) and reads only names that exist there:
+  ``steps.<id>`` of a step that has finished by then, ``inputs``/``secrets`` that are declared,
+  ``item``/``index`` inside a ``foreach`` step;
+- durations, retries, inputs' defaults, trigger secrets and tenants make sense.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+from pydantic import BaseModel, ValidationError
+
+from runner.actions import ActionRegistry
+from runner.errors import ExpressionSyntaxError, PlaybookError, PlaybookValidationError
+from runner.expressions import EXPR_RE, ROOT_NAMES, ExpressionEngine
+from runner.playbook.loader import data_path, did_you_mean, explain_input_error
+from runner.playbook.model import Playbook, Step
+
+STEP_ATTRS = ("output", "status", "error")
+_INPUT_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+                "list": (list,), "object": (dict,)}
+
+
+@dataclass
+class _StepInfo:
+    step: Step
+    order: int  # index of its top-level step: a step may read steps of a lower order
+    ancestors: tuple[str, ...]  # ids of the parallel groups that contain it
+
+
+def check_playbook(playbook: Playbook, actions: ActionRegistry, engine: ExpressionEngine) -> list[PlaybookError]:
+    """Every static problem of ``playbook``, located (an empty list: the playbook is fine)."""
+    return _Checker(playbook, actions, engine).run()
+
+
+class _Checker:
+    def __init__(self, playbook: Playbook, actions: ActionRegistry, engine: ExpressionEngine):
+        self.pb = playbook
+        self.actions = actions
+        self.engine = engine
+        self.errors: list[PlaybookError] = []
+        self.steps: dict[str, _StepInfo] = {}
+        self._refs: dict[str, list[tuple]] = {}
+
+    def error(self, path: tuple, message: str, hint: str | None = None, step: Step | None = None,
+              cls: type[PlaybookError] = PlaybookValidationError) -> None:
+        where = self.pb.locate(path, step=step.id if step else None)
+        self.errors.append(cls(message, where=where, hint=hint))
+
+    def run(self) -> list[PlaybookError]:
+        self.collect_steps()
+        self.check_playbook_level()
+        for info in self.steps.values():
+            self.check_step(info)
+        self.check_outputs()
+        return sorted(self.errors, key=lambda e: (e.where.line or 0, e.where.column or 0))
+
+    # ---- structure ----------------------------------------------------------------------------
+    def collect_steps(self) -> None:
+        def walk(step: Step, order: int, ancestors: tuple[str, ...]) -> None:
+            if step.id in self.steps:
+                first = self.pb.position(self.steps[step.id].step.path + ("id",))[0]
+                self.error(step.path + ("id",), f"step id '{step.id}' is used twice (first on line {first})",
+                           "step ids must be unique in a playbook, inside parallel groups too", step)
+            else:
+                self.steps[step.id] = _StepInfo(step, order, ancestors)
+            for child in step.parallel or ():
+                walk(child, order, ancestors + (step.id,))
+
+        for order, step in enumerate(self.pb.steps):
+            walk(step, order, ())
+
+    def check_playbook_level(self) -> None:
+        pb = self.pb
+        if isinstance(pb.tenants, list):
+            if not pb.tenants:
+                self.error(("tenants",), "`tenants` is an empty list", "name tenants, write `all`, or remove the key")
+            seen: set[str] = set()
+            for i, name in enumerate(pb.tenants):
+                if name in seen:
+                    self.error(("tenants", i), f"tenant '{name}' is listed twice")
+                seen.add(name)
+        from runner.secrets import is_reference
+
+        hook_paths: dict[str, int] = {}
+        for i, trigger in enumerate(pb.on):
+            spec = getattr(trigger, "webhook", None)
+            if spec is None:
+                continue
+            for key in ("secret", "token"):
+                ref = getattr(spec, key)
+                if ref is not None and not is_reference(ref):
+                    self.error(("on", i, "webhook", key), f"webhook {key} must be a secret reference such as "
+                               "env:NAME or file:PATH, not a literal value",
+                               "put the value in an environment variable and write `env:NAME`")
+            if spec.path in hook_paths:
+                self.error(("on", i, "webhook", "path"), f"webhook path '{spec.path}' is used by trigger "
+                           f"#{hook_paths[spec.path] + 1} too")
+            hook_paths.setdefault(spec.path, i)
+        for name, spec in pb.inputs.items():
+            self.check_input_spec(name, spec)
+
+    def check_input_spec(self, name: str, spec: Any) -> None:
+        types = _INPUT_TYPES[spec.type]
+
+        def fits(value: Any) -> bool:
+            return isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+
+        if spec.enum is not None:
+            for i, value in enumerate(spec.enum):
+                if not fits(value):
+                    self.error(("inputs", name, "enum", i), f"input '{name}': enum value {value!r} is not "
+                               f"of type {spec.type}")
+        if spec.default is not None:
+            if not fits(spec.default):
+                self.error(("inputs", name, "default"),
+                           f"input '{name}': default {spec.default!r} is not of type {spec.type}",
+                           f"change the default or `type:` (one of {', '.join(_INPUT_TYPES)})")
+            elif spec.enum is not None and spec.default not in spec.enum:
+                self.error(("inputs", name, "default"), f"input '{name}': default {spec.default!r} is not one "
+                           f"of its enum values ({', '.join(map(repr, spec.enum))})")
+
+    # ---- steps --------------------------------------------------------------------------------
+    def check_step(self, info: _StepInfo) -> None:
+        step = info.step
+        path = step.path
+        if step.action is not None:
+            self.check_action(step)
+        self.check_on_error(info)
+        if step.timeout is not None and step.timeout <= 0:
+            self.error(path + ("timeout",), "'timeout' must be more than 0", "e.g. `timeout: 5m`", step)
+        if step.retry is not None and step.retry.backoff > step.retry.max_backoff:
+            self.error(path + ("retry", "backoff"), f"retry backoff ({step.retry.backoff:g}s) is longer than "
+                       f"max_backoff ({step.retry.max_backoff:g}s)", "lower `backoff` or raise `max_backoff`", step)
+        if step.approval is not None and step.approval.timeout is not None and step.approval.timeout <= 0:
+            self.error(path + ("approval", "timeout"), "approval 'timeout' must be more than 0", step=step)
+        if step.concurrency > 1 and step.foreach is None:
+            self.error(path + ("concurrency",), "'concurrency' only applies to a step with `foreach`",
+                       "add `foreach:` or remove `concurrency`", step)
+        # foreach: an expression or a literal list
+        foreach = step.foreach
+        if foreach is not None and not isinstance(foreach, list) and not _is_whole_expression(foreach):
+            self.error(path + ("foreach",), f"'foreach' must be one ${{{{ }}}} expression or a list, got "
+                       f"{_describe(foreach)}", "e.g. `foreach: \"${{ steps.incidents.output }}\"`", step)
+        if step.when is not None and not isinstance(step.when, bool) and not _has_expression(step.when):
+            self.error(path + ("when",), f"'when' must be a ${{{{ }}}} expression or true/false, got "
+                       f"{_describe(step.when)}", "e.g. `when: \"${{ inputs.isolate }}\"`", step)
+        per_item = step.foreach is not None
+        self.check_value(step.with_, path + ("with",), info, per_item)
+        self.check_value(step.foreach, path + ("foreach",), info, False)
+        self.check_value(step.when, path + ("when",), info, per_item)
+        self.check_value(step.name, path + ("name",), info, per_item)
+        if step.approval is not None:
+            self.check_value(step.approval.message, path + ("approval", "message"), info, per_item)
+
+    def check_action(self, step: Step) -> None:
+        path = step.path
+        action = self.actions.get(step.action)
+        if action is None:
+            guess = did_you_mean(step.action, self.actions.names())
+            hint = (guess + " " if guess else "") + "`soar actions list` shows all actions"
+            self.error(path + ("action",), f"unknown action '{step.action}'", hint, step)
+            return
+        model: type[BaseModel] = action.input_model
+        if model.__pydantic_decorators__.model_validators and any(
+                d.info.mode in ("before", "wrap") for d in model.__pydantic_decorators__.model_validators.values()):
+            return  # the model rewrites its input: only a run can tell
+        fields = {}
+        by_name = bool(model.model_config.get("populate_by_name") or model.model_config.get("validate_by_name"))
+        for name, f in model.model_fields.items():
+            key = f.validation_alias if isinstance(f.validation_alias, str) else (f.alias or name)
+            fields[key] = (name, f)
+            if by_name:
+                fields.setdefault(name, (name, f))
+        extra_ok = model.model_config.get("extra") == "allow"
+        given = step.with_
+        if not extra_ok:
+            for key in given:
+                if key not in fields:
+                    guess = did_you_mean(key, fields)
+                    listing = f"inputs of {action.name}: {', '.join(fields) or 'none'}"
+                    self.error(path + ("with", key), f"unknown input '{key}' for action '{action.name}'",
+                               f"{guess} ({listing})" if guess else listing, step)
+        present = {fields[k][0] for k in given if k in fields}
+        where = path + ("with",) if path + ("with",) in self.pb._positions else path + ("action",)
+        for name, f in model.model_fields.items():
+            if f.is_required() and name not in present:
+                key = f.validation_alias if isinstance(f.validation_alias, str) else (f.alias or name)
+                self.error(where, f"missing required input '{key}' for action '{action.name}'",
+                           f"add `{key}:` under `with:` (`soar actions show {action.name}` lists the inputs)", step)
+        literal = {k: v for k, v in given.items() if k in fields and not _has_expression(v)}
+        if literal:
+            try:
+                model.model_validate(literal)
+            except ValidationError as exc:
+                reported = set()
+                for err in exc.errors(include_url=False):
+                    loc = err["loc"]
+                    if not loc or loc[0] not in literal or err["type"] == "missing":
+                        continue  # about inputs given as expressions, or model-level: checked at run time
+                    where = data_path(loc, literal)
+                    if where in reported:
+                        continue  # the other branches of a union: one message per value
+                    reported.add(where)
+                    message, hint = explain_input_error(err, where, model, action.name)
+                    self.error(path + ("with",) + where, message, hint, step)
+            except Exception:  # noqa: BLE001 - a plugin's validator failing on partial input
+                pass
+
+    def check_on_error(self, info: _StepInfo) -> None:
+        step = info.step
+        target = step.on_error
+        if target in ("fail", "continue"):
+            return
+        path = step.path + ("on_error",)
+        handler = self.steps.get(target)
+        if handler is None:
+            guess = did_you_mean(target, list(self.steps) + ["fail", "continue"])
+            self.error(path, f"'on_error' must be fail, continue or the id of a handler step; "
+                       f"there is no step '{target}'", guess, step)
+        elif handler.order <= info.order:
+            self.error(path, f"on_error handler '{target}' must come after step '{step.id}' "
+                       "(it runs when this step fails)", "move the handler step further down", step)
+
+    def check_outputs(self) -> None:
+        for key, value in self.pb.outputs.items():
+            self.check_value(value, ("outputs", key), None, False)
+
+    # ---- expressions ----------------------------------------------------------------------------
+    def check_value(self, value: Any, path: tuple, info: _StepInfo | None, per_item: bool) -> None:
+        for spath, text in _strings(value, path):
+            step = info.step if info else None
+            if text.count("${{") != len(EXPR_RE.findall(text)) or "${{" in EXPR_RE.sub("", text):
+                self.error(spath, f"unclosed expression in {_clip(repr(text))}", "close it with }}: ${{ steps.x.output }}",
+                           step, ExpressionSyntaxError)
+                continue
+            for expr in EXPR_RE.findall(text):
+                expr = expr.strip()
+                if not expr:
+                    self.error(spath, "empty expression ${{ }}", "write a name, e.g. ${{ inputs.x }}", step,
+                               ExpressionSyntaxError)
+                    continue
+                try:
+                    chains = self._refs.get(expr)
+                    if chains is None:
+                        chains = self._refs[expr] = self.engine.references(expr)
+                except ExpressionSyntaxError as exc:
+                    message = exc.message.replace("'end of print statement'", "end of expression")
+                    self.error(spath, message, exc.hint, step, ExpressionSyntaxError)
+                    continue
+                except RecursionError:  # Jinja's parser is recursive
+                    self.error(spath, f"expression nested too deeply: {_clip(expr, 40)}",
+                               "split it over several steps (core.set)", step, ExpressionSyntaxError)
+                    continue
+                for chain in chains:
+                    self.check_reference(chain, expr, spath, info, per_item)
+
+    def check_reference(self, chain: tuple, expr: str, path: tuple, info: _StepInfo | None, per_item: bool) -> None:
+        step = info.step if info else None
+        root = chain[0]
+        shown = f"${{{{ {expr} }}}}"
+        if root not in ROOT_NAMES:
+            if root in self.engine.env.globals:
+                return
+            guess = did_you_mean(root, ROOT_NAMES)
+            self.error(path, f"unknown name '{root}' in {_clip(shown)}",
+                       (guess + " " if guess else "") + "names available: " + ", ".join(sorted(ROOT_NAMES)), step)
+        elif root in ("item", "index") and not per_item:
+            where = "in `foreach` itself" if path[-1:] == ("foreach",) and info else (
+                "in playbook outputs" if info is None else "in a step without `foreach`")
+            self.error(path, f"'{root}' is only defined in a step with `foreach` (used {where})",
+                       "read the list in `foreach:`, then use ${{ item }} in `with`, `when` or `name`", step)
+        elif root == "inputs" and len(chain) > 1 and chain[1] not in self.pb.inputs:
+            guess = did_you_mean(chain[1], self.pb.inputs)
+            self.error(path, f"input '{chain[1]}' is not declared (in {_clip(shown)})",
+                       guess or f"declare it under `inputs:` (`{chain[1]}: {{type: string}}`)", step)
+        elif root == "secrets" and len(chain) > 1 and chain[1] not in self.pb.secrets:
+            guess = did_you_mean(chain[1], self.pb.secrets)
+            self.error(path, f"secret '{chain[1]}' is not declared (in {_clip(shown)})",
+                       guess or f"declare it under `secrets:` as a reference (`{chain[1]}: env:NAME`)", step)
+        elif root == "steps" and len(chain) > 1:
+            self.check_step_reference(chain, shown, path, info)
+
+    def check_step_reference(self, chain: tuple, shown: str, path: tuple, info: _StepInfo | None) -> None:
+        step = info.step if info else None
+        ref_id = chain[1]
+        target = self.steps.get(ref_id) if isinstance(ref_id, str) else None
+        if target is None:
+            guess = did_you_mean(ref_id, self.steps)
+            self.error(path, f"unknown step '{ref_id}' in {_clip(shown)}",
+                       guess or "steps.<id> must name a step of this playbook", step)
+            return
+        if len(chain) > 2 and chain[2] not in STEP_ATTRS:
+            guess = did_you_mean(chain[2], STEP_ATTRS)
+            self.error(path, f"steps.{ref_id} has no '{chain[2]}' (in {_clip(shown)}); a step has "
+                       "output, status and error", guess, step)
+        if info is None:
+            return  # playbook outputs: every step has finished
+        if target is info:
+            self.error(path, f"step '{ref_id}' cannot read its own result (in {_clip(shown)})",
+                       "use ${{ item }} in a foreach, or split the step in two", step)
+        elif target.order > info.order:
+            self.error(path, f"step '{ref_id}' runs later than this step (in {_clip(shown)})",
+                       f"move '{ref_id}' above this step, or read it from a later step", step)
+        elif target.order == info.order:
+            if ref_id in info.ancestors:
+                why = f"'{ref_id}' is the parallel group that contains this step and has not finished"
+            elif info.step.id in target.ancestors:
+                why = f"'{ref_id}' is inside this parallel group and has not run yet"
+            else:
+                why = f"'{ref_id}' runs at the same time (same parallel group)"
+            self.error(path, f"step '{info.step.id}' cannot read steps.{ref_id}: {why}",
+                       "steps of a parallel group cannot read each other; read them after the group", step)
+
+
+def _strings(value: Any, path: tuple) -> Iterator[tuple[tuple, str]]:
+    """Every string holding ``${{`` inside ``value``, with its path."""
+    if isinstance(value, str):
+        if "${{" in value:
+            yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, path + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, path + (i,))
+
+
+def _has_expression(value: Any) -> bool:
+    return next(_strings(value, ()), None) is not None
+
+
+def _is_whole_expression(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    found = EXPR_RE.findall(value)
+    return len(found) == 1 and value.strip() == "${{" + found[0] + "}}"
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, str):
+        return f"text {_clip(repr(value))}"
+    return repr(value)
+
+
+def _clip(text: str, n: int = 80) -> str:
+    return text if len(text) <= n else text[:n - 3] + "..."

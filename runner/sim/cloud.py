@@ -1,0 +1,437 @@
+"""The simulated cloud: tenants, the demo app registration, and a routing table of services.
+
+``SimulatedCloud()`` has the demo tenants ``contoso`` and ``fabrikam``;
+``SimulatedCloud(tenants=N)`` has ``tenant-01`` ... ``tenant-N``. Its :meth:`handler` is one
+sync function ``httpx.Request -> httpx.Response`` that serves msal's sync client and our async
+clients alike (``httpx.MockTransport``); :meth:`asgi_app` serves the same over loopback.
+
+The login hosts go to the simulated Entra ID (:mod:`runner.sim.entra`); other hosts go to
+whatever was :meth:`mount`-ed for them (the Defender/Graph simulators), else 404.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import hashlib
+import json
+import os
+import secrets as _random
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import httpx
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from runner import secrets
+from runner.auth import clouds
+from runner.http import Handler, Network
+from runner.secrets import Secret
+
+NS = uuid.UUID("5f1c7e1a-6d0b-4c53-9a3e-50a7c0de0001")
+DEMO_TENANTS = ("contoso", "fabrikam")
+
+# What the demo app is granted by default: every role of defender-api.md section 3.
+DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
+    "mde": ("Alert.Read.All", "Alert.ReadWrite.All", "Machine.Read.All", "Machine.ReadWrite.All",
+            "Machine.Isolate", "Machine.Scan", "Machine.CollectForensics", "Machine.RestrictExecution",
+            "Machine.StopAndQuarantine", "Machine.Offboard", "Machine.LiveResponse",
+            "AdvancedQuery.Read.All", "Ti.ReadWrite", "Ti.ReadWrite.All", "File.Read.All",
+            "Vulnerability.Read.All", "Software.Read.All", "SecurityRecommendation.Read.All"),
+    "xdr": ("Incident.Read.All", "Incident.ReadWrite.All", "AdvancedHunting.Read.All"),
+    "graph": ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All", "ThreatHunting.Read.All"),
+    "keyvault": (),
+}
+# Resource apps the simulated Entra ID knows: our three APIs plus Key Vault (for keyvault: tests).
+EXTRA_RESOURCES: dict[str, tuple[str, ...]] = {
+    "keyvault": ("cfa8b339-82a2-471a-a3c9-0fc0be7a4093", "https://vault.azure.net",
+                 "https://vault.usgovcloudapi.net"),
+}
+
+_KEY_POOL: dict[str, rsa.RSAPrivateKey] = {}  # generated keys reused within a process (speed)
+_KEY_LOCK = threading.Lock()
+_CLOUDS: dict[str, "SimulatedCloud"] = {}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass
+class SimKey:
+    """A tenant signing key; ``kid`` is derived from the public key."""
+
+    private: rsa.RSAPrivateKey
+    kid: str = ""
+
+    def __post_init__(self) -> None:
+        der = self.private.public_key().public_bytes(serialization.Encoding.DER,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo)
+        self.kid = self.kid or _b64(hashlib.sha1(der).digest())  # noqa: S324 - an id, like Entra's x5t
+
+    def jwk(self) -> dict:
+        data = json.loads(RSAAlgorithm.to_jwk(self.private.public_key()))
+        return {**data, "kid": self.kid, "x5t": self.kid, "use": "sig", "alg": "RS256"}
+
+
+@dataclass
+class SimTenant:
+    name: str
+    id: str
+    cloud: str = "commercial"
+    consented: bool = True
+    roles: dict[str, set[str]] = field(default_factory=dict)
+    provisioned: dict[str, bool] = field(default_factory=dict)
+    subscribed: dict[str, bool] = field(default_factory=dict)
+    conditional_access_block: bool = False
+    keys: list[SimKey] = field(default_factory=list)
+    claim_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def domain(self) -> str:
+        return f"{self.name}.onmicrosoft.com"
+
+
+@dataclass
+class SimApp:
+    client_id: str
+    secret: Secret
+    secret_id: str
+    secret_expired: bool = False
+    certificates: dict[str, Any] = field(default_factory=dict)  # thumbprint (sha1/sha256 b64url) -> public key
+
+
+class SimulatedCloud:
+    """Simulated tenants, the demo app, and the services mounted per host."""
+
+    def __init__(self, tenants: int | Iterable[str] | None = None, *, token_lifetime: int = 3599,
+                 state_dir: str | Path | None = None, clock: Callable[[], float] = time.time,
+                 graph_nonce: bool = False) -> None:
+        from runner.sim.entra import EntraSimulator
+
+        self.clock = clock
+        self.token_lifetime = token_lifetime
+        self.graph_nonce = graph_nonce
+        self.token_version: dict[str, str] = {}  # api -> "1.0" (default) | "2.0"
+        self.state_dir = Path(state_dir) if state_dir else None
+        self._lock = threading.Lock()
+        self.token_requests: Counter[str] = Counter()
+        self.request_log: list[dict] = []
+        self._routes: dict[str, Handler] = {}
+        self.entra = EntraSimulator(self)
+        self.id = _random.token_hex(4)
+        self.app = self._load_app()
+        if tenants is None:
+            names: Iterable[str] = DEMO_TENANTS
+        elif isinstance(tenants, int):
+            names = [f"tenant-{i:02d}" for i in range(1, tenants + 1)]
+        else:
+            names = tenants
+        self.tenants: dict[str, SimTenant] = {}
+        for name in names:
+            self.add_tenant(name)
+        _CLOUDS[self.id] = self
+
+    # ---- state -------------------------------------------------------------------------------
+
+    def _load_app(self) -> SimApp:
+        client_id = str(uuid.uuid5(NS, "demo-app"))
+        stored = self.state_dir / "sim-app.json" if self.state_dir else None
+        if stored and stored.is_file():
+            data = json.loads(stored.read_text())
+            return SimApp(client_id, Secret(data["secret"], name="sim_client_secret"), data["secret_id"])
+        value = f"{_random.token_hex(2)[:3]}8Q~{_random.token_urlsafe(30)}"
+        app = SimApp(client_id, Secret(value, name="sim_client_secret"), str(uuid.uuid4()))
+        if stored:
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # type: ignore[union-attr]
+            fd = os.open(stored, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump({"secret": value, "secret_id": app.secret_id}, fh)
+        return app
+
+    def _key(self, tenant_id: str, generation: int) -> SimKey:
+        label = f"{tenant_id}-{generation}"
+        path = self.state_dir / "sim-keys" / f"{label}.pem" if self.state_dir else None
+        if path and path.is_file():
+            return SimKey(serialization.load_pem_private_key(path.read_bytes(), password=None))  # type: ignore[arg-type]
+        with _KEY_LOCK:
+            key = _KEY_POOL.get(label)
+            if key is None:
+                key = _KEY_POOL[label] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+        return SimKey(key)
+
+    def add_tenant(self, name: str, *, cloud: str = "commercial", tenant_id: str | None = None,
+                   consented: bool = True) -> SimTenant:
+        if cloud not in clouds.CLOUDS:
+            raise ValueError(f"unknown cloud {cloud!r}")
+        tid = tenant_id or str(uuid.uuid5(NS, f"tenant/{name}"))
+        tenant = SimTenant(name, tid, cloud, consented,
+                           roles={api: set(r) for api, r in DEFAULT_ROLES.items()})
+        tenant.keys.append(self._key(tid, 0))
+        self.tenants[name] = tenant
+        return tenant
+
+    def tenant(self, name: str) -> SimTenant:
+        return self.tenants[name]
+
+    def find_tenant(self, ref: str) -> SimTenant | None:
+        ref = ref.lower()
+        for t in self.tenants.values():
+            if ref in (t.id, t.domain):
+                return t
+        return None
+
+    def revoke_consent(self, tenant: str) -> None:
+        self.tenants[tenant].consented = False
+
+    def grant_consent(self, tenant: str) -> None:
+        self.tenants[tenant].consented = True
+
+    def set_roles(self, tenant: str, resource: str, roles: Iterable[str]) -> None:
+        """Roles granted to the demo app in ``tenant`` on ``resource`` (``mde``/``xdr``/``graph`` or a URI)."""
+        self.tenants[tenant].roles[self._api(resource)] = set(roles)
+
+    def set_secret_expired(self, expired: bool = True) -> None:
+        self.app.secret_expired = expired
+
+    def set_provisioned(self, tenant: str, resource: str, provisioned: bool) -> None:
+        self.tenants[tenant].provisioned[self._api(resource)] = provisioned
+
+    def set_subscribed(self, tenant: str, resource: str, subscribed: bool) -> None:
+        self.tenants[tenant].subscribed[self._api(resource)] = subscribed
+
+    def set_conditional_access(self, tenant: str, block: bool = True) -> None:
+        self.tenants[tenant].conditional_access_block = block
+
+    def override_claims(self, tenant: str, **claims: Any) -> None:
+        """Make the token endpoint issue tokens with these claims changed (forgery tests)."""
+        self.tenants[tenant].claim_overrides.update(claims)
+
+    def rotate_key(self, tenant: str) -> SimKey:
+        """Add a new signing key and sign with it from now on (the old one stays in the JWKS)."""
+        t = self.tenants[tenant]
+        key = self._key(t.id, len(t.keys))
+        t.keys.append(key)
+        return key
+
+    def add_certificate(self, cert_pem: str | bytes) -> str:
+        """Register a certificate's public key on the demo app; returns its SHA-1 thumbprint (hex)."""
+        cert = x509.load_pem_x509_certificate(cert_pem.encode() if isinstance(cert_pem, str) else cert_pem)
+        sha1 = cert.fingerprint(hashes.SHA1())  # noqa: S303 - x5t is SHA-1 by spec
+        self.app.certificates[_b64(sha1)] = cert.public_key()
+        self.app.certificates[_b64(cert.fingerprint(hashes.SHA256()))] = cert.public_key()
+        return sha1.hex()
+
+    def make_certificate(self) -> tuple[str, str, str]:
+        """A new self-signed certificate registered on the app: (key PEM, cert PEM, SHA-1 thumbprint)."""
+        import datetime as dt
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "soar-runner simulated app")])
+        now = dt.datetime.now(dt.timezone.utc)
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+                .not_valid_after(now + dt.timedelta(days=365)).sign(key, hashes.SHA256()))
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+        cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+        return key_pem, cert_pem, self.add_certificate(cert_pem)
+
+    # ---- counters ----------------------------------------------------------------------------
+
+    def _count(self, tenant: str) -> None:
+        with self._lock:
+            self.token_requests[tenant] += 1
+
+    def _record(self, entry: dict) -> None:
+        with self._lock:
+            self.request_log.append(entry)
+
+    def total_token_requests(self) -> int:
+        return sum(self.token_requests.values())
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self.token_requests.clear()
+            self.request_log.clear()
+
+    # ---- tokens ------------------------------------------------------------------------------
+
+    def _api(self, resource: str) -> str:
+        api = self.resource_api(resource)
+        if api is None:
+            raise ValueError(f"unknown resource {resource!r}")
+        return api
+
+    @staticmethod
+    def resource_api(resource: str) -> str | None:
+        """``mde``/``xdr``/``graph``/``keyvault`` for an API name, identifier URI or app id."""
+        if resource in DEFAULT_ROLES:
+            return resource
+        app = clouds.resource_app_for(resource)
+        if app is not None:
+            return app.api
+        text = resource.rstrip("/").lower()
+        for api, ids in EXTRA_RESOURCES.items():
+            if text in ids:
+                return api
+        return None
+
+    def mint(self, tenant: SimTenant, api: str, *, audience: str | None = None, roles: Iterable[str] | None = None,
+             appidacr: str = "1", version: str | None = None, key: SimKey | None = None,
+             lifetime: int | None = None, headers: dict | None = None, **overrides: Any) -> tuple[str, dict]:
+        """Sign an access token the way Entra ID would for the demo app."""
+        now = int(self.clock())
+        lifetime = self.token_lifetime if lifetime is None else lifetime
+        version = version or self.token_version.get(api, "1.0")
+        login = clouds.cloud(tenant.cloud).authority_url
+        if audience is None:
+            audience = clouds.RESOURCE_APPS[api].identifier_uris[0] if api in clouds.RESOURCE_APPS \
+                else EXTRA_RESOURCES[api][1]
+        sp = str(uuid.uuid5(NS, f"sp/{tenant.id}"))
+        claims: dict[str, Any] = {
+            "aud": audience, "iat": now, "nbf": now, "exp": now + lifetime, "tid": tenant.id,
+            "oid": sp, "sub": sp, "uti": _b64(os.urandom(16)), "ver": version, "idtyp": "app",
+            "rh": "0.sim.", "aio": _b64(os.urandom(24)),
+        }
+        if version == "1.0":
+            claims.update(iss=f"https://sts.windows.net/{tenant.id}/", idp=f"https://sts.windows.net/{tenant.id}/",
+                          appid=self.app.client_id, appidacr=appidacr)
+        else:
+            claims.update(iss=f"{login}/{tenant.id}/v2.0", azp=self.app.client_id, azpacr=appidacr)
+        granted = sorted(tenant.roles.get(api, set())) if roles is None else list(roles)
+        if granted:
+            claims["roles"] = granted  # an app with no role gets no `roles` claim at all
+        claims.update(tenant.claim_overrides)
+        claims.update(overrides)
+        key = key or tenant.keys[-1]
+        head = {"typ": "JWT", "kid": key.kid, "x5t": key.kid}
+        if api == "graph" and self.graph_nonce:
+            head["nonce"] = _b64(os.urandom(32))
+        head.update(headers or {})
+        raw = jwt.encode(claims, key.private, algorithm="RS256", headers=head)
+        return raw, claims
+
+    def issue_token(self, tenant: str, resource: str = "mde", roles: Iterable[str] | None = None,
+                    **overrides: Any) -> str:
+        """A token for tests: ``overrides`` change claims; ``key=``/``headers=``/``version=`` too."""
+        t = self.tenants[tenant]
+        return self.mint(t, self._api(resource), roles=roles, **overrides)[0]
+
+    def check_assertion(self, assertion: str, tenant: SimTenant, client_id: str) -> bool:
+        """Verify a client-assertion JWT against the app's registered certificates."""
+        from runner.sim.entra import decode_assertion
+
+        header, claims = decode_assertion(assertion)
+        thumb = header.get("x5t#S256") or header.get("x5t")
+        public = self.app.certificates.get(str(thumb or "").rstrip("="))  # msal pads, others do not
+        if public is None or header.get("alg") not in ("RS256", "PS256"):
+            return False
+        try:
+            jwt.decode(assertion, key=public, algorithms=[header["alg"]],
+                       options={"verify_aud": False, "require": ["exp", "iss", "sub", "aud"]})
+        except jwt.InvalidTokenError:
+            return False
+        aud = str(claims.get("aud", ""))
+        path = httpx.URL(aud).path.split("/") if aud.startswith("http") else []
+        return (claims.get("iss") == claims.get("sub") == client_id and len(path) > 2
+                and self.find_tenant(path[1]) is tenant and aud.split("?")[0].endswith("/token"))
+
+    def verify_bearer(self, authorization: str | None, api: str | None = None) -> dict | None:
+        """For API simulators: the claims of a valid bearer token signed here, else ``None``."""
+        if not authorization or not authorization.startswith("Bearer "):
+            return None
+        raw = authorization[len("Bearer "):]
+        try:
+            head = jwt.get_unverified_header(raw)
+            claims = jwt.decode(raw, options={"verify_signature": False})
+        except jwt.InvalidTokenError:
+            return None
+        tenant = self.find_tenant(str(claims.get("tid", "")))
+        key = next((k for k in tenant.keys if k.kid == head.get("kid")), None) if tenant else None
+        if key is None:
+            return None
+        try:
+            claims = jwt.decode(raw, key=key.private.public_key(), algorithms=["RS256"],
+                                options={"verify_aud": False}, leeway=0)
+        except jwt.InvalidTokenError:
+            return None
+        if api is not None and self.resource_api(str(claims.get("aud", ""))) != api:
+            return None
+        return claims
+
+    # ---- routing -----------------------------------------------------------------------------
+
+    def mount(self, host: str, handler: Handler) -> None:
+        """Serve ``host`` (``*`` wildcards allowed, e.g. ``*.vault.azure.net``) with ``handler``."""
+        self._routes[host.lower()] = handler
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host.lower()
+        family = clouds.LOGIN_HOSTS.get(host)
+        if family is not None:
+            return self.entra.handle(request, family)
+        route = self._routes.get(host)
+        if route is None:
+            route = next((h for pat, h in self._routes.items() if fnmatch.fnmatch(host, pat)), None)
+        if route is not None:
+            return route(request)
+        return httpx.Response(404, json={"error": {"code": "NotFound",
+                                                   "message": f"the simulated cloud has no service at {host}"}})
+
+    def network(self) -> Network:
+        return Network.simulated(self.handler)
+
+    def asgi_app(self) -> Any:
+        from runner.sim.serve import build_asgi_app
+
+        return build_asgi_app(self)
+
+    def demo_config(self, **token_cache: Any) -> Any:
+        """A :class:`~runner.config.SoarConfig` for this cloud's tenants and the demo app.
+
+        The token cache is in memory unless ``token_cache`` says otherwise (``path=...``):
+        simulated signing keys are per process unless ``state_dir`` is set.
+        """
+        from runner.config import SoarConfig
+
+        token_cache = {"path": ":memory:", **token_cache}
+        return SoarConfig.model_validate({
+            "app": {"client_id": self.app.client_id, "client_secret": f"sim:{self.id}"},
+            "tenants": {t.name: {"id": t.id, "cloud": t.cloud} for t in self.tenants.values()},
+            "token_cache": token_cache,
+        })
+
+    def describe(self, base_url: str) -> dict:
+        """The JSON document ``soar sim serve`` prints first (includes the demo secret, by design)."""
+        return {"base_url": base_url, "client_id": self.app.client_id,
+                "client_secret": self.app.secret.reveal(),
+                "tenants": [{"name": t.name, "tenant_id": t.id, "cloud": t.cloud} for t in self.tenants.values()]}
+
+
+def _resolve_sim(rest: str) -> str:
+    from runner.errors import SecretError
+
+    cloud = _CLOUDS.get(rest)
+    if cloud is None:
+        raise SecretError(f"secret reference 'sim:{rest}' names no simulated cloud in this process",
+                          hint="`sim:` references only work with --simulate")
+    return cloud.app.secret.reveal()
+
+
+secrets.register_scheme("sim", _resolve_sim)

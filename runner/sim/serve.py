@@ -1,0 +1,41 @@
+"""Serving the simulated cloud on loopback (``soar sim serve``).
+
+Paths are Entra's (``/{tenant}/oauth2/token`` ...), whatever the host. A mounted service
+(the Defender/Graph simulators) is reached as ``/_host/{host}/{path}``, e.g.
+``http://127.0.0.1:8765/_host/api.security.microsoft.com/api/incidents``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+if TYPE_CHECKING:  # pragma: no cover
+    from runner.sim.cloud import SimulatedCloud
+
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "content-encoding"}
+
+
+def build_asgi_app(cloud: "SimulatedCloud") -> Any:
+    async def endpoint(request: Request) -> Response:
+        body = await request.body()
+        path = request.url.path
+        query = request.url.query
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in ("host", "content-length")]
+        if path.startswith("/_host/"):
+            host, _, rest = path[len("/_host/"):].partition("/")
+            url = f"https://{host}/{rest}" + (f"?{query}" if query else "")
+            answer = cloud.handler(httpx.Request(request.method, url, headers=headers, content=body))
+        else:
+            url = f"{request.url.scheme}://{request.url.netloc}{path}" + (f"?{query}" if query else "")
+            answer = cloud.entra.handle(httpx.Request(request.method, url, headers=headers, content=body), None)
+        out_headers = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
+        return Response(answer.content, status_code=answer.status_code, headers=out_headers)
+
+    return Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)])

@@ -1,0 +1,103 @@
+"""Store URLs and the one SQLAlchemy Engine a RunStore uses (SQLite pragmas, PostgreSQL pooling)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import StaticPool
+
+from runner.errors import StoreError
+
+_HINT = "use sqlite:///PATH (the default) or postgresql://USER:PASSWORD@HOST/DB (--store / SOAR_STORE)"
+
+
+def default_store_url() -> str:
+    """``$SOAR_STORE`` if set, else a SQLite file ``./.soar/soar.db`` (its directory is created)."""
+    url = os.environ.get("SOAR_STORE")
+    if url:
+        return url
+    path = Path.cwd() / ".soar" / "soar.db"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _pass_through(text):
+    # JSON columns get text the store has already masked and serialised (records.to_json)
+    return text
+
+
+def normalise_url(url: str) -> URL:
+    """Parse a store URL: ``postgresql://`` and ``postgres://`` mean psycopg 3."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise StoreError(f"'{url}' is not a store URL", hint=_HINT) from None
+    backend = parsed.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return parsed
+    if backend == "sqlite":
+        return parsed
+    raise StoreError(f"unsupported run store '{parsed.render_as_string(hide_password=True)}'",
+                     hint=_HINT)
+
+
+def _sqlite_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def create_store_engine(url: str) -> tuple[Engine, str]:
+    """The engine for ``url`` and its dialect name (``sqlite`` or ``postgresql``)."""
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        options: dict = {"connect_args": {"timeout": 10, "check_same_thread": False}}
+        if _sqlite_memory(parsed):
+            options["poolclass"] = StaticPool  # one connection, or every checkout is a new database
+        else:
+            folder = Path(parsed.database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the directory {folder} for the run store: "
+                                 f"{exc.strerror or exc}", hint=f"fix the path, or {_HINT}") from None
+        engine = create_engine(parsed, json_serializer=_pass_through, **options)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine, "sqlite"
+    try:
+        engine = create_engine(parsed, json_serializer=_pass_through, pool_pre_ping=True,
+                               pool_size=5, max_overflow=10)
+    except ImportError as exc:  # no psycopg installed
+        raise StoreError(f"cannot use a PostgreSQL store: {exc}",
+                         hint="pip install 'soar-runner[postgres]'") from None
+    return engine, "postgresql"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        # WAL: readers (`soar runs`, `soar approve`) never block the engine's writes.
+        # NORMAL: a commit survives a crash of the process (not of the OS) without an fsync each.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def store_error(exc: Exception, *, url: str, dialect: str, doing: str) -> StoreError:
+    """A database error (SQLAlchemy's or the driver's) as the StoreError users see."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    detail = lines[0] if lines else type(exc).__name__
+    if "locked" in detail or "busy" in detail:
+        hint = "another process held the store for more than 10 s; try again"
+    elif dialect == "postgresql":
+        hint = "check that PostgreSQL is running and the store URL (--store / SOAR_STORE) is right"
+    else:
+        hint = "check that the store file's directory exists and is writable (--store / SOAR_STORE)"
+    return StoreError(f"run store {url}: cannot {doing}: {detail}", hint=hint)

@@ -1,0 +1,250 @@
+"""What the run store hands back (frozen records of plain values), run ids, and safe JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+from runner.errors import StoreError
+from runner.secrets import MASK, mask, redact
+
+from .tables import NO_ITEM
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One playbook run, exactly as stored: enough for any process to resume it."""
+
+    id: str
+    parent_id: str | None
+    playbook_name: str
+    playbook_path: str | None
+    playbook_text: str
+    tenant: str | None
+    inputs: Any
+    trigger: Any
+    dry_run: bool
+    status: str
+    outputs: Any
+    error: Any
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One attempt of one step (or of one foreach item of a step). ``item`` is None outside a foreach.
+
+    ``output_redacted`` is true when the real output held a secret: the stored output is masked, so
+    a resumed run must run that (read) step again to get the value back.
+    """
+
+    run_id: str
+    step_id: str
+    item: int | None
+    attempt: int
+    action: str
+    effect: str
+    status: str
+    inputs: Any
+    output: Any
+    output_redacted: bool
+    error: Any
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """An approval gate on a step. ``status``: pending | approved | denied | expired."""
+
+    run_id: str
+    step_id: str
+    item: int | None
+    status: str
+    message: str
+    approvers: list[str]
+    requested_at: datetime
+    expires_at: datetime | None
+    decided_at: datetime | None
+    decided_by: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One audit-trail entry. ``run_id`` is None for events not tied to a run."""
+
+    id: int
+    run_id: str | None
+    ts: datetime
+    kind: str
+    step_id: str | None
+    data: Any
+    actor: str | None
+
+
+def run_record(row) -> RunRecord:
+    m = row._mapping
+    return RunRecord(
+        id=m["id"], parent_id=m["parent_id"], playbook_name=m["playbook_name"],
+        playbook_path=m["playbook_path"], playbook_text=m["playbook_text"], tenant=m["tenant"],
+        inputs=m["inputs"], trigger=m["trigger"], dry_run=bool(m["dry_run"]), status=m["status"],
+        outputs=m["outputs"], error=m["error"], created_at=m["created_at"],
+        started_at=m["started_at"], finished_at=m["finished_at"], updated_at=m["updated_at"],
+    )
+
+
+def step_record(m) -> StepRecord:
+    """From a row mapping, or from a dict of already-decoded values (a buffered row)."""
+    return StepRecord(
+        run_id=m["run_id"], step_id=m["step_id"], item=None if m["item"] == NO_ITEM else m["item"],
+        attempt=m["attempt"], action=m["action"], effect=m["effect"], status=m["status"],
+        inputs=m["inputs"], output=m["output"], output_redacted=bool(m["output_redacted"]),
+        error=m["error"], started_at=m["started_at"], finished_at=m["finished_at"],
+    )
+
+
+def approval_record(row, *, now: datetime | None = None) -> ApprovalRecord:
+    """A pending approval whose ``expires_at`` has passed reads as ``expired``."""
+    m = row._mapping
+    status = m["status"]
+    if status == "pending" and now is not None and m["expires_at"] is not None and m["expires_at"] <= now:
+        status = "expired"
+    return ApprovalRecord(
+        run_id=m["run_id"], step_id=m["step_id"], item=None if m["item"] == NO_ITEM else m["item"],
+        status=status, message=m["message"], approvers=list(m["approvers"] or []),
+        requested_at=m["requested_at"], expires_at=m["expires_at"], decided_at=m["decided_at"],
+        decided_by=m["decided_by"], reason=m["reason"],
+    )
+
+
+def event_record(row) -> EventRecord:
+    m = row._mapping
+    return EventRecord(id=m["id"], run_id=m["run_id"], ts=m["ts"], kind=m["kind"],
+                       step_id=m["step_id"], data=m["data"], actor=m["actor"])
+
+
+# ---- run ids ----------------------------------------------------------------------------------
+
+_B32 = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case (easier to type)
+_id_lock = threading.Lock()
+_last = [0, 0]  # ms, random part of the last id made by this process
+
+
+def new_run_id() -> str:
+    """``r-`` + a ULID (48-bit ms time, 80 random bits): unique, and sorts by creation time.
+
+    Ids made in the same millisecond by this process increase (the random part is incremented),
+    so they sort in creation order too.
+    """
+    with _id_lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _last[0]:
+            ms, rand = _last[0], (_last[1] + 1) & ((1 << 80) - 1)
+        else:
+            rand = int.from_bytes(os.urandom(10), "big")
+        _last[0], _last[1] = ms, rand
+    n = (ms << 80) | rand
+    return "r-" + "".join(_B32[(n >> shift) & 31] for shift in range(125, -1, -5))
+
+
+# ---- JSON -------------------------------------------------------------------------------------
+
+
+def _fallback(value: Any) -> Any:
+    # values that json cannot encode: show them as a person would read them, still masked
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return mask(value.value)
+    if isinstance(value, (set, frozenset)):
+        return mask(sorted(value, key=repr))
+    if isinstance(value, bytes):
+        return redact(value.decode("utf-8", "replace"))
+    dump = getattr(value, "model_dump", None)  # pydantic models (their Secret fields dump as ***)
+    if callable(dump):
+        return mask(dump(mode="json"))
+    return redact(str(value))
+
+
+def _storable(value: Any) -> Any:
+    # NaN/Infinity are not JSON, and PostgreSQL refuses NUL in text: null and U+FFFD instead
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
+try:  # the C encoder, made once: json.dumps() builds a new one per call, 3x slower on small values
+    from json.encoder import c_make_encoder, encode_basestring
+
+    _c_encoder = c_make_encoder(None, _fallback, encode_basestring, None, ":", ",", False, False, False)
+
+    def _encode(value: Any) -> str:
+        return "".join(_c_encoder(value, 0))
+except (ImportError, TypeError):  # no _json accelerator (or a different signature)
+    _encode = json.JSONEncoder(default=_fallback, allow_nan=False, separators=(",", ":"),
+                               ensure_ascii=False).encode
+
+
+def encode(masked: Any) -> str | None:
+    """Serialise an already-masked value for a JSON column (None stays SQL NULL).
+
+    NaN/Infinity (not JSON) are stored as null, NUL characters (refused by PostgreSQL) as U+FFFD,
+    the same on every backend.
+    """
+    if masked is None:
+        return None
+    try:
+        try:
+            text = _encode(masked)
+            if "\\u0000" in text:
+                text = _encode(_storable(masked))
+        except ValueError:
+            text = _encode(_storable(masked))
+    except (ValueError, TypeError, RecursionError) as exc:  # circular structure, exotic keys
+        raise StoreError(
+            f"cannot store a value as JSON: {exc}",
+            hint="give the store plain data (dicts, lists, strings, numbers, booleans, null)",
+        ) from None
+    safe = redact(text)  # a secret in a dict key, or inside the str() of an unknown object
+    if safe is not text and safe != text:
+        try:
+            json.loads(safe)
+        except ValueError:  # the secret straddled JSON syntax: store nothing of it
+            return json.dumps(MASK)
+    return safe
+
+
+def masked(value: Any) -> Any:
+    """:func:`runner.secrets.mask`, with a circular structure reported as a StoreError."""
+    try:
+        return mask(value)
+    except RecursionError:
+        raise StoreError("cannot store a value as JSON: it contains itself (circular reference)",
+                         hint="give the store plain data (dicts, lists, strings, numbers, booleans, null)"
+                         ) from None
+
+
+def to_json(value: Any) -> str | None:
+    """Mask ``value`` (:func:`runner.secrets.mask`) and serialise it for a JSON column.
+
+    The store does this when it is called, not when a buffered row is written, so an unstorable
+    value fails at the call that brought it and a buffered row cannot change afterwards.
+    """
+    return None if value is None else encode(masked(value))
