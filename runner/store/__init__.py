@@ -4,6 +4,7 @@ A run is fully described by its row — playbook text, inputs, trigger, tenant, 
 step attempts, so any process can resume it. See :class:`RunStore` for the durability rules.
 
     runstore.py  RunStore: the API the engine and the CLI use
+    database.py  Database: engine, connection, lock and transactions under one RunStore
     buffer.py    WriteBuffer: non-durable rows waiting for the next commit
     records.py   the records handed back, run ids, masked JSON
     tables.py    the schema (SQLAlchemy Core)

@@ -224,7 +224,7 @@ class RunStore:
         key = (run_id, step_id, t.NO_ITEM if item is None else item, attempt)
         row = [*key, action, effect, "running", to_json(inputs), None, False, None, self._now(), None]
         with self._lock:
-            if run_id not in self._known_runs:
+            if run_id not in self._known_runs or self._db.closed:
                 self._check_run(run_id)
             if self._buffer.start(key, row) >= self.buffer_limit or durable:
                 self._flush_locked()
@@ -251,7 +251,7 @@ class RunStore:
         redacted = changed and (contains_secret(output) or MASK in (out or ""))
         now = self._now()
         with self._lock:
-            if run_id not in self._known_runs:
+            if run_id not in self._known_runs or self._db.closed:
                 self._check_run(run_id)
             if self._buffer.finish(key, status, out, redacted, err, now) >= self.buffer_limit or durable:
                 self._flush_locked()
@@ -281,7 +281,7 @@ class RunStore:
         """Append an event to the audit trail (``run_id`` None: not about one run)."""
         row = (run_id, self._now(), kind, step_id, to_json(data), actor)
         with self._lock:
-            if run_id is not None and run_id not in self._known_runs:
+            if (run_id is not None and run_id not in self._known_runs) or self._db.closed:
                 self._check_run(run_id)
             if self._buffer.event(row) >= self.buffer_limit or durable:
                 self._flush_locked()
@@ -402,11 +402,12 @@ class RunStore:
 
     def _check_run(self, run_id: str) -> None:
         # a row for a run that does not exist would fail the whole buffered batch later; refuse it
-        # now, at the call that brought it (one lookup per run and store)
-        with self._db.read("check a run") as conn:
-            if not self._run_exists(conn, run_id):
+        # now, at the call that brought it (one lookup per run and store). Raises if closed.
+        with self._db.read("record a step or event") as conn:
+            if run_id is not None and not self._run_exists(conn, run_id):
                 raise self._not_found(run_id)
-        self._known_runs.add(run_id)
+        if run_id is not None:
+            self._known_runs.add(run_id)
 
     @staticmethod
     def _run_exists(conn, run_id: str) -> bool:

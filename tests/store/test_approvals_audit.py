@@ -133,6 +133,6 @@ def test_events_reads_include_buffered_events(store):
 
 def test_audit_without_a_run(store):
     store.audit(None, "config.reloaded", data={"file": "soar.yaml"}, durable=True)
-    with store._read("test") as conn:
+    with store._db.read("test") as conn:
         rows = conn.exec_driver_sql("SELECT kind FROM events WHERE run_id IS NULL").all()
     assert [r[0] for r in rows] == ["config.reloaded"]

@@ -177,14 +177,14 @@ def test_a_second_store_sees_committed_runs(store, other):
 def test_schema_version_is_one(store, store_url):
     from sqlalchemy import select
 
-    with store._read("test") as conn:
+    with store._db.read("test") as conn:
         assert conn.execute(select(t.schema_version.c.version)).scalar_one() == 1
 
 
 def test_newer_schema_version_is_refused(store, store_url):
     from sqlalchemy import update
 
-    with store._connection("test", commit=True) as conn:
+    with store._db.transaction("test", commit=True) as conn:
         conn.execute(update(t.schema_version).values(version=99))
     with pytest.raises(StoreError, match="schema version 99") as info:
         RunStore.open(store_url)
@@ -197,6 +197,9 @@ def test_closed_store_refuses_work_and_close_is_idempotent(store_url):
     s.close()
     with pytest.raises(StoreError, match="closed"):
         s.list_runs()
+    with pytest.raises(StoreError, match="closed"):
+        s.step_started("r-any", "a", item=None, attempt=1, action="core.set", effect="read",
+                       inputs={}, durable=False)
 
 
 def test_context_manager_closes(store_url):

@@ -59,7 +59,7 @@ def test_started_and_finished_in_the_buffer_make_one_row(store, other):
     finish(store, run_id, "a", output={"n": 1})
     store.flush()
 
-    with other._read("test") as conn:
+    with other._db.read("test") as conn:
         rows = conn.exec_driver_sql("SELECT step_id, status FROM steps").all()
     assert [tuple(r) for r in rows] == [("a", "succeeded")]
     assert len(store._buffer) == 0
@@ -138,6 +138,8 @@ def test_close_writes_the_buffer(store_url):
     start(s, run_id, "a")
     finish(s, run_id, "a")
     s.close()
+    with pytest.raises(StoreError, match="closed"):  # nothing is buffered after close
+        finish(s, run_id, "a")
     with RunStore.open(store_url) as again:
         assert keys(again.step_records(run_id)) == [("a", None, 1, "succeeded")]
 

@@ -1,27 +1,22 @@
 """Scalar expressions → Python closures, compiled once per operator with static KQL types.
 
-Compiling checks what the real service checks before running anything: that every name is a
-column or a ``let``, that functions exist and get the right argument types, and that compared
-values have compatible types. The closures then run per row without looking at the tree again.
-Constant sub-expressions (``ago(7d)``, ``1h * 24``) are folded at compile time.
+Compiling checks what the real service checks before running anything: every name is a column
+or a ``let``, functions exist and get arguments of the right types, compared values have
+compatible types. The closures then run per row without walking the tree again. Constant
+sub-expressions (``ago(7d)``, ``1h * 24``) are folded at compile time.
 """
 
 from __future__ import annotations
 
-import operator
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import lru_cache
 from operator import itemgetter
 from typing import Any, Callable, Mapping
 
+from . import operators as ops
 from . import syntax as s
 from .errors import KqlError, did_you_mean, semantic_error
 from .functions import AGGREGATE_NAMES, FUNCTIONS, KNOWN_KQL_FUNCTIONS
-from .model import NUMERIC, hashable, to_kql_string
-
-_LONG_MIN, _LONG_SPAN = -2**63, 2**64
 
 
 @dataclass(slots=True)
@@ -48,13 +43,20 @@ class Scope:
     operator: str  # the tabular operator, for error messages ('where', 'extend', 'let', ...)
     now: datetime
     table_names: frozenset[str] = frozenset()
-    run_tabular: Callable[[Any], Any] | None = None  # Pipeline → Relation, for 'in (subquery)'
+    run_tabular: Callable[[Any], Any] | None = None  # Pipeline or Name → Relation, for 'in (...)'
 
     def error(self, pos: s.Pos, detail: str, **kw) -> KqlError:
         return semantic_error(self.operator, pos, detail, **kw)
 
     def with_columns(self, columns: Mapping[str, str]) -> "Scope":
         return replace(self, columns=columns)
+
+    def is_tabular(self, name: str) -> bool:
+        """True when ``name`` means a table here (a tabular let or a table, not a column)."""
+        if name in self.columns:
+            return False
+        bound = self.bindings.get(name)
+        return (bound is not None and not isinstance(bound, Compiled)) or (bound is None and name in self.table_names)
 
 
 def compile_expr(node: Any, scope: Scope) -> Compiled:
@@ -64,26 +66,34 @@ def compile_expr(node: Any, scope: Scope) -> Compiled:
         return constant(node.value, node.type)
     if kind is s.Name:
         return _name(node, scope)
-    if kind is s.Binary:
-        if node.op in ("and", "or"):
-            return _logical(node, scope)
-        if node.op in _ARITH_OPS:
-            return _arith(node, scope)
-        if node.op in _PYOPS:
-            return _compare(node, scope)
-        return _string_op(node, scope)
     if kind is s.Call:
         return _call(node, scope)
-    if kind is s.InList:
-        return _in(node, scope)
-    if kind is s.Between:
-        return _between(node, scope)
-    if kind is s.Unary:
-        return _negate(node, scope)
     if kind is s.Member:
         return _member(node, scope)
     if kind is s.Star:
         raise scope.error(node.pos, "'*' can only be used as an argument of arg_max() or arg_min()")
+    if kind is s.Binary and node.op in ("and", "or"):
+        return _logical(node, scope)
+    try:
+        if kind is s.Binary:
+            left, right = compile_expr(node.left, scope), compile_expr(node.right, scope)
+            if node.op in ops.ARITHMETIC:
+                fn, kql = ops.arithmetic(node.op, left, right)
+                return _fold(Compiled(fn, kql), [left, right])
+            build = ops.compare if node.op in ops.PYOPS else ops.string_operator
+            return _fold(Compiled(build(node.op, left, right), "bool"), [left, right])
+        if kind is s.Unary:
+            operand = compile_expr(node.operand, scope)
+            return _fold(Compiled(ops.negation(operand), operand.type), [operand])
+        if kind is s.Between:
+            parts = [compile_expr(n, scope) for n in (node.left, node.low, node.high)]
+            return _fold(Compiled(ops.between(node.negated, *parts), "bool"), parts)
+        if kind is s.InList:
+            left = compile_expr(node.left, scope)
+            fn = ops.membership(node.op, left, _in_items(node, scope))
+            return _fold(Compiled(fn, "bool"), [left])
+    except ValueError as exc:
+        raise scope.error(node.pos, str(exc), name=getattr(node, "op", None)) from None
     raise scope.error(getattr(node, "pos", (1, 1)), "a subquery cannot be used as a scalar value")
 
 
@@ -100,7 +110,7 @@ def _name(node: s.Name, scope: Scope) -> Compiled:
     bound = scope.bindings.get(node.name)
     if isinstance(bound, Compiled):
         return bound
-    if bound is not None or node.name in scope.table_names:
+    if scope.is_tabular(node.name):
         raise scope.error(node.pos, f"'{node.name}' is a table, not a scalar value (use it after "
                                     "'in' or 'join')", name=node.name)
     known = list(scope.columns) + [k for k, v in scope.bindings.items() if isinstance(v, Compiled)]
@@ -108,11 +118,23 @@ def _name(node: s.Name, scope: Scope) -> Compiled:
                       hint=did_you_mean(node.name, known), name=node.name)
 
 
-# ---- logic ------------------------------------------------------------------------------------
+def _in_items(node: s.InList, scope: Scope) -> list[Compiled]:
+    items: list[Compiled] = []
+    for item in node.items:
+        if type(item) is s.Pipeline or (type(item) is s.Name and scope.is_tabular(item.name)):
+            relation = scope.run_tabular(item)
+            if not relation.columns:
+                raise scope.error(item.pos, "the subquery after 'in' returns no columns")
+            first = relation.columns[0]
+            items += [constant(r[first.name], first.type) for r in relation.rows]
+        else:
+            items.append(compile_expr(item, scope))
+    return items
+
 
 def _truth(fn: Callable) -> Callable:
     """A dynamic value as a KQL bool: only true is true."""
-    return lambda row: (v := fn(row)) if v is None or isinstance(v, bool) else None
+    return lambda row: v if isinstance(v := fn(row), bool) else None
 
 
 def _logical(node: s.Binary, scope: Scope) -> Compiled:
@@ -129,313 +151,24 @@ def _logical(node: s.Binary, scope: Scope) -> Compiled:
             raise scope.error(getattr(o, "pos", node.pos), f"'{node.op}' needs Boolean operands, "
                               f"but this operand is of type {part.type}", name=node.op)
     fns = [p.fn if p.type == "bool" else _truth(p.fn) for p in parts]
-    if node.op == "and":
-        if len(fns) == 2:
-            a, b = fns
-            fn = lambda row: a(row) and b(row)  # noqa: E731
-        elif len(fns) == 3:
-            a, b, c = fns
-            fn = lambda row: a(row) and b(row) and c(row)  # noqa: E731
-        else:
-            def fn(row):
-                result = True
-                for f in fns:
-                    result = f(row)
-                    if not result:
-                        return result
-                return result
+    if node.op == "and" and len(fns) == 2:
+        a, b = fns
+        fn = lambda row: a(row) and b(row)  # noqa: E731
+    elif node.op == "and" and len(fns) == 3:
+        a, b, c = fns
+        fn = lambda row: a(row) and b(row) and c(row)  # noqa: E731
     else:
+        stop_on = node.op == "or"  # 'and' stops at the first falsy operand, 'or' at the first true one
+
         def fn(row):
-            result = False
+            result = None
             for f in fns:
                 result = f(row)
-                if result:
+                if bool(result) is stop_on:
                     return result
             return result
     return _fold(Compiled(fn, "bool"), parts)
 
-
-# ---- comparisons ------------------------------------------------------------------------------
-
-_PYOPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-          ">": operator.gt, ">=": operator.ge}
-_FLIP = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
-_ORDERABLE = NUMERIC | {"datetime", "timespan", "string", "bool", "guid", "dynamic"}
-# Column-versus-constant comparisons are the hot path of 'where': one closure, no extra calls.
-_COLUMN_CONST = {
-    "==": lambda k, c: lambda r: r[k] == c,
-    "!=": lambda k, c: lambda r: (v := r[k]) is not None and v != c,
-    "<": lambda k, c: lambda r: (v := r[k]) is not None and v < c,
-    "<=": lambda k, c: lambda r: (v := r[k]) is not None and v <= c,
-    ">": lambda k, c: lambda r: (v := r[k]) is not None and v > c,
-    ">=": lambda k, c: lambda r: (v := r[k]) is not None and v >= c,
-}
-
-
-def comparable(a: str, b: str) -> bool:
-    return a == b or "dynamic" in (a, b) or (a in NUMERIC and b in NUMERIC) or {a, b} == {"guid", "string"}
-
-
-def _compare(node: s.Binary, scope: Scope) -> Compiled:
-    left, right = compile_expr(node.left, scope), compile_expr(node.right, scope)
-    op = node.op
-    if not comparable(left.type, right.type) or (op not in ("==", "!=") and left.type not in _ORDERABLE):
-        raise scope.error(node.pos, f"Cannot compare values of types {left.type} and {right.type}. "
-                                    "Try adding explicit casts", name=op)
-    if left.const and not right.const:
-        left, right, op = right, left, _FLIP[op]
-    safe = "dynamic" in (left.type, right.type)
-    if right.const and not safe:
-        c = right.value
-        if c is None:
-            return constant(None, "bool")
-        if left.column is not None:
-            return Compiled(_COLUMN_CONST[op](left.column, c), "bool")
-    pyop, lf, rf = _PYOPS[op], left.fn, right.fn
-
-    def fn(row):
-        x = lf(row)
-        if x is None:
-            return None
-        y = rf(row)
-        if y is None:
-            return None
-        try:
-            return pyop(x, y)
-        except TypeError:  # only reachable with dynamic values of mixed kinds
-            return None
-    return _fold(Compiled(fn, "bool"), [left, right])
-
-
-def _text(c: Compiled) -> Callable:
-    """A closure that yields the value as a string (strings are never null)."""
-    if c.type == "string":
-        return c.fn
-    f = c.fn
-    return lambda row: to_kql_string(f(row))
-
-
-@lru_cache(maxsize=512)
-def has_pattern(term: str, case_sensitive: bool) -> re.Pattern:
-    """``has``: the term must sit between non-alphanumeric characters (or the string's ends)."""
-    lead = r"(?<![A-Za-z0-9])" if term[:1].isascii() and term[:1].isalnum() else ""
-    trail = r"(?![A-Za-z0-9])" if term[-1:].isascii() and term[-1:].isalnum() else ""
-    return re.compile(lead + re.escape(term) + trail, 0 if case_sensitive else re.IGNORECASE)
-
-
-def string_test(base: str, term: str) -> Callable[[str], bool]:
-    """The test ``value <base> term`` for a fixed term (case-insensitive unless ``_cs``)."""
-    low = term.lower()
-    if base == "=~":
-        return lambda v: v.lower() == low
-    if base == "contains":
-        return lambda v: low in v.lower()
-    if base == "contains_cs":
-        return lambda v: term in v
-    if base == "startswith":
-        return lambda v: v.lower().startswith(low)
-    if base == "startswith_cs":
-        return lambda v: v.startswith(term)
-    if base == "endswith":
-        return lambda v: v.lower().endswith(low)
-    if base == "endswith_cs":
-        return lambda v: v.endswith(term)
-    search = has_pattern(term, base == "has_cs").search
-    return lambda v: search(v) is not None
-
-
-def _string_op(node: s.Binary, scope: Scope) -> Compiled:
-    left, right = compile_expr(node.left, scope), compile_expr(node.right, scope)
-    op = node.op
-    negated = op.startswith("!")
-    base = "=~" if op in ("=~", "!~") else op.lstrip("!")
-    lt = _text(left)
-    if right.const:
-        test = string_test(base, to_kql_string(right.value))
-        k = left.column if left.type == "string" else None
-        if base == "=~" and k is not None:  # the benchmark's FileName =~ "x": one closure per row
-            low = to_kql_string(right.value).lower()
-            fn = (lambda r: r[k].lower() != low) if negated else (lambda r: r[k].lower() == low)
-        elif negated:
-            fn = lambda r: not test(lt(r))  # noqa: E731
-        else:
-            fn = lambda r: test(lt(r))  # noqa: E731
-    else:
-        rt = _text(right)
-        if negated:
-            fn = lambda r: not string_test(base, rt(r))(lt(r))  # noqa: E731
-        else:
-            fn = lambda r: string_test(base, rt(r))(lt(r))  # noqa: E731
-    return _fold(Compiled(fn, "bool"), [left, right])
-
-
-def _in(node: s.InList, scope: Scope) -> Compiled:
-    left = compile_expr(node.left, scope)
-    items: list[Compiled] = []
-    for item in node.items:
-        bound = scope.bindings.get(item.name) if type(item) is s.Name else None
-        if type(item) is s.Pipeline or (type(item) is s.Name and item.name not in scope.columns
-                                        and (bound is not None and not isinstance(bound, Compiled)
-                                             or item.name in scope.table_names and bound is None)):
-            relation = scope.run_tabular(item)
-            if not relation.columns:
-                raise scope.error(item.pos, "the subquery after 'in' returns no columns")
-            first = relation.columns[0]
-            items += [constant(r[first.name], first.type) for r in relation.rows]
-        else:
-            items.append(compile_expr(item, scope))
-    want_text = node.op in ("in~", "!in~", "has_any")
-    for item, source in zip(items, node.items):
-        if not want_text and not comparable(left.type, item.type):
-            raise scope.error(node.pos, f"Cannot compare values of types {left.type} and {item.type}. "
-                                        "Try adding explicit casts", name=node.op)
-    negated = node.op.startswith("!")
-    if all(i.const for i in items):
-        values: list = []
-        for i in items:
-            values += i.value if isinstance(i.value, list) and i.type == "dynamic" else [i.value]
-        values = [v for v in values if v is not None]
-        if node.op == "has_any":
-            terms = [to_kql_string(v) for v in values]
-            searches = [has_pattern(t, False).search for t in terms]
-            lt = _text(left)
-            fn = lambda r: any(f(v) is not None for v in (lt(r),) for f in searches)  # noqa: E731
-        elif want_text:
-            members = frozenset(to_kql_string(v).lower() for v in values)
-            lt = _text(left)
-            fn = (lambda r: lt(r).lower() not in members) if negated else (lambda r: lt(r).lower() in members)
-        else:
-            members = frozenset(hashable(v) for v in values)
-            lf = left.fn
-            if left.type == "dynamic":
-                fn = lambda r: (v := lf(r)) is not None and (hashable(v) in members) != negated  # noqa: E731
-            elif left.column is not None:
-                k = left.column
-                fn = (lambda r: (v := r[k]) is not None and v not in members) if negated else \
-                    (lambda r: r[k] in members)
-            else:
-                fn = lambda r: (v := lf(r)) is not None and (v in members) != negated  # noqa: E731
-        return _fold(Compiled(fn, "bool"), [left])
-    fns, lf = [i.fn for i in items], left.fn
-
-    def fn(row):
-        v = lf(row)
-        values = []
-        for f in fns:
-            x = f(row)
-            values += x if isinstance(x, list) else [x]
-        if node.op == "has_any":
-            text = to_kql_string(v)
-            found = any(has_pattern(to_kql_string(x), False).search(text) for x in values if x is not None)
-        elif want_text:
-            found = to_kql_string(v).lower() in {to_kql_string(x).lower() for x in values}
-        else:
-            found = v is not None and hashable(v) in {hashable(x) for x in values if x is not None}
-        return found != negated
-    return Compiled(fn, "bool")
-
-
-def _between(node: s.Between, scope: Scope) -> Compiled:
-    value, low, high = (compile_expr(n, scope) for n in (node.left, node.low, node.high))
-    span = value.type == "datetime" and high.type == "timespan"  # between (start .. 1d)
-    if value.type not in NUMERIC | {"datetime", "timespan", "dynamic"} or not comparable(value.type, low.type) \
-            or not (span or comparable(value.type, high.type)):
-        raise scope.error(node.pos, f"'between' cannot compare {value.type} with {low.type} .. "
-                                    f"{high.type}", name="between")
-    vf, lof, hif, neg = value.fn, low.fn, high.fn, node.negated
-
-    def fn(row):
-        x, a, b = vf(row), lof(row), hif(row)
-        if x is None or a is None or b is None:
-            return None
-        try:
-            return (a <= x <= (a + b if span else b)) != neg
-        except (TypeError, OverflowError):
-            return None
-    return _fold(Compiled(fn, "bool"), [value, low, high])
-
-
-# ---- arithmetic -------------------------------------------------------------------------------
-
-_ARITH_OPS = frozenset("+-*/%")
-
-
-def _arith_type(op: str, a: str, b: str) -> str | None:
-    if "dynamic" in (a, b):
-        return "dynamic"
-    if a in NUMERIC and b in NUMERIC:
-        return "real" if "real" in (a, b) else ("long" if "long" in (a, b) else "int")
-    pair = (a, b)
-    table = {("-", "datetime", "datetime"): "timespan", ("+", "datetime", "timespan"): "datetime",
-             ("-", "datetime", "timespan"): "datetime", ("+", "timespan", "datetime"): "datetime",
-             ("+", "timespan", "timespan"): "timespan", ("-", "timespan", "timespan"): "timespan",
-             ("/", "timespan", "timespan"): "real", ("%", "timespan", "timespan"): "timespan"}
-    if (op, *pair) in table:
-        return table[(op, *pair)]
-    if op == "*" and "timespan" in pair and (a in NUMERIC or b in NUMERIC):
-        return "timespan"
-    if op == "/" and a == "timespan" and b in NUMERIC:
-        return "timespan"
-    return None
-
-
-def _int_div(x, y):
-    q = abs(x) // abs(y)  # KQL truncates toward zero; ZeroDivisionError → null below
-    return q if (x >= 0) == (y >= 0) else -q
-
-
-def _arith_impl(op: str, result: str, a: str, b: str) -> Callable:
-    integer = result in ("int", "long")
-    base: Callable = {"+": operator.add, "-": operator.sub, "*": operator.mul,
-                      "/": operator.truediv, "%": operator.mod}[op]
-    if op == "/" and integer:
-        base = _int_div
-    elif op == "%" and integer:
-        base = lambda x, y: x - y * _int_div(x, y)  # noqa: E731
-    elif op == "%" and result == "real":
-        base = lambda x, y: __import__("math").fmod(x, y)  # noqa: E731
-
-    def impl(x, y):
-        if x is None or y is None:
-            return None
-        try:
-            v = base(x, y)
-        except (ArithmeticError, TypeError, ValueError):
-            return None
-        if type(v) is int and not -2**63 <= v < 2**63:
-            v = (v - _LONG_MIN) % _LONG_SPAN + _LONG_MIN  # 64-bit wrap-around, like the service
-        if result == "dynamic" and isinstance(v, (str, list, dict)):
-            return None
-        return v
-    return impl
-
-
-def _arith(node: s.Binary, scope: Scope) -> Compiled:
-    left, right = compile_expr(node.left, scope), compile_expr(node.right, scope)
-    result = _arith_type(node.op, left.type, right.type)
-    if result is None:
-        hint = " (use strcat() to join strings)" if "string" in (left.type, right.type) else ""
-        raise scope.error(node.pos, f"Operator '{node.op}' cannot be applied to values of types "
-                                    f"{left.type} and {right.type}{hint}", name=node.op)
-    impl, lf, rf = _arith_impl(node.op, result, left.type, right.type), left.fn, right.fn
-    return _fold(Compiled(lambda row: impl(lf(row), rf(row)), result), [left, right])
-
-
-def _negate(node: s.Unary, scope: Scope) -> Compiled:
-    operand = compile_expr(node.operand, scope)
-    if operand.type not in NUMERIC | {"timespan", "dynamic"}:
-        raise scope.error(node.pos, f"unary '-' cannot be applied to a {operand.type}", name="-")
-    impl, f = _arith_impl("-", operand.type, operand.type, operand.type), operand.fn
-    return _fold(Compiled(lambda row: impl(0 if isinstance(v := f(row), (int, float)) else
-                                           (v - v - v if v is not None else None), v)
-                          if False else impl(_zero(f(row)), f(row)), operand.type), [operand])
-
-
-def _zero(v):
-    return None if v is None else (v - v if not isinstance(v, (str, list, dict, bool)) else None)
-
-
-# ---- dynamic access and calls -----------------------------------------------------------------
 
 def _get(target: Any, key: Any) -> Any:
     if isinstance(target, dict) and isinstance(key, str):
@@ -494,11 +227,12 @@ def _call(node: s.Call, scope: Scope) -> Compiled:
 
 
 def _clock(node: s.Call, scope: Scope) -> Compiled:
+    """ago(span) and now([offset]), both relative to the query's fixed clock."""
     if node.name == "now" and not node.args:
         return constant(scope.now, "datetime")
     if len(node.args) != 1:
-        raise scope.error(node.pos, f"function '{node.name}' expects {'1' if node.name == 'ago' else '0 or 1'} "
-                                    f"argument{'s' if node.name == 'now' else ''}, got {len(node.args)}",
+        expected = "1 argument" if node.name == "ago" else "0 or 1 arguments"
+        raise scope.error(node.pos, f"function '{node.name}' expects {expected}, got {len(node.args)}",
                           name=node.name)
     arg = compile_expr(node.args[0], scope)
     if arg.type not in ("timespan", "dynamic"):

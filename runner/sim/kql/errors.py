@@ -52,11 +52,13 @@ def parse_error(text: str, pos: tuple[int, int], detail: str, *, code: str = "Sy
                     code=code, line=line, column=column, operator=operator, name=name)
 
 
-def semantic_error(operator: str, pos: tuple[int, int], detail: str, *, hint: str | None = None,
+def semantic_error(operator: str | None, pos: tuple[int, int], detail: str, *, hint: str | None = None,
                    code: str = "SemanticError", name: str | None = None) -> KqlError:
-    """``'where' operator: detail (line l, column c)[. hint]`` — the service's semantic wording."""
+    """``'where' operator: detail (line l, column c)[. hint]`` — the service's semantic wording
+    (without the operator prefix when the error is not inside an operator, e.g. a table name)."""
     line, column = pos
-    message = f"'{operator}' operator: {detail} (line {line}, column {column})"
+    prefix = f"'{operator}' operator: " if operator else ""
+    message = f"{prefix}{detail} (line {line}, column {column})"
     if hint:
         message += f". {hint}"
     return KqlError(message, code=code, line=line, column=column, operator=operator, name=name)
