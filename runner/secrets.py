@@ -21,23 +21,32 @@ from typing import Any, Callable
 
 MASK = "***"
 
-_known: set[str] = set()
+# Known secret values, oldest first. Bounded: a long-running server resolves a new access token
+# per tenant every hour; the oldest values (long expired tokens) are forgotten first.
+_known: dict[str, None] = {}
 _known_lock = threading.Lock()
+_ordered: tuple[str, ...] = ()  # longest first, rebuilt only when _known changes
 _MIN_LEN = 4  # shorter values would redact ordinary words
+MAX_KNOWN = 10_000
 
 
 def register_value(value: str) -> None:
     """Remember a secret value so :func:`redact` masks it wherever it shows up as text."""
-    if value and len(value) >= _MIN_LEN:
-        with _known_lock:
-            _known.add(value)
+    global _ordered
+    if not value or len(value) < _MIN_LEN or value in _known:
+        return
+    with _known_lock:
+        _known[value] = None
+        while len(_known) > MAX_KNOWN:
+            del _known[next(iter(_known))]
+        _ordered = tuple(sorted(_known, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
     """Mask every known secret value in ``text``."""
-    if not _known or not isinstance(text, str):
+    if not _ordered or not isinstance(text, str):
         return text
-    for value in sorted(_known, key=len, reverse=True):
+    for value in _ordered:
         if value in text:
             text = text.replace(value, MASK)
     return text
