@@ -11,17 +11,20 @@ Measures on a fresh SQLite file (WAL, synchronous=NORMAL, like the store's):
 and prints µs per operation and the ratios. Targets: (a) ≤ 15 µs amortised per pair;
 (b) ≈ 2 commits per pair, i.e. about 2× (d). Each figure is the best of --repeat runs
 (the least disturbed by the rest of the machine). --url measures (a) and (b) on another store,
-e.g. postgresql://postgres@127.0.0.1/test (it writes a few runs there).
+e.g. postgresql://postgres@127.0.0.1/test: in a schema of its own, dropped afterwards.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import secrets
 import sqlite3
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -42,6 +45,30 @@ def _pairs(store: RunStore, run_id: str, step: str, n: int, durable: bool) -> fl
                             durable=durable)
     store.flush()
     return (time.perf_counter() - t0) / n * 1e6
+
+
+@contextlib.contextmanager
+def scratch_schema(url: str):
+    """For PostgreSQL: a schema of our own (a URL whose search_path points at it), then dropped."""
+    from sqlalchemy import create_engine, text
+
+    from runner.store.connect import normalise_url
+
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        yield url
+        return
+    schema = f"soar_bench_{secrets.token_hex(4)}"
+    engine = create_engine(parsed)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        options = urllib.parse.quote(f"-csearch_path={schema}")
+        yield f"{url}{'&' if '?' in url else '?'}options={options}"
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
 
 
 def bench_store(url: str, pairs: int, durable: int, repeat: int) -> tuple[float, float]:
@@ -109,14 +136,16 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="soar-bench-") as tmp:
         url = args.url or f"sqlite:///{os.path.join(tmp, 'store.db')}"
-        a, b = bench_store(url, args.pairs, args.durable, args.repeat)
+        with scratch_schema(url) as store_url:
+            a, b = bench_store(store_url, args.pairs, args.durable, args.repeat)
         c = bench_sqlite3(Path(tmp) / "bare.db", args.durable, args.repeat)
         d = bench_sqlite3_steps(Path(tmp) / "steps.db", args.durable, args.repeat)
 
     shown = url if args.url else "fresh SQLite file (WAL, synchronous=NORMAL)"
+    sqlite = url.startswith("sqlite")
+    verdict = ("ok" if a <= 15 else "OVER") if sqlite else "(the targets are for SQLite)"
     print(f"store: {shown}; best of {args.repeat}")
-    print(f"(a) non-durable pair, amortised  {a:8.1f} µs/pair   target ≤ 15      "
-          f"{'ok' if a <= 15 else 'OVER'}")
+    print(f"(a) non-durable pair, amortised  {a:8.1f} µs/pair   target ≤ 15      {verdict}")
     print(f"(b) durable pair                 {b:8.1f} µs/pair   = {b / d:4.1f} × (d)   target ≈ 2 ×")
     print(f"(c) bare sqlite3 INSERT+COMMIT   {c:8.1f} µs/op       (b) = {b / c:4.1f} × (c)")
     print(f"(d) same, one row of `steps`     {d:8.1f} µs/op")

@@ -276,20 +276,20 @@ def _resolve_path(ctx: Mapping[str, Any], root: str, parts: tuple, text: str) ->
                               hint=_root_hint(root)) from None
     walked = root
     for part in parts:
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             nxt = value.get(part, _MISSING) if not isinstance(part, int) else _MISSING
         elif isinstance(value, (list, tuple)) and isinstance(part, int):
             nxt = value[part] if -len(value) <= part < len(value) else _MISSING
         else:
             nxt = _MISSING
         if nxt is _MISSING:
-            what = (f"has no key '{part}'" if isinstance(value, Mapping) else
+            what = (f"has no key '{part}'" if isinstance(value, dict) else
                     (f"has no item {part} (length {len(value)})" if isinstance(part, int)
                      else f"is a list, which has no '{part}' (use [index] or a filter)")
                     if isinstance(value, (list, tuple))
                     else f"is {type(value).__name__ if value is not None else 'null'}, which has no '{part}'")
             hint = None
-            if isinstance(value, Mapping) and value:
+            if isinstance(value, dict) and value:
                 hint = "available keys: " + ", ".join(sorted(map(str, value))[:12])
             raise ExpressionError(f"in ${{{{ {text} }}}}: '{walked}' {what}", hint=hint)
         value = nxt

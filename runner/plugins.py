@@ -80,6 +80,17 @@ class PluginHost:
             impl.function(register=register)
         self.actions.check_undo()
 
+    @property
+    def expressions(self):
+        """The one :class:`~runner.expressions.ExpressionEngine` for these filters: the loader
+        compiles a playbook's expressions into it once, and every run reuses them."""
+        engine = self.__dict__.get("_expressions")
+        if engine is None:
+            from runner.expressions import ExpressionEngine
+
+            engine = self._expressions = ExpressionEngine(self.filters)
+        return engine
+
     def plugins(self) -> list[dict]:
         """Installed plugins with their version and what they registered (``soar plugins list``)."""
         dists = {self._name(p): d for p, d in self.pm.list_plugin_distinfo()}

@@ -18,7 +18,6 @@ from runner.engine.context import Services, TenantInfo
 from runner.engine.inputs import resolve_inputs
 from runner.engine.steps import Recorded, RunExecution, RunPaused
 from runner.errors import ConfigError, SoarError, StepError, UsageError
-from runner.expressions import ExpressionEngine
 from runner.playbook.model import Playbook, Step
 from runner.secrets import mask, resolve
 
@@ -71,7 +70,7 @@ class Engine:
     def __init__(self, services: Services, progress: Callable[..., None] | None = None):
         self.services = services
         self.progress = progress
-        self.expressions = ExpressionEngine(services.plugins.filters)
+        self.expressions = services.plugins.expressions
         self._compiled: dict[int, CompiledStep] = {}
         self._locks: dict[tuple, asyncio.Lock] = {}
         self._prepared: set[int] = set()
@@ -84,17 +83,14 @@ class Engine:
         return c
 
     def prepare(self, playbook: Playbook) -> None:
-        """Compile every step's expressions once, and move the (long-lived) playbook objects out of
-        the garbage collector's way, so per-step cost does not grow with the playbook's size."""
+        """Move the (long-lived) playbook objects out of the garbage collector's way, so the
+        per-step cost does not grow with the playbook's size."""
         import gc
 
         if id(playbook) in self._prepared:
             return
-        for step in playbook.all_steps():
-            if step.action is not None:
-                self.compiled(step)
         self._prepared.add(id(playbook))
-        gc.freeze()
+        gc.freeze()  # steps compile lazily (the loader already filled the expression cache)
 
     def _compile(self, step: Step) -> CompiledStep:
         compile_value = self.expressions.compile_value

@@ -51,6 +51,7 @@ class _Checker:
         self.errors: list[PlaybookError] = []
         self.steps: dict[str, _StepInfo] = {}
         self._refs: dict[str, list[tuple]] = {}
+        self._inputs: dict[str, tuple | None] = {}
 
     def error(self, path: tuple, message: str, hint: str | None = None, step: Step | None = None,
               cls: type[PlaybookError] = PlaybookValidationError) -> None:
@@ -172,17 +173,10 @@ class _Checker:
             self.error(path + ("action",), f"unknown action '{step.action}'", hint, step)
             return
         model: type[BaseModel] = action.input_model
-        if model.__pydantic_decorators__.model_validators and any(
-                d.info.mode in ("before", "wrap") for d in model.__pydantic_decorators__.model_validators.values()):
+        spec = self.inputs_of(action.name, model)
+        if spec is None:
             return  # the model rewrites its input: only a run can tell
-        fields = {}
-        by_name = bool(model.model_config.get("populate_by_name") or model.model_config.get("validate_by_name"))
-        for name, f in model.model_fields.items():
-            key = f.validation_alias if isinstance(f.validation_alias, str) else (f.alias or name)
-            fields[key] = (name, f)
-            if by_name:
-                fields.setdefault(name, (name, f))
-        extra_ok = model.model_config.get("extra") == "allow"
+        fields, required, extra_ok = spec
         given = step.with_
         if not extra_ok:
             for key in given:
@@ -191,11 +185,10 @@ class _Checker:
                     listing = f"inputs of {action.name}: {', '.join(fields) or 'none'}"
                     self.error(path + ("with", key), f"unknown input '{key}' for action '{action.name}'",
                                f"{guess} ({listing})" if guess else listing, step)
-        present = {fields[k][0] for k in given if k in fields}
-        where = path + ("with",) if path + ("with",) in self.pb._positions else path + ("action",)
-        for name, f in model.model_fields.items():
-            if f.is_required() and name not in present:
-                key = f.validation_alias if isinstance(f.validation_alias, str) else (f.alias or name)
+        present = {fields[k] for k in given if k in fields}
+        where = path + ("with",) if "with_" in step.model_fields_set else path + ("action",)
+        for name, key in required:
+            if name not in present:
                 self.error(where, f"missing required input '{key}' for action '{action.name}'",
                            f"add `{key}:` under `with:` (`soar actions show {action.name}` lists the inputs)", step)
         literal = {k: v for k, v in given.items() if k in fields and not _has_expression(v)}
@@ -216,6 +209,27 @@ class _Checker:
                     self.error(path + ("with",) + where, message, hint, step)
             except Exception:  # noqa: BLE001 - a plugin's validator failing on partial input
                 pass
+
+    def inputs_of(self, name: str, model: type[BaseModel]) -> tuple[dict, list, bool] | None:
+        """``(key → field name, [(field name, key) required], takes any key)`` of an input model,
+        or ``None`` when a model validator rewrites the input (then only a run can tell)."""
+        if name not in self._inputs:
+            validators = model.__pydantic_decorators__.model_validators.values()
+            if any(d.info.mode in ("before", "wrap") for d in validators):
+                self._inputs[name] = None
+            else:
+                fields: dict[str, str] = {}
+                required = []
+                by_name = bool(model.model_config.get("populate_by_name") or model.model_config.get("validate_by_name"))
+                for field, info in model.model_fields.items():
+                    key = info.validation_alias if isinstance(info.validation_alias, str) else (info.alias or field)
+                    fields[key] = field
+                    if by_name:
+                        fields.setdefault(field, field)
+                    if info.is_required():
+                        required.append((field, key))
+                self._inputs[name] = (fields, required, model.model_config.get("extra") == "allow")
+        return self._inputs[name]
 
     def check_on_error(self, info: _StepInfo) -> None:
         step = info.step

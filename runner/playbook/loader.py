@@ -57,9 +57,7 @@ class PlaybookLoader:
     def engine(self) -> ExpressionEngine:
         """The expression engine (built-in filters plus the host's) used to check expressions."""
         if self._engine is None:
-            from runner.expressions import ExpressionEngine
-
-            self._engine = ExpressionEngine(filters=self.host.filters)
+            self._engine = self.host.expressions  # shared: what is compiled here, runs reuse
         return self._engine
 
     def load(self, path: str | Path, *, check: bool = True) -> m.Playbook:
@@ -97,7 +95,17 @@ class PlaybookLoader:
             problems = self.check(playbook)
             if problems:
                 raise _combine(problems)
+            self._compile(playbook)
         return playbook
+
+    def _compile(self, playbook: m.Playbook) -> None:
+        """Compile every expression once, at load time, into the host's shared engine cache."""
+        compile_value = self.engine.compile_value
+        for step in playbook.all_steps():
+            for value in (step.with_, step.when, step.foreach):
+                if value is not None:
+                    compile_value(value)
+        compile_value(playbook.outputs)
 
     def check(self, playbook: m.Playbook) -> list[PlaybookError]:
         """Static checks (actions, inputs, expressions, references): every problem, located."""

@@ -4,19 +4,21 @@ Why not ``yaml.safe_load``: it forgets where things were, silently keeps the las
 duplicate keys, expands aliases without limit ("billion laughs"), and reads ``on:``/``yes``/
 ``no`` as booleans (YAML 1.1), which breaks the ``on:`` trigger key. Why not ``yaml.compose``:
 its composer is recursive — the pure-Python one raises ``RecursionError`` at ~1,000 nesting
-levels and libyaml's crashes the process at ~100,000. So this module composes the node tree
-itself from the parser's event stream (libyaml when available, iteratively, depth-capped),
-then constructs values from the nodes.
+levels and libyaml's crashes the process at ~100,000 — and building its node objects, then
+values from them, is the slow part of loading a big playbook. So this module builds values
+and positions in one pass over the parser's event stream (libyaml's when available), with
+the nesting depth and the alias expansion capped as the events come.
 
 Scalars follow the YAML 1.2 core schema: only ``true``/``false`` are booleans, ``on``/``yes``/
 ``no``/``off`` are strings, ``0755`` is the integer 755, dates and times stay strings, and
-``1:30`` is a string (not sexagesimal 90). Merge keys (``<<: *defaults``) are supported.
+``1:30`` is a string (not sexagesimal 90). Anchors, aliases and merge keys (``<<: *defaults``)
+work; an alias expands to an independent copy.
 
 :func:`parse_yaml` returns ``(value, positions, value_positions)`` where the position maps go
 from a path tuple (mapping keys and list indexes, e.g. ``("steps", 1, "with", "machine_id")``)
 to ``(line, column)``. For a mapping entry, ``positions`` holds where the *key* is (what a
-user looks for) and ``value_positions`` where the value starts. Errors are
-:class:`~runner.errors.PlaybookSyntaxError` with the file, line and column.
+user looks for) and ``value_positions`` where the value starts; ``()`` is the document. Errors
+are :class:`~runner.errors.PlaybookSyntaxError` with the file, line and column.
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ import re
 from typing import Any
 
 import yaml
-from yaml.events import (AliasEvent, MappingEndEvent, MappingStartEvent,
-                         ScalarEvent, SequenceEndEvent, SequenceStartEvent, StreamEndEvent)
+from yaml.events import (AliasEvent, MappingEndEvent, MappingStartEvent, ScalarEvent, SequenceEndEvent,
+                         SequenceStartEvent, StreamEndEvent)
 
 from runner.errors import Location, PlaybookSyntaxError
 
 MAX_DEPTH = 64  # nesting levels; a playbook needs ~10
-MAX_ALIAS_NODES = 100_000  # nodes produced by expanding aliases (billion-laughs guard)
+MAX_ALIAS_NODES = 100_000  # values produced by expanding aliases (billion-laughs guard)
 
 _FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _TAG = "tag:yaml.org,2002:"
@@ -48,18 +50,10 @@ _INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
 _NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 # First characters of plain scalars that may be something other than a string.
 _SPECIAL_FIRST = frozenset("0123456789+-.~nNtTfF<") | {""}
+_MERGE = object()  # the `<<` key
+_NO_KEY = object()  # a mapping frame waiting for its next key
 
 Positions = dict[tuple, tuple[int, int]]
-
-# Nodes are plain tuples/lists (much cheaper than yaml.nodes objects on big files):
-#   scalar   (SCALAR, value, line, col)      value already constructed; _MERGE for a `<<` key
-#   sequence [SEQ, [node, ...], line, col, size, height]
-#   mapping  [MAP, [(key node, value node), ...], line, col, size, height]
-# ``size`` counts the values the node expands to (aliases included) and ``height`` its
-# nesting, so the alias and depth limits are enforced while composing and the value
-# builder can recurse without checks.
-SCALAR, SEQ, MAP = 0, 1, 2
-_MERGE = object()
 
 
 def parse_yaml(text: str, source: str | None = None) -> tuple[Any, Positions, Positions]:
@@ -68,35 +62,31 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, Positions, Po
     Raises :class:`PlaybookSyntaxError` for malformed YAML, duplicate keys, several
     documents, unsupported tags, or aliases that expand too far. An empty document is ``None``."""
     with _no_gc():
-        root = _compose(text, source)
-        if root is None:
-            return None, {}, {}
-        builder = _Builder(source)
-        return builder.build(root, ()), builder.positions, builder.value_positions
+        return _load(text, source) or (None, {}, {})
 
 
 def parse_mapping(text: str, source: str | None = None, what: str = "a playbook") -> tuple[dict, Positions, Positions]:
     """Like :func:`parse_yaml` but the document must be a mapping (an empty file is an error)."""
     with _no_gc():
-        root = _compose(text, source)
-        if root is None:
-            raise PlaybookSyntaxError(
-                "the file is empty", where=Location(file=source, line=1, column=1),
-                hint=f"{what} is a mapping with at least `name:` and `steps:`")
-        if root[0] != MAP:
-            kind = "a list" if root[0] == SEQ else f"a single value ({root[1]!r:.40})"
-            raise PlaybookSyntaxError(
-                f"{what} must be a mapping of keys (name:, steps:, ...), found {kind}",
-                where=Location(file=source, line=root[2], column=root[3]),
-                hint="start the file with `name: my-playbook` (no leading `-`)")
-        builder = _Builder(source)
-        builder.positions[()] = builder.value_positions[()] = (root[2], root[3])
-        return builder.build(root, ()), builder.positions, builder.value_positions
+        result = _load(text, source)
+    if result is None:
+        raise PlaybookSyntaxError(
+            "the file is empty", where=Location(file=source, line=1, column=1),
+            hint=f"{what} is a mapping with at least `name:` and `steps:`")
+    value, positions, _ = result
+    if not isinstance(value, dict):
+        kind = "a list" if isinstance(value, list) else f"a single value ({value!r:.40})"
+        line, col = positions[()]
+        raise PlaybookSyntaxError(
+            f"{what} must be a mapping of keys (name:, steps:, ...), found {kind}",
+            where=Location(file=source, line=line, column=col),
+            hint="start the file with `name: my-playbook` (no leading `-`)")
+    return result
 
 
 class _no_gc:
     """Pause the cyclic GC: building ~10^5 long-lived objects otherwise triggers it over and
-    over for nothing (it tripled the time of a 10,000-step playbook)."""
+    over for nothing (it doubled the time of a 10,000-step playbook)."""
 
     def __enter__(self) -> None:
         self.was_enabled = gc.isenabled()
@@ -111,14 +101,7 @@ def _loc(source: str | None, mark: Any) -> Location:
     return Location(file=source, line=mark.line + 1, column=mark.column + 1)
 
 
-def _at(source: str | None, node: Any) -> Location:
-    return Location(file=source, line=node[2], column=node[3])
-
-
-# ---- events → nodes (iterative, depth-capped) ---------------------------------------------
-
-def _compose(text: str, source: str | None) -> Any:
-    """The single document's root node, or ``None`` for an empty stream."""
+def _load(text: str, source: str | None) -> tuple[Any, Positions, Positions] | None:
     if not isinstance(text, str):
         raise TypeError("parse_yaml() takes text (str)")
     try:
@@ -126,111 +109,258 @@ def _compose(text: str, source: str | None) -> Any:
     except yaml.YAMLError as exc:
         raise _syntax_error(exc, text, source) from None
     try:
-        return _compose_events(loader, source)
+        return _Builder(loader, source).run()
     except yaml.YAMLError as exc:
         raise _syntax_error(_precise_error(text) or exc, text, source) from None
     finally:
         loader.dispose()
 
 
-def _compose_events(loader: Any, source: str | None) -> Any:
-    get_event = loader.get_event
-    get_event()  # StreamStart
-    if loader.check_event(StreamEndEvent):
-        return None
-    get_event()  # DocumentStart
-    anchors: dict[str, Any] = {}
-    expanded = 0  # values added by aliases
-    stack: list[list] = []  # [node, anchor, pending key node | None]
-    while True:
-        event = get_event()
+# ---- events → values + positions, in one pass -----------------------------------------------------
+
+class _Frame:
+    """An open mapping or sequence."""
+
+    __slots__ = ("value", "is_map", "path", "key", "key_pos", "anchor", "log_start", "height", "merged",
+                 "merge_into")
+
+    def __init__(self, value: Any, path: tuple, anchor: str | None, log_start: int, merge_into: Any = None):
+        self.value = value
+        self.is_map = type(value) is dict
+        self.path = path
+        self.key = _NO_KEY
+        self.key_pos = (0, 0)
+        self.anchor = anchor
+        self.log_start = log_start
+        self.height = 1
+        self.merged: set = set()  # keys that came from `<<` (own keys may override them)
+        self.merge_into = merge_into  # for a `<<` value: the mapping frame it merges into
+
+
+class _Builder:
+    def __init__(self, loader: Any, source: str | None):
+        self.loader = loader
+        self.source = source
+        self.positions: Positions = {}
+        self.value_positions: Positions = {}
+        # (path, key position, value position) of the nodes inside anchored values, in document
+        # order, so an alias can replay the positions under its own path
+        self.log: list[tuple[tuple, tuple, tuple]] = []
+        self.logging = 0  # open frames whose nodes are logged
+        self.anchors: dict[str, tuple] = {}  # name -> (value, path, log start, log end, height)
+        self.expanded = 0
+        self.stack: list[_Frame] = []
+        self.closed_root: Any = None
+
+    def run(self) -> tuple[Any, Positions, Positions] | None:
+        loader = self.loader
+        get_event = loader.get_event
+        get_event()  # StreamStart
+        if loader.check_event(StreamEndEvent):
+            return None
+        get_event()  # DocumentStart
+        stack, positions, value_positions, log = self.stack, self.positions, self.value_positions, self.log
+        root: Any = None
+        while True:
+            event = get_event()
+            cls = type(event)
+            if cls is SequenceEndEvent or cls is MappingEndEvent:
+                if self.close(stack.pop()):
+                    continue
+                root = self.closed_root
+                break
+            mark = event.start_mark
+            pos = (mark.line + 1, mark.column + 1)
+            top = stack[-1] if stack else None
+            if top is not None and top.is_map and top.key is _NO_KEY:
+                if cls is ScalarEvent and event.tag is None and event.anchor is None and \
+                        event.value[:1] not in _SPECIAL_FIRST and event.value not in top.value:
+                    top.key = event.value  # the common case: a new plain-text key
+                    top.key_pos = pos
+                else:
+                    self.take_key(top, event, pos)
+                continue
+            if top is None:
+                path, key_pos = (), pos
+            elif top.is_map:
+                key, key_pos = top.key, top.key_pos
+                top.key = _NO_KEY
+                if key is _MERGE:
+                    self.merge_value(top, event, pos)
+                    continue
+                path = top.path + (key,)
+            else:
+                if top.merge_into is not None:
+                    self.merge_value(top.merge_into, event, pos, listed=True)
+                    continue
+                path, key_pos = top.path + (len(top.value),), pos
+            positions[path] = key_pos
+            value_positions[path] = pos
+            if self.logging:
+                log.append((path, key_pos, pos))
+            if cls is ScalarEvent:
+                value = event.value
+                tag = event.tag
+                if tag is not None and tag != "!":
+                    value = _scalar(event, self.source)
+                elif not event.style and event.implicit[0] and value[:1] in _SPECIAL_FIRST:
+                    value = _scalar(event, self.source)  # a plain scalar: maybe a number, bool, null
+                    if value is _MERGE:
+                        raise PlaybookSyntaxError("`<<` (merge) is only allowed as a mapping key",
+                                                  where=_loc(self.source, mark), hint="quote it if you mean '<<'")
+                if event.anchor is not None:
+                    self.anchors[event.anchor] = (value, path, 0, 0, 0)
+            elif cls is AliasEvent:
+                value, height = self.expand(event, path)
+                if top is not None and height >= top.height:
+                    top.height = height + 1
+            else:
+                value = self.open(event, path)
+            if top is None:
+                root = value
+                if not stack:  # a scalar document
+                    break
+            elif top.is_map:
+                top.value[key] = value
+                top.merged.discard(key)
+            else:
+                top.value.append(value)
+        get_event()  # DocumentEnd
+        if not loader.check_event(StreamEndEvent):
+            event = loader.peek_event()
+            raise PlaybookSyntaxError(
+                "the file holds more than one YAML document", where=_loc(self.source, event.start_mark),
+                hint="a playbook file is one document: remove the second `---` (or split the file)")
+        return root, positions, value_positions
+
+    def open(self, event: Any, path: tuple, merge_into: _Frame | None = None) -> Any:
+        is_map = type(event) is MappingStartEvent
+        if event.tag not in (None, "!", _TAG + ("map" if is_map else "seq")):
+            raise _tag_error(event.tag, event.start_mark, self.source)
+        if len(self.stack) >= MAX_DEPTH:
+            raise _too_deep(self.source, event.start_mark)
+        value: Any = {} if is_map else []
+        # an anchor is registered once its value is complete: an alias never points into itself
+        frame = _Frame(value, path, event.anchor, len(self.log), merge_into)
+        if event.anchor is not None or merge_into is not None:
+            self.logging += 1
+        self.stack.append(frame)
+        return value
+
+    def close(self, frame: _Frame) -> bool:
+        """Finish ``frame``; ``False`` when it was the document's root."""
+        if frame.anchor is not None or frame.merge_into is not None:
+            self.logging -= 1
+        source = (frame.value, frame.path, frame.log_start, len(self.log), frame.height)
+        if frame.anchor is not None:
+            self.anchors[frame.anchor] = source
+        if frame.merge_into is not None and frame.is_map:
+            self.merge(frame.merge_into, source, frame.path)
+        if not self.stack:
+            self.closed_root = frame.value
+            return False
+        parent = self.stack[-1]
+        if frame.height >= parent.height:
+            parent.height = frame.height + 1
+        return True
+
+    def take_key(self, top: _Frame, event: Any, pos: tuple) -> None:
         cls = type(event)
         if cls is ScalarEvent:
-            mark = event.start_mark
-            value = event.value
-            tag = event.tag
-            if tag is not None and tag != "!":
-                value = _scalar(event, source)
-            elif not event.style and event.implicit[0] and value[:1] in _SPECIAL_FIRST:
-                value = _scalar(event, source)  # a plain scalar that may be a number, bool, null
-            node = (SCALAR, value, mark.line + 1, mark.column + 1)
-            if event.anchor is not None:
-                anchors[event.anchor] = node
-            size = height = 0
-        elif cls is AliasEvent:
-            node = anchors.get(event.anchor)
-            if node is None:
-                raise PlaybookSyntaxError(
-                    f"alias *{event.anchor} refers to no anchor", where=_loc(source, event.start_mark),
-                    hint=f"define `&{event.anchor}` on a complete value before `*{event.anchor}` "
-                         "(an alias cannot point into the value that contains it)")
-            size, height = (1, 0) if node[0] == SCALAR else (node[4], node[5])
-            expanded += size
-            if expanded > MAX_ALIAS_NODES:
-                raise PlaybookSyntaxError(
-                    f"YAML aliases expand to more than {MAX_ALIAS_NODES:,} values", where=_loc(source, event.start_mark),
-                    hint="this looks like a 'billion laughs' document; use fewer nested aliases")
-            if len(stack) + height > MAX_DEPTH:
-                raise _too_deep(source, event.start_mark)
-            size -= 1  # the alias itself is counted below like any node
-        elif cls is SequenceStartEvent or cls is MappingStartEvent:
-            kind = SEQ if cls is SequenceStartEvent else MAP
-            if event.tag not in (None, "!", _TAG + ("seq" if kind == SEQ else "map")):
-                raise _tag_error(event.tag, event.start_mark, source)
-            if len(stack) >= MAX_DEPTH:
-                raise _too_deep(source, event.start_mark)
-            mark = event.start_mark
-            node = [kind, [], mark.line + 1, mark.column + 1, 1, 1]
-            if stack:
-                _attach(stack[-1], node)
-            # registered once complete, so an alias can never point into its own value
-            stack.append([node, event.anchor, None])
-            continue
-        elif cls is SequenceEndEvent or cls is MappingEndEvent:
-            node, anchor, _ = stack.pop()
-            if anchor is not None:
-                anchors[anchor] = node
-            if not stack:
-                break
-            parent = stack[-1][0]
-            parent[4] += node[4]
-            if node[5] >= parent[5]:
-                parent[5] = node[5] + 1
-            continue
-        else:  # pragma: no cover - the parser guarantees the grammar
-            raise PlaybookSyntaxError(f"unexpected YAML event {cls.__name__}", where=_loc(source, event.start_mark))
-        if not stack:
-            break
-        top = stack[-1]
-        parent = top[0]
-        parent[4] += size + 1
-        if height >= parent[5]:
-            parent[5] = height + 1
-        if parent[0] == SEQ:
-            parent[1].append(node)
-        elif top[2] is None:
-            top[2] = node
+            key = event.value
+            if event.tag not in (None, "!") or (not event.style and event.implicit[0] and key[:1] in _SPECIAL_FIRST):
+                key = _scalar(event, self.source)
+        elif cls is AliasEvent and event.anchor in self.anchors and \
+                not isinstance(self.anchors[event.anchor][0], (dict, list)):
+            key = self.anchors[event.anchor][0]
         else:
-            parent[1].append((top[2], node))
-            top[2] = None
-    get_event()  # DocumentEnd
-    if not loader.check_event(StreamEndEvent):
-        event = loader.peek_event()
-        raise PlaybookSyntaxError(
-            "the file holds more than one YAML document", where=_loc(source, event.start_mark),
-            hint="a playbook file is one document: remove the second `---` (or split the file)")
-    return node
+            raise PlaybookSyntaxError("a mapping key must be a plain value (text or number), not a list or mapping",
+                                      where=_loc(self.source, event.start_mark), hint="write `key: value`")
+        if cls is ScalarEvent and event.anchor is not None:
+            self.anchors[event.anchor] = (key, (), 0, 0, 0)
+        if key is not _MERGE and key in top.value and key not in top.merged:
+            first = self.positions.get(top.path + (key,), (0, 0))[0]
+            raise PlaybookSyntaxError(
+                f"duplicate key '{key}' (first defined on line {first})", where=_loc(self.source, event.start_mark),
+                hint="YAML would silently keep only the last one; remove or rename one of them")
+        top.key = key
+        top.key_pos = pos
+
+    def expand(self, event: Any, path: tuple) -> tuple[Any, int]:
+        """The value of an alias (a copy), with the positions of the anchored value replayed."""
+        anchored = self.anchors.get(event.anchor)
+        if anchored is None:
+            raise PlaybookSyntaxError(
+                f"alias *{event.anchor} refers to no anchor", where=_loc(self.source, event.start_mark),
+                hint=f"define `&{event.anchor}` on a complete value before `*{event.anchor}` "
+                     "(an alias cannot point into the value that contains it)")
+        value, base, start, end, height = anchored
+        if len(self.stack) + height > MAX_DEPTH:
+            raise _too_deep(self.source, event.start_mark)
+        self.count(end - start + 1, event)
+        self.replay(base, path, start, end)
+        return _copy(value), height
+
+    def count(self, n: int, event: Any) -> None:
+        self.expanded += n
+        if self.expanded > MAX_ALIAS_NODES:
+            raise PlaybookSyntaxError(
+                f"YAML aliases expand to more than {MAX_ALIAS_NODES:,} values", where=_loc(self.source, event.start_mark),
+                hint="this looks like a 'billion laughs' document; use fewer nested aliases")
+
+    def replay(self, base: tuple, path: tuple, start: int, end: int, keys: set | None = None) -> None:
+        n = len(base)
+        positions, value_positions, log = self.positions, self.value_positions, self.log
+        for i in range(start, end):
+            old, key_pos, pos = log[i]
+            if keys is not None and old[n] not in keys:
+                continue
+            new = path + old[n:]
+            positions[new] = key_pos
+            value_positions[new] = pos
+            if self.logging:
+                log.append((new, key_pos, pos))
+
+    def merge_value(self, target: _Frame, event: Any, pos: tuple, listed: bool = False) -> None:
+        """The value of a `<<` key (or one item of its list): merge it into ``target``."""
+        cls = type(event)
+        if cls is AliasEvent:
+            anchored = self.anchors.get(event.anchor)
+            if anchored is None:
+                self.expand(event, ())  # raises the located error
+            self.count(anchored[3] - anchored[2] + 1, event)
+            self.merge(target, anchored, anchored[1], event)
+        elif cls is MappingStartEvent:
+            self.open(event, target.path + ("<<",), merge_into=target)
+        elif cls is SequenceStartEvent and not listed:
+            self.open(event, target.path + ("<<",), merge_into=target)
+        else:
+            raise PlaybookSyntaxError("`<<` merges mappings only", where=_loc(self.source, event.start_mark),
+                                      hint="write `<<: *anchor` (or a list of them) where the anchor is on a mapping")
+
+    def merge(self, target: _Frame, source: tuple, base: tuple, event: Any = None) -> None:
+        value, _, start, end, height = source
+        if not isinstance(value, dict):
+            raise PlaybookSyntaxError("`<<` merges mappings only", where=_loc(self.source, event.start_mark)
+                                      if event is not None else None,
+                                      hint="write `<<: *anchor` where the anchor is on a mapping")
+        added = set()
+        for k, v in value.items():
+            if k not in target.value:  # own keys and earlier merges win
+                target.value[k] = _copy(v)
+                target.merged.add(k)
+                added.add(k)
+        if height >= target.height:
+            target.height = height
+        self.replay(base, target.path, start, end, added)
 
 
-def _attach(top: list, node: Any) -> None:
-    parent = top[0]
-    if parent[0] == SEQ:
-        parent[1].append(node)
-    elif top[2] is None:
-        top[2] = node
-    else:
-        parent[1].append((top[2], node))
-        top[2] = None
+def _copy(value: Any) -> Any:
+    if type(value) is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy(v) for v in value]
+    return value
 
 
 def _too_deep(source: str | None, mark: Any) -> PlaybookSyntaxError:
@@ -372,83 +502,3 @@ def _syntax_error(exc: Exception, text: str, source: str | None) -> PlaybookSynt
         return PlaybookSyntaxError(message, where=where, hint=hint)
     return PlaybookSyntaxError(f"invalid YAML: {exc}", where=Location(file=source),
                                hint="check the YAML syntax")
-
-
-# ---- nodes → values ------------------------------------------------------------------------------
-
-class _Builder:
-    def __init__(self, source: str | None):
-        self.source = source
-        self.positions: Positions = {}
-        self.value_positions: Positions = {}
-
-    def build(self, node: Any, path: tuple) -> Any:
-        kind = node[0]
-        if kind == SCALAR:
-            if node[1] is _MERGE:
-                raise PlaybookSyntaxError("`<<` (merge) is only allowed as a mapping key", where=_at(self.source, node),
-                                          hint="quote it if you mean the text '<<'")
-            return node[1]
-        positions, value_positions = self.positions, self.value_positions
-        if kind == SEQ:
-            out = []
-            for i, item in enumerate(node[1]):
-                p = path + (i,)
-                positions[p] = value_positions[p] = (item[2], item[3])
-                out.append(item[1] if item[0] == SCALAR and item[1] is not _MERGE else self.build(item, p))
-            return out
-        entries = self.entries(node)
-        result: dict = {}
-        for key, key_node, value_node in entries:
-            p = path + (key,)
-            positions[p] = (key_node[2], key_node[3])
-            value_positions[p] = (value_node[2], value_node[3])
-            if value_node[0] == SCALAR and value_node[1] is not _MERGE:
-                result[key] = value_node[1]
-            else:
-                result[key] = self.build(value_node, p)
-        return result
-
-    def entries(self, node: list) -> list[tuple[Any, Any, Any]]:
-        """``(key, key node, value node)`` of a mapping: duplicates rejected, merges applied."""
-        own: list[tuple[Any, Any, Any]] = []
-        first: dict = {}
-        merged: list[tuple[Any, Any, Any]] = []
-        for key_node, value_node in node[1]:
-            if key_node[0] != SCALAR:
-                raise PlaybookSyntaxError(
-                    "a mapping key must be a plain value (text or number), not a list or mapping",
-                    where=_at(self.source, key_node), hint="write `key: value`")
-            key = key_node[1]
-            if key is _MERGE:
-                merged.extend(self.merge_sources(value_node))
-                continue
-            if key in first:
-                raise PlaybookSyntaxError(
-                    f"duplicate key '{key}' (first defined on line {first[key][2]})", where=_at(self.source, key_node),
-                    hint="YAML would silently keep only the last one; remove or rename one of them")
-            first[key] = key_node
-            own.append((key, key_node, value_node))
-        if merged:  # merged entries first (earlier sources win); the mapping's own keys override
-            taken = set(first)
-            entries = []
-            for entry in merged:
-                if entry[0] not in taken:
-                    taken.add(entry[0])
-                    entries.append(entry)
-            own = entries + own
-        return own
-
-    def merge_sources(self, value_node: Any) -> list[tuple[Any, Any, Any]]:
-        sources = value_node[1] if value_node[0] == SEQ else [value_node]
-        out: list[tuple[Any, Any, Any]] = []
-        for src in sources:
-            if src[0] != MAP:
-                raise PlaybookSyntaxError("`<<` merges mappings only", where=_at(self.source, src),
-                                          hint="write `<<: *anchor` where the anchor is on a mapping")
-            for k, v in src[1]:
-                if k[0] != SCALAR or k[1] is _MERGE:
-                    raise PlaybookSyntaxError("a merged mapping must have plain keys and no `<<` of its own",
-                                              where=_at(self.source, k))
-                out.append((k[1], k, v))
-        return out

@@ -145,7 +145,8 @@ outputs:
     assert [s.id for s in pb.all_steps()][-1] == "nothing"
 
 
-def test_big_playbook_loads_fast(loader):
+def test_big_playbook_loads_with_exact_positions(loader):
+    """Load time is measured in benchmarks/engine_overhead.py, not asserted here (noisy machines)."""
     n = 2000
     lines = ["name: big", "inputs: {m: {type: string, default: x}}", "steps:"]
     for i in range(n):
@@ -154,9 +155,6 @@ def test_big_playbook_loads_fast(loader):
                   "    with:", "      machine_id: \"${{ inputs.m }}\"", f"      comment: step {i}",
                   "      isolation_type: Full", "    retry: {attempts: 3, backoff: 2s}", "    timeout: 5m"]
     text = "\n".join(lines)
-    start = time.perf_counter()
     pb = loader.load_text(text, "big.yaml")
-    elapsed = time.perf_counter() - start
     assert len(pb.steps) == n
     assert pb.position(("steps", n - 1, "with", "comment")) == (3 + 9 * (n - 1) + 6, 7)
-    assert elapsed < 5, f"{n} steps took {elapsed:.2f}s"
