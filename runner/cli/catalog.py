@@ -82,6 +82,50 @@ def show_action(name, as_json):
         out.print("[bold]output[/]: " + ", ".join(meta["output"].get("properties", {})))
 
 
+def catalogue_markdown(host) -> str:
+    """docs/actions.md, rendered from the actions' own metadata (a test keeps the file current)."""
+    lines = ["# Action catalogue", "",
+             "Generated from the actions' metadata by `soar actions docs > docs/actions.md`; "
+             "do not edit by hand.", ""]
+    for a in host.actions:
+        meta = a.metadata()
+        lines += [f"## `{meta['name']}`", "", meta["summary"] + ".", ""]
+        if meta["description"]:
+            lines += [meta["description"].strip(), ""]
+        lines.append(f"- plugin: `{meta['plugin']}`; effect: **{meta['effect']}**; quota: "
+                     f"{meta['quota'] or '-'}; undo: {('`' + meta['undo'] + '`') if meta['undo'] else '-'}; "
+                     f"needs a tenant: {'yes' if meta['needs_tenant'] else 'no'}; "
+                     f"reconciles after a crash: {'yes' if meta['reconciles'] else 'no'}")
+        for api, roles in meta["roles"].items():
+            lines.append(f"- roles ({api}): any of {', '.join('`' + r + '`' for r in roles)}")
+        props = meta["inputs"].get("properties", {})
+        required = set(meta["inputs"].get("required", []))
+        if props:
+            lines += ["", "| input | type | default | description |", "|---|---|---|---|"]
+            for key, schema in props.items():
+                kind = schema.get("type") or " \\| ".join(
+                    x.get("type", x.get("$ref", "?").split("/")[-1]) for x in schema.get("anyOf", [])) or "any"
+                if "enum" in schema:
+                    kind = " \\| ".join(map(str, schema["enum"]))
+                default = "required" if key in required else json.dumps(schema.get("default"))
+                lines.append(f"| `{key}` | {kind} | {default} | {schema.get('description', '')} |")
+        else:
+            lines += ["", "Inputs: any mapping."]
+        if meta["output"]:
+            lines += ["", "Output: " + ", ".join(f"`{k}`" for k in meta["output"].get("properties", {}))]
+        lines.append("")
+    return "\n".join(lines)
+
+
+@actions.command("docs")
+@handle_errors
+def docs_actions():
+    """Print the action catalogue as Markdown (docs/actions.md)."""
+    from runner.plugins import load_plugins
+
+    click.echo(catalogue_markdown(load_plugins()), nl=False)
+
+
 @click.group()
 def plugins():
     """Installed plugins."""
