@@ -49,7 +49,8 @@ class _Checker:
         self.actions = actions
         self.engine = engine
         self.errors: list[PlaybookError] = []
-        self.steps: dict[str, _StepInfo] = {}
+        self.steps: dict[str, _StepInfo] = {}  # by id (the first, when an id is used twice)
+        self.infos: list[_StepInfo] = []  # every step, in document order
         self._refs: dict[str, list[tuple]] = {}
         self._inputs: dict[str, tuple | None] = {}
 
@@ -61,7 +62,7 @@ class _Checker:
     def run(self) -> list[PlaybookError]:
         self.collect_steps()
         self.check_playbook_level()
-        for info in self.steps.values():
+        for info in self.infos:
             self.check_step(info)
         self.check_outputs()
         return sorted(self.errors, key=lambda e: (e.where.line or 0, e.where.column or 0))
@@ -69,12 +70,14 @@ class _Checker:
     # ---- structure ----------------------------------------------------------------------------
     def collect_steps(self) -> None:
         def walk(step: Step, order: int, ancestors: tuple[str, ...]) -> None:
+            info = _StepInfo(step, order, ancestors)
+            self.infos.append(info)
             if step.id in self.steps:
                 first = self.pb.position(self.steps[step.id].step.path + ("id",))[0]
                 self.error(step.path + ("id",), f"step id '{step.id}' is used twice (first on line {first})",
                            "step ids must be unique in a playbook, inside parallel groups too", step)
             else:
-                self.steps[step.id] = _StepInfo(step, order, ancestors)
+                self.steps[step.id] = info
             for child in step.parallel or ():
                 walk(child, order, ancestors + (step.id,))
 

@@ -7,6 +7,7 @@ which needs the plugin registry. Every model forbids unknown keys, so a typo is 
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any, ClassVar, Literal, Union
 
@@ -20,7 +21,13 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
 
 def _duration(v: Any) -> float:
-    return parse_duration(v)
+    return _duration_text(v) if isinstance(v, str) else parse_duration(v)
+
+
+@functools.lru_cache(maxsize=512)
+def _duration_text(text: str) -> float:
+    # big playbooks repeat the same few durations ("5m", "2s") thousands of times
+    return parse_duration(text)
 
 
 Duration = Annotated[float, BeforeValidator(_duration)]

@@ -160,11 +160,14 @@ class _Builder:
             return None
         get_event()  # DocumentStart
         stack, positions, value_positions, log = self.stack, self.positions, self.value_positions, self.log
+        scalar_event, alias_event, no_key, special_first = ScalarEvent, AliasEvent, _NO_KEY, _SPECIAL_FIRST
+        seq_end, map_end = SequenceEndEvent, MappingEndEvent
+        plain: dict[str, Any] = {}  # resolved plain scalars, by text
         root: Any = None
         while True:
             event = get_event()
             cls = type(event)
-            if cls is SequenceEndEvent or cls is MappingEndEvent:
+            if cls is seq_end or cls is map_end:
                 if self.close(stack.pop()):
                     continue
                 root = self.closed_root
@@ -172,9 +175,9 @@ class _Builder:
             mark = event.start_mark
             pos = (mark.line + 1, mark.column + 1)
             top = stack[-1] if stack else None
-            if top is not None and top.is_map and top.key is _NO_KEY:
-                if cls is ScalarEvent and event.tag is None and event.anchor is None and \
-                        event.value[:1] not in _SPECIAL_FIRST and event.value not in top.value:
+            if top is not None and top.is_map and top.key is no_key:
+                if cls is scalar_event and event.tag is None and event.anchor is None and \
+                        event.value[:1] not in special_first and event.value not in top.value:
                     top.key = event.value  # the common case: a new plain-text key
                     top.key_pos = pos
                 else:
@@ -184,7 +187,7 @@ class _Builder:
                 path, key_pos = (), pos
             elif top.is_map:
                 key, key_pos = top.key, top.key_pos
-                top.key = _NO_KEY
+                top.key = no_key
                 if key is _MERGE:
                     self.merge_value(top, event, pos)
                     continue
@@ -198,19 +201,26 @@ class _Builder:
             value_positions[path] = pos
             if self.logging:
                 log.append((path, key_pos, pos))
-            if cls is ScalarEvent:
+            if cls is scalar_event:
                 value = event.value
                 tag = event.tag
                 if tag is not None and tag != "!":
                     value = _scalar(event, self.source)
-                elif not event.style and event.implicit[0] and value[:1] in _SPECIAL_FIRST:
-                    value = _scalar(event, self.source)  # a plain scalar: maybe a number, bool, null
+                elif not event.style and event.implicit[0] and value[:1] in special_first:
+                    # a plain scalar that may be a number, bool or null; big files repeat a few
+                    # of them ("3", "5m", "true") thousands of times
+                    text = value
+                    value = plain.get(text, plain)
+                    if value is plain:
+                        value = _scalar(event, self.source)
+                        if len(plain) < 4096:
+                            plain[text] = value
                     if value is _MERGE:
                         raise PlaybookSyntaxError("`<<` (merge) is only allowed as a mapping key",
                                                   where=_loc(self.source, mark), hint="quote it if you mean '<<'")
                 if event.anchor is not None:
                     self.anchors[event.anchor] = (value, path, 0, 0, 0)
-            elif cls is AliasEvent:
+            elif cls is alias_event:
                 value, height = self.expand(event, path)
                 if top is not None and height >= top.height:
                     top.height = height + 1
@@ -222,7 +232,8 @@ class _Builder:
                     break
             elif top.is_map:
                 top.value[key] = value
-                top.merged.discard(key)
+                if top.merged:
+                    top.merged.discard(key)
             else:
                 top.value.append(value)
         get_event()  # DocumentEnd

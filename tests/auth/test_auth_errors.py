@@ -155,5 +155,5 @@ def test_error_body_is_entra_shaped():
 
 def test_simulated_network_refuses_other_hosts(make_provider):
     cloud = SimulatedCloud()
-    resp = cloud.network().sync_client().get("https://api.security.microsoft.com/api/incidents")
+    resp = cloud.network().sync_client().get("https://example.invalid/api/incidents")
     assert resp.status_code == 404

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -158,3 +157,12 @@ def test_big_playbook_loads_with_exact_positions(loader):
     pb = loader.load_text(text, "big.yaml")
     assert len(pb.steps) == n
     assert pb.position(("steps", n - 1, "with", "comment")) == (3 + 9 * (n - 1) + 6, 7)
+
+
+def test_a_step_with_a_duplicate_id_is_still_checked(loader):
+    text = ("name: x\nsteps:\n  - id: a\n    action: core.log\n    with: {message: hi}\n"
+            "  - id: a\n    action: core.nope\n")
+    with pytest.raises(PlaybookErrors) as info:
+        loader.load_text(text, "x.yaml")
+    assert [e.message for e in info.value.errors] == [
+        "step id 'a' is used twice (first on line 3)", "unknown action 'core.nope'"]

@@ -131,10 +131,10 @@ def test_many_tenants_and_routing_table(cloud):
     many = SimulatedCloud(tenants=12)
     assert list(many.tenants)[0] == "tenant-01" and len(many.demo_config().tenants) == 12
     seen = []
-    cloud.mount("api.security.microsoft.com", lambda r: seen.append(r.url.path) or httpx.Response(204))
+    cloud.mount("example.invalid", lambda r: seen.append(r.url.path) or httpx.Response(204))
     with cloud.network().sync_client() as c:
-        assert c.get("https://api.security.microsoft.com/api/incidents").status_code == 204
-        assert c.get("https://graph.microsoft.com/v1.0/security/incidents").status_code == 404
+        assert c.get("https://example.invalid/api/incidents").status_code == 204
+        assert c.get("https://unserved.invalid/v1.0/security/incidents").status_code == 404
     assert seen == ["/api/incidents"]
 
 

@@ -89,9 +89,8 @@ def compile_expr(node: Any, scope: Scope) -> Compiled:
             parts = [compile_expr(n, scope) for n in (node.left, node.low, node.high)]
             return _fold(Compiled(ops.between(node.negated, *parts), "bool"), parts)
         if kind is s.InList:
-            left = compile_expr(node.left, scope)
-            fn = ops.membership(node.op, left, _in_items(node, scope))
-            return _fold(Compiled(fn, "bool"), [left])
+            left, items = compile_expr(node.left, scope), _in_items(node, scope)
+            return _fold(Compiled(ops.membership(node.op, left, items), "bool"), [left, *items])
     except ValueError as exc:
         raise scope.error(node.pos, str(exc), name=getattr(node, "op", None)) from None
     raise scope.error(getattr(node, "pos", (1, 1)), "a subquery cannot be used as a scalar value")

@@ -66,9 +66,9 @@ def semantic_error(operator: str | None, pos: tuple[int, int], detail: str, *, h
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A 'Did you mean ...?' hint for a misspelled name, or None."""
-    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.75)
-    if not close:
-        lowered = {c.lower(): c for c in candidates}
-        if name.lower() in lowered:
-            close = [lowered[name.lower()]]
-    return f"Did you mean '{close[0]}'? (names are case-sensitive)" if close else None
+    candidates = list(candidates)
+    lowered = {c.lower(): c for c in candidates}
+    if name.lower() in lowered:
+        return f"Did you mean '{lowered[name.lower()]}'? (names are case-sensitive)"
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.75)
+    return f"Did you mean '{close[0]}'?" if close else None

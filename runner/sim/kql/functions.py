@@ -106,6 +106,18 @@ def _cut(text: str) -> str:
     return text if len(text) <= MAX_STRING else text[:MAX_STRING]
 
 
+def _join(delimiter: Any, values: tuple) -> str:
+    """strcat / strcat_delim, stopping once the result passes MAX_STRING."""
+    sep, parts, size = to_kql_string(delimiter), [], 0
+    for v in values:
+        text = to_kql_string(v)
+        parts.append(text)
+        size += len(text) + len(sep)
+        if size > MAX_STRING:
+            break
+    return _cut(sep.join(parts))
+
+
 def _to_integer(v: Any, bounds: tuple[int, int]) -> int | None:
     if v is None or isinstance(v, (list, dict, datetime, timedelta)):
         return None
@@ -221,13 +233,26 @@ def _round(value: Any, precision: Any = 0) -> Any:
     return result
 
 
+def _too_deep(value: Any, limit: int = 64) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (list, dict)):
+            if depth > limit:
+                return True
+            stack += [(c, depth + 1) for c in (v.values() if isinstance(v, dict) else v)]
+    return False
+
+
 def _parse_json(v: Any) -> Any:
+    """JSON text → dynamic; text that is not JSON (or nests deeper than 64) stays a string."""
     if not isinstance(v, str):
         return v
     try:
-        return json.loads(v)
+        parsed = json.loads(v)
     except (ValueError, RecursionError):
         return v
+    return v if _too_deep(parsed) else parsed
 
 
 def _split(s: Any, delimiter: Any, index: Any = None) -> Any:
@@ -266,8 +291,13 @@ def _startofday(v: Any) -> Any:
 
 
 def _replace_string(s: Any, lookup: Any, rewrite: Any) -> str:
-    text, old = to_kql_string(s), to_kql_string(lookup)
-    return _cut(text.replace(old, to_kql_string(rewrite))) if old else text
+    text, old, new = to_kql_string(s), to_kql_string(lookup), to_kql_string(rewrite)
+    if not old:
+        return text
+    growth = len(new) - len(old)
+    if growth > 0 and len(text) + text.count(old) * growth > MAX_STRING:  # replace only what fits
+        return _cut(text.replace(old, new, (MAX_STRING - len(text)) // growth + 1))
+    return text.replace(old, new)
 
 
 _F = Function
@@ -279,9 +309,8 @@ _table = [
     _F("not", 1, 1, _rule("bool", _BOOL), lambda v: None if v is None else v is not True),
     _F("tolower", 1, 1, _rule("string", _STR), lambda v: to_kql_string(v).lower()),
     _F("toupper", 1, 1, _rule("string", _STR), lambda v: to_kql_string(v).upper()),
-    _F("strcat", 1, 64, _rule("string", _WHATEVER), lambda *vs: _cut("".join(map(to_kql_string, vs)))),
-    _F("strcat_delim", 2, 65, _rule("string", _WHATEVER),
-       lambda d, *vs: _cut(to_kql_string(d).join(map(to_kql_string, vs)))),
+    _F("strcat", 1, 64, _rule("string", _WHATEVER), lambda *vs: _join("", vs)),
+    _F("strcat_delim", 2, 65, _rule("string", _WHATEVER), lambda d, *vs: _join(d, vs)),
     _F("substring", 2, 3, _rule("string", _WHATEVER, _INTEGER), _substring),
     _F("strlen", 1, 1, _rule("long", _STR), lambda v: len(to_kql_string(v))),
     _F("tostring", 1, 1, _rule("string", _WHATEVER), to_kql_string),

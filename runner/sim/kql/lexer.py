@@ -31,7 +31,8 @@ RAW_LITERALS = frozenset({"datetime", "timespan", "time", "guid"})
 _TWO_CHAR = frozenset({"==", "!=", "<>", "<=", ">=", "=~", "!~", ".."})
 _ONE_CHAR = frozenset("=<>()[]{},;:|+-*/%.")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?")
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_DIGITS = frozenset("0123456789")
 _ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r", "0": "\0"}
 LONG_MAX = 2**63 - 1
 
@@ -114,7 +115,7 @@ def tokenize(source: str) -> list[Token]:
                     add("typed", (word, source[j + 1:close].strip()), start, i)
                     continue
             add("ident", word, start, i)
-        elif ch.isdigit() or (ch == "." and i + 1 < n and source[i + 1].isdigit()):
+        elif ch in _DIGITS or (ch == "." and i + 1 < n and source[i + 1] in _DIGITS):
             i = _number(source, i, add, fail)
         elif ch == "!" and (m := _WORD.match(source, i + 1)):
             word = m.group()

@@ -62,7 +62,7 @@ class Column:
 
 _DATETIME_RE = re.compile(
     r"\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?"
-    r"\s*(Z|z|[+-]\d{2}:?\d{2})?\s*$")
+    r"\s*(Z|z|[+-]\d{2}:?\d{2})?\s*$", re.ASCII)
 
 
 def parse_datetime(text: str) -> datetime | None:
@@ -96,8 +96,8 @@ _TIMESPAN_UNITS_US = {
     "milliseconds": 1000, "microsecond": 1, "microseconds": 1, "tick": 0.1, "ticks": 0.1,
 }
 TIMESPAN_UNITS = frozenset(_TIMESPAN_UNITS_US)
-_CLOCK_RE = re.compile(r"\s*(-)?(?:(\d+)\.)?(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?\s*$")
-_UNIT_RE = re.compile(r"\s*(-)?(\d+(?:\.\d+)?)([a-z]+)\s*$")
+_CLOCK_RE = re.compile(r"\s*(-)?(?:(\d+)\.)?(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?\s*$", re.ASCII)
+_UNIT_RE = re.compile(r"\s*(-)?(\d+(?:\.\d+)?)([a-z]+)\s*$", re.ASCII)
 
 
 def timespan_from(amount: float, unit: str) -> timedelta:

@@ -1,0 +1,25 @@
+"""Microsoft Defender and Entra ID actions for soar-runner.
+
+Installed like any third-party plugin (entry point ``defender`` in group ``soar.plugins``) and
+registered only through the public API. Modules: ``entra`` (tokens), ``incidents`` (XDR or
+Graph, one normalized shape), ``alerts``, ``machines``, ``machine_actions`` (isolate & co.,
+never sent twice), ``indicators``.
+"""
+
+from __future__ import annotations
+
+from runner import hookimpl
+
+from soar_defender import alerts, entra, incidents, indicators, machine_actions, machines
+
+MODULES = (entra, incidents, alerts, machines, machine_actions, indicators)
+
+
+def all_actions() -> list:
+    return [action for module in MODULES for action in module.ACTIONS]
+
+
+@hookimpl
+def register_actions(register):
+    for action in all_actions():
+        register(action)

@@ -1,0 +1,105 @@
+"""MDE alerts: ``/api/alerts`` (list with $filter/$top/$skip, get, PATCH)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, RootModel
+
+from runner import Action, errors
+
+from soar_defender.common import ALERT_READ, ALERT_WRITE, Inputs, Loose, mde, odata_and, quote
+
+
+class Alert(Loose):
+    """An MDE alert as the API returns it (``id``, ``incidentId``, ``machineId``, ``status``...)."""
+
+    id: str
+    incidentId: int | None = None
+    machineId: str | None = None
+    computerDnsName: str | None = None
+    title: str | None = None
+    severity: str | None = None
+    status: str | None = None
+    classification: str | None = None
+    determination: str | None = None
+    assignedTo: str | None = None
+    alertCreationTime: str | None = None
+    lastUpdateTime: str | None = None
+
+
+class AlertList(RootModel[list[Alert]]):
+    """A list of MDE alerts."""
+
+
+class ListAlertsInput(Inputs):
+    status: Literal["New", "InProgress", "Resolved"] | None = Field(None, description="Only this status")
+    severity: Literal["UnSpecified", "Informational", "Low", "Medium", "High"] | None = Field(
+        None, description="Only this severity")
+    incident_id: int | None = Field(None, description="Only alerts of this incident")
+    machine_id: str | None = Field(None, description="Only alerts on this machine (filtered here)")
+    updated_since: str | None = Field(None, description="ISO 8601: only alerts updated at or after it")
+    filter: str | None = Field(None, description="Extra raw OData $filter")
+    evidence: bool = Field(False, description="Include evidence ($expand=evidence)")
+    max_items: int = Field(1000, ge=1, le=100_000, description="Stop after this many alerts")
+
+
+async def list_alerts(ctx, inputs: ListAlertsInput) -> AlertList:
+    """List MDE alerts, newest first, paging through $top/$skip."""
+    since = inputs.updated_since
+    flt = odata_and(f"status eq {quote(inputs.status)}" if inputs.status else None,
+                    f"severity eq {quote(inputs.severity)}" if inputs.severity else None,
+                    f"incidentId eq {inputs.incident_id}" if inputs.incident_id is not None else None,
+                    f"lastUpdateTime ge {since}" if since else None, inputs.filter)
+    params = {**({"$filter": flt} if flt else {}), **({"$expand": "evidence"} if inputs.evidence else {})}
+    items = await mde(ctx, ALERT_READ).list("/api/alerts", params, page_size=1000, max_items=inputs.max_items)
+    if inputs.machine_id:
+        items = [a for a in items if a.get("machineId") == inputs.machine_id]
+    return AlertList.model_validate(items)
+
+
+class GetAlertInput(Inputs):
+    alert_id: str = Field(description="The alert id")
+
+
+async def get_alert(ctx, inputs: GetAlertInput) -> Alert:
+    """Get one MDE alert."""
+    return Alert.model_validate(await mde(ctx, ALERT_READ).get(f"/api/alerts/{inputs.alert_id}"))
+
+
+class UpdateAlertInput(Inputs):
+    alert_id: str = Field(description="The alert id")
+    status: Literal["New", "InProgress", "Resolved"] | None = Field(None, description="New status")
+    assigned_to: str | None = Field(None, description="Owner (UPN)")
+    classification: Literal["TruePositive", "InformationalExpectedActivity", "FalsePositive"] | None = Field(
+        None, description="Classification")
+    determination: str | None = Field(None, description="Determination, e.g. Malware")
+    comment: str | None = Field(None, description="Comment to add")
+
+
+async def update_alert(ctx, inputs: UpdateAlertInput) -> Alert:
+    """Update an alert's status, owner, classification, determination or add a comment (PATCH)."""
+    body = {k: v for k, v in {"status": inputs.status, "assignedTo": inputs.assigned_to,
+                              "classification": inputs.classification, "determination": inputs.determination,
+                              "comment": inputs.comment}.items() if v is not None}
+    if not body:
+        raise errors.ActionInputError("nothing to update", hint="give at least one of status, assigned_to, "
+                                      "classification, determination, comment")
+    return Alert.model_validate(await mde(ctx, ALERT_WRITE).patch(f"/api/alerts/{inputs.alert_id}", body))
+
+
+async def reconcile_update(ctx, inputs: UpdateAlertInput) -> None:
+    """A PATCH is safe to send again: report 'not applied'."""
+    return None
+
+
+ACTIONS = [
+    Action(name="defender.list_alerts", summary="List Defender for Endpoint alerts", func=list_alerts,
+           input_model=ListAlertsInput, output_model=AlertList, effect="read", roles={"mde": ALERT_READ},
+           quota="mde"),
+    Action(name="defender.get_alert", summary="Get one Defender for Endpoint alert", func=get_alert,
+           input_model=GetAlertInput, output_model=Alert, effect="read", roles={"mde": ALERT_READ}, quota="mde"),
+    Action(name="defender.update_alert", summary="Update an alert's status, owner or classification",
+           func=update_alert, input_model=UpdateAlertInput, output_model=Alert, effect="write",
+           roles={"mde": ALERT_WRITE}, quota="mde", reconcile=reconcile_update),
+]

@@ -1,0 +1,85 @@
+"""What every Defender action shares: the API client for the step's tenant, role sets, helpers.
+
+Only the public API of soar-runner is used (``runner.Action``, ``runner.errors``...). The
+API client factory is ``ctx.services.apis`` (built by the CLI); when an embedding program did
+not set one, the runner's own factory is made on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from runner import errors
+
+# Roles (shared/defender-api.md section 3): any one of each tuple suffices.
+MACHINE_READ = ("Machine.Read.All", "Machine.ReadWrite.All")
+ALERT_READ = ("Alert.Read.All", "Alert.ReadWrite.All")
+ALERT_WRITE = ("Alert.ReadWrite.All",)
+INCIDENT_READ = {"xdr": ("Incident.Read.All", "Incident.ReadWrite.All"),
+                 "graph": ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All")}
+INCIDENT_WRITE = {"xdr": ("Incident.ReadWrite.All",), "graph": ("SecurityIncident.ReadWrite.All",)}
+TI_WRITE = ("Ti.ReadWrite", "Ti.ReadWrite.All")
+TI_READ = ("Ti.ReadWrite", "Ti.ReadWrite.All")
+
+
+class Inputs(BaseModel):
+    """Base of every input model: unknown inputs are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Loose(BaseModel):
+    """Base of output models: API fields we do not name are kept, not dropped."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+def apis(ctx: Any) -> Any:
+    services = ctx.services
+    if getattr(services, "apis", None) is None:
+        from runner.apis import ApiClients  # the runner's factory; the CLI normally sets it
+
+        return ApiClients.for_services(services)
+    return services.apis
+
+
+def tenant_of(ctx: Any) -> Any:
+    if ctx.tenant is None:
+        raise errors.ConfigError("this action acts on a tenant, but the step runs on none",
+                                 hint="set `tenants:` on the playbook, or pass --tenant")
+    return ctx.tenant
+
+
+def client(ctx: Any, api: str, roles: tuple[str, ...] = (), quota: str | None = None) -> Any:
+    """An API client for ``api`` on the step's tenant, asking for a token with one of ``roles``."""
+    return apis(ctx).client(tenant_of(ctx), api, roles, quota=quota)
+
+
+def mde(ctx: Any, roles: tuple[str, ...] = (), quota: str = "mde") -> Any:
+    return client(ctx, "mde", roles, quota)
+
+
+def quote(value: str) -> str:
+    """An OData string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def is_not_found(err: BaseException) -> bool:
+    return isinstance(err, errors.ApiError) and err.status == 404
+
+
+def tenant_preference(ctx: Any, key: str) -> str | None:
+    """The tenant's ``apis.<key>`` preference from soar.yaml, if any."""
+    config = ctx.services.config
+    if config is None or ctx.tenant is None or ctx.tenant.name not in getattr(config, "tenants", {}):
+        return None
+    return config.tenant(ctx.tenant.name).apis.get(key)
+
+
+def odata_and(*parts: str | None) -> str | None:
+    kept = [p for p in parts if p]
+    if not kept:
+        return None
+    return " and ".join(f"({p})" if " or " in p else p for p in kept)

@@ -1,0 +1,316 @@
+"""Incidents on Defender XDR (``/api/incidents``) or Graph (``/v1.0/security/incidents``).
+
+Both come out in ONE shape, :class:`Incident`, with the XDR field names (``incidentId``,
+``incidentName``, ``tags``, ``createdTime``, ``alerts[].devices[].deviceId`` ...) and XDR's
+PascalCase enum values, so expressions such as ``steps.x.output | devices`` work whichever API
+served them. ``api`` on each incident says which one did.
+
+Which API: the input ``api`` (``xdr`` | ``graph``), else (``auto``) the tenant's
+``apis.incidents`` preference in soar.yaml, else XDR.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, RootModel
+
+from runner import Action, errors
+
+from soar_defender.common import INCIDENT_READ, INCIDENT_WRITE, Inputs, Loose, client, odata_and, quote, \
+    tenant_preference
+
+Api = Literal["auto", "xdr", "graph"]
+STATUS = Literal["Active", "InProgress", "Resolved", "Redirected"]
+SEVERITY = Literal["UnSpecified", "Informational", "Low", "Medium", "High"]
+CLASSIFICATION = Literal["Unknown", "TruePositive", "InformationalExpectedActivity", "FalsePositive"]
+GRAPH_PATH = "/v1.0/security/incidents"
+XDR_PATH = "/api/incidents"
+
+
+class Device(Loose):
+    deviceId: str | None = None
+    deviceDnsName: str | None = None
+    riskScore: str | None = Field(None, description="None, Informational, Low, Medium, High")
+    osPlatform: str | None = None
+    healthStatus: str | None = None
+
+
+class Entity(Loose):
+    entityType: str | None = Field(None, description="User, Ip, Url, File, Process, MailBox, ...")
+
+
+class IncidentAlert(Loose):
+    alertId: str | None = None
+    title: str | None = None
+    status: str | None = None
+    severity: str | None = None
+    category: str | None = None
+    creationTime: str | None = None
+    lastUpdatedTime: str | None = None
+    devices: list[Device] = Field(default_factory=list)
+    entities: list[Entity] = Field(default_factory=list)
+
+
+class Incident(Loose):
+    """The normalized incident (XDR field names and enum spellings, from either API)."""
+
+    incidentId: int | str
+    incidentName: str | None = None
+    status: str | None = None
+    severity: str | None = None
+    assignedTo: str | None = None
+    classification: str | None = None
+    determination: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    createdTime: str | None = None
+    lastUpdateTime: str | None = None
+    comments: list[dict] = Field(default_factory=list)
+    alerts: list[IncidentAlert] = Field(default_factory=list)
+    api: Literal["xdr", "graph"] = Field("xdr", description="Which API served it")
+
+
+class IncidentList(RootModel[list[Incident]]):
+    """A list of normalized incidents."""
+
+
+# ---- Graph -> XDR normalization ----------------------------------------------------------------
+
+def _pascal(value: Any) -> Any:
+    """Graph camelCase enum → XDR PascalCase (``inProgress`` → ``InProgress``)."""
+    if not isinstance(value, str) or not value:
+        return value
+    return value[0].upper() + value[1:]
+
+
+def _camel(value: Any) -> Any:
+    if not isinstance(value, str) or not value:
+        return value
+    return value[0].lower() + value[1:]
+
+
+_GRAPH_SEVERITY = {"unknown": "UnSpecified"}
+_GRAPH_DETERMINATION = {"unknown": "NotAvailable"}
+_ENTITY_TYPES = {"userEvidence": "User", "ipEvidence": "Ip", "urlEvidence": "Url", "fileEvidence": "File",
+                 "processEvidence": "Process", "mailboxEvidence": "MailBox", "analyzedMessageEvidence": "MailMessage",
+                 "mailClusterEvidence": "MailCluster", "registryKeyEvidence": "Registry",
+                 "registryValueEvidence": "Registry"}
+
+
+def _evidence_kind(ev: dict) -> str:
+    return str(ev.get("@odata.type", "")).rsplit(".", 1)[-1]
+
+
+def graph_device(ev: dict) -> dict:
+    return {"deviceId": ev.get("mdeDeviceId") or ev.get("deviceId"), "deviceDnsName": ev.get("deviceDnsName"),
+            "riskScore": _pascal(ev.get("riskScore")), "osPlatform": ev.get("osPlatform"),
+            "healthStatus": _pascal(ev.get("healthStatus")), "rbacGroupName": ev.get("rbacGroupName")}
+
+
+def graph_entity(ev: dict) -> dict:
+    kind = _evidence_kind(ev)
+    out: dict[str, Any] = {"entityType": _ENTITY_TYPES.get(kind, _pascal(kind.removesuffix("Evidence")))}
+    account = ev.get("userAccount") or {}
+    file = ev.get("fileDetails") or (ev.get("imageFile") or {})
+    out.update({k: v for k, v in {
+        "accountName": account.get("accountName"), "domainName": account.get("domainName"),
+        "userPrincipalName": account.get("userPrincipalName"), "ipAddress": ev.get("ipAddress"),
+        "url": ev.get("url"), "sha1": file.get("sha1"), "sha256": file.get("sha256"),
+        "fileName": file.get("fileName"), "filePath": file.get("filePath"),
+        "processId": ev.get("processId"), "processCommandLine": ev.get("processCommandLine"),
+        "mailboxAddress": (ev.get("primaryAddress") or ev.get("mailboxAddress")),
+    }.items() if v is not None})
+    return out
+
+
+def graph_alert(alert: dict) -> dict:
+    evidence = alert.get("evidence") or []
+    devices = [graph_device(ev) for ev in evidence if _evidence_kind(ev) == "deviceEvidence"]
+    entities = [graph_entity(ev) for ev in evidence if _evidence_kind(ev) != "deviceEvidence"]
+    return {"alertId": alert.get("id"), "incidentId": alert.get("incidentId"), "title": alert.get("title"),
+            "status": _pascal(alert.get("status")), "severity": _pascal(alert.get("severity")),
+            "category": alert.get("category"), "serviceSource": alert.get("serviceSource"),
+            "detectionSource": alert.get("detectionSource"), "creationTime": alert.get("createdDateTime"),
+            "lastUpdatedTime": alert.get("lastUpdateDateTime"), "devices": devices, "entities": entities}
+
+
+def from_graph(inc: dict) -> dict:
+    raw_id = inc.get("id")
+    sev = inc.get("severity")
+    det = inc.get("determination")
+    return {
+        "incidentId": int(raw_id) if isinstance(raw_id, str) and raw_id.isdigit() else raw_id,
+        "incidentName": inc.get("displayName"),
+        "status": _pascal(inc.get("status")),
+        "severity": _GRAPH_SEVERITY.get(sev, _pascal(sev)),
+        "assignedTo": inc.get("assignedTo"),
+        "classification": _pascal(inc.get("classification")),
+        "determination": _GRAPH_DETERMINATION.get(det, _pascal(det)),
+        "tags": list(inc.get("customTags") or []),
+        "createdTime": inc.get("createdDateTime"),
+        "lastUpdateTime": inc.get("lastUpdateDateTime"),
+        "comments": [{"comment": c.get("comment"), "createdBy": c.get("createdByDisplayName"),
+                      "createdTime": c.get("createdDateTime")} for c in inc.get("comments") or []],
+        "alerts": [graph_alert(a) for a in inc.get("alerts") or []],
+        "webUrl": inc.get("incidentWebUrl"),
+        "api": "graph",
+    }
+
+
+def from_xdr(inc: dict) -> dict:
+    return {**inc, "tags": inc.get("tags") or [], "alerts": inc.get("alerts") or [],
+            "comments": inc.get("comments") or [], "api": "xdr"}
+
+
+# ---- API choice ----------------------------------------------------------------------------------
+
+def choose(ctx: Any, wanted: str) -> str:
+    if wanted in ("xdr", "graph"):
+        return wanted
+    pref = tenant_preference(ctx, "incidents")
+    return pref if pref in ("xdr", "graph") else "xdr"
+
+
+# ---- list ----------------------------------------------------------------------------------------
+
+class ListIncidentsInput(Inputs):
+    api: Api = Field("auto", description="xdr, graph, or auto (the tenant's `apis.incidents`, else xdr)")
+    status: STATUS | None = Field(None, description="Only incidents with this status")
+    severity: SEVERITY | None = Field(None, description="Only this severity (XDR cannot filter it server-side: "
+                                                          "filtered here)")
+    min_severity: SEVERITY | None = Field(None, description="Only this severity or higher")
+    updated_since: str | None = Field(None, description="ISO 8601 time: only incidents updated at or after it")
+    created_since: str | None = Field(None, description="ISO 8601 time: only incidents created at or after it")
+    assigned_to: str | None = Field(None, description="Only incidents assigned to this user")
+    filter: str | None = Field(None, description="Extra raw OData $filter, in the chosen API's field names")
+    max_items: int = Field(500, ge=1, le=100_000, description="Stop after this many incidents")
+
+
+_ORDER = ["UnSpecified", "Informational", "Low", "Medium", "High"]
+
+
+def _severity_ok(inc: dict, inputs: ListIncidentsInput) -> bool:
+    sev = inc.get("severity")
+    if inputs.severity and sev != inputs.severity:
+        return False
+    if inputs.min_severity:
+        return sev in _ORDER and _ORDER.index(sev) >= _ORDER.index(inputs.min_severity)
+    return True
+
+
+def _since(value: str | None) -> str | None:
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    return text if text.endswith("Z") or "+" in text[10:] else text + "Z"
+
+
+async def list_incidents(ctx, inputs: ListIncidentsInput) -> IncidentList:
+    """List incidents (newest first) on XDR or Graph, normalized to one shape, alerts included."""
+    api = choose(ctx, inputs.api)
+    c = client(ctx, api, INCIDENT_READ[api], quota=api)
+    since, created = _since(inputs.updated_since), _since(inputs.created_since)
+    if api == "xdr":
+        flt = odata_and(f"status eq {quote(inputs.status)}" if inputs.status else None,
+                        f"lastUpdateTime ge {since}" if since else None,
+                        f"createdTime ge {created}" if created else None,
+                        f"assignedTo eq {quote(inputs.assigned_to)}" if inputs.assigned_to else None,
+                        inputs.filter)
+        params = {"$filter": flt} if flt else {}
+        raw = await c.list(XDR_PATH, params, page_size=100, max_items=None if inputs.severity or
+                           inputs.min_severity else inputs.max_items)
+        items = [from_xdr(i) for i in raw]
+    else:
+        flt = odata_and(f"status eq {quote(_camel(inputs.status))}" if inputs.status else None,
+                        f"severity eq {quote(_camel(inputs.severity))}" if inputs.severity else None,
+                        f"lastUpdateDateTime ge {since}" if since else None,
+                        f"createdDateTime ge {created}" if created else None,
+                        f"assignedTo eq {quote(inputs.assigned_to)}" if inputs.assigned_to else None,
+                        inputs.filter)
+        params = {"$expand": "alerts", **({"$filter": flt} if flt else {})}
+        raw = await c.list(GRAPH_PATH, params, page_size=50, max_items=inputs.max_items)
+        items = [from_graph(i) for i in raw]
+    items = [i for i in items if _severity_ok(i, inputs)][: inputs.max_items]
+    ctx.log.info("%d incident(s) from %s", len(items), api)
+    return IncidentList.model_validate(items)
+
+
+# ---- get -----------------------------------------------------------------------------------------
+
+class GetIncidentInput(Inputs):
+    incident_id: int | str = Field(description="The incident id (XDR incidentId / Graph id)")
+    api: Api = Field("auto", description="xdr, graph, or auto")
+
+
+async def get_incident(ctx, inputs: GetIncidentInput) -> Incident:
+    """Get one incident, with its alerts, normalized."""
+    api = choose(ctx, inputs.api)
+    c = client(ctx, api, INCIDENT_READ[api], quota=api)
+    if api == "xdr":
+        return Incident.model_validate(from_xdr(await c.get(f"{XDR_PATH}/{inputs.incident_id}")))
+    body = await c.get(f"{GRAPH_PATH}/{inputs.incident_id}", {"$expand": "alerts"})
+    return Incident.model_validate(from_graph(body))
+
+
+# ---- update --------------------------------------------------------------------------------------
+
+class UpdateIncidentInput(Inputs):
+    incident_id: int | str = Field(description="The incident id")
+    api: Api = Field("auto", description="xdr, graph, or auto")
+    status: Literal["Active", "InProgress", "Resolved"] | None = Field(None, description="New status")
+    assigned_to: str | None = Field(None, description="User (UPN) to assign it to")
+    classification: CLASSIFICATION | None = Field(None, description="TruePositive, FalsePositive, "
+                                                                     "InformationalExpectedActivity")
+    determination: str | None = Field(None, description="e.g. Malware, Phishing, NotMalicious (with "
+                                                        "classification TruePositive on XDR)")
+    tags: list[str] | None = Field(None, description="The incident's tags (replaces them)")
+    comment: str | None = Field(None, description="A comment to add")
+
+
+async def update_incident(ctx, inputs: UpdateIncidentInput) -> Incident:
+    """Change status, assignment, classification, determination, tags; add a comment. Sends only
+    the fields given (a PATCH: safe to repeat)."""
+    api = choose(ctx, inputs.api)
+    c = client(ctx, api, INCIDENT_WRITE[api], quota=api)
+    if api == "xdr":
+        body = {k: v for k, v in {"status": inputs.status, "assignedTo": inputs.assigned_to,
+                                  "classification": inputs.classification, "determination": inputs.determination,
+                                  "tags": inputs.tags, "comment": inputs.comment}.items() if v is not None}
+        if not body:
+            raise errors.ActionInputError("nothing to update", hint="give at least one of status, assigned_to, "
+                                          "classification, determination, tags, comment")
+        return Incident.model_validate(from_xdr(await c.patch(f"{XDR_PATH}/{inputs.incident_id}", body)))
+    body = {k: v for k, v in {"status": _camel(inputs.status), "assignedTo": inputs.assigned_to,
+                              "classification": _camel(inputs.classification),
+                              "determination": _camel(inputs.determination),
+                              "customTags": inputs.tags}.items() if v is not None}
+    if not body and not inputs.comment:
+        raise errors.ActionInputError("nothing to update", hint="give at least one field to change")
+    path = f"{GRAPH_PATH}/{inputs.incident_id}"
+    updated = await c.patch(path, body) if body else None
+    if inputs.comment:
+        # Graph keeps comments apart; re-adding the same text on a retry is visible but harmless
+        await c.post(f"{path}/comments", {"@odata.type": "microsoft.graph.security.alertComment",
+                                          "comment": inputs.comment})
+        updated = None
+    if not updated or "alerts" not in updated:
+        updated = await c.get(path, {"$expand": "alerts"})
+    return Incident.model_validate(from_graph(updated))
+
+
+async def reconcile_update(ctx, inputs: UpdateIncidentInput) -> None:
+    """A PATCH sets absolute values: sending it again is safe, so report 'not applied'."""
+    return None
+
+
+ACTIONS = [
+    Action(name="defender.list_incidents", summary="List incidents (XDR or Graph), normalized to one shape",
+           func=list_incidents, input_model=ListIncidentsInput, output_model=IncidentList, effect="read",
+           roles=INCIDENT_READ, quota="xdr"),
+    Action(name="defender.get_incident", summary="Get one incident with its alerts, devices and entities",
+           func=get_incident, input_model=GetIncidentInput, output_model=Incident, effect="read",
+           roles=INCIDENT_READ, quota="xdr"),
+    Action(name="defender.update_incident", summary="Update an incident's status, assignment, classification, "
+           "tags or add a comment", func=update_incident, input_model=UpdateIncidentInput, output_model=Incident,
+           effect="write", roles=INCIDENT_WRITE, quota="xdr", reconcile=reconcile_update),
+]

@@ -1,0 +1,107 @@
+"""MDE machines: list (404 "no recent machines" = empty), get, find by DNS name or IP."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+
+from pydantic import Field, RootModel, model_validator
+
+from runner import Action, errors
+
+from soar_defender.common import MACHINE_READ, Inputs, Loose, is_not_found, mde, odata_and, quote
+
+
+class Machine(Loose):
+    """An MDE machine as the API returns it."""
+
+    id: str
+    computerDnsName: str | None = None
+    osPlatform: str | None = None
+    healthStatus: str | None = None
+    riskScore: str | None = None
+    exposureLevel: str | None = None
+    lastIpAddress: str | None = None
+    lastExternalIpAddress: str | None = None
+    lastSeen: str | None = None
+    machineTags: list[str] = Field(default_factory=list)
+
+
+class MachineList(RootModel[list[Machine]]):
+    """A list of MDE machines."""
+
+
+RISK = Literal["None", "Informational", "Low", "Medium", "High"]
+
+
+class ListMachinesInput(Inputs):
+    risk_score: RISK | None = Field(None, description="Only machines with this risk score")
+    health_status: str | None = Field(None, description="Only this health status, e.g. Active, Inactive")
+    os_platform: str | None = Field(None, description="Only this OS platform, e.g. Windows10")
+    tag: str | None = Field(None, description="Only machines carrying this tag")
+    filter: str | None = Field(None, description="Extra raw OData $filter")
+    max_items: int = Field(10_000, ge=1, le=100_000, description="Stop after this many machines")
+
+
+async def _list(ctx, flt: str | None, max_items: int) -> list[dict]:
+    try:
+        return await mde(ctx, MACHINE_READ).list("/api/machines", {"$filter": flt} if flt else {},
+                                                 page_size=10_000, max_items=max_items)
+    except errors.ApiError as err:
+        if is_not_found(err):  # MDE answers 404 when no machine reported recently
+            return []
+        raise
+
+
+async def list_machines(ctx, inputs: ListMachinesInput) -> MachineList:
+    """List machines; the API's 404 for "no recent machines" is an empty list."""
+    flt = odata_and(f"riskScore eq {quote(inputs.risk_score)}" if inputs.risk_score else None,
+                    f"healthStatus eq {quote(inputs.health_status)}" if inputs.health_status else None,
+                    f"osPlatform eq {quote(inputs.os_platform)}" if inputs.os_platform else None,
+                    f"machineTags/any(tag: tag eq {quote(inputs.tag)})" if inputs.tag else None, inputs.filter)
+    return MachineList.model_validate(await _list(ctx, flt, inputs.max_items))
+
+
+class GetMachineInput(Inputs):
+    machine_id: str = Field(description="The machine id (40 hex characters) or its Entra device id")
+
+
+async def get_machine(ctx, inputs: GetMachineInput) -> Machine:
+    """Get one machine."""
+    return Machine.model_validate(await mde(ctx, MACHINE_READ).get(f"/api/machines/{inputs.machine_id}"))
+
+
+class FindMachineInput(Inputs):
+    dns_name: str | None = Field(None, description="Computer DNS name (full, or the host name alone)")
+    ip: str | None = Field(None, description="Last internal IP address")
+
+    @model_validator(mode="after")
+    def _one(self):
+        if bool(self.dns_name) == bool(self.ip):
+            raise ValueError("give exactly one of dns_name and ip")
+        if self.ip:
+            ipaddress.ip_address(self.ip)
+        return self
+
+
+async def find_machine(ctx, inputs: FindMachineInput) -> MachineList:
+    """Find machines by DNS name (exact, then host-name prefix) or by last IP address."""
+    if inputs.ip:
+        return MachineList.model_validate(await _list(ctx, f"lastIpAddress eq {quote(inputs.ip)}", 100))
+    name = inputs.dns_name.strip().lower()
+    found = await _list(ctx, f"computerDnsName eq {quote(name)}", 100)
+    if not found and "." not in name:
+        found = await _list(ctx, f"startswith(computerDnsName,{quote(name + '.')})", 100)
+    return MachineList.model_validate(found)
+
+
+ACTIONS = [
+    Action(name="defender.list_machines", summary="List Defender for Endpoint machines", func=list_machines,
+           input_model=ListMachinesInput, output_model=MachineList, effect="read", roles={"mde": MACHINE_READ},
+           quota="mde"),
+    Action(name="defender.get_machine", summary="Get one machine", func=get_machine, input_model=GetMachineInput,
+           output_model=Machine, effect="read", roles={"mde": MACHINE_READ}, quota="mde"),
+    Action(name="defender.find_machine", summary="Find machines by DNS name or IP address", func=find_machine,
+           input_model=FindMachineInput, output_model=MachineList, effect="read", roles={"mde": MACHINE_READ},
+           quota="mde"),
+]

@@ -1,0 +1,22 @@
+"""A KQL subset evaluator for the simulated advanced-hunting endpoints.
+
+    from runner.sim.kql import run_query, KqlError, Table, Column
+    result = run_query('DeviceInfo | where OSPlatform == "Windows11" | count', tables, now=now)
+
+Pure Python: a tokenizer and recursive-descent parser build a syntax tree, expressions are
+compiled once into closures, operators loop over lists of dicts. Nothing in a query is ever
+passed to ``eval``/``exec``. The supported subset and the error format are in docs/kql.md.
+
+Modules: lexer → expression_parser / parser → syntax (tree) → compiler (+ operators, functions)
+→ evaluator (+ aggregates). model holds Table/Column/QueryResult and value conversions;
+schemas and tables hold the Defender table schemas and the seed-data generator; api renders
+the Graph / XDR / MDE hunting answers.
+"""
+
+from __future__ import annotations
+
+from .errors import KqlError
+from .evaluator import run_query
+from .model import API_TYPE_NAMES, Column, QueryResult, Table
+
+__all__ = ["API_TYPE_NAMES", "Column", "KqlError", "QueryResult", "Table", "run_query"]
