@@ -177,6 +177,10 @@ def build_runtime(*, simulate: bool = False, auto_approve: bool = False, need_co
     store = RunStore.open(url)
     services = Services(plugins=plugins, store=store, network=network, config=config, auth=auth,
                         auto_approve=auto_approve)
+    if auth is not None:
+        from runner.apis import ApiClients
+
+        ApiClients.for_services(services)  # one factory (quotas, pools, stats) for the process
     if cloud is not None:
         services.extras["sim"] = cloud
     return Runtime(services, cloud)
