@@ -1,4 +1,4 @@
-"""Engine overhead per step, against references measured in the same run.
+"""Engine overhead per step, and playbook load time, against references measured in the same run.
 
     python benchmarks/engine_overhead.py [--steps 10000] [--repeat 3]
 
@@ -6,6 +6,11 @@ Measures a playbook of N ``core.set`` steps (each reading the previous step's ou
 expression) and one N-item ``foreach``, with the default SQLite run store, and compares the
 cost per step with (a) one awaited no-op coroutine and (b) one in-process httpx request to a
 trivial ASGI app. Targets: per-step cost ≤ 20 % of (b); cost per step at N within 1.5× of N/10.
+
+Load: a playbook of N steps, each with a distinct Jinja ``when:`` expression, loaded and
+checked (not run), per step, against (c) Jinja compiling one such expression
+(``Environment.compile_expression``). Target: ≤ 0.5 of (c) — every expression is parsed and
+checked at load, its code generated only when it first runs.
 """
 
 from __future__ import annotations
@@ -34,6 +39,40 @@ def foreach_playbook(n: int) -> str:
             "  - id: each\n    action: core.set\n    foreach: \"${{ steps.items.output.list }}\"\n"
             "    with: {x: \"${{ item }}\", double: \"${{ item * 2 }}\"}\n"
             "outputs:\n  count: \"${{ steps.each.output | length }}\"\n" % n)
+
+
+def when_playbook(n: int) -> str:
+    lines = ["name: bench-when", "steps:", "  - id: s0", "    action: core.set", "    with: {n: 0}"]
+    for i in range(1, n):
+        lines += [f"  - id: s{i}", "    action: core.set",
+                  f"    when: \"${{{{ steps.s{i - 1}.output.n >= {i - 1} }}}}\"", f"    with: {{n: {i}}}"]
+    return "\n".join(lines) + "\n"
+
+
+def load_cost(n: int, repeat: int) -> list[float]:
+    """Seconds per step to load (parse, validate, check) the N-step ``when`` playbook."""
+    from runner.playbook.loader import PlaybookLoader
+    from runner.plugins import PluginHost
+
+    text = when_playbook(n)
+    out = []
+    for _ in range(repeat):
+        loader = PlaybookLoader(PluginHost(entry_points=False))  # a fresh expression cache
+        t = time.perf_counter()
+        loader.load_text(text, "bench-when.yaml")
+        out.append((time.perf_counter() - t) / n)
+    return out
+
+
+def jinja_compile_cost(n: int = 300) -> float:
+    """Seconds for Jinja to compile one expression of the same shape (what load did before)."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment()
+    t = time.perf_counter()
+    for i in range(n):
+        env.compile_expression(f"steps.s{i}.output.n >= {i}", undefined_to_none=False)
+    return (time.perf_counter() - t) / n
 
 
 def run_playbook(text: str, tmp: Path, name: str) -> tuple[float, float]:
@@ -115,11 +154,15 @@ def measure(steps: int, repeat: int) -> dict:
                            "min": min(runs) / n, "max": max(runs) / n}
         rows["noop"] = noop_cost()
         rows["httpx"] = statistics.median(httpx_cost() for _ in range(repeat))
+        loads = load_cost(steps, repeat)
+        rows["when_load"] = {"n": steps, "per_step": statistics.median(loads), "min": min(loads),
+                             "max": max(loads)}
+        rows["jinja_compile"] = statistics.median(jinja_compile_cost() for _ in range(repeat))
         return rows
 
 
 def report(rows: dict) -> list[dict]:
-    """Rows for the summary table (also used by benchmarks/run.py)."""
+    """Rows for the summary table (printed by main, and by rows() for `python -m benchmarks`)."""
     httpx_req, noop = rows["httpx"], rows["noop"]
     out = []
     for label in ("chain", "foreach"):
@@ -134,7 +177,21 @@ def report(rows: dict) -> list[dict]:
         out.append({"measure": f"engine per step vs awaited no-op ({label})",
                     "ours": f"{r['per_step'] * 1e6:.1f} µs", "reference": f"no-op {noop * 1e9:.0f} ns",
                     "ratio": r["per_step"] / noop, "target": "-", "met": None})
+    load, compile_one = rows["when_load"], rows["jinja_compile"]
+    out.append({"measure": f"load per step, {load['n']} distinct Jinja `when:`",
+                "ours": f"{load['per_step'] * 1e6:.1f} µs", "reference": f"Jinja compile {compile_one * 1e6:.1f} µs",
+                "ratio": load["per_step"] / compile_one, "target": "≤ 0.50",
+                "met": load["per_step"] / compile_one <= 0.5})
     return out
+
+
+def rows(quick: bool) -> list:
+    """The summary rows for ``python -m benchmarks`` (benchmarks/common.py)."""
+    from benchmarks.common import Row
+
+    measured = measure(1000 if quick else 10_000, 1 if quick else 3)
+    return [Row(measure=r["measure"], ours=r["ours"], reference=r["reference"], ratio=r["ratio"],
+                target=r["target"], met=r["met"]) for r in report(measured)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,7 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         r = rows[label]
         print(f"{label:14s} n={r['n']:6d}  load {r['load']:.3f}s  per step {r['per_step'] * 1e6:7.1f} µs "
               f"(min {r['min'] * 1e6:.1f}, max {r['max'] * 1e6:.1f})")
-    print(f"reference: awaited no-op {rows['noop'] * 1e9:.0f} ns; in-process httpx request {rows['httpx'] * 1e6:.1f} µs")
+    load = rows["when_load"]
+    print(f"{'when_load':14s} n={load['n']:6d}  load per step {load['per_step'] * 1e6:7.1f} µs "
+          f"(min {load['min'] * 1e6:.1f}, max {load['max'] * 1e6:.1f})")
+    print(f"reference: awaited no-op {rows['noop'] * 1e9:.0f} ns; in-process httpx request {rows['httpx'] * 1e6:.1f} µs; "
+          f"Jinja compile of one expression {rows['jinja_compile'] * 1e6:.1f} µs")
     ok = True
     for row in report(rows):
         met = "" if row["met"] is None else ("met" if row["met"] else "NOT met")

@@ -75,13 +75,16 @@ def _is_off(value: Any) -> bool:
 class RetryPolicy:
     """How hard a request is tried. ``attempts`` counts sends for 5xx/timeouts/connect errors;
     ``throttled`` bounds how many 429s one request absorbs; ``max_retry_after`` caps a single
-    wait (seconds) — a longer one raises :class:`RateLimited` instead of stalling the run."""
+    wait (seconds) — a longer one raises :class:`RateLimited` instead of stalling the run —
+    except for a hunting CPU-quota 429 (:func:`cpu_quota`), whose body names a reset up to 15
+    minutes away: that wait is capped by ``max_quota_reset`` instead."""
 
     attempts: int = 4
     backoff: float = 0.5
     max_backoff: float = 30.0
     throttled: int = 6
     max_retry_after: float = 300.0
+    max_quota_reset: float = 960.0
 
     def delay(self, n: int) -> float:
         """Backoff before retry ``n`` (1-based): exponential, capped, with full jitter in [½, 1]."""
@@ -94,6 +97,11 @@ class QuotaBucket:
     :meth:`acquire` waits in FIFO order (``asyncio.Lock`` is fair): the head of the queue
     sleeps exactly until the oldest call leaves the window, the others wait on the lock.
     :meth:`pause` (a 429's ``Retry-After``) holds every caller until the given time.
+
+    A call is first counted from when it was sent; :meth:`answered` moves its stamp to when
+    the answer arrived. The service counted the call somewhere in between, so our window never
+    frees a slot before the service's does: running at the limit does not earn a 429 from
+    latency alone (and each 429 costs a whole ``Retry-After``).
     """
 
     def __init__(self, name: str, limits: list[tuple[int, float]], clock: Callable[[], float] = time.monotonic):
@@ -116,15 +124,16 @@ class QuotaBucket:
     def _delay(self, now: float, paused: bool = True) -> float:
         wait = self._paused_until - now if paused else 0.0
         for (limit, window), stamps in zip(self.limits, self._stamps):
-            while stamps and stamps[0] <= now - window:
+            while stamps and stamps[0][0] <= now - window:
                 stamps.popleft()
             if len(stamps) >= limit:
-                wait = max(wait, stamps[0] + window - now)
+                wait = max(wait, stamps[0][0] + window - now)
         return wait
 
-    async def acquire(self, *, after_pause: bool = False) -> float:
+    async def acquire(self, *, after_pause: bool = False, receipt: list | None = None) -> float:
         """Wait for budget and spend one call; returns the seconds waited. ``after_pause``: the
-        caller already sat out the pause it reported (its own 429), so only the limits apply."""
+        caller already sat out the pause it reported (its own 429), so only the limits apply.
+        ``receipt``: a list that gets the call's stamp, for :meth:`answered`."""
         if not self.limits and (after_pause or self._paused_until <= self.clock()):
             return 0.0
         waited = 0.0
@@ -133,8 +142,11 @@ class QuotaBucket:
                 now = self.clock()
                 wait = self._delay(now, paused=not after_pause)
                 if wait <= 0:
+                    stamp = [now]  # one cell shared by every window's deque
                     for stamps in self._stamps:
-                        stamps.append(now)
+                        stamps.append(stamp)
+                    if receipt is not None:
+                        receipt.append(stamp)
                     break
                 waited += wait
                 await asyncio.sleep(wait)
@@ -143,8 +155,17 @@ class QuotaBucket:
             self.waited += waited
         return waited
 
+    def answered(self, receipt: list) -> None:
+        """The call of ``receipt`` got its answer: count it from now."""
+        if not receipt:
+            return
+        now = self.clock()
+        for stamp in receipt:
+            stamp[0] = max(stamp[0], now)
+
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self.clock() + seconds)
+
 
 
 def quota_limits(quotas: Any, time_scale: float = 1.0) -> dict[str, list[tuple[int, float]]]:
@@ -225,6 +246,11 @@ def api_error(response: httpx.Response, *, tenant: str | None, api: str, consent
     if status == 404:
         return ApiError(f"not found: {what} on {title} ({said}){track}", status=404, code=code or "NotFound",
                         where=where, hint="check the id; it may belong to another tenant or be gone")
+    if status == 429 and cpu_quota(response):
+        return RateLimited(f"{title} refused {what}: the tenant's advanced-hunting CPU quota is used up ({said})",
+                           status=429, code=code or "TooManyRequests", retryable=True, where=where,
+                           hint="the CPU quota resets every 15 minutes; run the query later, or make it cheaper "
+                                "(filter on Timestamp first, project fewer columns, summarize)")
     if status == 429:
         return RateLimited(f"{title} is still throttling {what} after retries ({said})", status=429,
                            code=code or "TooManyRequests", retryable=True, where=where,
@@ -245,6 +271,12 @@ def api_error(response: httpx.Response, *, tenant: str | None, api: str, consent
 def outcome_unknown(err: BaseException) -> bool:
     """True when a non-idempotent request may or may not have taken effect (timeout, 5xx)."""
     return isinstance(err, TransientApiError) and not err.retryable
+
+
+def cpu_quota(response: httpx.Response) -> bool:
+    """A hunting 429 that speaks of the CPU quota (not the call count): it names its reset."""
+    _code, message, _t = _error_body(response)
+    return response.status_code == 429 and re.search(r"\bCPU\b", message or "", re.IGNORECASE) is not None
 
 
 def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
@@ -294,8 +326,11 @@ class ApiClient:
         return path if path.startswith(("https://", "http://")) else self.base_url + "/" + path.lstrip("/")
 
     async def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-                      json: Any = None, idempotent: bool | None = None) -> httpx.Response:
-        """Send one request (with quota, auth, retries); return the 2xx response or raise."""
+                      json: Any = None, idempotent: bool | None = None, timeout: float | None = None,
+                      headers: Mapping[str, str] | None = None) -> httpx.Response:
+        """Send one request (with quota, auth, retries); return the 2xx response or raise.
+        ``timeout``: seconds to wait for the answer, when the endpoint's own limit is not the
+        client's default (hunting: 3 min); ``headers``: extra request headers."""
         method = method.upper()
         safe = method in SAFE_METHODS if idempotent is None else idempotent
         owner = self.owner
@@ -305,14 +340,22 @@ class ApiClient:
         auth = owner._auth(self.tenant.name, self.api, self.roles)
         sends = throttled = 0
         while True:
-            await self.bucket.acquire(after_pause=throttled > 0)
+            receipt: list = []
+            await self.bucket.acquire(after_pause=throttled > 0, receipt=receipt)
             sends += 1
             owner._count("calls", self.tenant.name, self.api)
             try:
                 kw: dict[str, Any] = {"params": params, "json": json}
+                if timeout is not None:
+                    kw["timeout"] = httpx.Timeout(timeout, connect=10.0)
+                if headers:
+                    kw["headers"] = dict(headers)
                 if auth is not None:
                     kw["auth"] = auth
-                response = await http.request(method, url, **kw)
+                try:
+                    response = await http.request(method, url, **kw)
+                finally:
+                    self.bucket.answered(receipt)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # the request never reached the server: safe to send again whatever the method
                 if sends < policy.attempts:
@@ -340,7 +383,8 @@ class ApiClient:
                 wait = retry_after(response)
                 if wait is None:
                     wait = policy.delay(throttled + 1) * 2
-                if throttled < policy.throttled and wait <= policy.max_retry_after:
+                cap = policy.max_quota_reset if cpu_quota(response) else policy.max_retry_after
+                if throttled < policy.throttled and wait <= cap:
                     throttled += 1
                     self.bucket.pause(wait)
                     log.info("429 from %s for %s: waiting %.1fs", self.api, self.tenant.name, wait)
@@ -356,8 +400,10 @@ class ApiClient:
         """GET and decode JSON."""
         return _json(await self.request("GET", path, params=params))
 
-    async def post(self, path: str, json: Any = None, *, idempotent: bool = False) -> Any:
-        return _json(await self.request("POST", path, json=json, idempotent=idempotent))
+    async def post(self, path: str, json: Any = None, *, idempotent: bool = False, timeout: float | None = None,
+                   headers: Mapping[str, str] | None = None) -> Any:
+        return _json(await self.request("POST", path, json=json, idempotent=idempotent, timeout=timeout,
+                                        headers=headers))
 
     async def patch(self, path: str, json: Any) -> Any:
         return _json(await self.request("PATCH", path, json=json))
@@ -419,6 +465,7 @@ class ApiClients:
         self.retry = retry or (RetryPolicy(**retry_cfg) if retry_cfg else RetryPolicy())
         self._sleep = sleep or asyncio.sleep
         self._buckets: dict[tuple[str, str], QuotaBucket] = {}
+        self._api_clients: dict[tuple, ApiClient] = {}
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.counters: dict[str, Counter] = {"calls": Counter(), "throttled": Counter(), "retries": Counter()}
 
@@ -451,9 +498,18 @@ class ApiClients:
     def client(self, tenant: Any, api: str, roles: tuple[str, ...] = (), *, quota: str | None = None) -> ApiClient:
         """A client for ``api`` (``mde``/``xdr``/``graph``) on ``tenant`` (a TenantInfo), drawing on
         the (tenant, ``quota`` or ``api``) bucket and asking for a token holding one of ``roles``."""
-        if api not in clouds.APIS:
-            raise ConfigError(f"unknown API '{api}'; use one of {', '.join(clouds.APIS)}")
-        return ApiClient(self, tenant, api, roles, self.bucket(tenant.name, quota or api))
+        key: tuple | None = (tenant, api, roles, quota)
+        try:
+            made = self._api_clients.get(key)  # actions ask for the same few on every call
+        except TypeError:  # an unhashable tenant or roles: build one each time
+            key, made = None, None
+        if made is None:
+            if api not in clouds.APIS:
+                raise ConfigError(f"unknown API '{api}'; use one of {', '.join(clouds.APIS)}")
+            made = ApiClient(self, tenant, api, tuple(roles), self.bucket(tenant.name, quota or api))
+            if key is not None:
+                self._api_clients[key] = made
+        return made
 
     def _http(self, tenant: str, api: str) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()

@@ -13,18 +13,21 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-import json
+import functools
 import re
 from typing import Any, Callable, Iterable, Mapping
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
-from jinja2.exceptions import SecurityError, UndefinedError
+from jinja2.exceptions import SecurityError, TemplateAssertionError, UndefinedError
+from jinja2.parser import Parser
 from jinja2.runtime import Context, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from runner.errors import ExpressionError, ExpressionSyntaxError
-from runner.secrets import MASK, Secret, redact
+from runner.filters import (BUILTIN_FILTERS, BUILTIN_GLOBALS, f_alerts, f_defang, f_devices,  # noqa: F401
+                            f_entities, f_flatten, f_from_json, f_regex_search, f_to_json, f_unique_by,
+                            g_ago, g_now)
+from runner.secrets import Secret, redact
 
 EXPR_RE = re.compile(r"\$\{\{(.*?)\}\}", re.S)
 ROOT_NAMES = frozenset({"inputs", "steps", "item", "index", "tenant", "trigger", "playbook",
@@ -36,113 +39,7 @@ _PART_RE = re.compile(r"\.\s*([A-Za-z_]\w*)|\[\s*(-?\d+)\s*\]|\[\s*'([^'\\]*)'\s
 _MISSING = object()
 
 
-# ---- built-in filters and globals (documented in docs/playbooks.md#filters) -------------------
-
-def _as_list(value: Any) -> list:
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        return [value]
-    return list(value)
-
-
-def f_alerts(incidents: Any) -> list:
-    """All alerts of one incident or a list of incidents (XDR ``alerts`` or Graph ``alerts``)."""
-    out = []
-    for inc in _as_list(incidents):
-        out.extend(inc.get("alerts") or [])
-    return out
-
-
-def f_devices(value: Any) -> list:
-    """Unique devices (by ``deviceId``) of incidents or alerts, in first-seen order."""
-    seen: dict[str, Any] = {}
-    for obj in _as_list(value):
-        alerts = obj.get("alerts") if isinstance(obj, Mapping) and "alerts" in obj else [obj]
-        for alert in alerts or []:
-            for dev in (alert.get("devices") or []) if isinstance(alert, Mapping) else []:
-                key = dev.get("deviceId") or dev.get("mdeDeviceId") or dev.get("id")
-                if key and key not in seen:
-                    seen[key] = dev
-    return list(seen.values())
-
-
-def f_entities(value: Any, entity_type: str | None = None) -> list:
-    """Entities of incidents or alerts, optionally of one ``entityType`` (``File``, ``Ip``...)."""
-    out = []
-    for obj in _as_list(value):
-        alerts = obj.get("alerts") if isinstance(obj, Mapping) and "alerts" in obj else [obj]
-        for alert in alerts or []:
-            for ent in (alert.get("entities") or []) if isinstance(alert, Mapping) else []:
-                if entity_type is None or str(ent.get("entityType", "")).lower() == entity_type.lower():
-                    out.append(ent)
-    return out
-
-
-def f_flatten(value: Any) -> list:
-    out = []
-    for v in _as_list(value):
-        if isinstance(v, (list, tuple)):
-            out.extend(v)
-        else:
-            out.append(v)
-    return out
-
-
-def f_unique_by(value: Any, key: str) -> list:
-    seen, out = set(), []
-    for v in _as_list(value):
-        k = v.get(key) if isinstance(v, Mapping) else v
-        k = json.dumps(k, sort_keys=True, default=str) if isinstance(k, (dict, list)) else k
-        if k not in seen:
-            seen.add(k)
-            out.append(v)
-    return out
-
-
-def f_to_json(value: Any, indent: int | None = None) -> str:
-    return json.dumps(value, indent=indent, default=lambda o: MASK if isinstance(o, Secret) else str(o))
-
-
-def f_from_json(value: str) -> Any:
-    return json.loads(value)
-
-
-def f_defang(value: Any) -> str:
-    """Make a URL, domain or IP unclickable for reports: ``http`` → ``hxxp``, ``.`` → ``[.]``."""
-    text = str(value)
-    text = re.sub(r"^http", "hxxp", text, flags=re.I)
-    return text.replace("://", "[://]").replace(".", "[.]")
-
-
-def f_regex_search(value: Any, pattern: str) -> str | None:
-    m = re.search(pattern, str(value))
-    return m.group(0) if m else None
-
-
-def g_now() -> str:
-    """Current UTC time, ISO 8601 with ``Z`` (the format Defender uses)."""
-    return _iso(_dt.datetime.now(_dt.timezone.utc))
-
-
-def g_ago(duration: Any) -> str:
-    """UTC time ``duration`` ago (``'24h'``, ``'30m'``), ISO 8601 with ``Z``."""
-    from runner.durations import parse_duration
-
-    return _iso(_dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(seconds=parse_duration(duration)))
-
-
-def _iso(t: _dt.datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-BUILTIN_FILTERS: dict[str, Callable] = {
-    "alerts": f_alerts, "devices": f_devices, "entities": f_entities, "flatten": f_flatten,
-    "unique_by": f_unique_by, "to_json": f_to_json, "from_json": f_from_json,
-    "defang": f_defang, "regex_search": f_regex_search,
-}
-BUILTIN_GLOBALS: dict[str, Callable] = {"now": g_now, "ago": g_ago}
-
+# ---- built-in filters and globals: runner/filters.py (re-exported here) ------------------------
 
 # ---- compiled values ---------------------------------------------------------------------------
 
@@ -180,17 +77,26 @@ class Const(Compiled):
 
 
 class Expr(Compiled):
-    """One ``${{ expr }}`` that makes up a whole value: keeps its native type."""
+    """One ``${{ expr }}`` that makes up a whole value: keeps its native type.
 
-    __slots__ = ("text", "_fn")
+    ``fn`` evaluates it; or ``build`` makes ``fn`` on the first evaluation (Jinja code generation
+    is deferred until an expression is first used: most of the cost of compiling one)."""
 
-    def __init__(self, text: str, fn: Callable[[Mapping[str, Any]], Any]):
+    __slots__ = ("text", "_fn", "_build")
+
+    def __init__(self, text: str, fn: Callable[[Mapping[str, Any]], Any] | None = None,
+                 build: Callable[[], Callable] | None = None):
         self.text = text
         self._fn = fn
+        self._build = build
 
     def render(self, ctx):
         try:
-            return self._fn(ctx)
+            fn = self._fn
+            if fn is None:
+                fn = self._fn = self._build()
+                self._build = None
+            return fn(ctx)
         except ExpressionError:
             raise
         except UndefinedError as exc:
@@ -200,6 +106,27 @@ class Expr(Compiled):
             raise ExpressionError(f"in ${{{{ {self.text} }}}}: not allowed in the sandbox ({exc})") from None
         except Exception as exc:  # any error of user-level evaluation, reported in place
             raise ExpressionError(f"in ${{{{ {self.text} }}}}: {type(exc).__name__}: {exc}") from None
+
+
+class Ref(Expr):
+    """A plain reference (``steps.a.output.id``, ``item['x']``): a walk through dicts, no Jinja."""
+
+    __slots__ = ("root", "parts")
+
+    def __init__(self, text: str, root: str, parts: tuple):
+        super().__init__(text, fn=self._walk)
+        self.root, self.parts = root, parts
+
+    def render(self, ctx):
+        value = ctx.get(self.root, _MISSING)
+        for part in self.parts:  # the common case: keys of dicts
+            if value.__class__ is not dict or part.__class__ is not str:
+                return self._walk(ctx)
+            value = value.get(part, _MISSING)
+        return self._walk(ctx) if value is _MISSING else value
+
+    def _walk(self, ctx):  # every other case, with the located errors of a failed walk
+        return _resolve_path(ctx, self.root, self.parts, self.text)
 
 
 class Interp(Compiled):
@@ -364,34 +291,51 @@ class ExpressionEngine:
                 and m.group(1) not in BUILTIN_GLOBALS:
             root = m.group(1)
             parts = tuple(int(a[1]) if a[1] else (a[0] or a[2] or a[3]) for a in _PART_RE.findall(m.group(2)))
-            expr = Expr(text, lambda ctx, r=root, p=parts, t=text: _resolve_path(ctx, r, p, t))
+            expr = Ref(text, root, parts)
         else:
             try:
-                fn = self.env.compile_expression(text, undefined_to_none=False)
+                node = self._parse(text)
+                _check_callables(self.env, node)
             except TemplateSyntaxError as exc:
                 raise ExpressionSyntaxError(f"in ${{{{ {text} }}}}: {exc.message}",
                                             hint="expressions use Jinja syntax: `a.b`, `x | length`, `a == 'b'`") from None
-
-            # Render the compiled template directly with pre-flattened globals: jinja's
-            # TemplateExpression merges a ChainMap of globals on every call (~3x slower).
-            template = fn._template
-            flat_globals = dict(template.globals)
-            render = template.root_render_func
-            env, name, blocks = self.env, template.name, template.blocks
-
-            def run(ctx, text=text):
-                context = Context(env, {**flat_globals, **ctx}, name, blocks)
-                for _ in render(context):
-                    pass
-                result = context.vars.get("result")
-                if isinstance(result, Undefined):
-                    raise ExpressionError(f"in ${{{{ {text} }}}}: {result._undefined_message}",
-                                          hint="check the name; `soar validate` lists what is defined")
-                return result
-
-            expr = Expr(text, run)
+            expr = Expr(text, build=functools.partial(self._jinja, text, node))
         self._cache[text] = expr
         return expr
+
+    def _parse(self, text: str) -> nodes.Expr:
+        """Parse one expression as :meth:`jinja2.Environment.compile_expression` does (raises
+        TemplateSyntaxError), worded as in a ``{{ }}`` print statement. No code is generated."""
+        parser = Parser(self.env, text + " }}", state="variable")
+        node = parser.parse_expression()
+        parser.stream.expect("variable_end")
+        if not parser.stream.eos:  # the text held a '}}' of its own
+            parser.fail("unexpected '}}' inside an expression", parser.stream.current.lineno)
+        node.set_environment(self.env)
+        return node
+
+    def _jinja(self, text: str, node: nodes.Expr) -> Callable[[Mapping[str, Any]], Any]:
+        """Generate and compile the code for a parsed expression (what compile_expression does).
+
+        The template is rendered directly with pre-flattened globals: jinja's TemplateExpression
+        merges a ChainMap of globals on every call (~3x slower)."""
+        body = [nodes.Assign(nodes.Name("result", "store"), node, lineno=1)]
+        template = self.env.from_string(nodes.Template(body, lineno=1))
+        flat_globals = dict(template.globals)
+        render = template.root_render_func
+        env, name, blocks = self.env, template.name, template.blocks
+
+        def run(ctx):
+            context = Context(env, {**flat_globals, **ctx}, name, blocks)
+            for _ in render(context):
+                pass
+            result = context.vars.get("result")
+            if isinstance(result, Undefined):
+                raise ExpressionError(f"in ${{{{ {text} }}}}: {result._undefined_message}",
+                                      hint="check the name; `soar validate` lists what is defined")
+            return result
+
+        return run
 
     def evaluate(self, value: Any, ctx: Mapping[str, Any]) -> Any:
         return self.compile_value(value).render(ctx)
@@ -408,7 +352,7 @@ class ExpressionEngine:
             return [(m.group(1),) + tuple(int(a[1]) if a[1] else (a[0] or a[2] or a[3])
                                           for a in _PART_RE.findall(m.group(2)))]
         try:
-            tree = self.env.parse("{{ " + text + " }}")
+            tree = self._parse(text)
         except TemplateSyntaxError as exc:
             raise ExpressionSyntaxError(f"in ${{{{ {text} }}}}: {exc.message}",
                                         hint="expressions use Jinja syntax: `a.b`, `x | length`, `a == 'b'`") from None
@@ -444,7 +388,22 @@ class ExpressionEngine:
                 visit(child)
 
         visit(tree)
+        if text not in self._cache:  # checked: compile_expr need not parse it again
+            self._cache[text] = Expr(text, build=functools.partial(self._jinja, text, tree))
         return chains
+
+
+def _check_callables(env, node: nodes.Node, soft: bool = False) -> None:
+    """Unknown filters and tests, as Jinja's code generator reports them (TemplateAssertionError);
+    inside a conditional expression Jinja leaves them to run time, and so does this."""
+    if isinstance(node, nodes.CondExpr):
+        soft = True
+    elif isinstance(node, (nodes.Filter, nodes.Test)) and not soft:
+        kind, known = ("filter", env.filters) if isinstance(node, nodes.Filter) else ("test", env.tests)
+        if node.name not in known:
+            raise TemplateAssertionError(f"No {kind} named {node.name!r}.", node.lineno)
+    for child in node.iter_child_nodes():
+        _check_callables(env, child, soft)
 
 
 def find_expressions(value: Any, path: tuple = ()) -> Iterable[tuple[tuple, str]]:

@@ -33,16 +33,34 @@ def _refuse(request: httpx.Request) -> httpx.Response:
 class Network:
     """Builds httpx clients that all go to the same place (real, simulated, or nowhere)."""
 
-    def __init__(self, handler: Handler | None = None, *, real: bool = False, name: str = ""):
-        if handler is None and not real:
+    def __init__(self, handler: Handler | None = None, *, real: bool = False, name: str = "",
+                 relay: str | None = None):
+        if handler is None and not real and relay is None:
             handler = _refuse
         self.handler = handler
         self.real = real
-        self.name = name or ("real" if real else "simulated")
+        self.relay = relay.rstrip("/") if relay else None
+        self.name = name or ("real" if real else "loopback" if relay else "simulated")
 
     @classmethod
     def simulated(cls, handler: Handler) -> "Network":
         return cls(handler, name="simulated")
+
+    @classmethod
+    def loopback(cls, base_url: str) -> "Network":
+        """Every request goes to a simulated cloud served on loopback (``soar sim serve``):
+        ``https://HOST/PATH`` is sent to ``{base_url}/_host/HOST/PATH``. Refuses other hosts."""
+        import ipaddress
+
+        host = httpx.URL(base_url).host
+        try:
+            loop = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loop = False
+        if not loop:
+            raise UsageError(f"the simulated cloud URL {base_url} is not on loopback",
+                             hint="use the URL `soar sim serve` printed, e.g. http://127.0.0.1:8765")
+        return cls(relay=base_url)
 
     @classmethod
     def internet(cls) -> "Network":
@@ -53,17 +71,52 @@ class Network:
             return cls(_refuse, name="offline")
         return cls(None, real=True)
 
-    def _transport_kwargs(self) -> dict:
+    def _transport_kwargs(self, sync: bool = True) -> dict:
         if self.real:
             return {}
+        if self.relay is not None:
+            return {"transport": _Relay(self.relay) if sync else _AsyncRelay(self.relay)}
         return {"transport": httpx.MockTransport(self.handler)}
 
     def sync_client(self, **kw) -> httpx.Client:
         kw.setdefault("timeout", DEFAULT_TIMEOUT)
         kw.setdefault("headers", {"User-Agent": USER_AGENT})
-        return httpx.Client(**self._transport_kwargs(), **kw)
+        return httpx.Client(**self._transport_kwargs(sync=True), **kw)
 
     def async_client(self, **kw) -> httpx.AsyncClient:
         kw.setdefault("timeout", DEFAULT_TIMEOUT)
         kw.setdefault("headers", {"User-Agent": USER_AGENT})
-        return httpx.AsyncClient(**self._transport_kwargs(), **kw)
+        return httpx.AsyncClient(**self._transport_kwargs(sync=False), **kw)
+
+
+def _relayed(base: str, request: httpx.Request) -> httpx.Request:
+    url = f"{base}/_host/{request.url.host}{request.url.raw_path.decode('ascii')}"
+    headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
+    return httpx.Request(request.method, url, headers=headers, content=request.content,
+                         extensions=request.extensions)
+
+
+class _Relay(httpx.BaseTransport):
+    """Sends every request to the simulated cloud on loopback (see :meth:`Network.loopback`)."""
+
+    def __init__(self, base: str):
+        self._base, self._inner = base, httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        return self._inner.handle_request(_relayed(self._base, request))
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _AsyncRelay(httpx.AsyncBaseTransport):
+    def __init__(self, base: str):
+        self._base, self._inner = base, httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        return await self._inner.handle_async_request(_relayed(self._base, request))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

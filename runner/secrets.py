@@ -26,13 +26,14 @@ MASK = "***"
 _known: dict[str, None] = {}
 _known_lock = threading.Lock()
 _ordered: tuple[str, ...] = ()  # longest first, rebuilt only when _known changes
+_ordered_json: tuple[str, ...] = ()  # the same, plus each value as it reads inside JSON text
 _MIN_LEN = 4  # shorter values would redact ordinary words
 MAX_KNOWN = 10_000
 
 
 def register_value(value: str) -> None:
     """Remember a secret value so :func:`redact` masks it wherever it shows up as text."""
-    global _ordered
+    global _ordered, _ordered_json
     if not value or len(value) < _MIN_LEN or value in _known:
         return
     with _known_lock:
@@ -40,6 +41,16 @@ def register_value(value: str) -> None:
         while len(_known) > MAX_KNOWN:
             del _known[next(iter(_known))]
         _ordered = tuple(sorted(_known, key=len, reverse=True))
+        forms = dict.fromkeys(_known)
+        forms.update(dict.fromkeys(_json_string(v) for v in _known))
+        _ordered_json = tuple(sorted(forms, key=len, reverse=True))
+
+
+def _json_string(value: str) -> str:
+    """``value`` as it appears inside a JSON string (quotes, backslashes, controls escaped)."""
+    from json.encoder import encode_basestring  # what the run store's encoder uses
+
+    return encode_basestring(value)[1:-1]
 
 
 def redact(text: str) -> str:
@@ -47,6 +58,18 @@ def redact(text: str) -> str:
     if not _ordered or not isinstance(text, str):
         return text
     for value in _ordered:
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def redact_json(text: str) -> str:
+    """Mask every known secret value in JSON text, written plainly or JSON-escaped (a value with
+    a quote, a backslash or a control character reads differently inside a JSON string).
+    Returns ``text`` itself when nothing was found."""
+    if not _ordered_json:
+        return text
+    for value in _ordered_json:
         if value in text:
             text = text.replace(value, MASK)
     return text

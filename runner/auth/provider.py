@@ -212,9 +212,24 @@ class TokenProvider:
     async def preflight(self, tenant: str, roles_by_api: Mapping[str, tuple[str, ...]],
                         prefer: str | None = None) -> AccessToken:
         """Pick the API for an action (``prefer`` if the action supports it, else the tenant's
-        ``apis`` preference, else the action's first API) and check its roles."""
+        ``apis`` preference, else the action's first API) and check its roles.
+
+        With ``prefer="auto"`` (any value that is not one of the action's APIs) the action picks
+        its API at run time: the check passes when the app can use *any* of them, trying the
+        chosen one first; when none works, the chosen API's error (naming its role) is raised."""
         api = self.choose_api(tenant, roles_by_api, prefer)
-        return await self.get_token(tenant, api, roles=tuple(roles_by_api.get(api, ())))
+        try:
+            return await self.get_token(tenant, api, roles=tuple(roles_by_api.get(api, ())))
+        except AuthError:
+            if not prefer or prefer in roles_by_api or len(roles_by_api) < 2:
+                raise
+            for other in roles_by_api:
+                if other != api:
+                    try:
+                        return await self.get_token(tenant, other, roles=tuple(roles_by_api[other]))
+                    except AuthError:
+                        continue
+            raise
 
     def choose_api(self, tenant: str, roles_by_api: Mapping[str, tuple[str, ...]], prefer: str | None = None) -> str:
         if prefer and (prefer in roles_by_api or not roles_by_api):

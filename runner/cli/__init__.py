@@ -12,7 +12,7 @@ import click
 COMMANDS: dict[str, str] = {
     "validate": "runner.cli.playbooks:validate",
     "run": "runner.cli.run:run",
-    "demo": "runner.cli.run:demo",
+    "demo": "runner.cli.demo:demo",
     "schema": "runner.cli.playbooks:schema",
     "actions": "runner.cli.catalog:actions",
     "plugins": "runner.cli.catalog:plugins",
@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "token": "runner.cli.tenants:token",
     "tenants": "runner.cli.tenants:tenants",
     "sim": "runner.cli.sim:sim",
+    "serve": "runner.cli.serve:serve",
+    "approvals": "runner.cli.approvals:approvals",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -39,6 +41,8 @@ SHORT_HELP: dict[str, str] = {
     "token": "Get a token for a tenant and show its claims.",
     "tenants": "List tenants and check their tokens and roles.",
     "sim": "Serve the simulated cloud on loopback.",
+    "serve": "Run playbooks from their triggers (schedules, webhooks, polls).",
+    "approvals": "List approvals waiting for a decision.",
 }
 
 

@@ -142,8 +142,10 @@ class Runtime:
 
 
 def build_runtime(*, simulate: bool = False, auto_approve: bool = False, need_config: bool = False,
-                  sim_tenants: int | None = None) -> Runtime:
-    """Config + store + network + auth. ``simulate`` uses the in-process simulated cloud."""
+                  sim_tenants: int | None = None, sim_url: str | None = None) -> Runtime:
+    """Config + store + network + auth. ``simulate`` uses the in-process simulated cloud;
+    ``sim_url`` sends every request to a simulated cloud on loopback (``soar sim serve``), with
+    the app and tenants of soar.yaml."""
     from runner.engine.context import Services
     from runner.http import Network
     from runner.plugins import load_plugins
@@ -167,7 +169,7 @@ def build_runtime(*, simulate: bool = False, auto_approve: bool = False, need_co
 
             raise ConfigError("no soar.yaml found",
                               hint="create soar.yaml (see docs/auth.md), pass --config, or use --simulate")
-        network = Network.internet()
+        network = Network.loopback(sim_url) if sim_url else Network.internet()
     auth = None
     if config is not None and getattr(config, "app", None) is not None:
         from runner.auth import TokenProvider

@@ -17,14 +17,18 @@ STATUS_STYLE = {
 
 
 class ProgressView:
-    """Receives engine events; renders one row per (tenant, step) with foreach items done/total."""
+    """Receives engine events; renders one row per (tenant, step) with foreach items done/total.
 
-    def __init__(self, console: Console, live: bool = True):
+    ``live``: a table redrawn in place (terminals). ``lines``: one printed line per finished step
+    (progress that still shows as it happens when the output is piped or logged)."""
+
+    def __init__(self, console: Console, live: bool = True, lines: bool = False):
         self.console = console
         self.rows: dict[tuple, dict] = {}
         self.order: list[tuple] = []
         self.started = time.perf_counter()
         self.live = Live(console=console, refresh_per_second=8, transient=True) if live else None
+        self.lines = lines
         self._last = 0.0
 
     def __enter__(self) -> "ProgressView":
@@ -43,12 +47,13 @@ class ProgressView:
         if kind == "step_start":
             if key not in self.rows:
                 self.order.append(key)
-            self.rows[key] = {"status": "running", "done": 0, "total": data.get("total", 1),
-                              "action": data.get("action", ""), "error": None, "failed": 0, "retries": 0}
+            total = 1 if data.get("action") == "parallel" else data.get("total", 1)
+            self.rows[key] = {"status": "running", "done": 0, "total": total, "action": data.get("action", ""),
+                              "error": None, "failed": 0, "retries": 0, "approved_by": None}
         elif kind == "item_done" and key in self.rows:
             self.rows[key]["done"] += 1
-            if data.get("status") == "failed":
-                self.rows[key]["failed"] += 1
+            if data.get("status") in ("failed", "skipped"):
+                self.rows[key][data["status"]] = self.rows[key].get(data["status"], 0) + 1
         elif kind == "retry" and key in self.rows:
             self.rows[key]["retries"] += 1
         elif kind == "step_done":
@@ -59,9 +64,29 @@ class ProgressView:
             row["error"] = data.get("error")
             if row["total"] == 1 and data["status"] in ("succeeded", "failed"):
                 row["done"] = 1
+            if self.lines:
+                self._line(key, row)
         elif kind == "waiting_approval" and key in self.rows:
             self.rows[key]["status"] = "waiting_approval"
+            if self.lines:
+                self._line(key, self.rows[key])
+        elif kind == "approved" and key in self.rows:
+            self.rows[key]["approved_by"] = data.get("actor")
         self._refresh()
+
+    def _line(self, key: tuple, row: dict) -> None:
+        from rich.markup import escape
+
+        status = row.get("status", "pending")
+        style = STATUS_STYLE.get(status, "")
+        where = f"{key[0]:<10} " if key[0] else ""
+        items = f" {_items(row, ' items')}" if row.get("total", 1) != 1 else ""
+        extra = f" ({row['retries']} retries)" if row.get("retries") else ""
+        if row.get("approved_by"):
+            extra += f" [yellow]({escape(row['approved_by'])}d)[/]"
+        elapsed = time.perf_counter() - self.started
+        self.console.print(f"  {elapsed:6.2f}s  {escape(where)}{escape(str(key[1] or '')):<12} "
+                           f"[{style}]{status}[/]{items}{extra}")
 
     def _refresh(self) -> None:
         if not self.live:
@@ -84,9 +109,11 @@ class ProgressView:
         for key in self.order:
             row = self.rows[key]
             status = row.get("status", "pending")
-            items = f"{row['done']}/{row['total']}" if row.get("total", 1) != 1 else ""
+            items = _items(row) if row.get("total", 1) != 1 else ""
             if row.get("retries"):
                 items += f" ({row['retries']} retries)"
+            if row.get("approved_by"):
+                items += f" ({row['approved_by']})"
             cells = [key[1] or "", row.get("action", ""), Text(status, style=STATUS_STYLE.get(status, ""))]
             if multi:
                 cells.insert(0, key[0] or "")
@@ -94,9 +121,10 @@ class ProgressView:
         return table
 
 
-def summary(console: Console, result: Any, view: ProgressView | None, elapsed: float) -> None:
+def summary(console: Console, result: Any, view: ProgressView | None, elapsed: float,
+            outputs: bool = True) -> None:
     """Print the end-of-run summary: per-step table, errors, plan (dry-run), outputs, next steps."""
-    if view is not None and view.order:
+    if view is not None and view.order and not view.lines:
         console.print(view.table())
     status = result.status
     style = STATUS_STYLE.get(status, "")
@@ -123,12 +151,21 @@ def summary(console: Console, result: Any, view: ProgressView | None, elapsed: f
     for run_id, step in result.waiting:
         console.print(f"[yellow]waiting for approval:[/] run {run_id} step '{step}' — "
                       f"`soar approve {run_id} {step}` or `soar deny {run_id} {step}`")
-    if result.outputs:
+    if outputs and result.outputs:
         import json
 
         from runner.secrets import mask
 
         console.print("[bold]outputs:[/] " + escape(json.dumps(mask(result.outputs), default=str)[:2000]))
+
+
+def _items(row: dict, unit: str = "") -> str:
+    text = f"{row['done']}/{row['total']}{unit}"
+    if row.get("skipped"):
+        text += f" ({row['skipped']} skipped)"
+    if row.get("failed"):
+        text += f" ({row['failed']} failed)"
+    return text
 
 
 def _short(value: Any) -> str:

@@ -1,15 +1,16 @@
-"""``soar run`` and ``soar demo``."""
+"""``soar run``: load a playbook, run it with live progress, report (``soar demo`` reuses it)."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any
 
 import click
 
-from runner.cli.common import build_runtime, console, handle_errors, print_json
+from runner.cli.common import Runtime, build_runtime, console, handle_errors, print_json
 
 EXIT = {"succeeded": 0, "failed": 1, "cancelled": 1, "waiting_approval": 3}
 
@@ -26,31 +27,58 @@ def _parse_inputs(pairs: tuple[str, ...]) -> dict:
     return out
 
 
-def execute(playbook_path: str, *, inputs: dict, tenant: str | None, dry_run: bool, as_json: bool,
-            simulate: bool, auto_approve: bool, banner: str | None = None) -> int:
-    """Load, run, report. Returns the exit code."""
-    from runner.cli.progress import ProgressView, summary
+@dataclass
+class Outcome:
+    """A finished (or paused) run, with what the report needs."""
+
+    result: Any          # runner.engine.run.RunResult
+    view: Any            # runner.cli.progress.ProgressView
+    elapsed: float       # seconds, wall clock
+    console: Any         # where the human-readable report goes
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT.get(self.result.status, 1)
+
+
+def run_playbook(runtime: Runtime, playbook_path: str, *, inputs: dict, tenant: str | None,
+                 dry_run: bool = False, as_json: bool = False, banner: str | None = None,
+                 log_lines: bool = False) -> Outcome:
+    """Load and run one playbook with ``runtime``'s services, showing live progress.
+
+    Progress is a live table on a terminal; with ``log_lines`` (and no terminal) it is one line
+    per finished step instead, so piped output still shows it as it happens."""
+    from runner.cli.progress import ProgressView
     from runner.engine.run import Engine
     from runner.playbook.loader import PlaybookLoader
 
+    playbook = PlaybookLoader(runtime.services.plugins).load(playbook_path)
+    out = console(stderr=as_json)
+    if banner and not as_json:
+        out.print(banner)
+    live = out.is_terminal and not as_json
+    view = ProgressView(out, live=live, lines=log_lines and not live and not as_json)
+    engine = Engine(runtime.services, progress=view)
+    t0 = time.perf_counter()
+    with view:
+        result = asyncio.run(engine.start(playbook, inputs=inputs, tenant=tenant, dry_run=dry_run))
+    return Outcome(result, view, time.perf_counter() - t0, out)
+
+
+def execute(playbook_path: str, *, inputs: dict, tenant: str | None, dry_run: bool, as_json: bool,
+            simulate: bool, auto_approve: bool) -> int:
+    """Load, run, report. Returns the exit code."""
+    from runner.cli.progress import summary
+
     runtime = build_runtime(simulate=simulate, auto_approve=auto_approve)
     try:
-        playbook = PlaybookLoader(runtime.services.plugins).load(playbook_path)
-        out = console(stderr=as_json)
-        if banner and not as_json:
-            out.print(banner)
-        live = out.is_terminal and not as_json
-        view = ProgressView(out, live=live)
-        engine = Engine(runtime.services, progress=view)
-        t0 = time.perf_counter()
-        with view:
-            result = asyncio.run(engine.start(playbook, inputs=inputs, tenant=tenant, dry_run=dry_run))
-        elapsed = time.perf_counter() - t0
+        outcome = run_playbook(runtime, playbook_path, inputs=inputs, tenant=tenant, dry_run=dry_run,
+                               as_json=as_json)
         if as_json:
-            print_json(result.to_json())
+            print_json(outcome.result.to_json())
         else:
-            summary(out, result, view, elapsed)
-        return EXIT.get(result.status, 1)
+            summary(outcome.console, outcome.result, outcome.view, outcome.elapsed)
+        return outcome.exit_code
     finally:
         runtime.close()
 
@@ -67,35 +95,11 @@ def execute(playbook_path: str, *, inputs: dict, tenant: str | None, dry_run: bo
 def run(playbook, inputs, tenant, dry_run, as_json, simulate, auto_approve):
     """Run PLAYBOOK now.
 
+    With --simulate it runs offline against the simulated cloud (tenants contoso and fabrikam,
+    seeded incidents, devices and indicators): try a playbook before pointing it at a tenant.
+
     Exit codes: 0 succeeded, 1 failed, 2 invalid playbook/config/usage, 3 waiting for approval.
     """
     code = execute(playbook, inputs=_parse_inputs(inputs), tenant=tenant, dry_run=dry_run,
                    as_json=as_json, simulate=simulate, auto_approve=auto_approve)
-    sys.exit(code)
-
-
-def demo_playbook() -> Path:
-    """The demo playbook shipped with the package (falls back to the source tree's copy)."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "playbooks" / "demo.yaml",
-                      here.parent / "playbooks" / "triage-high-severity-incidents.yaml",
-                      here.parent / "playbooks" / "hello.yaml"):
-        if candidate.is_file():
-            return candidate
-    from runner.errors import ConfigError
-
-    raise ConfigError("the demo playbook is missing from this installation",
-                      hint="reinstall soar-runner")
-
-
-@click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-@handle_errors
-def demo(as_json):
-    """Run the demo playbook against the simulated cloud (offline; approvals auto-approved)."""
-    path = demo_playbook()
-    banner = (f"[bold]soar demo[/]: running [cyan]{path.name}[/] against the in-process simulated cloud "
-              "(tenants contoso and fabrikam). Approval gates are [yellow]auto-approved[/] in the demo.")
-    code = execute(str(path), inputs={}, tenant=None, dry_run=False, as_json=as_json, simulate=True,
-                   auto_approve=True, banner=banner)
     sys.exit(code)

@@ -40,7 +40,9 @@ def serve(host: str, port: int, n_tenants: int | None, token_lifetime: int) -> N
                          hint="it hands out its demo secret to anyone: use a loopback address")
     cloud = SimulatedCloud(tenants=n_tenants, token_lifetime=token_lifetime)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP; without it
+    # every keep-alive request waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -28,13 +28,6 @@ TENANT_CONCURRENCY = 20
 
 
 @dataclass
-class CompiledStep:
-    with_: Any
-    when: Any
-    foreach: Any
-
-
-@dataclass
 class RunResult:
     """What a run ended with. ``children`` holds the per-tenant results of a parent run."""
 
@@ -47,6 +40,12 @@ class RunResult:
     plan: list = field(default_factory=list)
     waiting: list = field(default_factory=list)  # (run_id, step_id) awaiting approval
     tenant: str | None = None
+
+    def __repr__(self) -> str:
+        # short: asyncio.run() formats the main task's result (this) while it restores SIGINT
+        # handling, and a run of 10,000 steps should not pay for printing all of them
+        return (f"RunResult(run_id={self.run_id!r}, status={self.status!r}, steps={len(self.steps)}, "
+                f"tenants={len(self.children)})")
 
     def to_json(self) -> dict:
         doc = {"run_id": self.run_id, "status": self.status, "outputs": mask(self.outputs),
@@ -71,17 +70,10 @@ class Engine:
         self.services = services
         self.progress = progress
         self.expressions = services.plugins.expressions
-        self._compiled: dict[int, CompiledStep] = {}
         self._locks: dict[tuple, asyncio.Lock] = {}
         self._prepared: set[int] = set()
 
     # ---- helpers used by RunExecution -----------------------------------------------------------
-    def compiled(self, step: Step) -> CompiledStep:
-        c = self._compiled.get(id(step))
-        if c is None:
-            c = self._compile(step)
-        return c
-
     def prepare(self, playbook: Playbook) -> None:
         """Move the (long-lived) playbook objects out of the garbage collector's way, so the
         per-step cost does not grow with the playbook's size."""
@@ -90,17 +82,7 @@ class Engine:
         if id(playbook) in self._prepared:
             return
         self._prepared.add(id(playbook))
-        gc.freeze()  # steps compile lazily (the loader already filled the expression cache)
-
-    def _compile(self, step: Step) -> CompiledStep:
-        compile_value = self.expressions.compile_value
-        c = CompiledStep(
-            with_=compile_value(step.with_),
-            when=None if step.when is None else compile_value(step.when),
-            foreach=None if step.foreach is None else compile_value(step.foreach),
-        )
-        self._compiled[id(step)] = c
-        return c
+        gc.freeze()  # the loader compiled the steps already (runner.engine.compiled)
 
     def step_lock(self, run_id: str, step_id: str) -> asyncio.Lock:
         return self._locks.setdefault((run_id, step_id), asyncio.Lock())
@@ -150,7 +132,10 @@ class Engine:
 
     # ---- start ------------------------------------------------------------------------------------
     async def start(self, playbook: Playbook, *, inputs: dict | None = None, tenant: str | None = None,
-                    dry_run: bool = False, trigger: dict | None = None) -> RunResult:
+                    dry_run: bool = False, trigger: dict | None = None,
+                    run_id: str | None = None) -> RunResult:
+        """Start a run. ``run_id``: the id to create it under (``soar serve`` chooses it when a
+        trigger event is accepted, so an event can start at most one run); default a new one."""
         values = resolve_inputs(playbook, inputs or {})
         tenants = self._tenants(playbook, tenant)
         self.prepare(playbook)
@@ -162,11 +147,12 @@ class Engine:
             t = tenants[0]
             run_id = store.create_run(playbook_name=playbook.name, playbook_path=playbook.source_path,
                                       playbook_text=text, inputs=values, trigger=trigger,
-                                      tenant=t.name if t else None, dry_run=dry_run, status="running")
+                                      tenant=t.name if t else None, dry_run=dry_run, status="running",
+                                      run_id=run_id)
             return await self._execute(playbook, run_id, t, values, trigger, dry_run, secrets, None, {})
         parent = store.create_run(playbook_name=playbook.name, playbook_path=playbook.source_path,
                                   playbook_text=text, inputs=values, trigger=trigger, tenant=None,
-                                  dry_run=dry_run, status="running")
+                                  dry_run=dry_run, status="running", run_id=run_id)
         child_ids = {}
         for t in tenants:
             child_ids[t.name] = store.create_run(

@@ -1,5 +1,6 @@
 """Executes the steps of one run: when, foreach, parallel groups, retry, timeout, on_error,
-approvals, dry-run, pre-flight permission checks, durable step records and crash recovery.
+dry-run and durable step records (approvals, permission pre-flight and crash reconcile are in
+:mod:`runner.engine.gates`).
 
 One :class:`RunExecution` per run (per tenant). Its durable state is the run row and the
 step-attempt rows in the store; the in-memory ``ctx`` is rebuilt from them on resume.
@@ -8,7 +9,7 @@ step-attempt rows in the store; the in-memory ``ctx`` is rebuilt from them on re
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
+import functools
 import logging
 import random
 import time
@@ -17,50 +18,28 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from runner.engine.compiled import compiled_step, step_table
 from runner.engine.context import ActionContext, TenantInfo
 from runner.engine.events import RunInfo, StepInfo
-from runner.errors import (ActionInputError, ApprovalDenied, ConfigError, ReconcileError, SoarError,
-                           StepError, StepTimeout)
+from runner.engine.gates import StepGates
+from runner.engine.outcomes import Recorded, RunPaused, StepOutcome, input_error, output_of, plain
+from runner.errors import ActionInputError, ConfigError, SoarError, StepError, StepTimeout
 from runner.playbook.model import Playbook, Step
-from runner.secrets import Secret, contains_secret, mask, reveal_all
+from runner.secrets import contains_secret, mask, reveal_all
 
 if TYPE_CHECKING:  # pragma: no cover
     from runner.engine.run import Engine
 
+__all__ = ["Recorded", "RunExecution", "RunPaused", "StepOutcome"]
+
 log = logging.getLogger("soar.engine")
+_output = output_of  # the name runner.testing imports
 
 NO_ITEM = None
 
 
-class RunPaused(Exception):
-    """A step waits for a human: the run stops here in state ``waiting_approval``."""
-
-    def __init__(self, step_id: str):
-        self.step_id = step_id
-        super().__init__(step_id)
-
-
 @dataclass
-class StepOutcome:
-    status: str  # succeeded | failed | skipped
-    output: Any = None
-    error: SoarError | None = None
-
-
-@dataclass
-class Recorded:
-    """What the store knows of one (step, item) from before a resume."""
-
-    status: str
-    output: Any
-    output_redacted: bool
-    error: dict | None
-    attempt: int
-    effect: str
-
-
-@dataclass
-class RunExecution:
+class RunExecution(StepGates):
     engine: "Engine"
     playbook: Playbook
     run_id: str
@@ -82,6 +61,7 @@ class RunExecution:
         self.handlers = frozenset(s.on_error for s in self.playbook.all_steps()
                                   if s.on_error not in ("fail", "continue"))
         self._by_id = {s.id: s for s in self.playbook.all_steps()}
+        self._compiled = step_table(self.engine.expressions, self.playbook)
         self.source_path = self.playbook.source_path  # pydantic private attrs are slow to read
 
     # ---- info ------------------------------------------------------------------------------
@@ -139,8 +119,9 @@ class RunExecution:
             except SoarError as exc:
                 outcome = StepOutcome("failed", error=exc.locate(**self._loc(step)))
         self._set(step, outcome)
-        self.events("step_done", step=step.id, status=outcome.status,
-                    error=str(outcome.error) if outcome.error else None)
+        if self.engine.progress is not None:
+            self.events("step_done", step=step.id, status=outcome.status,
+                        error=str(outcome.error) if outcome.error else None)
         return outcome
 
     def _loc(self, step: Step, *sub) -> dict:
@@ -169,7 +150,7 @@ class RunExecution:
         if action is None:
             raise ConfigError(f"unknown action '{step.action}'",
                               hint="`soar actions list` shows the installed actions")
-        compiled = self.engine.compiled(step)
+        compiled = compiled_step(self._compiled, step)
         if action.needs_tenant and self.tenant is None:
             raise ConfigError(
                 f"action '{action.name}' acts on a tenant, but this run has none",
@@ -178,7 +159,8 @@ class RunExecution:
             if compiled.when is not None and not self._truthy(step, compiled.when, self.ctx, "when"):
                 self._record_skip(step, action.name, NO_ITEM)
                 return StepOutcome("skipped")
-            self.events("step_start", step=step.id, total=1, action=action.name)
+            if self.engine.progress is not None:
+                self.events("step_start", step=step.id, total=1, action=action.name)
             return await self._invoke(step, action, compiled, self.ctx, NO_ITEM)
         items = self._render(step, compiled.foreach, self.ctx, "foreach")
         if isinstance(items, dict):
@@ -198,7 +180,8 @@ class RunExecution:
                 results[i] = StepOutcome("skipped")
             else:
                 results[i] = await self._invoke(step, action, compiled, ictx, i)
-            self.events("item_done", step=step.id, index=i, status=results[i].status)
+            if self.engine.progress is not None:
+                self.events("item_done", step=step.id, index=i, status=results[i].status)
 
         if step.concurrency <= 1 or len(items) <= 1:
             for i, item in enumerate(items):
@@ -247,7 +230,7 @@ class RunExecution:
         return bool(self._render(step, compiled, ctx, key))
 
     def _record_skip(self, step: Step, action: str, item: int | None) -> None:
-        rec = self.recorded.get((step.id, item))
+        rec = self.recorded.get((step.id, item)) if self.recorded else None
         if rec is not None and rec.status == "skipped":
             return
         self.store.step_finished(self.run_id, step.id, item=item, attempt=1, status="skipped",
@@ -265,11 +248,11 @@ class RunExecution:
                 # a secret given to a plain-string input: hand over its text (still redacted in output)
                 inputs = action.input_model.model_validate(_reveal_plain_fields(action.input_model, raw))
         except ValidationError as exc:
-            raise ActionInputError(_input_error(action.name, exc), where=self.where(step, "with"),
+            raise ActionInputError(input_error(action.name, exc), where=self.where(step, "with"),
                                    hint=f"`soar actions show {action.name}` lists its inputs") from None
         effect = action.effect_for(inputs)
         # Crash recovery: reuse what was recorded before the crash.
-        rec = self.recorded.get((step.id, item))
+        rec = self.recorded.get((step.id, item)) if self.recorded else None
         attempt0 = 0
         if rec is not None:
             if rec.status == "succeeded" and not rec.output_redacted:
@@ -284,25 +267,28 @@ class RunExecution:
         if self.dry_run and effect != "read":
             entry = {"tenant": self.tenant.name if self.tenant else None, "step": step.id,
                      "item": item, "action": action.name, "effect": effect,
-                     "inputs": mask(_plain(inputs))}
+                     "inputs": mask(plain(inputs))}
             self.plan.append(entry)
             self.store.step_finished(self.run_id, step.id, item=item, attempt=1, status="skipped",
                                      output={"dry_run": True, "planned": entry}, durable=False)
             return StepOutcome("skipped", None)
-        if self._needs_approval(step, effect):
+        if (step.approval is not None or effect == "destructive") and self._needs_approval(step, effect):
             await self._approval_gate(step, action.name)
-        await self._preflight(step, action, inputs)
-        return await self._attempts(step, action, inputs, effect, ctx, item, attempt0)
+        if action.roles and self.services.auth is not None:
+            await self._preflight(step, action, inputs)
+        # the inputs as recorded: a model that takes any mapping holds exactly ``raw`` (no dump)
+        shown_inputs = raw if raw.__class__ is dict and _takes_any_mapping(action.input_model) else None
+        return await self._attempts(step, action, inputs, effect, ctx, item, attempt0, shown_inputs)
 
-    async def _attempts(self, step, action, inputs, effect, ctx, item, attempt0) -> StepOutcome:
+    async def _attempts(self, step, action, inputs, effect, ctx, item, attempt0,
+                        shown_inputs=None) -> StepOutcome:
         retry = step.retry
         attempts = retry.attempts if retry else 1
         durable = effect != "read"
-        shown_inputs = None
         for n in range(1, attempts + 1):
             attempt = attempt0 + n
             if shown_inputs is None:
-                shown_inputs = _plain(inputs)
+                shown_inputs = plain(inputs)
             self.store.step_started(self.run_id, step.id, item=item, attempt=attempt, action=action.name,
                                     effect=effect, inputs=shown_inputs, durable=durable)
             actx = ActionContext(run_id=self.run_id, step_id=step.id, item=item, attempt=attempt,
@@ -321,7 +307,7 @@ class RunExecution:
                                           hint="raise the step's `timeout`, or add `retry`") from None
                 else:
                     result = await action.func(actx, inputs)
-                output = _output(action, result)
+                output = output_of(action, result)
             except RunPaused:
                 raise
             except SoarError as exc:
@@ -334,7 +320,8 @@ class RunExecution:
             else:
                 self.store.step_finished(self.run_id, step.id, item=item, attempt=attempt,
                                          status="succeeded", output=output, durable=durable)
-                self._notify_done(step, action, item, attempt, "succeeded", t0)
+                if self.observe:
+                    self._notify_done(step, action, item, attempt, "succeeded", t0)
                 return StepOutcome("succeeded", output)
             self.store.step_finished(self.run_id, step.id, item=item, attempt=attempt, status="failed",
                                      error=error.to_dict(), durable=durable)
@@ -355,95 +342,18 @@ class RunExecution:
                 "soar_step_finished", run=self.info("running"),
                 step=StepInfo(step.id, action.name, item, attempt, status, time.perf_counter() - t0, error))
 
-    # ---- crash recovery ------------------------------------------------------------------------
-    async def _reconcile(self, step, action, inputs, ctx, item, rec: Recorded) -> StepOutcome | None:
-        if action.reconcile is None:
-            err = ReconcileError(
-                f"'{action.name}' was started before the run stopped and its outcome was never "
-                "recorded; it is not sent again blindly",
-                where=self.where(step),
-                hint=f"check the target by hand, then `soar runs resume {self.run_id} --retry-step {step.id}` "
-                     f"to send it again, or `--skip-step {step.id}`")
-            return StepOutcome("failed", error=err)
-        actx = ActionContext(run_id=self.run_id, step_id=step.id, item=item, attempt=rec.attempt,
-                             tenant=self.tenant, dry_run=self.dry_run, services=self.services,
-                             engine=self, playbook_path=self.source_path)
-        found = await action.reconcile(actx, inputs)
-        self.store.audit(self.run_id, "reconciled", step_id=step.id,
-                         data={"item": item, "found": found is not None}, durable=True)
-        if found is None:
-            return None  # it never took effect: safe to send
-        output = _output(action, found)
-        self.store.step_finished(self.run_id, step.id, item=item, attempt=rec.attempt, status="succeeded",
-                                 output=output, durable=True)
-        return StepOutcome("succeeded", output)
-
-    # ---- approvals and permissions --------------------------------------------------------------
-    def _needs_approval(self, step: Step, effect: str) -> bool:
-        if step.approval is not None:
-            return step.approval.required
-        if effect != "destructive":
-            return False
-        config = self.services.config
-        if config is not None and not getattr(getattr(config, "approvals", None), "destructive", True):
-            return False
-        return self.playbook.approvals.destructive
-
-    async def _approval_gate(self, step: Step, action_name: str) -> None:
-        """Once per step (not per item): pass if approved, fail if denied, else pause the run."""
-        if step.id in self._gates_passed:
-            return
-        lock = self.engine.step_lock(self.run_id, step.id)
-        async with lock:
-            if step.id in self._gates_passed:
-                return
-            store = self.store
-            record = store.get_approval(self.run_id, step.id)
-            spec = step.approval
-            if record is not None and record.status == "pending" and record.expires_at is not None \
-                    and record.expires_at <= _dt.datetime.now(_dt.timezone.utc):
-                approve = spec is not None and spec.on_timeout == "approve"
-                record = store.decide_approval(self.run_id, step.id, approved=approve,
-                                               actor="timeout", reason="approval timed out")
-            if record is None and self.services.auto_approve:
-                store.request_approval(self.run_id, step.id, message=_approval_message(step, action_name))
-                record = store.decide_approval(self.run_id, step.id, approved=True, actor="auto-approve",
-                                               reason="auto-approved (demo / --auto-approve)")
-                self.events("approved", step=step.id, actor="auto-approve")
-            if record is None or record.status == "pending":
-                if record is None:
-                    expires = None
-                    if spec is not None and spec.timeout:
-                        expires = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=spec.timeout)
-                    store.request_approval(self.run_id, step.id, message=_approval_message(step, action_name),
-                                           approvers=list(spec.approvers) if spec else [], expires_at=expires)
-                self.events("waiting_approval", step=step.id)
-                raise RunPaused(step.id)
-            if record.status != "approved":
-                who = record.decided_by or "someone"
-                raise ApprovalDenied(f"approval denied by {who}" + (f": {record.reason}" if record.reason else ""),
-                                     where=self.where(step, "approval"))
-            self._gates_passed.add(step.id)
-
-    async def _preflight(self, step: Step, action, inputs) -> None:
-        auth = self.services.auth
-        if auth is None or not action.roles or not action.needs_tenant or self.tenant is None:
-            return
-        key = ("roles", action.name, getattr(inputs, "api", None))
-        if key in self._gates_passed:
-            return
-        await auth.preflight(self.tenant.name, action.roles, prefer=getattr(inputs, "api", None))
-        self._gates_passed.add(key)
-
     # ---- sub-playbooks --------------------------------------------------------------------------
     async def run_subplaybook(self, actx: ActionContext, playbook: str, inputs: dict) -> Any:
         return await self.engine.run_child_playbook(self, actx, playbook, inputs)
 
 
-def _approval_message(step: Step, action_name: str) -> str:
-    if step.approval is not None and step.approval.message:
-        return step.approval.message
-    return f"step '{step.id}' wants to run {action_name}"
+@functools.cache
+def _takes_any_mapping(model: type[BaseModel]) -> bool:
+    """A model without fields that keeps every key (``AnyInputs``): validating a dict changes
+    nothing in it, so the dict itself is what to record."""
+    return not model.model_fields and model.model_config.get("extra") == "allow" \
+        and not model.__pydantic_decorators__.model_validators \
+        and not model.__pydantic_decorators__.field_validators
 
 
 def _reveal_plain_fields(model: type[BaseModel], raw: Any) -> Any:
@@ -456,40 +366,3 @@ def _reveal_plain_fields(model: type[BaseModel], raw: Any) -> Any:
         wants_secret = field_info is not None and "Secret" in str(field_info.annotation)
         out[key] = value if wants_secret else reveal_all(value)
     return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="python", by_alias=True, exclude_none=False)
-    return value
-
-
-def _output(action, result: Any) -> Any:
-    if isinstance(result, BaseModel):
-        return result.model_dump(mode="python", by_alias=True)
-    if action.output_model is not None and isinstance(result, dict):
-        try:
-            return action.output_model.model_validate(result).model_dump(mode="python", by_alias=True)
-        except ValidationError as exc:
-            raise StepError(f"action '{action.name}' returned an output that does not match its model: "
-                            f"{_input_error(action.name, exc)}",
-                            hint=f"a bug in plugin '{action.plugin}'") from None
-    return result
-
-
-def _input_error(action: str, exc: ValidationError) -> str:
-    parts = []
-    for e in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in e["loc"]) or "inputs"
-        if e["type"] == "missing":
-            parts.append(f"input '{loc}' is required")
-        elif e["type"] == "extra_forbidden":
-            parts.append(f"'{loc}' is not an input of {action}")
-        else:
-            got = e.get("input")
-            shown = "***" if got.__class__.__name__ == "Secret" else repr(got)
-            if len(shown) > 60:
-                shown = shown[:57] + "..."
-            parts.append(f"input '{loc}': {e['msg']} (got {shown})")
-    more = len(exc.errors()) - 5
-    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

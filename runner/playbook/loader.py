@@ -99,13 +99,12 @@ class PlaybookLoader:
         return playbook
 
     def _compile(self, playbook: m.Playbook) -> None:
-        """Compile every expression once, at load time, into the host's shared engine cache."""
-        compile_value = self.engine.compile_value
-        for step in playbook.all_steps():
-            for value in (step.with_, step.when, step.foreach):
-                if value is not None:
-                    compile_value(value)
-        compile_value(playbook.outputs)
+        """Compile every step once, at load time, into a table kept with the playbook (the
+        checks have parsed each Jinja expression already; its code is generated on first use)."""
+        from runner.engine.compiled import compile_steps
+
+        compile_steps(self.engine, playbook)
+        self.engine.compile_value(playbook.outputs)
 
     def check(self, playbook: m.Playbook) -> list[PlaybookError]:
         """Static checks (actions, inputs, expressions, references): every problem, located."""

@@ -8,7 +8,8 @@ one transaction — one executemany per table — at the next durable write, at
 then its own row, in one commit: when it returns, that row — and everything recorded before it —
 survives a crash of the process.
 
-Every JSON value is masked (:func:`runner.secrets.mask`) when the store is called, buffered or not.
+Every JSON value is masked (Secrets and known secret values, see :func:`records.to_json`) when
+the store is called, buffered or not.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 from sqlalchemy import func, literal, select, update
 
 from runner.errors import RunNotFound, StoreError
-from runner.secrets import MASK, contains_secret, redact
+from runner.secrets import redact
 
 from . import tables as t
 from .buffer import dialect_insert
@@ -31,13 +32,12 @@ from .records import (
     RunRecord,
     StepRecord,
     approval_record,
-    encode,
     event_record,
-    masked,
     new_run_id,
     run_record,
     step_record,
     to_json,
+    to_json_flagged,
 )
 
 UTC = timezone.utc
@@ -240,15 +240,8 @@ class RunStore:
         if status not in STATUSES:
             _check(status, STATUSES, "step status")
         key = (run_id, step_id, t.NO_ITEM if item is None else item, attempt)
-        safe = masked(output)
-        out, err = encode(safe), to_json(error)
-        try:  # usually equal: then nothing was masked, and the secret checks below are skipped
-            changed = bool(safe != output)
-        except Exception:  # an object with a strange __eq__
-            changed = True
-        # masked: a Secret object, or a known secret value redacted from text (tuples become
-        # lists too, hence the second look)
-        redacted = changed and (contains_secret(output) or MASK in (out or ""))
+        out, redacted = to_json_flagged(output)
+        err = None if error is None else to_json(error)
         now = self._now()
         with self._lock:
             if run_id not in self._known_runs or self._db.closed:

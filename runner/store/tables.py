@@ -1,4 +1,5 @@
-"""The run store's schema (SQLAlchemy Core): runs, step attempts, audit events, approvals.
+"""The run store's schema (SQLAlchemy Core): runs, step attempts, audit events, approvals,
+polling cursors.
 
 Conventions that hold for every table:
 
@@ -194,4 +195,47 @@ approvals = Table(
     Column("decided_by", String),
     Column("reason", Text),
     Index("ix_approvals_status", "status"),
+)
+
+# ---- polling triggers (runner.store.cursors; added without a schema version bump: the
+# cursor store creates these tables when an older store lacks them) ----------------------------
+
+poll_cursors = Table(
+    "poll_cursors",
+    metadata,
+    Column("playbook", String, primary_key=True),
+    Column("tenant", String, primary_key=True),
+    Column("source", String, primary_key=True),  # spec.source, plus a hash of `filter:` if any
+    Column("watermark", UtcDateTime),  # max lastUpdateTime seen; queries start at watermark - overlap
+    Column("failures", Integer, nullable=False, default=0),  # consecutive polls held back by a failed page
+    Column("last_error", Text),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+poll_seen = Table(
+    "poll_seen",
+    metadata,
+    Column("playbook", String, primary_key=True),
+    Column("tenant", String, primary_key=True),
+    Column("source", String, primary_key=True),
+    Column("item_key", String, primary_key=True),  # "<id>@<lastUpdateTime>"
+    Column("last_update", UtcDateTime, nullable=False),  # pruned once older than watermark - overlap
+    Index("ix_poll_seen_age", "playbook", "tenant", "source", "last_update"),
+)
+
+poll_failures = Table(
+    "poll_failures",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("playbook", String, nullable=False),
+    Column("tenant", String, nullable=False),
+    Column("source", String, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("since", UtcDateTime),
+    Column("page", Integer, nullable=False),  # 0-based page index in that poll
+    Column("page_offset", Integer),  # its $skip, when paging by $skip
+    Column("error", Text, nullable=False),
+    Column("skipped", Boolean, nullable=False, default=False),  # the cursor moved past it
+    Index("ix_poll_failures_scope", "playbook", "tenant", "source", "id"),
+    implicit_returning=False,
 )

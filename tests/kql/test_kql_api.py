@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runner.sim.kql.api import hunting_response, parse_duration
 
-from conftest import NOW
+from kql_dataset import NOW
 
 QUERY = 'DeviceProcessEvents | where FileName =~ "powershell.exe" | project Timestamp, DeviceName | order by Timestamp desc'
 

@@ -6,7 +6,7 @@ import pytest
 
 from runner.sim.kql import KqlError, run_query
 
-from conftest import NOW
+from kql_dataset import NOW
 
 P = "DeviceProcessEvents"
 

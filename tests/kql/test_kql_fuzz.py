@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from runner.sim.kql import KqlError, QueryResult, run_query
 
-from conftest import NOW, make_tables
+from kql_dataset import NOW, make_tables
 
 TABLES = make_tables()
 TIME_LIMIT = 2.0  # seconds per query; the real ones take milliseconds

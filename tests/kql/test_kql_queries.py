@@ -1,4 +1,4 @@
-"""Queries with known answers over the hand-made dataset in conftest.py.
+"""Queries with known answers over the hand-made dataset in kql_dataset.py.
 
 Each case gives the query, the result schema as ``name:type`` and the exact rows (JSON form:
 datetimes as ISO strings, timespans as ``hh:mm:ss``), in order.
@@ -12,7 +12,7 @@ import pytest
 
 from runner.sim.kql import KqlError, QueryResult, run_query
 
-from conftest import BAD, GUID_A, NOW
+from kql_dataset import BAD, GUID_A, NOW
 
 P = "DeviceProcessEvents"
 CASES = [

@@ -127,7 +127,10 @@ def test_request_log_records_calls(api, cloud):
     assert sim.count() == 0
 
 
-def test_hunting_is_a_501_hook_until_the_kql_simulator_sets_it(api, cloud):
+def test_hunting_hook_is_the_kql_simulator_and_replaceable(api, cloud):
+    r = api.post(f"{XDR}/api/advancedhunting/run", {"Query": "DeviceInfo | take 1"})
+    assert r.status_code == 200 and len(r.json()["Results"]) == 1
+    cloud.defender.hunting = None
     r = api.post(f"{XDR}/api/advancedhunting/run", {"Query": "DeviceInfo | take 1"})
     assert r.status_code == 501 and r.json()["error"]["message"] == "Advanced hunting is not yet simulated"
     cloud.defender.hunting = lambda tenant, flavour, body: {"Schema": [], "Results": [{"t": tenant.name}]}

@@ -3,16 +3,16 @@
 Installed like any third-party plugin (entry point ``defender`` in group ``soar.plugins``) and
 registered only through the public API. Modules: ``entra`` (tokens), ``incidents`` (XDR or
 Graph, one normalized shape), ``alerts``, ``machines``, ``machine_actions`` (isolate & co.,
-never sent twice), ``indicators``.
+never sent twice), ``indicators``, ``hunting`` (KQL on Graph, XDR or MDE).
 """
 
 from __future__ import annotations
 
 from runner import hookimpl
 
-from soar_defender import alerts, entra, incidents, indicators, machine_actions, machines
+from soar_defender import alerts, entra, hunting, incidents, indicators, machine_actions, machines
 
-MODULES = (entra, incidents, alerts, machines, machine_actions, indicators)
+MODULES = (entra, incidents, alerts, machines, machine_actions, indicators, hunting)
 
 
 def all_actions() -> list:

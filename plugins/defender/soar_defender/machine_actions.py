@@ -4,8 +4,9 @@ Defender answers a repeated isolate/scan/restrict inconsistently: sometimes the 
 sometimes HTTP 400 "already in progress" / ``ActiveRequestAlreadyExists``, and a duplicate can
 stay Pending and fire later (shared/defender-api.md 4.4). So every action here:
 
-1. looks up an open (Pending/InProgress) action of the same type on the machine and returns it
-   (``reused: true``) instead of sending;
+1. looks up the action an earlier attempt of this step created (its answer was lost; it may
+   have finished since), else an open (Pending/InProgress) action of the same type on the
+   machine, and returns it (``reused: true``) instead of sending;
 2. on a 400 "already in progress", looks it up and returns it;
 3. on a timeout or 5xx after sending (outcome unknown), is *not* re-sent blindly: it looks up
    the action this step created and returns it; only if there is none may the step retry;
@@ -94,6 +95,26 @@ async def find_mine(ctx: Any, machine_id: str, type_: str):
     return await _find(ctx, machine_id, type_, lambda a: tag in (a.get("requestorComment") or ""))
 
 
+async def find_existing(ctx: Any, machine_id: str, type_: str, match: Callable[[dict], bool] | None = None):
+    """One lookup: the action this step already created (an earlier attempt whose answer was
+    lost; it may have finished since, so any status but a failed one), else an open one."""
+    tag = marker(ctx)
+
+    def mine(a: dict) -> bool:
+        return tag in (a.get("requestorComment") or "") and a.get("status") not in ("Failed", "TimeOut", "Cancelled")
+
+    def open_(a: dict) -> bool:
+        return a.get("status") in OPEN and (match is None or match(a))
+
+    try:
+        items = await actions_of(ctx, machine_id, type_)
+    except errors.PermissionMissing as err:
+        ctx.log.warning("cannot look for an open %s action on %s (%s); sending without the duplicate check",
+                        type_, machine_id, err.message)
+        return None
+    return next((a for a in items if mine(a)), None) or next((a for a in items if open_(a)), None)
+
+
 def _duplicate(err: errors.ApiError) -> bool:
     text = f"{err.code or ''} {err.message}".lower()
     return err.status == 400 and ("activerequestalreadyexists" in text or "already in progress" in text
@@ -108,7 +129,7 @@ def _unknown(err: BaseException) -> bool:
 async def send(ctx: Any, *, machine_id: str, type_: str, verb: str, body: dict, role: str,
                match: Callable[[dict], bool] | None = None) -> MachineAction:
     """Send a machine action at most once (see the module docstring)."""
-    existing = await find_open(ctx, machine_id, type_, match)
+    existing = await find_existing(ctx, machine_id, type_, match)
     if existing is not None:
         ctx.log.info("%s on %s: reusing open action %s (%s)", type_, machine_id, existing.get("id"),
                      existing.get("status"))
@@ -120,7 +141,7 @@ async def send(ctx: Any, *, machine_id: str, type_: str, verb: str, body: dict, 
         duplicate = _duplicate(err)
         if not (duplicate or _unknown(err)):
             raise
-        found = await find_mine(ctx, machine_id, type_) or await find_open(ctx, machine_id, type_, match)
+        found = await find_existing(ctx, machine_id, type_, match)
         if found is not None:
             ctx.log.info("%s on %s: %s; found action %s", type_, machine_id,
                          "already in progress" if duplicate else "no answer", found.get("id"))

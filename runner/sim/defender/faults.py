@@ -1,5 +1,6 @@
 """Fault injection: error rates, timeouts (before or after the request took effect), latency,
-and scripted rules ("answer 503 to the next 2 POSTs matching */isolate").
+and scripted rules ("answer 503 to the next 2 POSTs matching */isolate"; ``params={"$skip": "100"}``
+makes one page of a list fail).
 
 A *timeout before* means the server never saw the request: nothing changed. A *timeout after*
 means the server applied it (an isolate was queued) and the client still got
@@ -29,15 +30,18 @@ class FaultRule:
     timeout: bool = False           # raise httpx.ReadTimeout instead of answering
     when: str = BEFORE              # BEFORE: the request has no effect; AFTER: it took effect first
     retry_after: float | None = None
+    params: dict[str, str] | None = None  # query parameters that must match, e.g. {"$skip": "100"}
     fired: int = 0
 
-    def matches(self, method: str, host: str, path: str, tenant: str | None) -> bool:
+    def matches(self, method: str, host: str, path: str, tenant: str | None,
+                query: dict[str, str] | None = None) -> bool:
         if self.times is not None and self.fired >= self.times:
             return False
         return ((self.method is None or self.method.upper() == method)
                 and (self.tenant is None or self.tenant == tenant)
                 and (self.host is None or fnmatch.fnmatch(host, self.host))
-                and fnmatch.fnmatch(path, self.path))
+                and fnmatch.fnmatch(path, self.path)
+                and all((query or {}).get(k) == str(v) for k, v in (self.params or {}).items()))
 
 
 @dataclass
@@ -84,10 +88,11 @@ class Faults:
             self.rules.clear()
             self.error_rate = self.timeout_rate = self.latency = 0.0
 
-    def pick(self, method: str, host: str, path: str, tenant: str | None) -> Fault | None:
+    def pick(self, method: str, host: str, path: str, tenant: str | None,
+             query: dict[str, str] | None = None) -> Fault | None:
         with self._lock:
             for rule in self.rules:
-                if rule.matches(method, host, path, tenant):
+                if rule.matches(method, host, path, tenant, query):
                     rule.fired += 1
                     return Fault(None if rule.timeout else rule.status, rule.timeout, rule.when,
                                  rule.retry_after, rule)

@@ -124,7 +124,7 @@ ROUTES = [
     Route("GET", r"/v1\.0/security/incidents/(?P<id>\d+)", "graph", "graph", READ, "graph_incidents", get_incident),
     Route("PATCH", r"/v1\.0/security/incidents/(?P<id>\d+)", "graph", "graph", WRITE, "graph_incidents",
           patch_incident),
-    # HOOK for runner/sim/kql: replace by setting DefenderSim.hunting (returns 501 until then).
+    # Served by DefenderSim.hunting (runner.sim.defender.hunting); 501 when it is set to None.
     Route("POST", r"/v1\.0/security/runHuntingQuery", "graph", "graph", ("ThreatHunting.Read.All",),
           "graph_hunting", hunting("graph")),
 ]

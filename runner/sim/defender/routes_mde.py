@@ -271,6 +271,6 @@ ROUTES = [
     Route("GET", r"/api/indicators", "mde", "mde", TI, "mde", list_indicators),
     Route("POST", r"/api/indicators", "mde", "mde", TI, "mde", post_indicator),
     Route("DELETE", r"/api/indicators/(?P<id>[^/]+)", "mde", "mde", TI, "mde", delete_indicator),
-    # HOOK for runner/sim/kql: replace by setting DefenderSim.hunting (returns 501 until then).
+    # Served by DefenderSim.hunting (runner.sim.defender.hunting); 501 when it is set to None.
     Route("POST", r"/api/advancedqueries/run", "mde", "mde", ("AdvancedQuery.Read.All",), "mde_hunting", _hunting),
 ]

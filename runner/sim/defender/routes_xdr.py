@@ -134,7 +134,7 @@ def patch_incident(call: Call) -> dict:
 
 
 def hunting(api: str):
-    """The hunting hook: ``sim.hunting(tenant, api, body)`` when the KQL simulator set it, else 501."""
+    """The hunting routes: ``sim.hunting(tenant, api, body)`` (the KQL simulator by default), else 501."""
     def run(call: Call) -> Any:
         if call.sim.hunting is None:
             raise ApiError(501, "NotImplemented", "Advanced hunting is not yet simulated")
@@ -147,7 +147,7 @@ ROUTES = [
     Route("GET", r"/api/incidents", "xdr", "xdr", READ, "xdr_incidents", list_incidents),
     Route("GET", r"/api/incidents/(?P<id>\d+)", "xdr", "xdr", READ, "xdr_incidents", get_incident),
     Route("PATCH", r"/api/incidents/(?P<id>\d+)", "xdr", "xdr", WRITE, "xdr_incidents", patch_incident),
-    # HOOK for runner/sim/kql: replace by setting DefenderSim.hunting (returns 501 until then).
+    # Served by DefenderSim.hunting (runner.sim.defender.hunting); 501 when it is set to None.
     Route("POST", r"/api/advancedhunting/run", "xdr", "xdr", ("AdvancedHunting.Read.All",), "xdr_hunting",
           hunting("xdr")),
 ]

@@ -60,6 +60,10 @@ class DefenderConfig:
     action_failure_rate: float = 0.0
     graph_page_size: int = 50
     max_indicators: int = 15000
+    hunting_events_per_device: int = 50  # size of the generated hunting tables (runner.sim.kql.tables)
+    hunting_max_rows: int = 100_000
+    hunting_max_result_bytes: dict[str, int] = field(default_factory=dict)  # per API; defaults 50/124/124 MB
+    hunting_cpu_seconds: float | None = None  # CPU seconds per tenant per 15 min; None = unlimited
 
 
 class ApiError(Exception):
@@ -147,7 +151,13 @@ class DefenderSim:
         self.faults = Faults(seed=self.config.seed)
         self.timing = ActionTiming(self.config.action_pending_seconds, self.config.action_running_seconds,
                                    self.config.action_failure_rate)
-        self.hunting: Callable[[TenantData, str, dict], Any] | None = None  # set by the KQL work
+        # Advanced hunting (runner.sim.defender.hunting): the KQL evaluator over each tenant's seeded
+        # tables. Replaceable by any fn(tenant_data, api, body) -> dict | httpx.Response; None = 501.
+        from runner.sim.defender.hunting import HuntingSim
+
+        self.hunting: Callable[[TenantData, str, dict], Any] | None = HuntingSim(
+            self, events_per_device=self.config.hunting_events_per_device, max_rows=self.config.hunting_max_rows,
+            max_result_bytes=self.config.hunting_max_result_bytes, cpu_seconds=self.config.hunting_cpu_seconds)
         self.log: list[dict] = []
         self._tenants: dict[str, TenantData] = {}
         self._rng = random.Random(f"{self.config.seed}/actions")
@@ -186,6 +196,44 @@ class DefenderSim:
 
     def next_rng(self) -> random.Random:
         return self._rng
+
+    # ---- injecting data (late, out-of-order and updated items; see runner.sim.defender.inject) -
+
+    def add_incident(self, tenant: str, **kw: Any) -> dict:
+        """Add an incident (``incident_id``, ``name``, ``status``, ``severity``, ``created``,
+        ``last_update``, ``alerts``=1); a past ``last_update`` is a late arrival. Returns a copy."""
+        from runner.sim.defender import inject
+
+        with self._lock:
+            return dict(inject.add_incident(self.tenant(tenant), self._rng, now=self.clock.now(),
+                                            seed=self.config.seed, **kw))
+
+    def touch_incident(self, tenant: str, incident_id: int | str, *, last_update: Any = None,
+                       **changes: Any) -> dict:
+        """Update an incident (``status=``, ``severity=``...) and set its ``lastUpdateTime``
+        (default: the simulated now; a past time is an update delivered late). Returns a copy."""
+        from runner.sim.defender import inject
+
+        with self._lock:
+            return dict(inject.touch_incident(self.tenant(tenant), incident_id, now=self.clock.now(),
+                                              last_update=last_update, **changes))
+
+    def add_alert(self, tenant: str, **kw: Any) -> dict:
+        """Add an MDE alert (``incident_id``, ``created``, ``last_update``, ``severity``, ``status``,
+        ``title``, ``category``, ``machine_id``); without ``incident_id`` it gets its own incident."""
+        from runner.sim.defender import inject
+
+        with self._lock:
+            return dict(inject.add_alert(self.tenant(tenant), self._rng, now=self.clock.now(),
+                                         seed=self.config.seed, **kw))
+
+    def touch_alert(self, tenant: str, alert_id: str, *, last_update: Any = None, **changes: Any) -> dict:
+        """Update an alert and set its ``lastUpdateTime`` (default: the simulated now)."""
+        from runner.sim.defender import inject
+
+        with self._lock:
+            return dict(inject.touch_alert(self.tenant(tenant), alert_id, now=self.clock.now(),
+                                           last_update=last_update, **changes))
 
     # ---- request log -------------------------------------------------------------------------
 
@@ -256,7 +304,7 @@ class DefenderSim:
             entry["status"] = 403
             return error_response(403, "Forbidden", "Missing application roles. API required roles: "
                                   + ", ".join(roles) + ".", graph)
-        fault = self.faults.pick(request.method, host, path, sim_tenant.name)
+        fault = self.faults.pick(request.method, host, path, sim_tenant.name, query)
         if fault is not None and fault.when != AFTER:
             entry["fault"] = "timeout" if fault.timeout else fault.status
             if fault.timeout:

@@ -37,9 +37,20 @@ def parse_duration(text: str) -> timedelta | None:
     return timedelta(weeks=weeks, days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
+RESULT_TOO_LARGE = ("Query execution has exceeded the allowed result size. Optimize your query by limiting the "
+                    "number of results and try again.")
+
+
 def hunting_response(api: str, body: Any, tables: Mapping[str, Table], *, now: datetime,
-                     max_rows: int = 100_000) -> tuple[int, dict]:
-    """(HTTP status, JSON body) of one hunting call with request ``body``."""
+                     max_rows: int = 100_000, max_result_bytes: int | None = None,
+                     usage: dict | None = None) -> tuple[int, dict]:
+    """(HTTP status, JSON body) of one hunting call with request ``body``.
+
+    ``max_rows`` cuts the results (the APIs return at most 100,000 rows, silently);
+    ``max_result_bytes``: a larger JSON result is a 400 with the service's wording
+    (:data:`RESULT_TOO_LARGE`). ``usage``, when given, receives the run's stats
+    (``rows_scanned``, ``rows_returned``, ``truncated``, ``elapsed_seconds``).
+    """
     request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(body, sort_keys=True, default=str)))
     query = body.get("Query") if isinstance(body, dict) else None
     if not isinstance(query, str) or not query.strip():
@@ -58,6 +69,10 @@ def hunting_response(api: str, body: Any, tables: Mapping[str, Table], *, now: d
     except KqlError as err:
         return 400, _error(api, "BadRequest", err.message, request_id, now)
     rows = result.to_json_rows()
+    if usage is not None:
+        usage.update(result.stats)
+    if max_result_bytes is not None and len(json.dumps(rows, default=str).encode()) > max_result_bytes:
+        return 400, _error(api, "BadRequest", RESULT_TOO_LARGE, request_id, now)
     if api == "graph":
         return 200, {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#microsoft.graph.security.huntingQueryResults",
                      "schema": [{"name": c.name, "type": API_TYPE_NAMES[c.type]} for c in result.columns],

@@ -1,0 +1,1 @@
+"""Benchmarks: every number next to a reference measured in the same run (``python -m benchmarks``)."""

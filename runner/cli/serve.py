@@ -1,0 +1,109 @@
+"""``soar serve``: run playbooks from their triggers until SIGTERM/SIGINT (docs/serve.md)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+
+import click
+
+from runner.cli.common import build_runtime, handle_errors
+
+
+def _seconds(value: str, option: str) -> float | None:
+    from runner.durations import parse_duration
+    from runner.errors import UsageError
+
+    if str(value).strip().lower() in ("off", "none", "never"):
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    from runner.errors import UsageError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror})",
+                         hint="pick another --port (0 picks a free one)") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+@click.command()
+@click.argument("playbook_dir", default="playbooks", type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8080, show_default=True, help="0 picks a free port.")
+@click.option("--simulate", is_flag=True, help="Use the in-process simulated cloud (its state is lost at exit).")
+@click.option("--sim-url", envvar="SOAR_SIM_URL", metavar="URL",
+              help="Send every API and token request to `soar sim serve` at URL (app and tenants from soar.yaml).")
+@click.option("--max-runs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs of one playbook at once; more events wait, a schedule that finds no slot is skipped.")
+@click.option("--grace", default="30s", show_default=True,
+              help="At SIGTERM, how long running runs may take to finish before they are checkpointed.")
+@click.option("--misfire-grace", default="1h", show_default=True,
+              help="A schedule missed while down still fires (once) if it is at most this late.")
+@click.option("--body-limit", type=click.IntRange(min=1), default=1024 * 1024, show_default=True,
+              help="Largest webhook body, in bytes (larger: 413).")
+@click.option("--api-token", metavar="REF", envvar="SOAR_API_TOKEN",
+              help="Secret reference (env:NAME, file:PATH) of the bearer token for /approvals.")
+@click.option("--approval-timeout", default="24h", show_default=True,
+              help="Deny (or per the step's on_timeout) approvals undecided this long; `off` to wait forever.")
+@click.option("--watch-interval", default="1s", show_default=True,
+              help="How often to look for edited playbooks; `off` to reload on SIGHUP only.")
+@click.option("--auto-approve", is_flag=True, help="Approve every gate automatically (demo only).")
+@handle_errors
+def serve(playbook_dir, host, port, simulate, sim_url, max_runs, grace, misfire_grace, body_limit,
+          api_token, approval_timeout, watch_interval, auto_approve):
+    """Serve the playbooks in PLAYBOOK_DIR (default ./playbooks): schedules, webhooks under
+    /hooks/..., polls, approvals over HTTP, /healthz and /metrics.
+
+    The first line printed is one JSON document: url, playbooks, rejected files, webhooks,
+    schedules, and how many runs were resumed / started after a restart. Runs until SIGTERM or
+    SIGINT; SIGHUP reloads the playbooks now.
+    """
+    import asyncio
+
+    from runner.errors import UsageError
+    from runner.secrets import resolve
+    from runner.serve.service import ServeOptions, ServeService
+
+    if simulate and sim_url:
+        raise UsageError("--simulate and --sim-url are two different simulated clouds; choose one")
+    options = ServeOptions(
+        directory=playbook_dir, max_runs=max_runs, grace=_seconds(grace, "--grace") or 0.0,
+        misfire_grace=_seconds(misfire_grace, "--misfire-grace") or 0.0, body_limit=body_limit,
+        api_token=resolve(api_token, name="api token") if api_token else None,
+        approval_timeout=_seconds(approval_timeout, "--approval-timeout"),
+        watch_interval=_seconds(watch_interval, "--watch-interval") or 0.0)
+    sock = _listen(host, port)
+    runtime = build_runtime(simulate=simulate, sim_url=sim_url, auto_approve=auto_approve)
+
+    async def main() -> None:
+        service = ServeService(runtime.services, options)
+        summary = await service.start()
+        service.install_signals()
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(json.dumps({"url": f"http://{shown}:{sock.getsockname()[1]}", **summary}))
+        sys.stdout.flush()
+        await service.serve(sock)
+        apis = runtime.services.apis
+        if apis is not None:
+            await apis.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        sock.close()
+        runtime.close()
+    click.echo("stopped", err=True)

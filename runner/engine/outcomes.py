@@ -1,0 +1,75 @@
+"""What one step attempt gives back: its outcome, what the store recorded of it before a
+resume, and the action's inputs and output as plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from runner.errors import SoarError, StepError
+
+
+class RunPaused(Exception):
+    """A step waits for a human: the run stops here in state ``waiting_approval``."""
+
+    def __init__(self, step_id: str):
+        self.step_id = step_id
+        super().__init__(step_id)
+
+
+@dataclass
+class StepOutcome:
+    status: str  # succeeded | failed | skipped
+    output: Any = None
+    error: SoarError | None = None
+
+
+@dataclass
+class Recorded:
+    """What the store knows of one (step, item) from before a resume."""
+
+    status: str
+    output: Any
+    output_redacted: bool
+    error: dict | None
+    attempt: int
+    effect: str
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="python", by_alias=True, exclude_none=False)
+    return value
+
+
+def output_of(action, result: Any) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="python", by_alias=True)
+    if action.output_model is not None and isinstance(result, dict):
+        try:
+            return action.output_model.model_validate(result).model_dump(mode="python", by_alias=True)
+        except ValidationError as exc:
+            raise StepError(f"action '{action.name}' returned an output that does not match its model: "
+                            f"{input_error(action.name, exc)}",
+                            hint=f"a bug in plugin '{action.plugin}'") from None
+    return result
+
+
+def input_error(action: str, exc: ValidationError) -> str:
+    parts = []
+    for e in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in e["loc"]) or "inputs"
+        if e["type"] == "missing":
+            parts.append(f"input '{loc}' is required")
+        elif e["type"] == "extra_forbidden":
+            parts.append(f"'{loc}' is not an input of {action}")
+        else:
+            got = e.get("input")
+            shown = "***" if got.__class__.__name__ == "Secret" else repr(got)
+            if len(shown) > 60:
+                shown = shown[:57] + "..."
+            parts.append(f"input '{loc}': {e['msg']} (got {shown})")
+    more = len(exc.errors()) - 5
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")

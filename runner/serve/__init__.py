@@ -1,0 +1,15 @@
+"""``soar serve``: a long-running process that starts playbook runs from their ``on:`` triggers.
+
+    service.py    ServeService: lifecycle — start, recovery, reload, signals, graceful stop
+    catalog.py    PlaybookCatalog: the playbooks of a directory, their triggers, reload diffs
+    dispatch.py   Dispatcher: trigger events (the inbox) -> runs, per-playbook concurrency
+    scheduler.py  Schedules: cron / interval / poll jobs (the only module importing apscheduler)
+    webhooks.py   webhook authentication (HMAC-SHA256 / bearer), body limits, dedup keys
+    app.py        the Starlette app: /hooks/..., /healthz, /metrics, /approvals
+    approvals.py  ApprovalDesk: decisions over HTTP, timeouts, continuing decided runs
+    metrics.py    ServeMetrics (the only module importing prometheus_client)
+    polling.py    Poller: polling triggers (defender.incidents / defender.alerts)
+
+Trigger events are recorded in the run store's inbox (``runner.store.inbox``) before anyone is
+told they were accepted; see docs/serve.md.
+"""

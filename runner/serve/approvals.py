@@ -1,0 +1,93 @@
+"""Approvals while serving: decisions over HTTP, timeouts, and continuing decided runs.
+
+- :meth:`ApprovalDesk.decide` records a human decision (as ``soar approve``/``deny`` do) and
+  continues the run in this process at once.
+- :meth:`ApprovalDesk.sweep` (every few seconds) decides gates whose time is up — the step's
+  ``approval.timeout`` or, for gates without one, the server's ``--approval-timeout`` — as the
+  step's ``on_timeout`` says (deny by default), recorded with ``decided_by = "timeout"``. It also
+  continues runs whose gate was decided elsewhere (``soar approve --no-resume``) once the decision
+  is ``settle`` seconds old, so a CLI that continues the run itself is not raced.
+
+A run is continued by one process only: it is claimed (``waiting_approval`` → ``running``) in one
+atomic update first.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from runner.errors import SoarError, UsageError
+from runner.store.approval_queue import claim_waiting_run, decide_timed_out, decided_waiting_runs, due_approvals
+
+log = logging.getLogger("soar.serve")
+UTC = timezone.utc
+
+
+class ApprovalDesk:
+    def __init__(self, store: Any, dispatcher: Any, loader: Any, *, default_timeout: float | None = None,
+                 settle: float = 10.0):
+        self.store = store
+        self.dispatcher = dispatcher
+        self.loader = loader
+        self.default_timeout = default_timeout
+        self.settle = settle
+
+    def pending(self) -> list[dict]:
+        return [{"run_id": a.run_id, "step": a.step_id, "item": a.item, "message": a.message,
+                 "approvers": a.approvers, "requested_at": a.requested_at.isoformat(),
+                 "expires_at": a.expires_at.isoformat() if a.expires_at else None}
+                for a in self.store.pending_approvals()]
+
+    def decide(self, run_id: str, step_id: str, *, approved: bool, actor: str, reason: str = "") -> list[dict]:
+        """Decide the gate of ``step_id`` on ``run_id`` (on a parent run: on every tenant run
+        waiting there) and continue the run. Raises a :class:`SoarError` the caller shows."""
+        store = self.store
+        run = store.get_run(run_id)
+        targets = [run] if store.get_approval(run.id, step_id) is not None else [
+            c for c in store.children(run.id) if store.get_approval(c.id, step_id) is not None]
+        if not targets:
+            raise UsageError(f"run {run.id} has no step '{step_id}' waiting for approval",
+                             hint="GET /approvals lists the pending ones")
+        out = []
+        for target in targets:
+            rec = store.decide_approval(target.id, step_id, approved=approved, actor=actor, reason=reason)
+            out.append({"run_id": rec.run_id, "step": rec.step_id, "status": rec.status,
+                        "decided_by": rec.decided_by, "decided_at": rec.decided_at.isoformat()})
+        self._continue(run.parent_id or run.id)
+        return out
+
+    def sweep(self) -> int:
+        """Decide timed-out gates and continue decided runs; returns how many runs were continued."""
+        store = self.store
+        decided_now: set[str] = set()
+        for record in due_approvals(store, default_timeout=self.default_timeout):
+            approve = self._on_timeout(record) == "approve"
+            if decide_timed_out(store, record, approved=approve):
+                log.warning("approval of step '%s' of run %s timed out: %s", record.step_id, record.run_id,
+                            "approved" if approve else "denied")
+                run = store.get_run(record.run_id)
+                decided_now.add(run.parent_id or run.id)
+        settled = datetime.now(UTC) - timedelta(seconds=self.settle)
+        continued = 0
+        for run_id in [*decided_now, *decided_waiting_runs(store, decided_before=settled)]:
+            continued += self._continue(run_id)
+        return continued
+
+    def _continue(self, run_id: str) -> int:
+        if self.dispatcher.is_running(run_id) or not claim_waiting_run(self.store, run_id):
+            return 0
+        run = self.store.get_run(run_id)
+        self.store.audit(run_id, "run_continued", data={"by": "soar serve"})
+        return int(self.dispatcher.resume(run_id, run.playbook_name))
+
+    def _on_timeout(self, record: Any) -> str:
+        try:
+            run = self.store.get_run(record.run_id)
+            playbook = self.loader.load_text(run.playbook_text, run.playbook_path or "<stored>", check=False)
+        except SoarError:
+            return "deny"
+        step = next((s for s in playbook.all_steps() if s.id == record.step_id), None)
+        spec = step.approval if step is not None else None
+        return spec.on_timeout if spec is not None else "deny"

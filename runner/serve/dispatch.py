@@ -1,0 +1,177 @@
+"""The dispatcher: turns recorded trigger events into runs, at most ``max_runs`` at once per
+playbook, and continues runs (after a crash, after an approval).
+
+Every event already has its run id (chosen when it was accepted, see ``runner.store.inbox``), and
+the run is created under that id, so an event can never start two runs — not after a crash, not
+when two code paths race. Events beyond a playbook's limit wait in memory in arrival order; they
+are durable in the inbox, so a restart finds them again (:meth:`TriggerInbox.unstarted`).
+
+Stopping (:meth:`Dispatcher.drain`): no new run starts; running ones get ``grace`` seconds to
+finish. What is still running then is interrupted at its current step and left ``running`` in the
+store — a checkpoint — so the next start resumes it from its last completed step (a write step
+caught mid-call is reconciled by its action, never blindly repeated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict, deque
+from typing import Any
+
+from runner.errors import SoarError, StepError
+
+log = logging.getLogger("soar.serve")
+
+
+class Dispatcher:
+    """Starts and continues runs for ``soar serve``. ``playbooks(name)`` gives the served version."""
+
+    def __init__(self, engine: Any, inbox: Any, playbooks: Any, metrics: Any, *, max_runs: int = 1):
+        self.engine = engine
+        self.store = engine.services.store
+        self.inbox = inbox
+        self.playbooks = playbooks
+        self.metrics = metrics
+        self.max_runs = max(1, int(max_runs))
+        self._queues: dict[str, deque] = defaultdict(deque)
+        self._active: dict[str, int] = defaultdict(int)
+        self._tasks: dict[str, tuple[str, asyncio.Task]] = {}  # run id -> (playbook, task)
+        self._accepting = True
+        self.finished = 0
+
+    # ---- state --------------------------------------------------------------------------------
+
+    def busy(self, playbook: str) -> int:
+        """Runs of ``playbook`` running or waiting for a slot."""
+        return self._active[playbook] + len(self._queues[playbook])
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
+    @property
+    def queued(self) -> int:
+        return sum(len(q) for q in self._queues.values())
+
+    def is_running(self, run_id: str) -> bool:
+        return run_id in self._tasks
+
+    # ---- starting -----------------------------------------------------------------------------
+
+    def submit(self, event: Any) -> None:
+        """Start the event's run now, or when its playbook has a free slot."""
+        if event.run_id in self._tasks:
+            return
+        self._queues[event.playbook].append(event)
+        self._pump(event.playbook)
+
+    def resume(self, run_id: str, playbook: str) -> bool:
+        """Continue a run (in flight after a crash, or decided after an approval). It counts
+        against its playbook's limit but never waits for a slot: it was started already."""
+        if run_id in self._tasks or not self._accepting:
+            return False
+        self._spawn(run_id, playbook, self._resume(run_id, playbook))
+        return True
+
+    def _pump(self, playbook: str) -> None:
+        queue = self._queues[playbook]
+        while self._accepting and queue and self._active[playbook] < self.max_runs:
+            event = queue.popleft()
+            if event.run_id not in self._tasks:
+                self._spawn(event.run_id, playbook, self._start(event))
+
+    def _spawn(self, run_id: str, playbook: str, coro) -> None:
+        self._active[playbook] += 1
+        task = asyncio.get_running_loop().create_task(coro, name=f"run {run_id}")
+        self._tasks[run_id] = (playbook, task)
+        task.add_done_callback(lambda _t, r=run_id, p=playbook: self._done(r, p))
+
+    def _done(self, run_id: str, playbook: str) -> None:
+        self._tasks.pop(run_id, None)
+        self._active[playbook] -= 1
+        self.finished += 1
+        self._pump(playbook)
+
+    async def _start(self, event: Any) -> None:
+        playbook = self.playbooks(event.playbook)
+        if playbook is None:
+            self._record_failure(event, None, StepError(
+                f"playbook '{event.playbook}' is no longer served", hint="the file was removed or renamed"))
+            return
+        self.metrics.run_started(event.playbook)
+        try:
+            result = await self.engine.start(playbook, trigger=event.trigger(), tenant=event.tenant,
+                                             run_id=event.run_id)
+        except SoarError as exc:  # refused before the run existed (inputs, tenants, secrets)
+            self._record_failure(event, playbook, exc)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug must fail this run, not the server
+            log.exception("run %s of %s crashed", event.run_id, event.playbook)
+            self._record_failure(event, playbook, StepError(f"internal error: {type(exc).__name__}: {exc}"))
+            return
+        self.metrics.run_finished(event.playbook, result.status)
+
+    async def _resume(self, run_id: str, playbook: str) -> None:
+        self.metrics.run_started(playbook)
+        try:
+            result = await self.engine.resume(run_id)
+        except SoarError as exc:
+            log.error("run %s could not be continued: %s", run_id, exc)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001
+            log.exception("run %s crashed while resuming", run_id)
+            return
+        self.metrics.run_finished(playbook, result.status)
+
+    def _record_failure(self, event: Any, playbook: Any, error: SoarError) -> None:
+        """The event's run could not start: record it as a failed run, so the event is done."""
+        log.error("run %s of %s failed to start: %s", event.run_id, event.playbook, error)
+        store = self.store
+        try:
+            store.get_run(event.run_id)
+        except SoarError:
+            store.create_run(playbook_name=event.playbook,
+                             playbook_path=playbook.source_path if playbook is not None else None,
+                             playbook_text=playbook.source_text if playbook is not None else "",
+                             inputs={}, trigger=event.trigger(), tenant=event.tenant, status="running",
+                             run_id=event.run_id)
+        store.update_run(event.run_id, status="failed", error=error.to_dict())
+        self.metrics.run_finished(event.playbook, "failed")
+
+    # ---- stopping -----------------------------------------------------------------------------
+
+    async def drain(self, grace: float) -> list[str]:
+        """Start nothing more; wait up to ``grace`` seconds for running runs, then interrupt the
+        rest and leave them resumable. Returns the ids of the runs interrupted."""
+        self._accepting = False
+        tasks = {run_id: task for run_id, (_p, task) in self._tasks.items()}
+        if not tasks:
+            return []
+        _done, pending = await asyncio.wait(tasks.values(), timeout=grace)
+        interrupted = [run_id for run_id, task in tasks.items() if task in pending]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        for run_id in interrupted:
+            self._checkpoint(run_id)
+        return interrupted
+
+    def _checkpoint(self, run_id: str) -> None:
+        """The engine marks a cancelled run ``cancelled``; a shutdown is not a decision to cancel,
+        so put the run (and its tenant runs) back in flight for the next start to resume."""
+        store = self.store
+        try:
+            tree = [store.get_run(run_id), *store.children(run_id)]
+        except SoarError:
+            return  # the run was never created: its event is still unstarted
+        for run in tree:
+            if run.status == "cancelled":
+                store.update_run(run.id, status="running")
+        store.audit(run_id, "run_interrupted", data={"reason": "soar serve stopped"}, durable=True)
+        log.warning("run %s interrupted by shutdown; it resumes at the next start", run_id)

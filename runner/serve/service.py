@@ -1,0 +1,317 @@
+"""ServeService: the life of a ``soar serve`` process.
+
+start   load the playbook directory (invalid files are reported and skipped), sync the persisted
+        schedules, then recover: resume the runs that were in flight, start the recorded events
+        that have no run yet (:meth:`ServeService.recover`)
+serve   HTTP (uvicorn, one event loop with everything else), schedules, polls, the playbook
+        watcher (every ``watch_interval`` seconds, and at once on SIGHUP), the approval sweeper
+stop    on SIGTERM/SIGINT: stop accepting (HTTP, schedules, polls), give running runs ``grace``
+        seconds, checkpoint the rest (:meth:`Dispatcher.drain`), flush the store, exit 0
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import signal
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from runner.errors import ConfigError, SoarError
+from runner.secrets import Secret
+from runner.serve.approvals import ApprovalDesk
+from runner.serve.catalog import Change, JobSpec, PlaybookCatalog
+from runner.serve.dispatch import Dispatcher
+from runner.serve.metrics import ServeMetrics
+from runner.serve.scheduler import DEFAULT_MISFIRE_GRACE, Schedules
+from runner.serve.webhooks import DEFAULT_BODY_LIMIT
+from runner.store.inbox import Accepted, TriggerInbox
+
+log = logging.getLogger("soar.serve")
+UTC = timezone.utc
+SCHEDULE_DEDUP_WINDOW = 86400.0      # one event per (schedule, occurrence), even across a crash
+POLL_DEDUP_WINDOW = 7 * 86400.0
+DEDUP_PURGE_EVERY = 600.0
+
+
+@dataclass
+class ServeOptions:
+    """Knobs of ``soar serve`` (each is a CLI option; see docs/serve.md)."""
+
+    directory: str = "playbooks"
+    max_runs: int = 1                       # concurrent runs per playbook
+    grace: float = 30.0                     # seconds running runs get at shutdown
+    misfire_grace: float = DEFAULT_MISFIRE_GRACE
+    body_limit: int = DEFAULT_BODY_LIMIT
+    api_token: Secret | None = None         # bearer token for /approvals
+    approval_timeout: float | None = 86400.0  # for gates without their own `timeout`
+    watch_interval: float = 1.0             # 0: reload on SIGHUP only
+    sweep_interval: float = 2.0
+
+
+def _poller_class():
+    """The polling trigger (``runner.serve.polling``), or None while it is not installed."""
+    if importlib.util.find_spec("runner.serve.polling") is None:
+        return None
+    from runner.serve.polling import Poller
+
+    return Poller
+
+
+class ServeService:
+    def __init__(self, services: Any, options: ServeOptions):
+        from runner.engine.run import Engine
+        from runner.playbook.loader import PlaybookLoader
+
+        self.services = services
+        self.options = options
+        self.store = services.store
+        self.stopping = False
+        self.inbox = TriggerInbox(self.store)
+        self.loader = PlaybookLoader(services.plugins)
+        self.engine = Engine(services)
+        self.catalog = PlaybookCatalog(options.directory, self.loader, self._tenants_of)
+        self.metrics = ServeMetrics(services, gauges=self._gauges)
+        services.plugins.pm.register(self.metrics.plugin)
+        self.dispatcher = Dispatcher(self.engine, self.inbox, self.catalog.get, self.metrics,
+                                     max_runs=options.max_runs)
+        self.approvals = ApprovalDesk(self.store, self.dispatcher, self.loader,
+                                      default_timeout=options.approval_timeout)
+        self.schedules = Schedules(self.inbox.engine, on_fire=self._on_fire, on_missed=self._on_missed,
+                                   misfire_grace=options.misfire_grace)
+        self._jobs: dict[str, JobSpec] = {}
+        self._pollers: dict[str, Any] = {}
+        self._polls: dict[str, asyncio.Task] = {}
+        self._background: list[asyncio.Task] = []
+        self._reload_now = asyncio.Event()
+        self._stop_now = asyncio.Event()
+        self._stopped = False
+        self.Poller = _poller_class()
+
+    # ---- lifecycle ----------------------------------------------------------------------------
+
+    async def start(self) -> dict:
+        """Load, schedule, recover; returns a summary (what the CLI prints first)."""
+        change = self.catalog.scan()
+        self.metrics.reloads.labels("loaded").inc(len(change.loaded))
+        self.metrics.reloads.labels("rejected").inc(len(change.rejected))
+        self.schedules.start(asyncio.get_running_loop())
+        self._sync_jobs()
+        recovered = self.recover()
+        self._background = [asyncio.create_task(self._watch(), name="playbook watcher"),
+                            asyncio.create_task(self._sweep(), name="approval sweeper")]
+        return {"playbooks": sorted(self.catalog.entries), "rejected": sorted(change.rejected),
+                "webhooks": sorted(self.catalog.hooks), "schedules": len(self._jobs), **recovered}
+
+    def recover(self) -> dict:
+        """Resume runs left in flight and start recorded events that have no run yet."""
+        resumed = 0
+        for run in self.store.runs_in_flight():
+            if run.parent_id is None:  # tenant runs and sub-playbooks resume with their parent
+                resumed += self.dispatcher.resume(run.id, run.playbook_name)
+        events = self.inbox.unstarted()
+        for event in events:
+            self.dispatcher.submit(event)
+        if resumed or events:
+            log.warning("recovered: %d run(s) resumed, %d recorded event(s) started", resumed, len(events))
+        return {"resumed": resumed, "started": len(events)}
+
+    async def serve(self, sock: Any) -> None:
+        """Serve HTTP on ``sock`` until :meth:`request_stop`, then :meth:`stop`."""
+        import uvicorn
+
+        from runner.serve.app import build_app
+
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self):  # our signal handlers decide (see install_signals)
+                yield
+
+        config = uvicorn.Config(build_app(self), lifespan="off", log_level="warning", access_log=False,
+                                timeout_graceful_shutdown=5)
+        server = Server(config)
+        http = asyncio.create_task(server.serve(sockets=[sock]), name="http")
+        stop = asyncio.create_task(self._stop_now.wait())
+        await asyncio.wait([http, stop], return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        self.stopping = True
+        await asyncio.gather(http, return_exceptions=True)
+        stop.cancel()
+        await self.stop()
+
+    def install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+
+    def request_stop(self) -> None:
+        log.warning("stopping: no new work; running runs get %gs to finish", self.options.grace)
+        self.stopping = True
+        self._stop_now.set()
+
+    def request_reload(self) -> None:
+        self._reload_now.set()
+
+    async def stop(self) -> list[str]:
+        """Stop accepting, drain the runs (see :meth:`Dispatcher.drain`), flush the store."""
+        if self._stopped:
+            return []
+        self._stopped = self.stopping = True
+        self.metrics.up.set(0)
+        self.schedules.shutdown()
+        tasks = [*self._background, *self._polls.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        interrupted = await self.dispatcher.drain(self.options.grace)
+        self.store.flush()
+        with contextlib.suppress(ValueError):
+            self.services.plugins.pm.unregister(self.metrics.plugin)
+        return interrupted
+
+    # ---- accepting events ---------------------------------------------------------------------
+
+    def accept(self, playbook: str, source: str, payload: Any, **kw: Any) -> Accepted:
+        """Record a trigger event (durably) and hand it to the dispatcher."""
+        accepted = self.inbox.accept(playbook, source, payload, **kw)
+        if accepted.duplicate:
+            self.metrics.duplicates.labels(playbook, source).inc()
+            return accepted
+        self.metrics.events.labels(playbook, source).inc()
+        self.dispatcher.submit(accepted.event)
+        return accepted
+
+    def _on_fire(self, job_id: str, scheduled: datetime) -> None:
+        job = self._jobs.get(job_id)
+        if job is None:
+            return  # a job of a playbook just removed
+        if job.kind == "poll":
+            self._poll(job)
+            return
+        busy = self.dispatcher.busy(job.playbook)
+        when = scheduled.astimezone(UTC).isoformat()
+        if busy >= self.options.max_runs:
+            self.store.audit(None, "schedule.skipped", data={
+                "playbook": job.playbook, "job": job_id, "scheduled_for": when, "running": busy,
+                "reason": f"at most {self.options.max_runs} run(s) at once"})
+            self.metrics.skipped.labels(job.playbook).inc()
+            log.warning("%s: scheduled run %s skipped: %d run(s) still going", job.playbook, when, busy)
+            return
+        self.accept(job.playbook, "schedule", {"scheduled_for": when, "since": self._since(job.playbook)},
+                    trigger_key=job_id, scheduled_for=scheduled, dedup_key=f"{job_id}@{when}",
+                    dedup_window=SCHEDULE_DEDUP_WINDOW)
+
+    def _on_missed(self, job_id: str, scheduled: datetime) -> None:
+        job = self._jobs.get(job_id)
+        playbook = job.playbook if job else job_id.split("/")[0]
+        when = scheduled.astimezone(UTC).isoformat()
+        self.store.audit(None, "schedule.missed", data={"playbook": playbook, "job": job_id, "scheduled_for": when,
+                                                         "misfire_grace": self.options.misfire_grace})
+        self.metrics.missed.labels(playbook).inc()
+        log.warning("%s: scheduled run %s missed by more than %gs; waiting for the next one",
+                    playbook, when, self.options.misfire_grace)
+
+    def _since(self, playbook: str) -> str | None:
+        last = self.store.list_runs(limit=1, status="succeeded", playbook=playbook, top_level_only=True)
+        return last[0].created_at.isoformat() if last else None
+
+    def _poll(self, job: JobSpec) -> None:
+        if self.Poller is None:
+            log.error("%s: poll triggers need runner.serve.polling, which is not installed", job.playbook)
+            return
+        running = self._polls.get(job.id)
+        if running is not None and not running.done():
+            return  # the previous poll of this trigger is still going: never overlap polls
+        poller = self._pollers.get(job.id)
+        if poller is None:
+            tenant = self.engine.tenant_info(job.tenant)
+            poller = self._pollers[job.id] = self.Poller(self.services, job.playbook, job.poll, tenant)
+        self._polls[job.id] = asyncio.get_running_loop().create_task(self._poll_once(job, poller))
+
+    async def _poll_once(self, job: JobSpec, poller: Any) -> Any:
+        async def submit(payload: dict, dedup_key: str) -> str | None:
+            accepted = self.accept(job.playbook, "poll", payload, trigger_key=job.id, tenant=job.tenant,
+                                   dedup_key=dedup_key, dedup_window=POLL_DEDUP_WINDOW)
+            return None if accepted.duplicate else accepted.event_id
+
+        try:
+            return await poller.poll_once(submit)
+        except SoarError as exc:
+            log.warning("%s: poll of %s on %s failed: %s", job.playbook, job.poll.source, job.tenant, exc)
+        except Exception:  # noqa: BLE001 - one failing poll must not stop the server
+            log.exception("%s: poll of %s on %s crashed", job.playbook, job.poll.source, job.tenant)
+        return None
+
+    # ---- reload -------------------------------------------------------------------------------
+
+    def reload(self, *, force: bool = False) -> Change:
+        """Re-read changed playbook files (all of them with ``force``) and re-sync schedules."""
+        change = self.catalog.scan(force=force)
+        self.metrics.reloads.labels("loaded").inc(len(change.loaded))
+        self.metrics.reloads.labels("rejected").inc(len(change.rejected))
+        if change:
+            self._sync_jobs()
+            log.warning("playbooks reloaded: %s%s", ", ".join(change.loaded) or "-",
+                        f"; removed: {', '.join(change.removed)}" if change.removed else "")
+        return change
+
+    def _sync_jobs(self) -> None:
+        self._jobs = {job.id: job for job in self.catalog.jobs()}
+        for gone in [j for j in self._pollers if j not in self._jobs]:
+            del self._pollers[gone]
+        self.schedules.sync(self._jobs.values())
+
+    async def _watch(self) -> None:
+        interval = self.options.watch_interval
+        while True:
+            try:
+                await asyncio.wait_for(self._reload_now.wait(), timeout=interval if interval > 0 else None)
+                forced = True
+            except asyncio.TimeoutError:
+                forced = False
+            self._reload_now.clear()
+            try:
+                self.reload(force=forced)
+            except SoarError as exc:  # e.g. the directory disappeared: keep what runs
+                log.error("reload failed: %s", exc)
+
+    async def _sweep(self) -> None:
+        last_purge = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.options.sweep_interval)
+            try:
+                self.approvals.sweep()
+                if loop.time() - last_purge > DEDUP_PURGE_EVERY:
+                    self.inbox.purge_dedup()
+                    last_purge = loop.time()
+            except SoarError as exc:
+                log.error("approval sweep failed: %s", exc)
+
+    # ---- state --------------------------------------------------------------------------------
+
+    def health(self) -> dict:
+        return {"status": "stopping" if self.stopping else "ok", "playbooks": len(self.catalog.entries),
+                "rejected": len(self.catalog.rejected), "running": self.dispatcher.running,
+                "queued": self.dispatcher.queued}
+
+    def _gauges(self) -> dict[str, float]:
+        return {"runs_running": self.dispatcher.running, "runs_queued": self.dispatcher.queued,
+                "playbooks_loaded": len(self.catalog.entries), "playbooks_rejected": len(self.catalog.rejected)}
+
+    def _tenants_of(self, playbook: Any) -> list[str]:
+        config = self.services.config
+        configured = config.tenant_names() if config is not None else []
+        wanted = playbook.tenants
+        if wanted is None or wanted == "all":
+            return list(configured)
+        missing = [t for t in wanted if t not in configured]
+        if missing:
+            raise ConfigError(f"playbook '{playbook.name}' names tenant '{missing[0]}', which is not configured",
+                              where=playbook.locate(("tenants",)),
+                              hint="configured tenants: " + (", ".join(configured) or "none (add them to soar.yaml)"))
+        return list(wanted)

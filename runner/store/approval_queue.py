@@ -1,0 +1,88 @@
+"""Approval bookkeeping for a long-running server (``soar serve``): gates that timed out, runs
+whose gate was decided and that wait to be continued, and claiming a run so that one process
+continues it.
+
+:meth:`RunStore.decide_approval` refuses a gate whose ``expires_at`` passed (a human can no
+longer decide it); :func:`decide_timed_out` is how the server records the timeout's decision —
+with ``decided_by = "timeout"`` and the time — so the run's history says who decided and when.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+
+from . import tables as t
+from .records import ApprovalRecord, approval_record, to_json
+
+UTC = timezone.utc
+
+
+def due_approvals(store: Any, *, default_timeout: float | None = None,
+                  now: datetime | None = None) -> list[ApprovalRecord]:
+    """Pending gates whose time is up: ``expires_at`` passed, or — for gates without a timeout
+    of their own — requested more than ``default_timeout`` seconds ago. Oldest first."""
+    now = now or datetime.now(UTC)
+    due = and_(t.approvals.c.expires_at.is_not(None), t.approvals.c.expires_at <= now)
+    if default_timeout is not None:
+        due = or_(due, and_(t.approvals.c.expires_at.is_(None),
+                            t.approvals.c.requested_at <= now - timedelta(seconds=default_timeout)))
+    query = (select(t.approvals).where(t.approvals.c.status == "pending", due)
+             .order_by(t.approvals.c.requested_at))
+    with store._db.read("list timed-out approvals") as conn:
+        return [approval_record(r) for r in conn.execute(query)]
+
+
+def decide_timed_out(store: Any, record: ApprovalRecord, *, approved: bool, actor: str = "timeout",
+                     reason: str = "approval timed out") -> bool:
+    """Record the timeout's decision on a still-pending gate (durably, with an
+    ``approval.approved``/``.denied`` audit event). False if someone decided it first."""
+    now = datetime.now(UTC)
+    decision = "approved" if approved else "denied"
+    key = (t.approvals.c.run_id == record.run_id, t.approvals.c.step_id == record.step_id,
+           t.approvals.c.item == (t.NO_ITEM if record.item is None else record.item))
+
+    def work(conn) -> bool:
+        done = conn.execute(update(t.approvals).where(*key, t.approvals.c.status == "pending").values(
+            status=decision, decided_at=now, decided_by=actor, reason=reason))
+        if done.rowcount != 1:
+            return False
+        conn.execute(t.events.insert().values(
+            run_id=record.run_id, ts=now, kind=f"approval.{decision}", step_id=record.step_id,
+            data=to_json({"item": record.item, "reason": reason}), actor=actor))
+        return True
+
+    return store._db.commit(work, doing="record an approval timeout")
+
+
+def decided_waiting_runs(store: Any, *, decided_before: datetime | None = None) -> list[str]:
+    """Top-level runs in ``waiting_approval`` with a gate that has been decided (before
+    ``decided_before``), i.e. runs to continue. Oldest decision first."""
+    runs = t.runs
+    query = (select(runs.c.id, runs.c.parent_id, t.approvals.c.decided_at)
+             .select_from(t.approvals.join(runs, runs.c.id == t.approvals.c.run_id))
+             .where(runs.c.status == "waiting_approval",
+                    t.approvals.c.status.in_(("approved", "denied")))
+             .order_by(t.approvals.c.decided_at))
+    if decided_before is not None:
+        query = query.where(t.approvals.c.decided_at <= decided_before)
+    out: list[str] = []
+    with store._db.read("list decided approvals") as conn:
+        for row in conn.execute(query):
+            top = row.parent_id or row.id
+            if top not in out:
+                out.append(top)
+    return out
+
+
+def claim_waiting_run(store: Any, run_id: str) -> bool:
+    """Move a run from ``waiting_approval`` to ``running``; True for the one caller that did it
+    (so only one process continues the run)."""
+    def work(conn) -> bool:
+        done = conn.execute(update(t.runs).where(t.runs.c.id == run_id, t.runs.c.status == "waiting_approval")
+                            .values(status="running", updated_at=datetime.now(UTC), finished_at=None))
+        return done.rowcount == 1
+
+    return store._db.commit(work, doing="claim a run to continue")

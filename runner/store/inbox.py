@@ -1,0 +1,222 @@
+"""The trigger inbox: every event that should start a run (webhook, schedule, poll), recorded
+durably *before* anyone is told it was accepted — so a crash loses nothing.
+
+An event is one row in ``trigger_events``. Its run id is chosen when the event is accepted (the
+webhook answers it at once), and the run is later created under that id. So the inbox needs no
+"started" flag: an event whose run row does not exist yet is still to be started
+(:meth:`TriggerInbox.unstarted`), and a run can never be started twice for one event, because a
+run id can only be created once.
+
+Deduplication (``trigger_dedup``) is one upsert in the same transaction: the row for
+(playbook, key) is taken over only when its window has passed, so two deliveries of the same
+event — in one process or in two — yield one run.
+
+Accepting an event is one transaction (one or two inserts) on the run store's connection: the
+accept path of a webhook stays cheap (no fsync per event with SQLite's WAL + synchronous=NORMAL).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Column, Index, MetaData, String, Table, and_, delete, func, select
+
+from .buffer import dialect_insert
+from .records import new_run_id, to_json
+from .tables import Json, UtcDateTime
+
+UTC = timezone.utc
+MAX_KEY = 200  # longer dedup keys are stored as their SHA-256
+
+metadata = MetaData()  # our own: created on first use, also in a store made before these tables
+
+trigger_events = Table(
+    "trigger_events",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("run_id", String, nullable=False, unique=True),
+    Column("playbook", String, nullable=False),
+    Column("source", String, nullable=False),   # webhook | schedule | poll
+    Column("trigger_key", String),               # which trigger of the playbook (path, job id)
+    Column("tenant", String),                    # poll events run on the tenant they came from
+    Column("payload", Json),
+    Column("dedup_key", String),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("scheduled_for", UtcDateTime),
+    Index("ix_trigger_events_playbook", "playbook", "received_at"),
+    implicit_returning=False,
+)
+
+trigger_dedup = Table(
+    "trigger_dedup",
+    metadata,
+    Column("playbook", String, primary_key=True),
+    Column("dedup_key", String, primary_key=True),
+    Column("event_id", String, nullable=False),
+    Column("run_id", String, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index("ix_trigger_dedup_expires", "expires_at"),
+    implicit_returning=False,
+)
+
+
+@dataclass(frozen=True)
+class TriggerEvent:
+    """One recorded trigger event; ``run_id`` is the run it starts (or started)."""
+
+    id: str
+    run_id: str
+    playbook: str
+    source: str
+    trigger_key: str | None
+    tenant: str | None
+    payload: Any
+    dedup_key: str | None
+    received_at: datetime
+    scheduled_for: datetime | None
+
+    def trigger(self) -> dict:
+        """The run's ``trigger`` context (``trigger.type``, ``.payload`` ...)."""
+        since = self.payload.get("since") if isinstance(self.payload, dict) else None
+        doc = {"type": self.source, "event_id": self.id, "key": self.trigger_key,
+               "payload": self.payload, "received_at": self.received_at.isoformat(), "since": since}
+        if self.scheduled_for is not None:
+            doc["scheduled_for"] = self.scheduled_for.isoformat()
+        if self.tenant is not None:
+            doc["tenant"] = self.tenant
+        return doc
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """What :meth:`TriggerInbox.accept` answers. ``duplicate``: the key was seen within its
+    window; ``event_id``/``run_id`` are then those of the first event."""
+
+    event_id: str
+    run_id: str
+    duplicate: bool = False
+    event: TriggerEvent | None = None
+
+
+def _key(text: str) -> str:
+    return text if len(text) <= MAX_KEY else "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _event(row) -> TriggerEvent:
+    m = row._mapping
+    return TriggerEvent(id=m["id"], run_id=m["run_id"], playbook=m["playbook"], source=m["source"],
+                        trigger_key=m["trigger_key"], tenant=m["tenant"], payload=m["payload"],
+                        dedup_key=m["dedup_key"], received_at=m["received_at"],
+                        scheduled_for=m["scheduled_for"])
+
+
+class TriggerInbox:
+    """Durable trigger events on a :class:`~runner.store.RunStore` (its database and connection)."""
+
+    def __init__(self, store: Any):
+        self.store = store
+        self._db = store._db  # same package: one connection, one lock, one transaction per accept
+        self._db.commit(lambda conn: metadata.create_all(conn, checkfirst=True),
+                        doing="create the trigger inbox")
+        self._dialect = self._db.dialect
+
+    @property
+    def engine(self) -> Any:
+        """The store's SQLAlchemy engine (``soar serve`` keeps its schedules in the same database)."""
+        return self._db.engine
+
+    # ---- writing ------------------------------------------------------------------------------
+
+    def accept(self, playbook: str, source: str, payload: Any, *, trigger_key: str | None = None,
+               tenant: str | None = None, dedup_key: str | None = None, dedup_window: float = 3600.0,
+               scheduled_for: datetime | None = None, now: datetime | None = None) -> Accepted:
+        """Record an event durably (committed when this returns) and choose its run id.
+
+        With ``dedup_key``, an event whose (playbook, key) was accepted less than
+        ``dedup_window`` seconds ago is not recorded: the first event's ids come back with
+        ``duplicate=True``.
+        """
+        now = now or datetime.now(UTC)
+        event_id = "e-" + new_run_id()[2:]
+        run_id = new_run_id()
+        key = _key(str(dedup_key)) if dedup_key is not None else None
+        row = dict(id=event_id, run_id=run_id, playbook=playbook, source=source, trigger_key=trigger_key,
+                   tenant=tenant, payload=to_json(payload), dedup_key=key, received_at=now,
+                   scheduled_for=scheduled_for)
+
+        def work(conn) -> Accepted:
+            if key is not None:
+                stmt = dialect_insert(self._dialect, trigger_dedup).values(
+                    playbook=playbook, dedup_key=key, event_id=event_id, run_id=run_id,
+                    expires_at=now + timedelta(seconds=dedup_window))
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["playbook", "dedup_key"],
+                    set_={"event_id": stmt.excluded.event_id, "run_id": stmt.excluded.run_id,
+                          "expires_at": stmt.excluded.expires_at},
+                    where=trigger_dedup.c.expires_at <= now)
+                if conn.execute(stmt).rowcount == 0:
+                    first = conn.execute(select(trigger_dedup.c.event_id, trigger_dedup.c.run_id).where(
+                        trigger_dedup.c.playbook == playbook, trigger_dedup.c.dedup_key == key)).first()
+                    return Accepted(first.event_id, first.run_id, duplicate=True)
+            conn.execute(trigger_events.insert(), row)
+            return Accepted(event_id, run_id)
+
+        accepted = self._db.commit(work, doing="record a trigger event")
+        if accepted.duplicate:
+            return accepted
+        stored = {**row, "payload": payload}
+        event = TriggerEvent(**{k: stored[k] for k in TriggerEvent.__dataclass_fields__})
+        return Accepted(event_id, run_id, event=event)
+
+    def purge_dedup(self, now: datetime | None = None) -> int:
+        """Forget dedup keys whose window has passed; returns how many."""
+        now = now or datetime.now(UTC)
+        return self._db.commit(
+            lambda conn: conn.execute(delete(trigger_dedup).where(trigger_dedup.c.expires_at <= now)).rowcount,
+            doing="purge expired dedup keys")
+
+    # ---- reading ------------------------------------------------------------------------------
+
+    def unstarted(self, limit: int | None = None) -> list[TriggerEvent]:
+        """Events whose run does not exist yet (to start after a restart), oldest first."""
+        from .tables import runs
+
+        query = (select(trigger_events).select_from(
+            trigger_events.outerjoin(runs, runs.c.id == trigger_events.c.run_id))
+            .where(runs.c.id.is_(None)).order_by(trigger_events.c.received_at, trigger_events.c.id))
+        if limit is not None:
+            query = query.limit(limit)
+        with self._db.read("list unstarted trigger events") as conn:
+            return [_event(r) for r in conn.execute(query)]
+
+    def get(self, event_id: str) -> TriggerEvent | None:
+        with self._db.read("read a trigger event") as conn:
+            row = conn.execute(select(trigger_events).where(trigger_events.c.id == event_id)).first()
+        return None if row is None else _event(row)
+
+    def events(self, playbook: str | None = None, source: str | None = None) -> list[TriggerEvent]:
+        """Recorded events (of one playbook / source), oldest first."""
+        query = select(trigger_events).order_by(trigger_events.c.received_at, trigger_events.c.id)
+        if playbook is not None:
+            query = query.where(trigger_events.c.playbook == playbook)
+        if source is not None:
+            query = query.where(trigger_events.c.source == source)
+        with self._db.read("list trigger events") as conn:
+            return [_event(r) for r in conn.execute(query)]
+
+    def count(self) -> int:
+        with self._db.read("count trigger events") as conn:
+            return conn.execute(select(func.count()).select_from(trigger_events)).scalar_one()
+
+    def last_scheduled(self, playbook: str, trigger_key: str) -> datetime | None:
+        """When the last event of this trigger was scheduled for (or received)."""
+        query = (select(func.max(func.coalesce(trigger_events.c.scheduled_for, trigger_events.c.received_at)))
+                 .where(and_(trigger_events.c.playbook == playbook, trigger_events.c.trigger_key == trigger_key)))
+        with self._db.read("read the last trigger event") as conn:
+            value = conn.execute(query).scalar()
+        if isinstance(value, str):  # SQLite returns max() of the ISO text as text
+            value = datetime.fromisoformat(value)
+        return value
