@@ -294,11 +294,13 @@ def retry_after(response: httpx.Response, now: float | None = None) -> float | N
             except (TypeError, ValueError):
                 pass
     _code, message, _t = _error_body(response)
-    m = re.search(r"(\d+(?:\.\d+)?)\s*(seconds?|secs?|s\b|minutes?|mins?)", message or "", re.IGNORECASE)
+    message = message or ""
+    # Most explicit first: "try again in N seconds", then a reset timestamp, then "in N seconds".
+    # A bare number is never taken: "Maximum allowed 50 per 60 s" names the window, not the wait.
+    m = _AFTER.search(message)
     if m:
-        n = float(m.group(1))
-        return n * 60 if m.group(2).lower().startswith("m") else n
-    m = re.search(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?)", message or "")
+        return _seconds(m)
+    m = re.search(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?)", message)
     if m:
         import datetime as dt
 
@@ -306,7 +308,18 @@ def retry_after(response: httpx.Response, now: float | None = None) -> float | N
         if stamp.tzinfo is None:
             stamp = stamp.replace(tzinfo=dt.timezone.utc)
         return max(0.0, stamp.timestamp() - (now if now is not None else time.time()))
-    return None
+    m = _IN.search(message)
+    return _seconds(m) if m else None
+
+
+_UNIT = r"(\d+(?:\.\d+)?)\s*(seconds?|secs?|s\b|minutes?|mins?)"
+_AFTER = re.compile(r"(?:try again|retry)\s+(?:in|after)\s+" + _UNIT, re.IGNORECASE)
+_IN = re.compile(r"\b(?:in|after)\s+" + _UNIT, re.IGNORECASE)
+
+
+def _seconds(m: re.Match) -> float:
+    n = float(m.group(1))
+    return n * 60 if m.group(2).lower().startswith("m") else n
 
 
 # ---- clients -----------------------------------------------------------------------------------

@@ -128,6 +128,16 @@ def test_xdr_body_states_the_reset():
     assert retry_after(resp, now=1445412480 - 30) == 30.0
 
 
+def test_body_window_is_not_mistaken_for_the_wait():
+    # The simulator's (and XDR's) text names the window before the wait: take the wait.
+    resp = err(429, "TooManyRequests", "API calls quota exceeded! Maximum allowed 50 per 60 s. "
+                                       "Quota resets at 2026-11-23T10:00:02Z (try again in 2 seconds).")
+    assert retry_after(resp) == 2.0
+    resp = err(429, "TooManyRequests", "Maximum allowed 45 per 60 s. Quota resets at 2026-11-23T10:00:30Z.")
+    assert retry_after(resp, now=1795428000.0) == 30.0  # 2026-11-23T10:00:00Z + 30 s
+    assert retry_after(err(429, "TooManyRequests", "Maximum allowed 45 per 60 s.")) is None
+
+
 def test_429_is_retried_for_post_too_but_bounded():
     apis = make(lambda r: err(429, "TooManyRequests", "no", **{"Retry-After": "1"}),
                 retry=RetryPolicy(throttled=3))
