@@ -114,7 +114,7 @@ class Ref(Expr):
     __slots__ = ("root", "parts")
 
     def __init__(self, text: str, root: str, parts: tuple):
-        super().__init__(text, fn=self._walk)
+        super().__init__(text)
         self.root, self.parts = root, parts
 
     def render(self, ctx):
@@ -384,6 +384,11 @@ class ExpressionEngine:
                 kind = "filter" if isinstance(node, nodes.Filter) else "test"
                 raise ExpressionSyntaxError(f"in ${{{{ {text} }}}}: unknown {kind} '{node.name}'",
                                             hint=f"see docs/playbooks.md for the {kind}s available")
+            test = _named_test(node)
+            if test is not None and test not in self.env.tests:
+                raise ExpressionSyntaxError(
+                    f"in ${{{{ {text} }}}}: unknown test '{test}' in {node.name}()",
+                    hint="Jinja tests include: " + ", ".join(sorted(self.env.tests)[:25]) + " ...")
             for child in node.iter_child_nodes():
                 visit(child)
 
@@ -391,6 +396,21 @@ class ExpressionEngine:
         if text not in self._cache:  # checked: compile_expr need not parse it again
             self._cache[text] = Expr(text, build=functools.partial(self._jinja, text, tree))
         return chains
+
+
+# Filters whose first (select/reject) or second (selectattr/rejectattr) argument names a test.
+_TEST_ARG = {"select": 0, "reject": 0, "selectattr": 1, "rejectattr": 1}
+
+
+def _named_test(node: nodes.Node) -> str | None:
+    """The test a ``select('x')``-style filter names by a literal string, if any."""
+    if not isinstance(node, nodes.Filter) or node.name not in _TEST_ARG:
+        return None
+    index = _TEST_ARG[node.name]
+    if len(node.args) > index and isinstance(node.args[index], nodes.Const) \
+            and isinstance(node.args[index].value, str):
+        return node.args[index].value
+    return None
 
 
 def _check_callables(env, node: nodes.Node, soft: bool = False) -> None:
