@@ -27,6 +27,10 @@ FINAL = ("succeeded", "failed", "cancelled")
 TENANT_CONCURRENCY = 20
 
 
+# What `trigger.*` always offers a playbook (docs/playbooks.md), whatever started the run.
+_TRIGGER_KEYS = {"type": "manual", "payload": None, "since": None}
+
+
 @dataclass
 class RunResult:
     """What a run ended with. ``children`` holds the per-tenant results of a parent run."""
@@ -197,7 +201,7 @@ class Engine:
             "inputs": values,
             "steps": dict(ctx_steps or {}),
             "tenant": tenant.as_context() if tenant else None,
-            "trigger": trigger,
+            "trigger": {**_TRIGGER_KEYS, **trigger},  # documented keys always exist (a manual run: None)
             "playbook": {"name": playbook.name, "description": playbook.description,
                          "path": playbook.source_path},
             "run": {"id": run_id, "dry_run": dry_run, "parent_id": parent_id},

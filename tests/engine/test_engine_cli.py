@@ -42,6 +42,21 @@ outputs:
                                    "text": "n=4 list=[1, 2, 3]"}
 
 
+def test_manual_run_offers_every_documented_trigger_key(soar):
+    pb = soar.write("trig.yaml", """
+name: trig
+steps:
+  - id: a
+    action: core.set
+    with: {since: "${{ trigger.since or 'none' }}", type: "${{ trigger.type }}", payload: "${{ trigger.payload }}"}
+outputs:
+  a: "${{ steps.a.output }}"
+""")
+    doc = soar.json("run", str(pb))
+    assert doc["status"] == "succeeded"
+    assert doc["outputs"]["a"] == {"since": "none", "type": "manual", "payload": None}
+
+
 def test_foreach_when_concurrency_keeps_item_order(soar):
     pb = soar.write("f.yaml", """
 name: each
