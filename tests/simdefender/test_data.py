@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import START
+from simdefender_helpers import START
 
 from runner.sim import SimulatedCloud
 

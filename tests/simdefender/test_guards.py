@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from conftest import GRAPH, MDE, XDR, Api
+from simdefender_helpers import GRAPH, MDE, XDR, Api
 
 from runner.sim import SimulatedCloud
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import GRAPH, XDR
+from simdefender_helpers import GRAPH, XDR
 
 from runner.sim.defender import HOSTS
 

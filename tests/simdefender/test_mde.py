@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import MDE, START, XDR, Api
+from simdefender_helpers import MDE, START, XDR, Api
 
 from runner.sim import SimulatedCloud
 
