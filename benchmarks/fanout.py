@@ -136,6 +136,35 @@ def run_hand(tenants: int, machines: int, concurrency: int):
     return elapsed, used, call_shape(cloud)
 
 
+def rows(quick: bool) -> list:
+    """The summary rows for ``python -m benchmarks`` (benchmarks/common.py): the same measurement
+    as ``main`` (quick: 2 tenants × 10 machines, once)."""
+    from benchmarks.common import Row, Samples, seconds
+
+    tenants, machines, concurrency, repeat = (2, 10, 5, 1) if quick else (20, 100, 10, 5)
+    ours, hand, tokens = [], [], []
+    with tempfile.TemporaryDirectory(prefix="soar-fanout-") as tmp:
+        run_hand(2, 5, 2)  # warm up imports and the simulator's key pool
+        run_ours(2, 5, 2, Path(tmp), None)
+        for i in range(repeat):  # interleaved, alternating who goes first
+            for which in ((0, 1) if i % 2 == 0 else (1, 0)):
+                if which == 0:
+                    t, _c, n, _shape = run_ours(tenants, machines, concurrency, Path(tmp), None)
+                    ours.append(t)
+                    tokens.append(n)
+                else:
+                    hand.append(run_hand(tenants, machines, concurrency)[0])
+    o, h = Samples(tuple(ours)), Samples(tuple(hand))
+    ratio = o.median / h.median
+    where = f"isolate {tenants * machines:,} machines over {tenants} tenants, {concurrency} at once per tenant"
+    return [Row(measure=f"fan-out: {where}", ours=seconds(o.median),
+                reference=f"hand-written asyncio+httpx {seconds(h.median)}", ratio=ratio, target="≤ 1.10",
+                met=ratio <= 1.10, noise=f"ours {o.spread(seconds)}; ref {h.spread(seconds)}"),
+            Row(measure="fan-out: token requests per run", ours=f"{max(tokens)}",
+                reference=f"{tenants} tenants (hand-written: pre-acquired)", ratio=max(tokens) / tenants,
+                target="exactly 1 per tenant", met=set(tokens) == {tenants})]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tenants", type=int, default=20)

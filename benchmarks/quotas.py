@@ -8,9 +8,10 @@ minute and 1,500 per hour per tenant) on a clock sped up 60× (one simulated min
 second). A playbook makes ``--calls`` ``defender.get_machine`` calls, ``--concurrency`` at a time,
 through the runner's API clients (whose own quota windows run on the same simulated clock).
 
-Achieved rate = (successful calls − one window's budget) / (last − first success), in calls per
-simulated minute: a client that spends each window's budget the moment it frees scores exactly
-the allowed rate (the first window's burst is not counted as speed). Targets: ≥ 90 % of the
+Achieved rate = the allowed rate × (ideal span / actual span), where the span runs from the first
+to the last successful call on the simulated clock and the ideal span, for N calls, is
+(⌈N / 100⌉ − 1) minutes: a client that spends each window's budget the moment it frees scores
+exactly the allowed rate (the first window's burst is not counted as speed). Targets: ≥ 90 % of the
 allowed rate, no failed step. For contrast, a plain httpx loop with the same concurrency and the
 same token, that neither paces itself nor honours ``Retry-After``, sends the same number of calls.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -58,12 +60,12 @@ def _cloud():
 
 
 def _rate(times: list[float]) -> float | None:
-    """Successful calls per simulated minute, beyond the first window's burst."""
+    """Calls per simulated minute, as the allowed rate times (ideal span / actual span)."""
     if len(times) <= LIMIT:
         return None
-    times = sorted(times)
-    span = times[-1] - times[0]
-    return (len(times) - LIMIT) / span * 60.0 if span > 0 else None
+    span = max(times) - min(times)
+    ideal = (math.ceil(len(times) / LIMIT) - 1) * WINDOW
+    return ideal / span * (LIMIT / WINDOW * 60.0) if span > 0 else None
 
 
 def ours(calls: int, concurrency: int) -> dict:

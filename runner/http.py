@@ -11,6 +11,8 @@ msal is synchronous and needs a sync client; actions are async. One handler func
 
 from __future__ import annotations
 
+import functools
+import ssl
 from typing import Callable
 
 import httpx
@@ -21,6 +23,13 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 USER_AGENT = "soar-runner/0.1"
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The process's one TLS context, shared by every client: httpx builds a new one per client
+    otherwise, and loading the CA bundle costs ~20 ms — more than a request to Defender."""
+    return httpx.create_ssl_context()
 
 
 def _refuse(request: httpx.Request) -> httpx.Response:
@@ -73,7 +82,7 @@ class Network:
 
     def _transport_kwargs(self, sync: bool = True) -> dict:
         if self.real:
-            return {}
+            return {"verify": _tls()}
         if self.relay is not None:
             return {"transport": _Relay(self.relay) if sync else _AsyncRelay(self.relay)}
         return {"transport": httpx.MockTransport(self.handler)}
@@ -100,7 +109,7 @@ class _Relay(httpx.BaseTransport):
     """Sends every request to the simulated cloud on loopback (see :meth:`Network.loopback`)."""
 
     def __init__(self, base: str):
-        self._base, self._inner = base, httpx.HTTPTransport()
+        self._base, self._inner = base, httpx.HTTPTransport(verify=_tls())
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
@@ -112,7 +121,7 @@ class _Relay(httpx.BaseTransport):
 
 class _AsyncRelay(httpx.AsyncBaseTransport):
     def __init__(self, base: str):
-        self._base, self._inner = base, httpx.AsyncHTTPTransport()
+        self._base, self._inner = base, httpx.AsyncHTTPTransport(verify=_tls())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()

@@ -62,7 +62,7 @@ class RunOutcome:
 
     result: "RunResult"
     runner: "SoarRunner"
-    children: dict[str, "RunOutcome"] = field(default_factory=dict)
+    children: dict[str, "RunOutcome"] = field(init=False)
 
     def __post_init__(self) -> None:
         self.children = {name: RunOutcome(child, self.runner) for name, child in self.result.children.items()}
@@ -131,7 +131,10 @@ class RunOutcome:
     def output(self, step_id: str, tenant: str | None = None) -> Any:
         """A step's output in this run (``tenant``: in that tenant's run)."""
         run = self.children[tenant] if tenant is not None else self
-        if tenant is None and self.children and len(self.children) == 1:
+        if tenant is None and self.children:
+            if len(self.children) > 1:
+                raise ValueError(f"this run has {len(self.children)} tenant runs: pass tenant= "
+                                 f"(one of {', '.join(self.children)})")
             run = next(iter(self.children.values()))
         for r in run.final(step_id).values():
             if r.item is None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict, deque
+from datetime import datetime, timezone
 from typing import Any
 
 from runner.errors import SoarError, StepError
@@ -39,6 +40,7 @@ class Dispatcher:
         self._tasks: dict[str, tuple[str, asyncio.Task]] = {}  # run id -> (playbook, task)
         self._accepting = True
         self.finished = 0
+        self.last_success: dict[str, str] = {}  # playbook -> start of its last succeeded run (trigger.since)
 
     # ---- state --------------------------------------------------------------------------------
 
@@ -100,6 +102,7 @@ class Dispatcher:
                 f"playbook '{event.playbook}' is no longer served", hint="the file was removed or renamed"))
             return
         self.metrics.run_started(event.playbook)
+        started = datetime.now(timezone.utc)
         try:
             result = await self.engine.start(playbook, trigger=event.trigger(), tenant=event.tenant,
                                              run_id=event.run_id)
@@ -113,6 +116,8 @@ class Dispatcher:
             self._record_failure(event, playbook, StepError(f"internal error: {type(exc).__name__}: {exc}"))
             return
         self.metrics.run_finished(event.playbook, result.status)
+        if result.status == "succeeded":
+            self.last_success[event.playbook] = started.isoformat()
 
     async def _resume(self, run_id: str, playbook: str) -> None:
         self.metrics.run_started(playbook)

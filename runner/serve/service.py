@@ -216,8 +216,11 @@ class ServeService:
                     playbook, when, self.options.misfire_grace)
 
     def _since(self, playbook: str) -> str | None:
-        last = self.store.list_runs(limit=1, status="succeeded", playbook=playbook, top_level_only=True)
-        return last[0].created_at.isoformat() if last else None
+        known = self.dispatcher.last_success  # kept current by the dispatcher: no query per fire
+        if playbook not in known:
+            last = self.store.list_runs(limit=1, status="succeeded", playbook=playbook, top_level_only=True)
+            known.setdefault(playbook, last[0].created_at.isoformat() if last else None)
+        return known[playbook]
 
     def _poll(self, job: JobSpec) -> None:
         if self.Poller is None:
@@ -234,8 +237,9 @@ class ServeService:
 
     async def _poll_once(self, job: JobSpec, poller: Any) -> Any:
         async def submit(payload: dict, dedup_key: str) -> str | None:
+            # incident and alert ids are per tenant: so is the dedup key
             accepted = self.accept(job.playbook, "poll", payload, trigger_key=job.id, tenant=job.tenant,
-                                   dedup_key=dedup_key, dedup_window=POLL_DEDUP_WINDOW)
+                                   dedup_key=f"{job.tenant}:{dedup_key}", dedup_window=POLL_DEDUP_WINDOW)
             return None if accepted.duplicate else accepted.event_id
 
         try:

@@ -18,7 +18,7 @@ def test_measure_rows_have_the_summary_shape():
     bench = _load()
     rows = bench.measure(rows=3000, repeat=1)  # raises if run_query and the loop disagree
     assert len(rows) == 1
-    assert set(rows[0]) == {"measure", "ours", "reference", "ratio", "target", "met"}
+    assert {"measure", "ours", "reference", "ratio", "target", "met"} <= set(rows[0])  # + noise (min/max)
     assert rows[0]["ratio"] > 0 and isinstance(rows[0]["met"], bool)
 
 
