@@ -128,6 +128,8 @@ class TokenProvider:
         self._documents: dict[str, str] = {}  # metadata URL -> JSON text
         self._metadata_docs: dict[tuple[str, str, str], dict] = {}
         self._memo: dict[tuple[str, str], AccessToken] = {}
+        # (tenant, api) -> (token as a memory hit returns it, when it stops being fresh)
+        self._hot: dict[tuple[str, str], tuple[AccessToken, float]] = {}
         self._locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._stats: dict[str, Any] = {"token_requests": {}, "cache_hits": 0, "memory_hits": 0,
                                        "from_identity_provider": 0, "refreshed_ahead": 0, "invalidated": 0}
@@ -188,13 +190,21 @@ class TokenProvider:
         Raises :class:`AuthError` (Entra said no, validation failed) or
         :class:`PermissionMissing` (role absent) — before any API call is made.
         """
+        hot = self._hot.get((tenant, api))
+        if hot is not None and self.clock() < hot[1]:  # fast path: a memory hit, still fresh
+            self._stats["memory_hits"] += 1
+            if roles:
+                self.check_roles(hot[0], roles)
+            return hot[0]
         route = self.route(tenant, api)
         key = (route.tenant.name, route.resource)
         token = self._memo.get(key)
         if token is not None and self._fresh(token):
             self._stats["memory_hits"] += 1
             self.check_roles(token, roles)
-            return token if token.source == "cache" else replace(token, source="cache")
+            token = token if token.source == "cache" else replace(token, source="cache")
+            self._hot[(tenant, api)] = (token, self._refresh_at(token))
+            return token
         async with self._lock(key):
             token = self._memo.get(key)
             if token is not None and self._fresh(token):
@@ -246,6 +256,7 @@ class TokenProvider:
         """Forget the token for (tenant, api): after an API answered 401, before the one retry."""
         route = self.route(tenant, api)
         self._memo.pop((route.tenant.name, route.resource), None)
+        self._hot.clear()  # rare (after a 401): rebuilt from _memo on the next look-ups
         target = [route.scope] if route.flow == "v2" else [route.resource]
         self._stats["invalidated"] += 1
         if self.cache.remove(self.config.app.client_id, route.tenant.id, target):
@@ -286,11 +297,15 @@ class TokenProvider:
         return lock
 
     def _fresh(self, token: AccessToken) -> bool:
-        remaining = token.expires_on - self.clock()
+        return self.clock() < self._refresh_at(token)
+
+    def _refresh_at(self, token: AccessToken) -> float:
+        """When a token stops being fresh: ``refresh_before`` seconds (at most half its life)
+        before it expires."""
         threshold = self.refresh_before
         if token.issued_at:
             threshold = min(threshold, (token.expires_on - token.issued_at) / 2)
-        return remaining > threshold
+        return token.expires_on - threshold
 
     def _facts(self, route: Route) -> RequestFacts:
         app = self.config.app

@@ -13,6 +13,7 @@ from runner.engine.context import ActionContext
 from runner.engine.outcomes import Recorded, RunPaused, StepOutcome, output_of
 from runner.errors import ApprovalDenied, ReconcileError
 from runner.playbook.model import Step
+from runner.store.approval_queue import decide_timed_out
 
 
 class StepGates:
@@ -56,18 +57,20 @@ class StepGates:
         """Once per step (not per item): pass if approved, fail if denied, else pause the run."""
         if step.id in self._gates_passed:
             return
-        lock = self.engine.step_lock(self.run_id, step.id)
-        async with lock:
+        async with self.engine.step_lock(self.run_id, step.id):
             if step.id in self._gates_passed:
                 return
             store = self.store
             record = store.get_approval(self.run_id, step.id)
             spec = step.approval
-            if record is not None and record.status == "pending" and record.expires_at is not None \
-                    and record.expires_at <= _dt.datetime.now(_dt.timezone.utc):
+            if record is not None and record.status == "expired":
+                # nobody decided in time: record the step's on_timeout (deny by default) as the
+                # decision, as `soar serve` does (a human can no longer decide an expired gate)
                 approve = spec is not None and spec.on_timeout == "approve"
-                record = store.decide_approval(self.run_id, step.id, approved=approve,
-                                               actor="timeout", reason="approval timed out")
+                decide_timed_out(store, record, approved=approve)  # False: someone decided first
+                record = store.get_approval(self.run_id, step.id)
+                self.events("approved" if record.status == "approved" else "denied",
+                            step=step.id, actor=record.decided_by)
             if record is None and self.services.auto_approve:
                 store.request_approval(self.run_id, step.id, message=_approval_message(step, action_name))
                 record = store.decide_approval(self.run_id, step.id, approved=True, actor="auto-approve",

@@ -8,6 +8,7 @@ lives in its store row: the playbook text, the inputs, the trigger, the tenant.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from runner.engine.context import Services, TenantInfo
+from runner.engine.durable import GroupCommit
 from runner.engine.inputs import resolve_inputs
 from runner.engine.steps import Recorded, RunExecution, RunPaused
 from runner.errors import ConfigError, SoarError, StepError, UsageError
@@ -74,8 +76,9 @@ class Engine:
         self.services = services
         self.progress = progress
         self.expressions = services.plugins.expressions
-        self._locks: dict[tuple, asyncio.Lock] = {}
+        self._locks: dict[tuple, list] = {}  # (run, step) -> [lock, holders + waiters]
         self._prepared: set[int] = set()
+        self.group_commit = GroupCommit(services.store)  # durable step records, one commit per turn
 
     # ---- helpers used by RunExecution -----------------------------------------------------------
     def prepare(self, playbook: Playbook) -> None:
@@ -88,8 +91,23 @@ class Engine:
         self._prepared.add(id(playbook))
         gc.freeze()  # the loader compiled the steps already (runner.engine.compiled)
 
-    def step_lock(self, run_id: str, step_id: str) -> asyncio.Lock:
-        return self._locks.setdefault((run_id, step_id), asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def step_lock(self, run_id: str, step_id: str):
+        """Hold the lock of one step of one run (items of a foreach meet at its approval gate).
+        The entry lives while someone holds or waits for it, so a long-lived engine (``soar
+        serve``) keeps none for finished steps."""
+        key = (run_id, step_id)
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = [asyncio.Lock(), 0]
+        entry[1] += 1
+        try:
+            async with entry[0]:
+                yield
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self._locks[key]
 
     def _tenants(self, playbook: Playbook, only: str | None) -> list[TenantInfo | None]:
         config = self.services.config
@@ -154,15 +172,11 @@ class Engine:
                                       tenant=t.name if t else None, dry_run=dry_run, status="running",
                                       run_id=run_id)
             return await self._execute(playbook, run_id, t, values, trigger, dry_run, secrets, None, {})
-        parent = store.create_run(playbook_name=playbook.name, playbook_path=playbook.source_path,
-                                  playbook_text=text, inputs=values, trigger=trigger, tenant=None,
-                                  dry_run=dry_run, status="running", run_id=run_id)
-        child_ids = {}
-        for t in tenants:
-            child_ids[t.name] = store.create_run(
-                playbook_name=playbook.name, playbook_path=playbook.source_path, playbook_text=text,
-                inputs=values, trigger=trigger, tenant=t.name, parent_id=parent, dry_run=dry_run,
-                status="pending")
+        # parent and children in one commit: a crash never leaves a parent without its tenant runs
+        parent, child_ids = store.create_run_family(
+            playbook_name=playbook.name, playbook_path=playbook.source_path, playbook_text=text,
+            inputs=values, trigger=trigger, tenants=[t.name for t in tenants], dry_run=dry_run,
+            run_id=run_id)
         return await self._run_parent(playbook, parent, tenants, child_ids, values, trigger, dry_run,
                                       secrets, {})
 

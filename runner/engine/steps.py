@@ -55,6 +55,7 @@ class RunExecution(StepGates):
     def __post_init__(self) -> None:
         self.services = self.engine.services
         self.store = self.services.store
+        self.group = self.engine.group_commit
         self.actions = self.services.plugins.actions
         self.observe = self.services.plugins.has_observers()
         self._gates_passed: set = set()
@@ -290,7 +291,9 @@ class RunExecution(StepGates):
             if shown_inputs is None:
                 shown_inputs = plain(inputs)
             self.store.step_started(self.run_id, step.id, item=item, attempt=attempt, action=action.name,
-                                    effect=effect, inputs=shown_inputs, durable=durable)
+                                    effect=effect, inputs=shown_inputs, durable=False)
+            if durable:  # "about to send" survives a crash before anything is sent
+                await self.group.durable()
             actx = ActionContext(run_id=self.run_id, step_id=step.id, item=item, attempt=attempt,
                                  tenant=self.tenant, dry_run=self.dry_run, services=self.services,
                                  engine=self, playbook_path=self.source_path)
@@ -319,12 +322,16 @@ class RunExecution(StepGates):
                                   hint=f"this is a bug in plugin '{action.plugin}'; report it with `soar runs show {self.run_id}`")
             else:
                 self.store.step_finished(self.run_id, step.id, item=item, attempt=attempt,
-                                         status="succeeded", output=output, durable=durable)
+                                         status="succeeded", output=output, durable=False)
+                if durable:
+                    await self.group.durable()
                 if self.observe:
                     self._notify_done(step, action, item, attempt, "succeeded", t0)
                 return StepOutcome("succeeded", output)
             self.store.step_finished(self.run_id, step.id, item=item, attempt=attempt, status="failed",
-                                     error=error.to_dict(), durable=durable)
+                                     error=error.to_dict(), durable=False)
+            if durable:
+                await self.group.durable()
             self._notify_done(step, action, item, attempt, "failed", t0, str(error))
             if n < attempts and getattr(error, "retryable", False):
                 delay = min(retry.max_backoff, retry.backoff * (2 ** (n - 1)))

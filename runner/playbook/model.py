@@ -204,6 +204,9 @@ class Playbook(_Strict):
     description: str = ""
     tenants: Literal["all"] | list[str] | None = None
     on: list[Trigger] = Field(default_factory=list)
+    max_runs: int | None = Field(None, ge=1, le=1000, description=(
+        "`soar serve`: at most this many runs of this playbook at once (default: --max-runs, 1); "
+        "events beyond it wait, a schedule that finds no free slot is skipped (and recorded)"))
     inputs: dict[str, InputSpec] = Field(default_factory=dict)
     secrets: dict[str, str] = Field(default_factory=dict)
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)

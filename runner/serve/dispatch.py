@@ -1,5 +1,5 @@
-"""The dispatcher: turns recorded trigger events into runs, at most ``max_runs`` at once per
-playbook, and continues runs (after a crash, after an approval).
+"""The dispatcher: turns recorded trigger events into runs, at most N at once per playbook (the
+playbook's ``max_runs:``, else the ``--max-runs`` default), and continues runs (after a crash, after an approval).
 
 Every event already has its run id (chosen when it was accepted, see ``runner.store.inbox``), and
 the run is created under that id, so an event can never start two runs — not after a crash, not
@@ -44,6 +44,12 @@ class Dispatcher:
 
     # ---- state --------------------------------------------------------------------------------
 
+    def limit(self, playbook: str) -> int:
+        """How many runs of ``playbook`` may go at once: its ``max_runs:``, else the default."""
+        served = self.playbooks(playbook)
+        own = getattr(served, "max_runs", None) if served is not None else None
+        return own or self.max_runs
+
     def busy(self, playbook: str) -> int:
         """Runs of ``playbook`` running or waiting for a slot."""
         return self._active[playbook] + len(self._queues[playbook])
@@ -78,7 +84,8 @@ class Dispatcher:
 
     def _pump(self, playbook: str) -> None:
         queue = self._queues[playbook]
-        while self._accepting and queue and self._active[playbook] < self.max_runs:
+        limit = self.limit(playbook) if queue else 0
+        while self._accepting and queue and self._active[playbook] < limit:
             event = queue.popleft()
             if event.run_id not in self._tasks:
                 self._spawn(event.run_id, playbook, self._start(event))

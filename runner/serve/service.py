@@ -1,6 +1,7 @@
 """ServeService: the life of a ``soar serve`` process.
 
-start   load the playbook directory (invalid files are reported and skipped), sync the persisted
+start   take the store's serve lock (one ``soar serve`` per run store, ``runner.serve.lock``),
+        load the playbook directory (invalid files are reported and skipped), sync the persisted
         schedules, then recover: resume the runs that were in flight, start the recorded events
         that have no run yet (:meth:`ServeService.recover`)
 serve   HTTP (uvicorn, one event loop with everything else), schedules, polls, the playbook
@@ -25,6 +26,7 @@ from runner.secrets import Secret
 from runner.serve.approvals import ApprovalDesk
 from runner.serve.catalog import Change, JobSpec, PlaybookCatalog
 from runner.serve.dispatch import Dispatcher
+from runner.serve.lock import ServeLock
 from runner.serve.metrics import ServeMetrics
 from runner.serve.scheduler import DEFAULT_MISFIRE_GRACE, Schedules
 from runner.serve.webhooks import DEFAULT_BODY_LIMIT
@@ -34,7 +36,6 @@ log = logging.getLogger("soar.serve")
 UTC = timezone.utc
 SCHEDULE_DEDUP_WINDOW = 86400.0      # one event per (schedule, occurrence), even across a crash
 POLL_DEDUP_WINDOW = 7 * 86400.0
-DEDUP_PURGE_EVERY = 600.0
 
 
 @dataclass
@@ -50,6 +51,7 @@ class ServeOptions:
     approval_timeout: float | None = 86400.0  # for gates without their own `timeout`
     watch_interval: float = 1.0             # 0: reload on SIGHUP only
     sweep_interval: float = 2.0
+    prune_interval: float = 600.0           # how often finished inbox events and old dedup keys go
 
 
 def _poller_class():
@@ -80,8 +82,9 @@ class ServeService:
                                      max_runs=options.max_runs)
         self.approvals = ApprovalDesk(self.store, self.dispatcher, self.loader,
                                       default_timeout=options.approval_timeout)
-        self.schedules = Schedules(self.inbox.engine, on_fire=self._on_fire, on_missed=self._on_missed,
+        self.schedules = Schedules(self.inbox, on_fires=self._on_fires, on_missed=self._on_missed,
                                    misfire_grace=options.misfire_grace)
+        self.lock: ServeLock | None = None
         self._jobs: dict[str, JobSpec] = {}
         self._pollers: dict[str, Any] = {}
         self._polls: dict[str, asyncio.Task] = {}
@@ -94,7 +97,8 @@ class ServeService:
     # ---- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> dict:
-        """Load, schedule, recover; returns a summary (what the CLI prints first)."""
+        """Lock the store, load, schedule, recover; returns a summary (what the CLI prints first)."""
+        self.lock = ServeLock.acquire(self.inbox.engine)
         change = self.catalog.scan()
         self.metrics.reloads.labels("loaded").inc(len(change.loaded))
         self.metrics.reloads.labels("rejected").inc(len(change.rejected))
@@ -169,6 +173,8 @@ class ServeService:
         await asyncio.gather(*tasks, return_exceptions=True)
         interrupted = await self.dispatcher.drain(self.options.grace)
         self.store.flush()
+        if self.lock is not None:
+            self.lock.release()
         with contextlib.suppress(ValueError):
             self.services.plugins.pm.unregister(self.metrics.plugin)
         return interrupted
@@ -186,24 +192,45 @@ class ServeService:
         return accepted
 
     def _on_fire(self, job_id: str, scheduled: datetime) -> None:
-        job = self._jobs.get(job_id)
-        if job is None:
-            return  # a job of a playbook just removed
-        if job.kind == "poll":
-            self._poll(job)
+        """One fire (as the scheduler would hand it over alone)."""
+        self._on_fires([(job_id, scheduled)])
+
+    def _on_fires(self, fires: list[tuple[str, datetime]], write_jobs: Any = None) -> None:
+        """The schedules due in one wake-up: their events are recorded in one transaction, with
+        the jobs' next run times (``write_jobs``), then handed to the dispatcher."""
+        requests: list[dict] = []
+        pending: dict[str, int] = {}  # events of this batch per playbook, not submitted yet
+        self._learn_since(self._jobs[j].playbook for j, _t in fires if j in self._jobs)
+        for job_id, scheduled in fires:
+            job = self._jobs.get(job_id)
+            if job is None:
+                continue  # a job of a playbook just removed
+            if job.kind == "poll":
+                self._poll(job)
+                continue
+            busy = self.dispatcher.busy(job.playbook) + pending.get(job.playbook, 0)
+            when = scheduled.astimezone(UTC).isoformat()
+            limit = self.dispatcher.limit(job.playbook)
+            if busy >= limit:
+                self.store.audit(None, "schedule.skipped", data={
+                    "playbook": job.playbook, "job": job_id, "scheduled_for": when, "running": busy,
+                    "reason": f"at most {limit} run(s) at once"})
+                self.metrics.skipped.labels(job.playbook).inc()
+                log.warning("%s: scheduled run %s skipped: %d run(s) still going", job.playbook, when, busy)
+                continue
+            pending[job.playbook] = pending.get(job.playbook, 0) + 1
+            requests.append(dict(playbook=job.playbook, source="schedule", trigger_key=job_id,
+                                 payload={"scheduled_for": when, "since": self._since(job.playbook)},
+                                 scheduled_for=scheduled, dedup_key=f"{job_id}@{when}",
+                                 dedup_window=SCHEDULE_DEDUP_WINDOW))
+        if not requests and write_jobs is None:
             return
-        busy = self.dispatcher.busy(job.playbook)
-        when = scheduled.astimezone(UTC).isoformat()
-        if busy >= self.options.max_runs:
-            self.store.audit(None, "schedule.skipped", data={
-                "playbook": job.playbook, "job": job_id, "scheduled_for": when, "running": busy,
-                "reason": f"at most {self.options.max_runs} run(s) at once"})
-            self.metrics.skipped.labels(job.playbook).inc()
-            log.warning("%s: scheduled run %s skipped: %d run(s) still going", job.playbook, when, busy)
-            return
-        self.accept(job.playbook, "schedule", {"scheduled_for": when, "since": self._since(job.playbook)},
-                    trigger_key=job_id, scheduled_for=scheduled, dedup_key=f"{job_id}@{when}",
-                    dedup_window=SCHEDULE_DEDUP_WINDOW)
+        for request, accepted in zip(requests, self.inbox.accept_many(requests, also=write_jobs)):
+            if accepted.duplicate:
+                self.metrics.duplicates.labels(request["playbook"], "schedule").inc()
+            else:
+                self.metrics.events.labels(request["playbook"], "schedule").inc()
+                self.dispatcher.submit(accepted.event)
 
     def _on_missed(self, job_id: str, scheduled: datetime) -> None:
         job = self._jobs.get(job_id)
@@ -216,11 +243,18 @@ class ServeService:
                     playbook, when, self.options.misfire_grace)
 
     def _since(self, playbook: str) -> str | None:
-        known = self.dispatcher.last_success  # kept current by the dispatcher: no query per fire
-        if playbook not in known:
-            last = self.store.list_runs(limit=1, status="succeeded", playbook=playbook, top_level_only=True)
-            known.setdefault(playbook, last[0].created_at.isoformat() if last else None)
-        return known[playbook]
+        self._learn_since([playbook])
+        return self.dispatcher.last_success[playbook]
+
+    def _learn_since(self, playbooks: Any) -> None:
+        """Read ``trigger.since`` of the playbooks not known yet, in one query (a herd of first
+        fires must not cost a query each); the dispatcher keeps it current afterwards."""
+        known = self.dispatcher.last_success
+        missing = {name for name in playbooks if name not in known}
+        if missing:
+            found = self.inbox.last_succeeded(sorted(missing))
+            for name in missing:
+                known.setdefault(name, found[name].isoformat() if name in found else None)
 
     def _poll(self, job: JobSpec) -> None:
         if self.Poller is None:
@@ -284,17 +318,26 @@ class ServeService:
                 log.error("reload failed: %s", exc)
 
     async def _sweep(self) -> None:
-        last_purge = 0.0
+        last_purge = float("-inf")
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.options.sweep_interval)
             try:
                 self.approvals.sweep()
-                if loop.time() - last_purge > DEDUP_PURGE_EVERY:
-                    self.inbox.purge_dedup()
+                if loop.time() - last_purge > self.options.prune_interval:
+                    self.prune()
                     last_purge = loop.time()
             except SoarError as exc:
-                log.error("approval sweep failed: %s", exc)
+                log.error("sweep (approval timeouts, inbox retention) failed: %s", exc)
+
+    def prune(self) -> tuple[int, int]:
+        """Retention: delete the inbox events that are done with (run finished, dedup window
+        passed), then the expired dedup keys. Returns (events, keys) deleted."""
+        events = self.inbox.prune()
+        keys = self.inbox.purge_dedup()
+        if events or keys:
+            log.info("inbox pruned: %d finished event(s), %d expired dedup key(s)", events, keys)
+        return events, keys
 
     # ---- state --------------------------------------------------------------------------------
 

@@ -13,16 +13,21 @@ event — in one process or in two — yield one run.
 
 Accepting an event is one transaction (one or two inserts) on the run store's connection: the
 accept path of a webhook stays cheap (no fsync per event with SQLite's WAL + synchronous=NORMAL).
+Several events (the schedules due in one wake-up) can share one transaction (:meth:`accept_many`).
+
+Retention: :meth:`prune` deletes events whose run finished and whose dedup window passed
+(``soar serve`` calls it every 10 minutes); until then an event is what stops a duplicate.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Callable, Sequence
 
-from sqlalchemy import Column, Index, MetaData, String, Table, and_, delete, func, select
+from sqlalchemy import Column, Index, MetaData, String, Table, and_, bindparam, delete, func, select
 
 from .buffer import dialect_insert
 from .records import new_run_id, to_json
@@ -130,6 +135,14 @@ class TriggerInbox:
 
     # ---- writing ------------------------------------------------------------------------------
 
+    def transaction(self, work: Callable[[Any], Any], *, doing: str, write: bool = False) -> Any:
+        """``work(conn)`` in one transaction on the store's connection (committed with ``write``,
+        else rolled back); ``soar serve``'s schedules use it, so the process has one connection."""
+        if write:
+            return self._db.commit(work, doing=doing)
+        with self._db.read(doing) as conn:
+            return work(conn)
+
     def accept(self, playbook: str, source: str, payload: Any, *, trigger_key: str | None = None,
                tenant: str | None = None, dedup_key: str | None = None, dedup_window: float = 3600.0,
                scheduled_for: datetime | None = None, now: datetime | None = None) -> Accepted:
@@ -139,37 +152,121 @@ class TriggerInbox:
         ``dedup_window`` seconds ago is not recorded: the first event's ids come back with
         ``duplicate=True``.
         """
+        return self.accept_many([dict(playbook=playbook, source=source, payload=payload,
+                                      trigger_key=trigger_key, tenant=tenant, dedup_key=dedup_key,
+                                      dedup_window=dedup_window, scheduled_for=scheduled_for)], now=now)[0]
+
+    def accept_many(self, requests: Sequence[dict], *, also: Callable[[Any], None] | None = None,
+                    now: datetime | None = None) -> list[Accepted]:
+        """:meth:`accept` for several events (each a dict of its arguments) in **one** transaction,
+        with ``also(conn)`` in it too (``soar serve`` saves its schedules' next run times there).
+        Returns one :class:`Accepted` per request, in order."""
         now = now or datetime.now(UTC)
-        event_id = "e-" + new_run_id()[2:]
-        run_id = new_run_id()
+        prepared = [self._prepare(now=now, **request) for request in requests]
+
+        def work(conn) -> list[Accepted | None]:
+            if also is not None:
+                also(conn)
+            holders = self._claim_keys(conn, [row for row, _w in prepared if row["dedup_key"] is not None],
+                                       {id(row): w for row, w in prepared}, now)
+            answers, rows = [], []
+            for row, _window in prepared:
+                holder = holders.get((row["playbook"], row["dedup_key"])) if row["dedup_key"] is not None else None
+                if holder is None or holder[0] == row["id"]:
+                    rows.append(row)
+                    answers.append(None)
+                else:  # the key is held by an earlier event within its window
+                    answers.append(Accepted(holder[0], holder[1], duplicate=True))
+            if rows:
+                conn.execute(trigger_events.insert(), rows)
+            return answers
+
+        if not prepared and also is None:
+            return []
+        answers = self._db.commit(work, doing="record a trigger event" if len(prepared) == 1
+                                  else f"record {len(prepared)} trigger events")
+        out = []
+        for (row, _window), request, duplicate in zip(prepared, requests, answers):
+            if duplicate is not None:
+                out.append(duplicate)
+                continue
+            stored = {**row, "payload": request.get("payload")}
+            event = TriggerEvent(**{k: stored[k] for k in TriggerEvent.__dataclass_fields__})
+            out.append(Accepted(row["id"], row["run_id"], event=event))
+        return out
+
+    @staticmethod
+    def _prepare(playbook: str, source: str, payload: Any = None, *, trigger_key: str | None = None,
+                 tenant: str | None = None, dedup_key: str | None = None, dedup_window: float = 3600.0,
+                 scheduled_for: datetime | None = None, now: datetime) -> tuple[dict, float]:
         key = _key(str(dedup_key)) if dedup_key is not None else None
-        row = dict(id=event_id, run_id=run_id, playbook=playbook, source=source, trigger_key=trigger_key,
-                   tenant=tenant, payload=to_json(payload), dedup_key=key, received_at=now,
-                   scheduled_for=scheduled_for)
+        row = dict(id="e-" + new_run_id()[2:], run_id=new_run_id(), playbook=playbook, source=source,
+                   trigger_key=trigger_key, tenant=tenant, payload=to_json(payload), dedup_key=key,
+                   received_at=now, scheduled_for=scheduled_for)
+        return row, dedup_window
 
-        def work(conn) -> Accepted:
-            if key is not None:
-                stmt = dialect_insert(self._dialect, trigger_dedup).values(
-                    playbook=playbook, dedup_key=key, event_id=event_id, run_id=run_id,
-                    expires_at=now + timedelta(seconds=dedup_window))
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["playbook", "dedup_key"],
-                    set_={"event_id": stmt.excluded.event_id, "run_id": stmt.excluded.run_id,
-                          "expires_at": stmt.excluded.expires_at},
-                    where=trigger_dedup.c.expires_at <= now)
-                if conn.execute(stmt).rowcount == 0:
-                    first = conn.execute(select(trigger_dedup.c.event_id, trigger_dedup.c.run_id).where(
-                        trigger_dedup.c.playbook == playbook, trigger_dedup.c.dedup_key == key)).first()
-                    return Accepted(first.event_id, first.run_id, duplicate=True)
-            conn.execute(trigger_events.insert(), row)
-            return Accepted(event_id, run_id)
+    def _claim_keys(self, conn, rows: list[dict], windows: dict, now: datetime) -> dict:
+        """Take the (playbook, key) row of each event, unless another event holds it within its
+        window (also one earlier in ``rows``). One upsert for all rows, then one read per 500
+        keys: returns {(playbook, key): (event id, run id)} of the holders."""
+        if not rows:
+            return {}
+        conn.execute(self._upsert, [
+            {"playbook": r["playbook"], "dedup_key": r["dedup_key"], "event_id": r["id"], "run_id": r["run_id"],
+             "expires_at": now + timedelta(seconds=windows[id(r)]), "now": now} for r in rows])
+        holders: dict = {}
+        keys = sorted({r["dedup_key"] for r in rows})
+        for i in range(0, len(keys), 500):
+            query = select(trigger_dedup.c.playbook, trigger_dedup.c.dedup_key, trigger_dedup.c.event_id,
+                           trigger_dedup.c.run_id).where(trigger_dedup.c.dedup_key.in_(keys[i:i + 500]))
+            for row in conn.execute(query):
+                holders[(row.playbook, row.dedup_key)] = (row.event_id, row.run_id)
+        return holders
 
-        accepted = self._db.commit(work, doing="record a trigger event")
-        if accepted.duplicate:
-            return accepted
-        stored = {**row, "payload": payload}
-        event = TriggerEvent(**{k: stored[k] for k in TriggerEvent.__dataclass_fields__})
-        return Accepted(event_id, run_id, event=event)
+    @functools.cached_property
+    def _upsert(self):
+        """INSERT ... ON CONFLICT: the row is taken over only when its window has passed."""
+        stmt = dialect_insert(self._dialect, trigger_dedup).values(
+            playbook=bindparam("playbook"), dedup_key=bindparam("dedup_key"), event_id=bindparam("event_id"),
+            run_id=bindparam("run_id"), expires_at=bindparam("expires_at", type_=UtcDateTime()))
+        return stmt.on_conflict_do_update(
+            index_elements=["playbook", "dedup_key"],
+            set_={"event_id": stmt.excluded.event_id, "run_id": stmt.excluded.run_id,
+                  "expires_at": stmt.excluded.expires_at},
+            where=trigger_dedup.c.expires_at <= bindparam("now", type_=UtcDateTime()))
+
+    def last_succeeded(self, playbooks: Sequence[str]) -> dict[str, datetime]:
+        """When each playbook's last succeeded top-level run started (``trigger.since``), for
+        all of ``playbooks`` in one query; playbooks without one are left out."""
+        from .tables import runs
+
+        out: dict[str, datetime] = {}
+        names = sorted(set(playbooks))
+        for i in range(0, len(names), 500):
+            query = (select(runs.c.playbook_name, func.max(runs.c.created_at))
+                     .where(runs.c.playbook_name.in_(names[i:i + 500]), runs.c.status == "succeeded",
+                            runs.c.parent_id.is_(None))
+                     .group_by(runs.c.playbook_name))
+            with self._db.read("read the last succeeded runs") as conn:
+                for name, created in conn.execute(query):
+                    if isinstance(created, str):  # SQLite returns max() of the ISO text as text
+                        created = datetime.fromisoformat(created)
+                    out[name] = created
+        return out
+
+    def prune(self, now: datetime | None = None) -> int:
+        """Delete the events that are done with: their run finished (succeeded, failed, skipped,
+        cancelled) and no dedup key still names them (its window passed, or they had none).
+        The run row keeps the run's trigger. Returns how many."""
+        from .runstore import FINISHED
+        from .tables import runs
+
+        now = now or datetime.now(UTC)
+        finished = select(runs.c.id).where(runs.c.status.in_(sorted(FINISHED)))
+        guarded = select(trigger_dedup.c.event_id).where(trigger_dedup.c.expires_at > now)
+        stmt = delete(trigger_events).where(trigger_events.c.run_id.in_(finished),
+                                            trigger_events.c.id.not_in(guarded))
+        return self._db.commit(lambda conn: conn.execute(stmt).rowcount, doing="prune finished trigger events")
 
     def purge_dedup(self, now: datetime | None = None) -> int:
         """Forget dedup keys whose window has passed; returns how many."""

@@ -103,30 +103,60 @@ class RunStore:
                    parent_id: str | None = None, dry_run: bool = False, status: str = "pending",
                    run_id: str | None = None) -> str:
         """Record a new run, durably, and return its id (``r-`` + a time-ordered ULID by default)."""
+        row = self._run_row(playbook_name=playbook_name, playbook_path=playbook_path,
+                            playbook_text=playbook_text, inputs=inputs, trigger=trigger, tenant=tenant,
+                            parent_id=parent_id, dry_run=dry_run, status=status, run_id=run_id)
+        self._insert_runs([row], doing="create a run")
+        return row["id"]
+
+    def create_run_family(self, *, playbook_name: str, playbook_path: str | None, playbook_text: str,
+                          inputs: dict, tenants: list[str], trigger: dict | None = None,
+                          dry_run: bool = False, run_id: str | None = None) -> tuple[str, dict[str, str]]:
+        """Record a multi-tenant run — a ``running`` parent and one ``pending`` child per tenant —
+        in one transaction, so a crash leaves all of them or none. Returns ``(parent id,
+        {tenant: child id})``."""
+        common = dict(playbook_name=playbook_name, playbook_path=playbook_path, playbook_text=playbook_text,
+                      inputs=inputs, trigger=trigger, dry_run=dry_run)
+        parent = self._run_row(**common, tenant=None, status="running", run_id=run_id)
+        children = [self._run_row(**common, tenant=name, parent_id=parent["id"], status="pending",
+                                  text=parent["playbook_text"], json_of=parent) for name in tenants]
+        self._insert_runs([parent, *children], doing="create a run and its tenant runs")
+        return parent["id"], {row["tenant"]: row["id"] for row in children}
+
+    def _run_row(self, *, playbook_name, playbook_path, playbook_text, inputs, trigger, tenant,
+                 parent_id=None, dry_run=False, status="pending", run_id=None, text=None,
+                 json_of=None) -> dict:
         _check(status, STATUSES, "run status")
-        run_id = run_id or new_run_id()
         now = datetime.now(UTC)
-        row = dict(
-            id=run_id, parent_id=parent_id, playbook_name=playbook_name,
-            playbook_path=playbook_path, playbook_text=redact(playbook_text), tenant=tenant,
-            inputs=to_json(inputs), trigger=to_json(trigger), dry_run=bool(dry_run), status=status,
+        return dict(
+            id=run_id or new_run_id(), parent_id=parent_id, playbook_name=playbook_name,
+            playbook_path=playbook_path, tenant=tenant, dry_run=bool(dry_run), status=status,
+            playbook_text=text if text is not None else redact(playbook_text),
+            # children share the parent's (already masked) inputs and trigger
+            inputs=json_of["inputs"] if json_of else to_json(inputs),
+            trigger=json_of["trigger"] if json_of else to_json(trigger),
             created_at=now, updated_at=now, started_at=now if status == "running" else None,
             finished_at=now if status in FINISHED else None,
         )
 
-        def insert(conn):
-            if parent_id is not None and not self._run_exists(conn, parent_id):
-                raise RunNotFound(f"parent run '{parent_id}' does not exist",
-                                  hint="create the parent run first")
-            if self._run_exists(conn, run_id):
-                raise StoreError(f"a run with id '{run_id}' already exists",
-                                 hint="leave run_id unset to get a fresh id")
-            conn.execute(t.runs.insert(), row)
+    def _insert_runs(self, rows: list[dict], *, doing: str) -> None:
+        """Insert runs (parents before their children) in one durable commit."""
+        new = {row["id"] for row in rows}
 
-        self._db.commit(insert, doing="create a run")
+        def insert(conn):
+            for row in rows:
+                parent_id = row["parent_id"]
+                if parent_id is not None and parent_id not in new and not self._run_exists(conn, parent_id):
+                    raise RunNotFound(f"parent run '{parent_id}' does not exist",
+                                      hint="create the parent run first")
+                if self._run_exists(conn, row["id"]):
+                    raise StoreError(f"a run with id '{row['id']}' already exists",
+                                     hint="leave run_id unset to get a fresh id")
+            conn.execute(t.runs.insert(), rows)
+
+        self._db.commit(insert, doing=doing)
         with self._lock:
-            self._known_runs.add(run_id)
-        return run_id
+            self._known_runs.update(new)
 
     def update_run(self, run_id: str, *, status: str | None = None, outputs=None,
                    error: dict | None = None) -> None:

@@ -99,12 +99,12 @@ def test_missed_schedules_are_coalesced_and_late_ones_recorded_not_run(tmp_path)
     store = RunStore.open(f"sqlite:///{tmp_path}/s.db")
     from runner.store.inbox import TriggerInbox
 
-    engine = TriggerInbox(store).engine
+    inbox = TriggerInbox(store)
     job = JobSpec("pb/every/abc", "pb", "every", every=60.0)
 
     async def restart_after_downtime(grace: float, down: float) -> tuple[list, list]:
         fired, missed = [], []
-        schedules = Schedules(engine, on_fire=lambda j, t: fired.append((j, t)),
+        schedules = Schedules(inbox, on_fires=lambda fires, _write: fired.extend(fires),
                               on_missed=lambda j, t: missed.append((j, t)), misfire_grace=grace)
         schedules.start(asyncio.get_running_loop())
         schedules.sync([job])

@@ -7,11 +7,12 @@ not set one, the runner's own factory is made on first use.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
 from runner import errors
+from runner.errors import Location
 
 # Roles (shared/defender-api.md section 3): any one of each tuple suffices.
 MACHINE_READ = ("Machine.Read.All", "Machine.ReadWrite.All")
@@ -76,6 +77,41 @@ def tenant_preference(ctx: Any, key: str) -> str | None:
     if config is None or ctx.tenant is None or ctx.tenant.name not in getattr(config, "tenants", {}):
         return None
     return config.tenant(ctx.tenant.name).apis.get(key)
+
+
+async def choose_api(ctx: Any, wanted: str, *, preference: str, roles: Mapping[str, tuple[str, ...]],
+                     titles: Mapping[str, str], what: str) -> tuple[str, str]:
+    """(api, why) for an action that can use several APIs; ``roles`` is in order of preference.
+
+    The step's ``api`` when not ``auto`` (why: ``input``); else the tenant's ``apis.<preference>``
+    from soar.yaml (``tenant config``); else the first API whose role (any one of its tuple) the
+    app's token holds — ``default`` for the first API, ``roles`` for a later one. Without a token
+    provider (mock transports) the first API is the default. Only tokens are fetched here, no API
+    call: when the app holds none of the roles, a :class:`PermissionMissing` names all of them."""
+    if wanted != "auto":
+        return wanted, "input"
+    pref = tenant_preference(ctx, preference)
+    if pref in roles:
+        return pref, "tenant config"
+    order = list(roles)
+    if ctx.services.auth is None:
+        return order[0], "default"
+    failures: list[errors.AuthError] = []
+    for api in order:
+        try:
+            await ctx.token(api, tuple(roles[api]))
+        except errors.AuthError as err:
+            failures.append(err)
+            continue
+        return api, "default" if api == order[0] else "roles"
+    missing = [f for f in failures if isinstance(f, errors.PermissionMissing)]
+    if not missing:
+        raise failures[0]
+    name = tenant_of(ctx).name
+    needs = [f"{' or '.join(roles[api])} ({titles.get(api, api)})" for api in order]
+    needs_text = needs[0] if len(needs) == 1 else ", ".join(needs[:-1]) + ", or " + needs[-1]
+    raise errors.PermissionMissing(f"the app holds no {what} role in tenant '{name}': it needs {needs_text}; "
+                                   "no API call was made", where=Location(tenant=name), hint=missing[0].hint)
 
 
 def odata_and(*parts: str | None) -> str | None:

@@ -37,7 +37,7 @@ from pydantic import Field, field_validator
 from runner import Action, errors
 from runner.errors import Location
 
-from soar_defender.common import Inputs, Loose, client, tenant_of, tenant_preference
+from soar_defender.common import Inputs, Loose, choose_api, client, tenant_of
 
 Api = Literal["graph", "xdr", "mde"]
 ORDER: tuple[str, ...] = ("graph", "xdr", "mde")
@@ -164,29 +164,8 @@ def retirement_warning(api: str, today: dt.date | None = None) -> str:
 async def choose(ctx: Any, wanted: str) -> tuple[str, str]:
     """(api, why): the step's choice, the tenant's ``apis.hunting``, else the first API whose
     hunting role the app's token holds (Graph first). No hunting call is made here."""
-    if wanted != "auto":
-        return wanted, "input"
-    pref = tenant_preference(ctx, "hunting")
-    if pref in ROLES:
-        return pref, "tenant config"
-    if ctx.services.auth is None:  # no tokens to look at (mock transports): the default
-        return "graph", "default"
-    failures: list[errors.AuthError] = []
-    for api in ORDER:
-        try:
-            await ctx.token(api, ROLES[api])
-        except errors.AuthError as err:
-            failures.append(err)
-            continue
-        return api, "default" if api == "graph" else "roles"
-    missing = [f for f in failures if isinstance(f, errors.PermissionMissing)]
-    if not missing:
-        raise failures[0]
-    name = tenant_of(ctx).name
-    raise errors.PermissionMissing(
-        f"the app holds no advanced-hunting role in tenant '{name}': it needs ThreatHunting.Read.All (Microsoft "
-        "Graph), AdvancedHunting.Read.All (Defender XDR) or AdvancedQuery.Read.All (Defender for Endpoint); "
-        "no API call was made", where=Location(tenant=name), hint=missing[0].hint)
+    return await choose_api(ctx, wanted, preference="hunting", roles={api: ROLES[api] for api in ORDER},
+                            titles=TITLES, what="advanced-hunting")
 
 
 def _get(mapping: Any, key: str) -> Any:

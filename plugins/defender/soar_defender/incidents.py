@@ -6,7 +6,9 @@ PascalCase enum values, so expressions such as ``steps.x.output | devices`` work
 served them. ``api`` on each incident says which one did.
 
 Which API: the input ``api`` (``xdr`` | ``graph``), else (``auto``) the tenant's
-``apis.incidents`` preference in soar.yaml, else XDR.
+``apis.incidents`` preference in soar.yaml, else XDR when the app's token holds XDR's incident
+role, else Graph when it holds Graph's; with neither, a :class:`~runner.errors.PermissionMissing`
+names both roles before any API call. Reading checks the read roles, updating the write roles.
 """
 
 from __future__ import annotations
@@ -17,14 +19,16 @@ from pydantic import Field, RootModel
 
 from runner import Action, errors
 
-from soar_defender.common import INCIDENT_READ, INCIDENT_WRITE, Inputs, Loose, client, odata_and, quote, \
-    tenant_preference
+from soar_defender.common import INCIDENT_READ, INCIDENT_WRITE, Inputs, Loose, choose_api, client, odata_and, \
+    quote
 
 Api = Literal["auto", "xdr", "graph"]
 STATUS = Literal["Active", "InProgress", "Resolved", "Redirected"]
 SEVERITY = Literal["UnSpecified", "Informational", "Low", "Medium", "High"]
 CLASSIFICATION = Literal["Unknown", "TruePositive", "InformationalExpectedActivity", "FalsePositive"]
 GRAPH_PATH = "/v1.0/security/incidents"
+AUTO = ("xdr, graph, or auto (the tenant's `apis.incidents`, else xdr if the app holds its incident role, "
+        "else graph)")
 XDR_PATH = "/api/incidents"
 
 
@@ -164,17 +168,23 @@ def from_xdr(inc: dict) -> dict:
 
 # ---- API choice ----------------------------------------------------------------------------------
 
-def choose(ctx: Any, wanted: str) -> str:
-    if wanted in ("xdr", "graph"):
-        return wanted
-    pref = tenant_preference(ctx, "incidents")
-    return pref if pref in ("xdr", "graph") else "xdr"
+TITLES = {"xdr": "Defender XDR", "graph": "Microsoft Graph"}
+
+
+async def choose(ctx: Any, wanted: str, roles: dict[str, tuple[str, ...]]) -> str:
+    """The API for an incident action: the step's ``api``, the tenant's ``apis.incidents``, else
+    XDR if the app holds its incident role (one of ``roles["xdr"]``), else Graph if it holds
+    Graph's; else :class:`~runner.errors.PermissionMissing` naming both, with no API call."""
+    api, why = await choose_api(ctx, wanted, preference="incidents", roles=roles, titles=TITLES, what="incident")
+    if why != "input":
+        ctx.log.debug("incidents on %s (%s)", api, why)
+    return api
 
 
 # ---- list ----------------------------------------------------------------------------------------
 
 class ListIncidentsInput(Inputs):
-    api: Api = Field("auto", description="xdr, graph, or auto (the tenant's `apis.incidents`, else xdr)")
+    api: Api = Field("auto", description=AUTO)
     status: STATUS | None = Field(None, description="Only incidents with this status")
     severity: SEVERITY | None = Field(None, description="Only this severity (XDR cannot filter it server-side: "
                                                           "filtered here)")
@@ -207,7 +217,7 @@ def _since(value: str | None) -> str | None:
 
 async def list_incidents(ctx, inputs: ListIncidentsInput) -> IncidentList:
     """List incidents (newest first) on XDR or Graph, normalized to one shape, alerts included."""
-    api = choose(ctx, inputs.api)
+    api = await choose(ctx, inputs.api, INCIDENT_READ)
     c = client(ctx, api, INCIDENT_READ[api], quota=api)
     since, created = _since(inputs.updated_since), _since(inputs.created_since)
     if api == "xdr":
@@ -239,12 +249,12 @@ async def list_incidents(ctx, inputs: ListIncidentsInput) -> IncidentList:
 
 class GetIncidentInput(Inputs):
     incident_id: int | str = Field(description="The incident id (XDR incidentId / Graph id)")
-    api: Api = Field("auto", description="xdr, graph, or auto")
+    api: Api = Field("auto", description=AUTO)
 
 
 async def get_incident(ctx, inputs: GetIncidentInput) -> Incident:
     """Get one incident, with its alerts, normalized."""
-    api = choose(ctx, inputs.api)
+    api = await choose(ctx, inputs.api, INCIDENT_READ)
     c = client(ctx, api, INCIDENT_READ[api], quota=api)
     if api == "xdr":
         return Incident.model_validate(from_xdr(await c.get(f"{XDR_PATH}/{inputs.incident_id}")))
@@ -256,7 +266,7 @@ async def get_incident(ctx, inputs: GetIncidentInput) -> Incident:
 
 class UpdateIncidentInput(Inputs):
     incident_id: int | str = Field(description="The incident id")
-    api: Api = Field("auto", description="xdr, graph, or auto")
+    api: Api = Field("auto", description=AUTO)
     status: Literal["Active", "InProgress", "Resolved"] | None = Field(None, description="New status")
     assigned_to: str | None = Field(None, description="User (UPN) to assign it to")
     classification: CLASSIFICATION | None = Field(None, description="TruePositive, FalsePositive, "
@@ -270,7 +280,7 @@ class UpdateIncidentInput(Inputs):
 async def update_incident(ctx, inputs: UpdateIncidentInput) -> Incident:
     """Change status, assignment, classification, determination, tags; add a comment. Sends only
     the fields given (a PATCH: safe to repeat)."""
-    api = choose(ctx, inputs.api)
+    api = await choose(ctx, inputs.api, INCIDENT_WRITE)
     c = client(ctx, api, INCIDENT_WRITE[api], quota=api)
     if api == "xdr":
         body = {k: v for k, v in {"status": inputs.status, "assignedTo": inputs.assigned_to,

@@ -1,0 +1,42 @@
+"""API clients for Defender (MDE), Defender XDR and Graph: quotas, retries, errors, paging.
+
+:class:`ApiClients` is built once per process (``ApiClients.for_services(services)``) and
+hands out an :class:`ApiClient` per (tenant, api, roles)::
+
+    client = ctx.services.apis.client(ctx.tenant, "mde", ("Machine.Read.All",))
+    machines = await client.list("/api/machines", params={"$filter": "riskScore eq 'High'"})
+
+What every request gets, in this order:
+
+1. **Quota** — it waits (FIFO, no busy loop) for budget in its (tenant, bucket) quota bucket,
+   preloaded with the documented limits (:data:`DEFAULT_QUOTAS`) and overridable with
+   ``config.quotas``. A request never fails for lack of budget; it queues.
+2. **Auth** — a bearer token for (tenant, api) from the token provider; on a 401 the token
+   is refreshed and the request retried once (:class:`runner.auth.provider.BearerAuth`).
+3. **429** — ``Retry-After`` (seconds or a date) or, for XDR, the reset time stated in the
+   body is honoured: the whole bucket pauses, then the request is sent again. A 429 means the
+   request was not processed, so this is safe for every method.
+4. **5xx, timeouts** — retried with exponential backoff and jitter, but only for requests
+   safe to repeat: GET/HEAD/PUT/DELETE, PATCH, and POSTs the caller marks ``idempotent``.
+   Connection failures (the request never left) are retried for every method. A POST whose
+   outcome is unknown raises :class:`TransientApiError` with ``retryable = False`` so the
+   caller can look up what happened instead of sending it twice (see :func:`outcome_unknown`).
+5. **Errors** — ``{"error": {"code", "message", "target"}}`` bodies become our errors
+   (:func:`api_error`): 403 Forbidden → :class:`PermissionMissing` with the role the API named
+   and the consent link, 404 → ``ApiError(status=404)`` "not found", 400 → ``ApiError`` with
+   the API's message, 429/5xx after the budget → :class:`RateLimited` / :class:`TransientApiError`.
+
+The pooled ``httpx.AsyncClient`` per (tenant, api) comes from the process's
+:class:`~runner.http.Network` (real, simulated or refused) — one per event loop, because an
+httpx pool belongs to the loop it was first used on.
+"""
+
+from __future__ import annotations
+
+from runner.apis.client import SAFE_METHODS, ApiClient, RetryPolicy
+from runner.apis.factory import ApiClients
+from runner.apis.quotas import DEFAULT_QUOTAS, WINDOWS, QuotaBucket, quota_limits
+from runner.apis.responses import api_error, cpu_quota, outcome_unknown, retry_after
+
+__all__ = ["DEFAULT_QUOTAS", "SAFE_METHODS", "WINDOWS", "ApiClient", "ApiClients", "QuotaBucket", "RetryPolicy",
+           "api_error", "cpu_quota", "outcome_unknown", "quota_limits", "retry_after"]

@@ -1,0 +1,176 @@
+"""One API client: requests to one API for one tenant, with quota, auth, 429/5xx retries and
+error mapping (the order is described in :mod:`runner.apis`), plus OData paging."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
+
+import httpx
+
+from runner.apis.quotas import QuotaBucket
+from runner.apis.responses import api_error, cpu_quota, retry_after
+from runner.errors import Location, TransientApiError
+
+if TYPE_CHECKING:
+    from runner.apis.factory import ApiClients
+
+log = logging.getLogger("soar.apis")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard a request is tried. ``attempts`` counts sends for 5xx/timeouts/connect errors;
+    ``throttled`` bounds how many 429s one request absorbs; ``max_retry_after`` caps a single
+    wait (seconds) — a longer one raises :class:`RateLimited` instead of stalling the run —
+    except for a hunting CPU-quota 429 (:func:`cpu_quota`), whose body names a reset up to 15
+    minutes away: that wait is capped by ``max_quota_reset`` instead."""
+
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 30.0
+    throttled: int = 6
+    max_retry_after: float = 300.0
+    max_quota_reset: float = 960.0
+
+    def delay(self, n: int) -> float:
+        """Backoff before retry ``n`` (1-based): exponential, capped, with full jitter in [½, 1]."""
+        return min(self.max_backoff, self.backoff * 2 ** (n - 1)) * random.uniform(0.5, 1.0)
+
+
+class ApiClient:
+    """Requests to one API for one tenant, with a given set of roles. Cheap to make."""
+
+    def __init__(self, owner: "ApiClients", tenant: Any, api: str, roles: tuple[str, ...], bucket: QuotaBucket):
+        self.owner = owner
+        self.tenant = tenant
+        self.api = api
+        self.roles = tuple(roles)
+        self.bucket = bucket
+        self.base_url = owner.base_url(tenant, api)
+
+    def url(self, path: str) -> str:
+        return path if path.startswith(("https://", "http://")) else self.base_url + "/" + path.lstrip("/")
+
+    async def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                      json: Any = None, idempotent: bool | None = None, timeout: float | None = None,
+                      headers: Mapping[str, str] | None = None) -> httpx.Response:
+        """Send one request (with quota, auth, retries); return the 2xx response or raise.
+        ``timeout``: seconds to wait for the answer, when the endpoint's own limit is not the
+        client's default (hunting: 3 min); ``headers``: extra request headers."""
+        method = method.upper()
+        safe = method in SAFE_METHODS if idempotent is None else idempotent
+        owner = self.owner
+        policy = owner.retry
+        url = self.url(path)
+        http = owner._http(self.tenant.name, self.api)
+        auth = owner._auth(self.tenant.name, self.api, self.roles)
+        sends = throttled = 0
+        while True:
+            receipt: list = []
+            await self.bucket.acquire(after_pause=throttled > 0, receipt=receipt)
+            sends += 1
+            owner._count("calls", self.tenant.name, self.api)
+            try:
+                kw: dict[str, Any] = {"params": params, "json": json}
+                if timeout is not None:
+                    kw["timeout"] = httpx.Timeout(timeout, connect=10.0)
+                if headers:
+                    kw["headers"] = dict(headers)
+                if auth is not None:
+                    kw["auth"] = auth
+                try:
+                    response = await http.request(method, url, **kw)
+                finally:
+                    self.bucket.answered(receipt)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # the request never reached the server: safe to send again whatever the method
+                if sends < policy.attempts:
+                    await owner._backoff(sends, self.tenant.name, self.api, f"{type(exc).__name__}")
+                    continue
+                raise TransientApiError(f"cannot reach {httpx.URL(url).host} ({type(exc).__name__}) after "
+                                        f"{sends} attempts", code=type(exc).__name__, retryable=True,
+                                        where=Location(tenant=self.tenant.name),
+                                        hint="check the network (proxy, firewall, region) and retry") from None
+            except httpx.TransportError as exc:  # sent, answer lost: outcome unknown
+                if safe and sends < policy.attempts:
+                    await owner._backoff(sends, self.tenant.name, self.api, type(exc).__name__)
+                    continue
+                code = "Timeout" if isinstance(exc, httpx.TimeoutException) else type(exc).__name__
+                raise TransientApiError(
+                    f"{method} {httpx.URL(url).path}: no answer from {httpx.URL(url).host} ({code})",
+                    code=code, retryable=safe, where=Location(tenant=self.tenant.name),
+                    hint="it was retried" if safe else "the request may have taken effect: look it up "
+                                                      "before sending it again") from None
+            status = response.status_code
+            if status < 400:
+                return response
+            if status == 429:
+                owner._count("throttled", self.tenant.name, self.api)
+                wait = retry_after(response)
+                if wait is None:
+                    wait = policy.delay(throttled + 1) * 2
+                cap = policy.max_quota_reset if cpu_quota(response) else policy.max_retry_after
+                if throttled < policy.throttled and wait <= cap:
+                    throttled += 1
+                    self.bucket.pause(wait)
+                    log.info("429 from %s for %s: waiting %.1fs", self.api, self.tenant.name, wait)
+                    await owner._sleep(wait)
+                    continue
+            elif status >= 500 and safe and sends < policy.attempts:
+                await owner._backoff(sends, self.tenant.name, self.api, f"HTTP {status}")
+                continue
+            raise api_error(response, tenant=self.tenant.name, api=self.api, idempotent=safe,
+                            consent_url=owner._consent(self.tenant.name) if status == 403 else None)
+
+    async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET and decode JSON."""
+        return _json(await self.request("GET", path, params=params))
+
+    async def post(self, path: str, json: Any = None, *, idempotent: bool = False, timeout: float | None = None,
+                   headers: Mapping[str, str] | None = None) -> Any:
+        return _json(await self.request("POST", path, json=json, idempotent=idempotent, timeout=timeout,
+                                        headers=headers))
+
+    async def patch(self, path: str, json: Any) -> Any:
+        return _json(await self.request("PATCH", path, json=json))
+
+    async def delete(self, path: str) -> Any:
+        return _json(await self.request("DELETE", path))
+
+    async def list(self, path: str, params: Mapping[str, Any] | None = None, *, page_size: int = 100,
+                   max_items: int | None = 10_000) -> list:
+        """All items of an OData collection: follows ``@odata.nextLink`` when the API gives one,
+        else pages with ``$top``/``$skip`` until a short page; stops at ``max_items``."""
+        items: list = []
+        base = dict(params or {})
+        url: str = path
+        query: dict | None = {**base, "$top": page_size, "$skip": 0}
+        followed = False
+        while True:
+            body = await self.get(url, query)
+            page = body.get("value", []) if isinstance(body, dict) else list(body or [])
+            items.extend(page)
+            if max_items is not None and len(items) >= max_items:
+                return items[:max_items]
+            link = body.get("@odata.nextLink") if isinstance(body, dict) else None
+            if link:
+                url, query, followed = link, None, True
+                continue
+            if followed or len(page) < page_size or not page:
+                return items
+            query = {**base, "$top": page_size, "$skip": len(items)}
+
+
+def _json(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return {"text": response.text}
+

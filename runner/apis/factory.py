@@ -1,0 +1,140 @@
+"""The API client factory (:class:`ApiClients`): one per process, holding the quota buckets,
+the retry policy, the pooled httpx clients per event loop and the call counters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections import Counter
+from typing import Any, Awaitable, Callable, Mapping
+
+import httpx
+
+from runner.apis.client import ApiClient, RetryPolicy
+from runner.apis.quotas import QuotaBucket, quota_limits
+from runner.auth import clouds
+from runner.errors import ConfigError
+
+log = logging.getLogger("soar.apis")
+
+
+class ApiClients:
+    """The API client factory: one per process, shared by every action, step, run and tenant.
+
+    ``network``: :class:`runner.http.Network`; ``auth``: the token provider (``None``: no
+    ``Authorization`` header, for tests with mock handlers); ``config``: the
+    :class:`~runner.config.SoarConfig` (its ``quotas``). ``quotas`` overrides ``config.quotas``.
+    ``time_scale`` shrinks quota windows (tests); ``sleep`` is how retries wait (tests record it).
+    """
+
+    def __init__(self, network: Any, auth: Any = None, config: Any = None, *, quotas: Any = None,
+                 retry: RetryPolicy | None = None, time_scale: float = 1.0,
+                 sleep: Callable[[float], Awaitable[Any]] | None = None) -> None:
+        self.network = network
+        self.auth = auth
+        self.config = config
+        raw = quotas if quotas is not None else (getattr(config, "quotas", None) or {})
+        self.limits = quota_limits(raw, time_scale)
+        retry_cfg = raw.get("retry") if isinstance(raw, Mapping) else None
+        self.retry = retry or (RetryPolicy(**retry_cfg) if retry_cfg else RetryPolicy())
+        self._sleep = sleep or asyncio.sleep
+        self._buckets: dict[tuple[str, str], QuotaBucket] = {}
+        self._api_clients: dict[tuple, ApiClient] = {}
+        self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.counters: dict[str, Counter] = {"calls": Counter(), "throttled": Counter(), "retries": Counter()}
+
+    @classmethod
+    def for_services(cls, services: Any) -> "ApiClients":
+        """The process's factory: ``services.apis``, made (and stored there) on first use."""
+        apis = getattr(services, "apis", None)
+        if apis is None:
+            apis = cls(services.network, services.auth, services.config)
+            services.apis = apis
+        return apis
+
+    # ---- building blocks ------------------------------------------------------------------------
+
+    def base_url(self, tenant: Any, api: str) -> str:
+        """The tenant's base URL for ``api`` (cloud and region from the config, else the TenantInfo)."""
+        cfg = self.config
+        if cfg is not None and tenant.name in getattr(cfg, "tenants", {}):
+            return cfg.tenant(tenant.name).api_base(api)
+        return clouds.regional_base(getattr(tenant, "cloud", None) or "commercial", api,
+                                    getattr(tenant, "region", None))
+
+    def bucket(self, tenant: str, name: str) -> QuotaBucket:
+        key = (tenant, name)
+        b = self._buckets.get(key)
+        if b is None:
+            b = self._buckets[key] = QuotaBucket(name, self.limits.get(name, []))
+        return b
+
+    def client(self, tenant: Any, api: str, roles: tuple[str, ...] = (), *, quota: str | None = None) -> ApiClient:
+        """A client for ``api`` (``mde``/``xdr``/``graph``) on ``tenant`` (a TenantInfo), drawing on
+        the (tenant, ``quota`` or ``api``) bucket and asking for a token holding one of ``roles``."""
+        key: tuple | None = (tenant, api, roles, quota)
+        try:
+            made = self._api_clients.get(key)  # actions ask for the same few on every call
+        except TypeError:  # an unhashable tenant or roles: build one each time
+            key, made = None, None
+        if made is None:
+            if api not in clouds.APIS:
+                raise ConfigError(f"unknown API '{api}'; use one of {', '.join(clouds.APIS)}")
+            made = ApiClient(self, tenant, api, tuple(roles), self.bucket(tenant.name, quota or api))
+            if key is not None:
+                self._api_clients[key] = made
+        return made
+
+    def _http(self, tenant: str, api: str) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        pools = self._clients.get(loop)
+        if pools is None:
+            pools = self._clients[loop] = {}
+        client = pools.get((tenant, api))
+        if client is None:
+            client = pools[(tenant, api)] = self.network.async_client(
+                headers={"User-Agent": "soar-runner/0.1", "Accept": "application/json"})
+        return client
+
+    def _auth(self, tenant: str, api: str, roles: tuple[str, ...]) -> httpx.Auth | None:
+        return self.auth.auth(tenant, api, roles) if self.auth is not None else None
+
+    def _consent(self, tenant: str) -> str | None:
+        try:
+            return self.auth.consent_url(tenant) if self.auth is not None else None
+        except Exception:  # noqa: BLE001 - a hint must never hide the real error
+            return None
+
+    def _count(self, kind: str, tenant: str, api: str) -> None:
+        self.counters[kind][(tenant, api)] += 1
+
+    async def _backoff(self, n: int, tenant: str, api: str, why: str) -> None:
+        self._count("retries", tenant, api)
+        delay = self.retry.delay(n)
+        log.info("%s from %s for %s: retry %d in %.2fs", why, api, tenant, n, delay)
+        await self._sleep(delay)
+
+    async def aclose(self) -> None:
+        """Close this event loop's connection pools."""
+        pools = self._clients.pop(asyncio.get_running_loop(), {})
+        for client in pools.values():
+            await client.aclose()
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for the demo summary: calls, 429s absorbed, retries per tenant/api; quota waits."""
+        def table(c: Counter) -> dict:
+            out: dict[str, dict[str, int]] = {}
+            for (tenant, api), n in sorted(c.items()):
+                out.setdefault(tenant, {})[api] = n
+            return out
+
+        return {
+            "calls": table(self.counters["calls"]),
+            "throttled": table(self.counters["throttled"]),
+            "retries": table(self.counters["retries"]),
+            "total_calls": sum(self.counters["calls"].values()),
+            "total_throttled": sum(self.counters["throttled"].values()),
+            "total_retries": sum(self.counters["retries"].values()),
+            "quota_waits": {f"{t}/{b}": round(q.waited, 3) for (t, b), q in self._buckets.items() if q.waits},
+        }

@@ -1,0 +1,137 @@
+"""Call budgets: the documented Defender/XDR/hunting limits and a sliding-window bucket per
+(tenant, bucket name) that makes a request wait, never fail, for lack of budget."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections import deque
+from typing import Any, Callable, Mapping
+
+from runner.errors import ConfigError
+
+# Documented limits (shared/defender-api.md section 5). Graph's security API documents no
+# call-count limit for incidents, so it has none unless configured.
+DEFAULT_QUOTAS: dict[str, dict[str, int]] = {
+    "mde": {"per_minute": 100, "per_hour": 1500},
+    "xdr": {"per_minute": 50, "per_hour": 1500},
+    "hunting": {"per_minute": 45, "per_hour": 1500},
+    "live_response": {"per_minute": 10},
+    "graph": {},
+}
+WINDOWS = {"per_second": 1.0, "per_minute": 60.0, "per_hour": 3600.0, "per_day": 86400.0}
+
+
+def is_off(value: Any) -> bool:
+    """``off`` in YAML is ``False``; also accept ``null``, "off", "none", "unlimited"."""
+    return value is False or value is None or (
+        isinstance(value, str) and value.strip().lower() in ("off", "none", "unlimited"))
+
+
+class QuotaBucket:
+    """Sliding-window call budget: several (limit, window) pairs, all must have room.
+
+    :meth:`acquire` waits in FIFO order (``asyncio.Lock`` is fair): the head of the queue
+    sleeps exactly until the oldest call leaves the window, the others wait on the lock.
+    :meth:`pause` (a 429's ``Retry-After``) holds every caller until the given time.
+
+    A call is first counted from when it was sent; :meth:`answered` moves its stamp to when
+    the answer arrived. The service counted the call somewhere in between, so our window never
+    frees a slot before the service's does: running at the limit does not earn a 429 from
+    latency alone (and each 429 costs a whole ``Retry-After``).
+    """
+
+    def __init__(self, name: str, limits: list[tuple[int, float]], clock: Callable[[], float] = time.monotonic):
+        self.name = name
+        self.limits = [(int(n), float(w)) for n, w in limits if n]
+        self.clock = clock
+        self._stamps = [deque() for _ in self.limits]
+        self._paused_until = 0.0
+        self._locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self.waits = 0
+        self.waited = 0.0
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    def _delay(self, now: float, paused: bool = True) -> float:
+        wait = self._paused_until - now if paused else 0.0
+        for (limit, window), stamps in zip(self.limits, self._stamps):
+            while stamps and stamps[0][0] <= now - window:
+                stamps.popleft()
+            if len(stamps) >= limit:
+                wait = max(wait, stamps[0][0] + window - now)
+        return wait
+
+    async def acquire(self, *, after_pause: bool = False, receipt: list | None = None) -> float:
+        """Wait for budget and spend one call; returns the seconds waited. ``after_pause``: the
+        caller already sat out the pause it reported (its own 429), so only the limits apply.
+        ``receipt``: a list that gets the call's stamp, for :meth:`answered`."""
+        if not self.limits and (after_pause or self._paused_until <= self.clock()):
+            return 0.0
+        waited = 0.0
+        async with self._lock():
+            while True:
+                now = self.clock()
+                wait = self._delay(now, paused=not after_pause)
+                if wait <= 0:
+                    stamp = [now]  # one cell shared by every window's deque
+                    for stamps in self._stamps:
+                        stamps.append(stamp)
+                    if receipt is not None:
+                        receipt.append(stamp)
+                    break
+                waited += wait
+                await asyncio.sleep(wait)
+        if waited:
+            self.waits += 1
+            self.waited += waited
+        return waited
+
+    def answered(self, receipt: list) -> None:
+        """The call of ``receipt`` got its answer: count it from now."""
+        if not receipt:
+            return
+        now = self.clock()
+        for stamp in receipt:
+            stamp[0] = max(stamp[0], now)
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self.clock() + seconds)
+
+
+def quota_limits(quotas: Any, time_scale: float = 1.0) -> dict[str, list[tuple[int, float]]]:
+    """Bucket name → [(limit, window seconds)] from :data:`DEFAULT_QUOTAS` and ``quotas``.
+
+    ``quotas`` (``config.quotas``): ``off`` / ``{enabled: false}`` disables every bucket;
+    ``{mde: {per_minute: 100, per_hour: 1500}}`` replaces one bucket's limits;
+    ``{mde: off}`` disables one; unknown bucket names add buckets. ``retry`` is not a bucket.
+    ``time_scale`` multiplies every window (tests: 0.01 makes a minute 0.6 s).
+    """
+    if quotas is None:
+        quotas = {}
+    if is_off(quotas) or (isinstance(quotas, Mapping) and (
+            quotas.get("enabled") is False or is_off(quotas.get("all", True)))):
+        return {}
+    table: dict[str, Any] = {k: dict(v) for k, v in DEFAULT_QUOTAS.items()}
+    for name, spec in (quotas or {}).items():
+        if name in ("enabled", "all", "retry"):
+            continue
+        if is_off(spec):
+            table[name] = {}
+        elif isinstance(spec, Mapping):
+            unknown = set(spec) - set(WINDOWS)
+            if unknown:
+                raise ConfigError(f"quotas.{name}: unknown key(s) {', '.join(sorted(unknown))}",
+                                  hint=f"use {', '.join(WINDOWS)} (calls per window), or `off`")
+            table[name] = dict(spec)
+        else:
+            raise ConfigError(f"quotas.{name} must be a mapping like {{per_minute: 100}} or `off`")
+    return {name: [(int(n), WINDOWS[k] * time_scale) for k, n in spec.items() if n]
+            for name, spec in table.items()}
+

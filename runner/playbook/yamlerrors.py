@@ -1,0 +1,78 @@
+"""YAML errors → :class:`~runner.errors.PlaybookSyntaxError` located at the file, line and
+column, with a hint in plain words (the parser's own messages are jargon)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from runner.errors import Location, PlaybookSyntaxError
+
+
+def loc(source: str | None, mark: Any) -> Location:
+    return Location(file=source, line=mark.line + 1, column=mark.column + 1)
+
+
+_HINTS = (
+    ("'\\t'", "YAML does not allow tabs for indentation; indent with spaces"),
+    ("cannot start any token", "this character cannot start a value; quote the value"),
+    ("while scanning a quoted scalar", "close the quote that was opened at {ctx}"),
+    ("while parsing a flow sequence", "close the `[` opened at {ctx}, or separate items with `,`"),
+    ("while parsing a flow mapping", "close the `{{` opened at {ctx}, or separate entries with `,`"),
+    ("mapping values are not allowed", "quote a value that contains ': ', or put the key on its own line"),
+    ("while parsing a block mapping", "keys of one mapping must line up; check the indentation of this "
+                                      "line against the mapping that starts at {ctx}"),
+    ("while parsing a block collection", "items of one list must line up; check the indentation"),
+    ("could not find expected ':'", "a key needs a colon: `key: value`; check the previous line too"),
+    ("while scanning a simple key", "a key needs a colon: `key: value`; check the previous line too"),
+    ("while scanning an alias", "an alias is `*name` with letters, digits, '-' or '_'"),
+    ("while scanning an anchor", "an anchor is `&name` with letters, digits, '-' or '_'"),
+)
+
+
+def precise_error(text: str) -> yaml.YAMLError | None:
+    """The pure-Python parser's error for ``text`` (libyaml's messages are vaguer), if any."""
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:
+        return exc
+    try:
+        while loader.check_event():
+            loader.get_event()
+    except yaml.YAMLError as exc:
+        return exc
+    finally:
+        loader.dispose()
+    return None
+
+
+def syntax_error(exc: Exception, text: str, source: str | None) -> PlaybookSyntaxError:
+    if isinstance(exc, yaml.reader.ReaderError):
+        pos = max(0, min(exc.position, len(text)))
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        return PlaybookSyntaxError(
+            f"character #x{exc.character:04x} is not allowed in YAML ({exc.reason})",
+            where=Location(file=source, line=line, column=col),
+            hint="remove the control character; save the file as UTF-8 text")
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        ctx_mark = exc.context_mark
+        ctx = f"line {ctx_mark.line + 1}, column {ctx_mark.column + 1}" if ctx_mark else "the start"
+        problem = (exc.problem or "invalid YAML").replace("\t", "\\t")
+        if "expected <block end>" in problem:  # the parser's jargon for a misaligned line
+            problem = "bad indentation: this line does not line up with the lines above it"
+        message = f"invalid YAML: {problem}"
+        if exc.context:
+            message += f" ({exc.context}" + (f" started at {ctx})" if ctx_mark else ")")
+        hint = "check the YAML around this position: indentation (spaces), quotes and brackets"
+        key = f"{exc.context or ''} {exc.problem or ''}"
+        for needle, text_hint in _HINTS:
+            if needle in key or needle in repr(exc.problem):
+                hint = text_hint.format(ctx=ctx)
+                break
+        where = loc(source, mark) if mark else Location(file=source)
+        return PlaybookSyntaxError(message, where=where, hint=hint)
+    return PlaybookSyntaxError(f"invalid YAML: {exc}", where=Location(file=source),
+                               hint="check the YAML syntax")

@@ -1,0 +1,118 @@
+"""One ``soar serve`` per run store: an exclusive lock held for the life of the process.
+
+APScheduler 3 supports one scheduler per job store; a second ``soar serve`` on the same store
+would fire every schedule twice. So a serve process takes, before it schedules anything:
+
+- SQLite: ``flock`` on a lock file next to the database (``<db>.serve.lock``), holding the pid
+  of its owner. The operating system drops the lock when the process dies (also on SIGKILL), so
+  a stale file never blocks a restart.
+- PostgreSQL: the session advisory lock ``SERVE_LOCK_KEY`` on a connection of its own, whose
+  ``application_name`` names the owner's host and pid (the lock dies with the connection).
+- an in-memory SQLite store cannot be shared: no lock.
+
+A second process is refused with a :class:`~runner.errors.StoreError` naming the store and the
+other process's pid.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, text
+
+from runner.errors import StoreError
+
+SERVE_LOCK_KEY = 0x50A7_5E7E  # bigint key of the PostgreSQL advisory lock
+_HINT = ("one `soar serve` per run store (a second one would fire every schedule twice): stop the "
+         "other one (kill -TERM {pid}), or give this one its own store (--store / SOAR_STORE)")
+
+
+def _owner() -> str:
+    return f"soar serve pid={os.getpid()} host={socket.gethostname()}"
+
+
+class ServeLock:
+    """Held while ``soar serve`` runs; :meth:`release` (or the process's end) frees it."""
+
+    def __init__(self, store_url: str, handle: Any, kind: str):
+        self.store_url, self._handle, self.kind = store_url, handle, kind
+
+    @classmethod
+    def acquire(cls, engine: Any) -> "ServeLock":
+        """Take the lock of the store behind ``engine`` (a SQLAlchemy engine), or refuse."""
+        url = engine.url
+        shown = url.render_as_string(hide_password=True)
+        if url.get_backend_name() == "sqlite":
+            database = url.database
+            if database in (None, "", ":memory:") or url.query.get("mode") == "memory":
+                return cls(shown, None, "none")
+            return cls(shown, _lock_file(Path(database).expanduser().resolve(), shown), "file")
+        return cls(shown, _advisory_lock(engine, shown), "advisory")
+
+    @property
+    def held(self) -> bool:
+        return self._handle is not None
+
+    def release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is None:
+            return
+        if self.kind == "file":
+            os.close(handle)  # closing the descriptor drops the flock; the file stays (no unlink race)
+        elif self.kind == "advisory":
+            try:
+                handle.execute(select(func.pg_advisory_unlock(SERVE_LOCK_KEY)))
+                handle.commit()
+            finally:
+                handle.close()
+
+
+def _lock_file(database: Path, shown: str) -> int:
+    import fcntl
+
+    path = database.with_name(database.name + ".serve.lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"cannot create the serve lock {path} of run store {shown}: {exc.strerror or exc}",
+                         hint="check that the store's directory is writable") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.pread(fd, 200, 0).decode(errors="replace").strip() or "pid unknown"
+        os.close(fd)
+        pid = other.split("pid=")[1].split()[0] if "pid=" in other else "PID"
+        raise StoreError(f"run store {shown} is already served by another process ({other}; lock {path})",
+                         hint=_HINT.format(pid=pid)) from None
+    except OSError as exc:
+        os.close(fd)
+        raise StoreError(f"cannot lock {path} for run store {shown}: {exc.strerror or exc}") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, (_owner() + "\n").encode(), 0)
+    return fd
+
+
+def _advisory_lock(engine: Any, shown: str) -> Any:
+    conn = engine.connect()
+    try:
+        conn.execute(text("select set_config('application_name', :name, false)"), {"name": _owner()})
+        got = conn.execute(select(func.pg_try_advisory_lock(SERVE_LOCK_KEY))).scalar()
+        if got:
+            conn.commit()  # a session lock outlives the transaction
+            return conn
+        holder = conn.execute(text(
+            "select a.application_name from pg_locks l join pg_stat_activity a on a.pid = l.pid "
+            "where l.locktype = 'advisory' and l.granted and l.classid = :hi and l.objid = :lo"),
+            {"hi": SERVE_LOCK_KEY >> 32, "lo": SERVE_LOCK_KEY & 0xFFFF_FFFF}).scalar()
+        conn.rollback()
+    except Exception as exc:  # noqa: BLE001 - a database error, shown as the store's
+        conn.close()
+        raise StoreError(f"run store {shown}: cannot take the serve lock: {exc}") from None
+    conn.close()
+    other = holder or "pid unknown"
+    pid = other.split("pid=")[1].split()[0] if "pid=" in other else "PID"
+    raise StoreError(f"run store {shown} is already served by another process ({other})",
+                     hint=_HINT.format(pid=pid))
