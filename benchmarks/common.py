@@ -90,13 +90,6 @@ class Samples:
         return f"{fmt(self.min)}–{fmt(self.max)} (n={len(self.values)})"
 
 
-def wall(fn: Callable[[], Any]) -> float:
-    """Seconds one call of ``fn`` took."""
-    started = time.perf_counter()
-    fn()
-    return time.perf_counter() - started
-
-
 def seconds(value: float) -> str:
     """A duration with a readable unit."""
     if value < 0:

@@ -50,6 +50,7 @@ def serve(host: str, port: int, n_tenants: int | None, token_lifetime: int) -> N
         sock.close()
         raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror})",
                          hint="pick another --port (0 picks a free one)") from None
+    sock.listen(2048)  # before the URL is printed: a client may connect the moment it reads it
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{bound}"

@@ -95,11 +95,25 @@ class StepGates:
         auth = self.services.auth
         if auth is None or not action.roles or not action.needs_tenant or self.tenant is None:
             return
-        key = ("roles", action.name, getattr(inputs, "api", None))
+        api = _api_input(inputs)
+        key = ("roles", action.name, api)
         if key in self._gates_passed:
             return
-        await auth.preflight(self.tenant.name, action.roles, prefer=getattr(inputs, "api", None))
+        await auth.preflight(self.tenant.name, action.roles, prefer=api)
         self._gates_passed.add(key)
+
+
+def _api_input(inputs) -> str | None:
+    """The ``api`` input, if the action has one. Read from the model's storage: a missing
+    attribute on a pydantic model costs an exception per call (once per foreach item)."""
+    fields = getattr(inputs, "__dict__", None)
+    if fields is None:
+        return getattr(inputs, "api", None)
+    value = fields.get("api")
+    if value is None:
+        extra = getattr(inputs, "__pydantic_extra__", None)
+        value = extra.get("api") if extra else None
+    return value
 
 
 def _approval_message(step: Step, action_name: str) -> str:

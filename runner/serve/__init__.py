@@ -4,6 +4,7 @@
     catalog.py    PlaybookCatalog: the playbooks of a directory, their triggers, reload diffs
     dispatch.py   Dispatcher: trigger events (the inbox) -> runs, per-playbook concurrency
     scheduler.py  Schedules: cron / interval / poll jobs (the only module importing apscheduler)
+    lock.py       ServeLock: one ``soar serve`` per run store (lock file / PostgreSQL advisory lock)
     webhooks.py   webhook authentication (HMAC-SHA256 / bearer), body limits, dedup keys
     app.py        the Starlette app: /hooks/..., /healthz, /metrics, /approvals
     approvals.py  ApprovalDesk: decisions over HTTP, timeouts, continuing decided runs

@@ -52,7 +52,7 @@ TABLE = "soar_schedule_jobs"
 DEFAULT_MISFIRE_GRACE = 3600.0
 RETRY_AFTER = 10.0  # seconds before a wake-up whose transaction failed is tried again
 FUNC = "runner.serve.scheduler:fire"
-ADD_COST = 0.0015  # seconds to persist one new job (measured: ~0.8 ms on a loaded 2-core machine)
+ADD_COST = 0.0005  # seconds to add one new job (saved in one transaction per sync; measured ~0.1 ms)
 
 Fire = tuple[str, datetime]  # (job id, scheduled time)
 
