@@ -24,20 +24,9 @@ def _seconds(value: str, option: str) -> float | None:
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    from runner.errors import UsageError
+    from runner.cli.common import listen_socket
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP (else each
-    # small answer waits ~40 ms for Nagle / delayed ACK)
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror})",
-                         hint="pick another --port (0 picks a free one)") from None
-    sock.listen(2048)
+    sock = listen_socket(host, port)
     sock.setblocking(False)
     return sock
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import click
 
-from runner.cli.common import handle_errors
+from runner.cli.common import handle_errors, listen_socket
 
 
 @click.group()
@@ -39,18 +38,7 @@ def serve(host: str, port: int, n_tenants: int | None, token_lifetime: int) -> N
         raise UsageError(f"refusing to serve the simulated cloud on {host}",
                          hint="it hands out its demo secret to anyone: use a loopback address")
     cloud = SimulatedCloud(tenants=n_tenants, token_lifetime=token_lifetime)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP; without it
-    # every keep-alive request waits ~40 ms for a delayed ACK (Nagle).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror})",
-                         hint="pick another --port (0 picks a free one)") from None
-    sock.listen(2048)  # before the URL is printed: a client may connect the moment it reads it
+    sock = listen_socket(host, port)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{bound}"
