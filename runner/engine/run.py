@@ -27,6 +27,7 @@ log = logging.getLogger("soar.engine")
 
 FINAL = ("succeeded", "failed", "cancelled")
 TENANT_CONCURRENCY = 20
+FREEZE_FROM_STEPS = 1000  # playbooks this long are moved out of the garbage collector's way
 
 
 # What `trigger.*` always offers a playbook (docs/playbooks.md), whatever started the run.
@@ -86,9 +87,10 @@ class Engine:
         per-step cost does not grow with the playbook's size."""
         import gc
 
-        if id(playbook) in self._prepared:
-            return
+        if id(playbook) in self._prepared or len(playbook.steps) < FREEZE_FROM_STEPS:
+            return  # a small playbook gains nothing; a long-lived `soar serve` must not freeze garbage
         self._prepared.add(id(playbook))
+        gc.collect()  # nothing unreachable goes into the permanent generation (it would never be freed)
         gc.freeze()  # the loader compiled the steps already (runner.engine.compiled)
 
     @contextlib.asynccontextmanager
