@@ -4,7 +4,9 @@
 
 Wall time of whole processes, interleaved, after one untimed warm-up of each (bytecode cached,
 as for an installed package). Medians; min–max is the machine's noise. Target: ``soar --help``
-and ``soar validate`` of one playbook within 5× ``python -c pass``. Also reports which heavy
+and ``soar validate`` of one playbook within 5× ``python -c pass``. The *floor* row times a
+process that only imports the libraries validate cannot do without (click, rich, pydantic,
+PyYAML, Jinja2): what is left above it is ours. Also reports which heavy
 libraries (msal, sqlalchemy, jinja2, rich, httpx) each command imports (``python -X importtime``).
 """
 
@@ -23,6 +25,10 @@ from benchmarks.common import Row, Samples, child_env, format_table, run_timed, 
 
 TARGET = 5.0
 HEAVY = ("msal", "sqlalchemy", "jinja2", "rich", "httpx")
+# What ``soar validate`` cannot do without, imported and nothing else: the floor under its time.
+# click (the CLI), rich (its output), pydantic (playbook and action models; pydantic imports
+# importlib.metadata to look for its own plugins), PyYAML, Jinja2 (expressions are parsed).
+FLOOR = "import click, rich.console, rich.markup, pydantic.main, yaml, jinja2, importlib.metadata"
 
 PLAYBOOK = """\
 name: startup-probe
@@ -46,6 +52,7 @@ outputs:
 def commands(workdir: Path) -> dict[str, list[str]]:
     soar = str(venv_bin("soar"))
     return {"python -c pass": [sys.executable, "-c", "pass"],
+            "libraries": [sys.executable, "-c", FLOOR],
             "soar --help": [soar, "--help"],
             "soar validate": [soar, "validate", str(workdir / "probe.yaml")],
             "soar run": [soar, "--store", f"sqlite:///{workdir / 'runs.db'}", "run", str(workdir / "probe.yaml"),
@@ -78,7 +85,8 @@ def measure(repeat: int) -> tuple[dict[str, Samples], dict[str, list[str]]]:
         for _ in range(repeat):
             for name, cmd in cmds.items():
                 times[name].append(run_timed(cmd, env=env, cwd=work)[0])
-        imports = {name: heavy_imports(cmd, env, work) for name, cmd in cmds.items() if name != "python -c pass"}
+        imports = {name: heavy_imports(cmd, env, work) for name, cmd in cmds.items()
+                   if name not in ("python -c pass", "libraries")}
     return {k: Samples(tuple(v)) for k, v in times.items()}, imports
 
 
@@ -94,6 +102,11 @@ def report(times: dict[str, Samples], imports: dict[str, list[str]]) -> list[Row
                         reference=f"python -c pass {seconds(ref.median)}", ratio=ratio,
                         target=f"≤ {target:g}×" if target else "-", met=(ratio <= target) if target else None,
                         noise=f"ours {t.spread(seconds)}; ref {ref.spread(seconds)}"))
+    floor = times["libraries"]
+    rows.append(Row(measure="start-up: floor — only the libraries validate needs (click, rich, pydantic, PyYAML, "
+                            "Jinja2), imported", ours=seconds(floor.median),
+                    reference=f"python -c pass {seconds(ref.median)}", ratio=floor.median / ref.median,
+                    noise=f"ours {floor.spread(seconds)}; soar validate is {seconds(times['soar validate'].median)}"))
     shown = {name: ", ".join(mods) or "none" for name, mods in imports.items()}
     rows.append(Row(measure=f"start-up: heavy imports ({', '.join(HEAVY)}) of --help | validate",
                     ours=f"{shown['soar --help']} | {shown['soar validate']}",

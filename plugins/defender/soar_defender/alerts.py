@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, RootModel
+from pydantic import ConfigDict, Field, RootModel
 
 from runner import Action, errors
 
@@ -30,6 +30,8 @@ class Alert(Loose):
 
 class AlertList(RootModel[list[Alert]]):
     """A list of MDE alerts."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 class ListAlertsInput(Inputs):

@@ -26,15 +26,20 @@ TI_READ = ("Ti.ReadWrite", "Ti.ReadWrite.All")
 
 
 class Inputs(BaseModel):
-    """Base of every input model: unknown inputs are an error, not silently dropped."""
+    """Base of every input model: unknown inputs are an error, not silently dropped.
 
-    model_config = ConfigDict(extra="forbid")
+    ``defer_build``: pydantic builds a model's validator on first use, not at import, so a
+    process that validates one playbook does not pay for every Defender model (start-up).
+    """
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Loose(BaseModel):
-    """Base of output models: API fields we do not name are kept, not dropped."""
+    """Base of output models: API fields we do not name are kept, not dropped (validator built
+    on first use, like :class:`Inputs`)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 def apis(ctx: Any) -> Any:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, RootModel
+from pydantic import ConfigDict, Field, RootModel
 
 from runner import Action, errors
 
@@ -76,6 +76,8 @@ class Incident(Loose):
 
 class IncidentList(RootModel[list[Incident]]):
     """A list of normalized incidents."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 # ---- Graph -> XDR normalization ----------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, RootModel, model_validator
+from pydantic import ConfigDict, Field, RootModel, model_validator
 
 from runner import Action, errors
 
@@ -26,6 +26,8 @@ class Indicator(Loose):
 
 class IndicatorList(RootModel[list[Indicator]]):
     """A list of indicators."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 class AddIndicatorInput(Inputs):

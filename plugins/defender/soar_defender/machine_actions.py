@@ -21,7 +21,7 @@ import re
 import time
 from typing import Any, Awaitable, Callable, Literal
 
-from pydantic import Field, RootModel, field_validator
+from pydantic import ConfigDict, Field, RootModel, field_validator
 
 from runner import Action, errors
 
@@ -54,6 +54,8 @@ class MachineAction(Loose):
 
 class MachineActionList(RootModel[list[MachineAction]]):
     """A list of machine actions."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 # ---- lookups -------------------------------------------------------------------------------------

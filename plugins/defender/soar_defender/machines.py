@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from pydantic import Field, RootModel, model_validator
+from pydantic import ConfigDict, Field, RootModel, model_validator
 
 from runner import Action, errors
 
@@ -29,6 +29,8 @@ class Machine(Loose):
 
 class MachineList(RootModel[list[Machine]]):
     """A list of MDE machines."""
+
+    model_config = ConfigDict(defer_build=True)
 
 
 RISK = Literal["None", "Informational", "Low", "Medium", "High"]
