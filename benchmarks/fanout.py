@@ -1,18 +1,27 @@
 """Fan-out: isolate 2,000 machines across 20 simulated tenants, through soar and by hand.
 
-    python benchmarks/fanout.py [--tenants 20] [--machines 100] [--concurrency 10] [--repeat 5]
-                                [--profile FILE]
+    python benchmarks/fanout.py [--mode inprocess|loopback|both] [--tenants 20] [--machines 100]
+                                [--concurrency 10] [--repeat 5] [--profile FILE]
 
 *ours*: the ``isolate`` playbook below, run by the real engine (store, token provider, API
-clients, the ``defender.isolate_machine`` action) in-process against the simulated cloud, with
-quotas off on both sides (``runner.testing.SoarRunner``: the same services ``soar run`` builds).
+clients, the ``defender.isolate_machine`` action), with quotas off on both sides.
 *hand-written*: one asyncio + httpx script making the same calls — per tenant the machine list
 (same paging), then per machine the open-isolation look-up and the isolate POST — with the same
 concurrency (every tenant at once, ``--concurrency`` machines per tenant) and tokens acquired
-before the clock starts. Both talk to the same in-process simulator (a fresh one per run).
+before the clock starts. Two modes, each with its own reference measured in the same run:
 
-Prints the median wall time of each (with min/max), the ratio (target ≤ 1.10) and the number
-of token requests that reached the simulated Entra ID during our run (target: one per tenant).
+- ``inprocess``: both talk to the simulator in this process (``httpx.MockTransport``, a fresh
+  simulator per run; ours through ``runner.testing.SoarRunner``). The simulator's own CPU runs on
+  the same core as the client, so the ratio measures our CPU overhead per call.
+- ``loopback``: the realistic setup — the API is remote. Both talk over HTTP to
+  ``soar sim serve`` in a child process (a fresh one per run, started before the clock); ours with
+  the services ``soar run --sim-url`` builds (``Network.loopback``, app and tenants from the
+  served cloud's first line), the script with one ``httpx.AsyncClient`` per tenant against
+  ``{url}/_host/HOST/...``. Token requests and call shapes are read from ``/_sim/stats``.
+
+Prints, per mode, the median wall time of each (with min/max), the ratio (target ≤ 1.10) and
+the number of token requests that reached the simulated Entra ID during our run (target: one per
+tenant).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import statistics
 import sys
@@ -42,7 +52,10 @@ steps:
 outputs:
   isolated: "${{{{ steps.isolate.output | length }}}}"
 """
-MDE = "https://api.securitycenter.microsoft.com"
+MDE_HOST = "api.securitycenter.microsoft.com"
+MDE = f"https://{MDE_HOST}"
+MODES = {"inprocess": "simulator in-process", "loopback": "simulator in another process, over loopback"}
+SECRET_ENV = "SOAR_FANOUT_SIM_SECRET"  # the served cloud's demo secret, for our config's env: reference
 
 
 def new_cloud(tenants: int, machines: int):
@@ -51,11 +64,25 @@ def new_cloud(tenants: int, machines: int):
     return make_cloud(tenants, defender={"devices_per_tenant": machines, "quotas": False})
 
 
+def _kind(path: str) -> str:
+    return "isolate" if path.endswith("/isolate") else path.rsplit("/", 1)[-1]
+
+
 def call_shape(cloud) -> Counter:
     """What reached the simulator, by method and route."""
-    def kind(path: str) -> str:
-        return "isolate" if path.endswith("/isolate") else path.rsplit("/", 1)[-1]
-    return Counter((e["method"], kind(e["path"])) for e in cloud.defender.log)
+    return Counter((e["method"], _kind(e["path"])) for e in cloud.defender.log)
+
+
+def served_stats(server) -> dict:
+    """The served simulator's counters (``GET /_sim/stats``), with the call shape as above."""
+    import httpx
+
+    doc = httpx.get(f"{server.base_url}/_sim/stats", timeout=30).raise_for_status().json()
+    shape: Counter = Counter()
+    for key, n in doc["calls"].items():
+        method, _, path = key.partition(" ")
+        shape[(method, _kind(path))] += n
+    return {"tokens": sum(doc["token_requests"].values()), "shape": shape}
 
 
 def run_ours(tenants: int, machines: int, concurrency: int, workdir: Path, profile: cProfile.Profile | None):
@@ -68,39 +95,98 @@ def run_ours(tenants: int, machines: int, concurrency: int, workdir: Path, profi
     store.mkdir()
     with SoarRunner(cloud, workdir=store, quotas="off", auto_approve=True) as runner:
         playbook = runner.load(path)  # loading is not part of the fan-out
-        from runner.engine.run import Engine
-
-        async def main():
-            try:
-                return await Engine(runner.services).start(playbook)
-            finally:
-                await runner.apis.aclose()
-
-        if profile is not None:
-            profile.enable()
-        t0, c0 = time.perf_counter(), time.process_time()
-        result = asyncio.run(main())
-        elapsed, used = time.perf_counter() - t0, time.process_time() - c0
-        if profile is not None:
-            profile.disable()
-        runner.services.store.flush()
-    isolated = sum(int(r["outputs"]["isolated"]) for r in result.outputs.values() if r["outputs"])
-    if result.status != "succeeded" or isolated != tenants * machines:
-        sys.exit(f"our run did not isolate everything: {result.status}, {isolated} isolated, {result.error}")
+        result, elapsed, used = _engine_run(runner.services, runner.apis, playbook, profile)
+    _check_ours(result, tenants * machines)
     return elapsed, used, cloud.total_token_requests(), call_shape(cloud)
 
 
-def run_hand(tenants: int, machines: int, concurrency: int):
+def _engine_run(services, apis, playbook, profile: cProfile.Profile | None):
+    """One timed run of ``playbook`` by the engine: (result, wall seconds, CPU seconds)."""
+    from runner.engine.run import Engine
+
+    async def main():
+        try:
+            return await Engine(services).start(playbook)
+        finally:
+            await apis.aclose()
+
+    if profile is not None:
+        profile.enable()
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = asyncio.run(main())
+    elapsed, used = time.perf_counter() - t0, time.process_time() - c0
+    if profile is not None:
+        profile.disable()
+    services.store.flush()
+    return result, elapsed, used
+
+
+def _check_ours(result, total: int) -> None:
+    isolated = sum(int(r["outputs"]["isolated"]) for r in result.outputs.values() if r["outputs"])
+    if result.status != "succeeded" or isolated != total:
+        sys.exit(f"our run did not isolate everything: {result.status}, {isolated} isolated, {result.error}")
+
+
+def _sim_args(tenants: int, machines: int) -> tuple[str, ...]:
+    return ("--tenants", str(tenants), "--devices-per-tenant", str(machines), "--no-quotas")
+
+
+def run_ours_loopback(tenants: int, machines: int, concurrency: int, workdir: Path,
+                      profile: cProfile.Profile | None):
+    """Ours against ``soar sim serve`` in a child process: the services ``soar run --sim-url``
+    builds (``runner.cli.common.build_runtime``), with the served cloud's app and tenants."""
+    from benchmarks.common import sim_server
+    from runner.apis import ApiClients
+    from runner.auth import TokenProvider
+    from runner.auth.cache import MemoryCacheStore
+    from runner.config import SoarConfig
+    from runner.engine.context import Services
+    from runner.http import Network
+    from runner.playbook.loader import PlaybookLoader
+    from runner.plugins import load_plugins
+    from runner.store import RunStore
+
+    path = workdir / "fanout.yaml"
+    path.write_text(PLAYBOOK.format(concurrency=concurrency))
+    store_dir = workdir / f"ours-{time.monotonic_ns()}"
+    store_dir.mkdir()
+    with sim_server(*_sim_args(tenants, machines)) as server:
+        doc = server.doc
+        os.environ[SECRET_ENV] = doc["client_secret"]
+        config = SoarConfig.model_validate({
+            "app": {"client_id": doc["client_id"], "client_secret": f"env:{SECRET_ENV}"},
+            "tenants": {t["name"]: {"id": t["tenant_id"], "cloud": t["cloud"]} for t in doc["tenants"]},
+            "token_cache": {"path": ":memory:"}, "quotas": {"enabled": False}})
+        network = Network.loopback(server.base_url)
+        auth = TokenProvider(config, network, cache_store=MemoryCacheStore())
+        plugins = load_plugins()
+        services = Services(plugins=plugins, store=RunStore.open(f"sqlite:///{store_dir / 'soar.db'}"),
+                            network=network, config=config, auth=auth, auto_approve=True)
+        services.apis = ApiClients(network, auth, config)
+        try:
+            playbook = PlaybookLoader(plugins).load(path)  # loading is not part of the fan-out
+            served_stats(server)  # the server answers before the clock starts
+            result, elapsed, used = _engine_run(services, services.apis, playbook, profile)
+            stats = served_stats(server)
+            ours_count = sum(auth.stats["token_requests"].values())
+        finally:
+            services.store.close()
+            auth.close()
+    _check_ours(result, tenants * machines)
+    if ours_count != stats["tokens"]:
+        sys.exit(f"token requests: our provider counted {ours_count}, the simulator {stats['tokens']}")
+    return elapsed, used, stats["tokens"], stats["shape"]
+
+
+def _hand_tenant(concurrency: int, base: str, token: str):
+    """The hand-written per-tenant work against ``base`` (the MDE API root)."""
     import httpx
 
-    cloud = new_cloud(tenants, machines)
-    tokens = {name: cloud.issue_token(name, "mde") for name in cloud.tenants}  # pre-acquired
-
-    async def tenant(client: httpx.AsyncClient, name: str) -> int:
-        headers = {"Authorization": f"Bearer {tokens[name]}"}
+    async def tenant(client: httpx.AsyncClient) -> int:
+        headers = {"Authorization": f"Bearer {token}"}
         found, skip = [], 0
         while True:  # the same paging as ours: $top/$skip until a short page
-            r = await client.get(f"{MDE}/api/machines", params={"$top": 10_000, "$skip": skip}, headers=headers)
+            r = await client.get(f"{base}/api/machines", params={"$top": 10_000, "$skip": skip}, headers=headers)
             r.raise_for_status()
             page = r.json()["value"]
             found += page
@@ -112,61 +198,147 @@ def run_hand(tenants: int, machines: int, concurrency: int):
         async def isolate(machine: dict) -> None:
             async with sem:
                 flt = f"machineId eq '{machine['id']}' and type eq 'Isolate'"
-                r = await client.get(f"{MDE}/api/machineactions", params={"$filter": flt, "$top": 1000, "$skip": 0},
+                r = await client.get(f"{base}/api/machineactions", params={"$filter": flt, "$top": 1000, "$skip": 0},
                                      headers=headers)
                 r.raise_for_status()
                 if any(a["status"] in ("Pending", "InProgress") for a in r.json()["value"]):
                     return
-                r = await client.post(f"{MDE}/api/machines/{machine['id']}/isolate", headers=headers,
+                r = await client.post(f"{base}/api/machines/{machine['id']}/isolate", headers=headers,
                                       json={"Comment": "fan-out benchmark", "IsolationType": "Full"})
                 r.raise_for_status()
 
         await asyncio.gather(*(isolate(m) for m in found))
         return len(found)
 
-    async def main() -> int:
-        async with httpx.AsyncClient(transport=httpx.MockTransport(cloud.handler)) as client:
-            return sum(await asyncio.gather(*(tenant(client, n) for n in cloud.tenants)))
+    return tenant
 
+
+def _timed(main, total: int, who: str) -> tuple[float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     isolated = asyncio.run(main())
     elapsed, used = time.perf_counter() - t0, time.process_time() - c0
-    if isolated != tenants * machines:
-        sys.exit(f"the hand-written script isolated {isolated}")
+    if isolated != total:
+        sys.exit(f"the hand-written script ({who}) isolated {isolated}")
+    return elapsed, used
+
+
+def run_hand(tenants: int, machines: int, concurrency: int):
+    import httpx
+
+    cloud = new_cloud(tenants, machines)
+    work = [_hand_tenant(concurrency, MDE, cloud.issue_token(name, "mde")) for name in cloud.tenants]  # pre-acquired
+
+    async def main() -> int:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(cloud.handler)) as client:
+            return sum(await asyncio.gather(*(tenant(client) for tenant in work)))
+
+    elapsed, used = _timed(main, tenants * machines, "in-process")
     return elapsed, used, call_shape(cloud)
 
 
-def rows(quick: bool) -> list:
+def run_hand_loopback(tenants: int, machines: int, concurrency: int):
+    """The script against the served simulator: one pooled client per tenant (as ours has one per
+    tenant and API), tokens fetched from the served token endpoint before the clock."""
+    import httpx
+
+    from benchmarks.common import sim_server
+
+    with sim_server(*_sim_args(tenants, machines)) as server:
+        base = server.url(MDE_HOST, "").rstrip("/")
+        work = [_hand_tenant(concurrency, base, server.token(MDE, t["name"])) for t in server.doc["tenants"]]
+        served_stats(server)
+
+        async def main() -> int:
+            clients = [httpx.AsyncClient(timeout=60) for _ in work]
+            try:
+                return sum(await asyncio.gather(*(tenant(c) for tenant, c in zip(work, clients))))
+            finally:
+                for c in clients:
+                    await c.aclose()
+
+        elapsed, used = _timed(main, tenants * machines, "loopback")
+        shape = served_stats(server)["shape"]
+    return elapsed, used, shape
+
+
+RUNS = {"inprocess": (run_ours, run_hand), "loopback": (run_ours_loopback, run_hand_loopback)}
+
+
+def measure(mode: str, tenants: int, machines: int, concurrency: int, repeat: int, workdir: Path,
+            profile: cProfile.Profile | None = None) -> dict:
+    """``repeat`` interleaved runs of each side in ``mode`` (alternating who goes first, so machine
+    load hits both alike), after a small warm-up of each."""
+    ours_fn, hand_fn = RUNS[mode]
+    out: dict = {"ours": [], "hand": [], "ours_cpu": [], "hand_cpu": [], "tokens": [], "shapes": {}}
+    hand_fn(2, 5, 2)  # warm up imports (and in-process, the simulator's key pool)
+    ours_fn(2, 5, 2, workdir, None)
+    for i in range(repeat):
+        for which in ((0, 1) if i % 2 == 0 else (1, 0)):
+            if which == 0:
+                t, c, n, out["shapes"]["ours"] = ours_fn(tenants, machines, concurrency, workdir, profile)
+                out["ours"].append(t)
+                out["ours_cpu"].append(c)
+                out["tokens"].append(n)
+            else:
+                t, c, out["shapes"]["hand"] = hand_fn(tenants, machines, concurrency)
+                out["hand"].append(t)
+                out["hand_cpu"].append(c)
+    if out["shapes"]["ours"] != out["shapes"]["hand"]:
+        sys.exit(f"{mode}: the two sides made different calls: ours {dict(out['shapes']['ours'])}, "
+                 f"hand-written {dict(out['shapes']['hand'])}")
+    return out
+
+
+def rows(quick: bool, modes: tuple[str, ...] = tuple(MODES)) -> list:
     """The summary rows for ``python -m benchmarks`` (benchmarks/common.py): the same measurement
-    as ``main`` (quick: 2 tenants × 10 machines, once)."""
+    as ``main``, per mode (quick: 2 tenants × 10 machines, once)."""
     from benchmarks.common import Row, Samples, seconds
 
     tenants, machines, concurrency, repeat = (2, 10, 5, 1) if quick else (20, 100, 10, 5)
-    ours, hand, tokens = [], [], []
-    with tempfile.TemporaryDirectory(prefix="soar-fanout-") as tmp:
-        run_hand(2, 5, 2)  # warm up imports and the simulator's key pool
-        run_ours(2, 5, 2, Path(tmp), None)
-        for i in range(repeat):  # interleaved, alternating who goes first
-            for which in ((0, 1) if i % 2 == 0 else (1, 0)):
-                if which == 0:
-                    t, _c, n, _shape = run_ours(tenants, machines, concurrency, Path(tmp), None)
-                    ours.append(t)
-                    tokens.append(n)
-                else:
-                    hand.append(run_hand(tenants, machines, concurrency)[0])
-    o, h = Samples(tuple(ours)), Samples(tuple(hand))
-    ratio = o.median / h.median
     where = f"isolate {tenants * machines:,} machines over {tenants} tenants, {concurrency} at once per tenant"
-    return [Row(measure=f"fan-out: {where}", ours=seconds(o.median),
-                reference=f"hand-written asyncio+httpx {seconds(h.median)}", ratio=ratio, target="≤ 1.10",
-                met=ratio <= 1.10, noise=f"ours {o.spread(seconds)}; ref {h.spread(seconds)}"),
-            Row(measure="fan-out: token requests per run", ours=f"{max(tokens)}",
-                reference=f"{tenants} tenants (hand-written: pre-acquired)", ratio=max(tokens) / tenants,
-                target="exactly 1 per tenant", met=set(tokens) == {tenants})]
+    out = []
+    with tempfile.TemporaryDirectory(prefix="soar-fanout-") as tmp:
+        for mode in modes:
+            m = measure(mode, tenants, machines, concurrency, repeat, Path(tmp))
+            o, h = Samples(tuple(m["ours"])), Samples(tuple(m["hand"]))
+            ratio = o.median / h.median
+            label = "fan-out" if mode == "inprocess" else "fan-out, loopback"
+            out += [Row(measure=f"{label}: {where} ({MODES[mode]})", ours=seconds(o.median),
+                        reference=f"hand-written asyncio+httpx, same setup {seconds(h.median)}", ratio=ratio,
+                        target="≤ 1.10", met=ratio <= 1.10, noise=f"ours {o.spread(seconds)}; ref {h.spread(seconds)}"),
+                    Row(measure=f"{label}: token requests per run", ours=f"{max(m['tokens'])}",
+                        reference=f"{tenants} tenants (hand-written: pre-acquired)", ratio=max(m["tokens"]) / tenants,
+                        target="exactly 1 per tenant", met=set(m["tokens"]) == {tenants})]
+    return out
+
+
+def report(mode: str, m: dict, args: argparse.Namespace) -> bool:
+    total = args.tenants * args.machines
+    ours, hand = m["ours"], m["hand"]
+    med_o, med_h = statistics.median(ours), statistics.median(hand)
+    ratio = med_o / med_h
+    print(f"fan-out [{mode}: {MODES[mode]}]: isolate {total:,} machines across {args.tenants} simulated tenants, "
+          f"{args.concurrency} at once per tenant, quotas off, {args.repeat} runs each")
+    print(f"  calls per run (ours):        {dict(sorted(m['shapes']['ours'].items()))}")
+    print(f"  calls per run (hand-written): {dict(sorted(m['shapes']['hand'].items()))}")
+    print(f"  ours (soar engine)       median {med_o:.3f} s   min {min(ours):.3f}  max {max(ours):.3f}"
+          f"   ({total / med_o:,.0f} isolations/s)")
+    print(f"  hand-written asyncio+httpx median {med_h:.3f} s   min {min(hand):.3f}  max {max(hand):.3f}")
+    print(f"  ratio ours/hand-written: {ratio:.3f}   target <= 1.10   met: {'yes' if ratio <= 1.10 else 'no'}")
+    cpu_o, cpu_h = statistics.median(m["ours_cpu"]), statistics.median(m["hand_cpu"])
+    where = "" if mode == "inprocess" else " (this process only: the simulator's CPU is in the child)"
+    print(f"  CPU time{where}: ours {cpu_o:.3f} s, hand-written {cpu_h:.3f} s, "
+          f"ratio {cpu_o / cpu_h:.3f}; our overhead {(cpu_o - cpu_h) / total * 1e6:.0f} µs per isolation")
+    exact = set(m["tokens"]) == {args.tenants}
+    print(f"  token requests per run (ours): {sorted(set(m['tokens']))}   target exactly {args.tenants}"
+          f"   met: {'yes' if exact else 'no'}")
+    return exact
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--mode", choices=("inprocess", "loopback", "both"), default="both",
+                   help="where the simulated API runs (default: both, each against its own reference)")
     p.add_argument("--tenants", type=int, default=20)
     p.add_argument("--machines", type=int, default=100, help="machines per tenant")
     p.add_argument("--concurrency", type=int, default=10, help="isolations at once per tenant")
@@ -175,42 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     profile = cProfile.Profile() if args.profile else None
-    ours, hand, tokens, ours_cpu, hand_cpu = [], [], [], [], []
-    shapes = {}
+    modes = tuple(MODES) if args.mode == "both" else (args.mode,)
+    exact = True
     with tempfile.TemporaryDirectory(prefix="soar-fanout-") as tmp:
-        run_hand(2, 5, 2)  # warm up imports and the simulator's key pool
-        run_ours(2, 5, 2, Path(tmp), None)
-        for i in range(args.repeat):  # interleaved, so machine load hits both alike
-            order = (0, 1) if i % 2 == 0 else (1, 0)
-            for which in order:
-                if which == 0:
-                    t, c, n, shapes["ours"] = run_ours(args.tenants, args.machines, args.concurrency,
-                                                       Path(tmp), profile)
-                    ours.append(t)
-                    ours_cpu.append(c)
-                    tokens.append(n)
-                else:
-                    t, c, shapes["hand"] = run_hand(args.tenants, args.machines, args.concurrency)
-                    hand.append(t)
-                    hand_cpu.append(c)
-
-    total = args.tenants * args.machines
-    med_o, med_h = statistics.median(ours), statistics.median(hand)
-    ratio = med_o / med_h
-    print(f"fan-out: isolate {total:,} machines across {args.tenants} simulated tenants, "
-          f"{args.concurrency} at once per tenant, quotas off, {args.repeat} runs each")
-    print(f"  calls per run (ours):        {dict(sorted(shapes['ours'].items()))}")
-    print(f"  calls per run (hand-written): {dict(sorted(shapes['hand'].items()))}")
-    print(f"  ours (soar engine)       median {med_o:.3f} s   min {min(ours):.3f}  max {max(ours):.3f}"
-          f"   ({total / med_o:,.0f} isolations/s)")
-    print(f"  hand-written asyncio+httpx median {med_h:.3f} s   min {min(hand):.3f}  max {max(hand):.3f}")
-    print(f"  ratio ours/hand-written: {ratio:.3f}   target <= 1.10   met: {'yes' if ratio <= 1.10 else 'no'}")
-    cpu_o, cpu_h = statistics.median(ours_cpu), statistics.median(hand_cpu)
-    print(f"  CPU time (less sensitive to a busy machine): ours {cpu_o:.3f} s, hand-written {cpu_h:.3f} s, "
-          f"ratio {cpu_o / cpu_h:.3f}; our overhead {(cpu_o - cpu_h) / total * 1e6:.0f} µs per isolation")
-    exact = set(tokens) == {args.tenants}
-    print(f"  token requests per run (ours): {sorted(set(tokens))}   target exactly {args.tenants}"
-          f"   met: {'yes' if exact else 'no'}")
+        for mode in modes:
+            m = measure(mode, args.tenants, args.machines, args.concurrency, args.repeat, Path(tmp), profile)
+            exact = report(mode, m, args) and exact
     if profile is not None:
         profile.dump_stats(args.profile)
         print(f"\nprofile of our runs written to {args.profile}; top functions by own time:")

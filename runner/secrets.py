@@ -15,6 +15,7 @@ by :func:`register_scheme` (see ``runner.config``).
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any, Callable
@@ -25,25 +26,94 @@ MASK = "***"
 # per tenant every hour; the oldest values (long expired tokens) are forgotten first.
 _known: dict[str, None] = {}
 _known_lock = threading.Lock()
-_ordered: tuple[str, ...] = ()  # longest first, rebuilt only when _known changes
-_ordered_json: tuple[str, ...] = ()  # the same, plus each value as it reads inside JSON text
 _MIN_LEN = 4  # shorter values would redact ordinary words
 MAX_KNOWN = 10_000
+_KEY_LEN = 12  # a known value is looked up by its first characters (fewer for a shorter value)
+
+
+class _Matcher:
+    """Finds every occurrence of a set of values in a text, at a cost that does not grow with the
+    number of values: one compiled regex of the values' distinct first :data:`_KEY_LEN` characters
+    finds the candidate positions (in C; tokens from one issuer share their first characters, so
+    the pattern stays small), and at each candidate a set look-up per distinct value length
+    confirms a whole value. Every occurrence is masked — overlapping ones as one span."""
+
+    __slots__ = ("_search", "_index", "_key_lengths")
+
+    def __init__(self, values: list[str]) -> None:
+        index: dict[str, dict[int, set[str]]] = {}
+        for v in values:
+            index.setdefault(v[:_KEY_LEN], {}).setdefault(len(v), set()).add(v)
+        # key -> ((length, values), ...), longest first
+        self._index = {k: tuple(sorted(((n, frozenset(vs)) for n, vs in by_len.items()), reverse=True))
+                       for k, by_len in index.items()}
+        self._key_lengths = sorted({len(k) for k in index}, reverse=True)
+        pattern = "|".join(re.escape(k) for k in sorted(index, key=len, reverse=True))
+        self._search = re.compile(pattern).search if pattern else None
+
+    def sub(self, text: str) -> str:
+        """``text`` with every occurrence masked; ``text`` itself when there is none."""
+        search = self._search
+        m = search(text) if search is not None else None
+        if m is None:
+            return text
+        index, spans = self._index, []
+        while m is not None:
+            p = m.start()
+            end = 0
+            for kn in self._key_lengths:
+                for n, values in index.get(text[p:p + kn], ()):
+                    if n > end - p and text[p:p + n] in values:
+                        end = p + n
+                        break
+            if end:
+                spans.append((p, end))
+            m = search(text, p + 1)
+        if not spans:
+            return text
+        out, last, cur_start, cur_end = [], 0, spans[0][0], spans[0][1]
+        for a, b in spans[1:]:
+            if a < cur_end:  # overlapping occurrences: one mask
+                cur_end = max(cur_end, b)
+                continue
+            out += (text[last:cur_start], MASK)
+            last, cur_start, cur_end = cur_end, a, b
+        out += (text[last:cur_start], MASK, text[cur_end:])
+        return "".join(out)
+
+
+_EMPTY = _Matcher([])
+_plain: _Matcher | None = _EMPTY  # None: rebuild on next use (the known values changed)
+_json: _Matcher | None = _EMPTY
 
 
 def register_value(value: str) -> None:
     """Remember a secret value so :func:`redact` masks it wherever it shows up as text."""
-    global _ordered, _ordered_json
+    global _plain, _json
     if not value or len(value) < _MIN_LEN or value in _known:
         return
     with _known_lock:
         _known[value] = None
         while len(_known) > MAX_KNOWN:
             del _known[next(iter(_known))]
-        _ordered = tuple(sorted(_known, key=len, reverse=True))
-        forms = dict.fromkeys(_known)
-        forms.update(dict.fromkeys(_json_string(v) for v in _known))
-        _ordered_json = tuple(sorted(forms, key=len, reverse=True))
+        _plain = _json = None  # rebuilt lazily: registering many values costs one build
+
+
+def _matcher(json_forms: bool) -> _Matcher:
+    global _plain, _json
+    made = _json if json_forms else _plain
+    if made is not None:
+        return made
+    with _known_lock:
+        values = list(_known)
+        if json_forms:
+            values = list(dict.fromkeys([*values, *(_json_string(v) for v in values)]))
+        made = _Matcher(values)
+        if json_forms:
+            _json = made
+        else:
+            _plain = made
+    return made
 
 
 def _json_string(value: str) -> str:
@@ -55,24 +125,18 @@ def _json_string(value: str) -> str:
 
 def redact(text: str) -> str:
     """Mask every known secret value in ``text``."""
-    if not _ordered or not isinstance(text, str):
+    if not _known or not isinstance(text, str):
         return text
-    for value in _ordered:
-        if value in text:
-            text = text.replace(value, MASK)
-    return text
+    return _matcher(False).sub(text)
 
 
 def redact_json(text: str) -> str:
     """Mask every known secret value in JSON text, written plainly or JSON-escaped (a value with
     a quote, a backslash or a control character reads differently inside a JSON string).
     Returns ``text`` itself when nothing was found."""
-    if not _ordered_json:
+    if not _known:
         return text
-    for value in _ordered_json:
-        if value in text:
-            text = text.replace(value, MASK)
-    return text
+    return _matcher(True).sub(text)
 
 
 class Secret:

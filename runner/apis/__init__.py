@@ -12,7 +12,7 @@ What every request gets, in this order:
    preloaded with the documented limits (:data:`DEFAULT_QUOTAS`) and overridable with
    ``config.quotas``. A request never fails for lack of budget; it queues.
 2. **Auth** — a bearer token for (tenant, api) from the token provider; on a 401 the token
-   is refreshed and the request retried once (:class:`runner.auth.provider.BearerAuth`).
+   is refreshed and the request retried once (:class:`runner.auth.bearer.BearerAuth`).
 3. **429** — ``Retry-After`` (seconds or a date) or, for XDR, the reset time stated in the
    body is honoured: the whole bucket pauses, then the request is sent again. A 429 means the
    request was not processed, so this is safe for every method.

@@ -3,6 +3,7 @@ error mapping (the order is described in :mod:`runner.apis`), plus OData paging.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from dataclasses import dataclass
@@ -52,6 +53,15 @@ class ApiClient:
         self.roles = tuple(roles)
         self.bucket = bucket
         self.base_url = owner.base_url(tenant, api)
+        self._auth: Any = False  # made on first request: one BearerAuth, so its header is made once per token
+        self._pool: tuple[Any, httpx.AsyncClient] | None = None  # (event loop, its pooled client)
+
+    def _http(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        pool = self._pool
+        if pool is None or pool[0] is not loop or pool[1].is_closed:
+            pool = self._pool = (loop, self.owner._http(self.tenant.name, self.api))
+        return pool[1]
 
     def url(self, path: str) -> str:
         return path if path.startswith(("https://", "http://")) else self.base_url + "/" + path.lstrip("/")
@@ -67,26 +77,31 @@ class ApiClient:
         owner = self.owner
         policy = owner.retry
         url = self.url(path)
-        http = owner._http(self.tenant.name, self.api)
-        auth = owner._auth(self.tenant.name, self.api, self.roles)
+        http = self._http()
+        auth = self._auth
+        if auth is False:
+            auth = self._auth = owner._auth(self.tenant.name, self.api, self.roles)
+        bucket = self.bucket
+        kw: dict[str, Any] = {"params": params, "json": json}
+        if timeout is not None:
+            kw["timeout"] = httpx.Timeout(timeout, connect=10.0)
+        if headers:
+            kw["headers"] = dict(headers)
+        if auth is not None:
+            kw["auth"] = auth
         sends = throttled = 0
         while True:
             receipt: list = []
-            await self.bucket.acquire(after_pause=throttled > 0, receipt=receipt)
+            if bucket.limits or throttled or bucket.paused():  # no budget to keep: nothing to wait for
+                await bucket.acquire(after_pause=throttled > 0, receipt=receipt)
             sends += 1
             owner._count("calls", self.tenant.name, self.api)
             try:
-                kw: dict[str, Any] = {"params": params, "json": json}
-                if timeout is not None:
-                    kw["timeout"] = httpx.Timeout(timeout, connect=10.0)
-                if headers:
-                    kw["headers"] = dict(headers)
-                if auth is not None:
-                    kw["auth"] = auth
                 try:
                     response = await http.request(method, url, **kw)
                 finally:
-                    self.bucket.answered(receipt)
+                    if receipt:
+                        bucket.answered(receipt)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # the request never reached the server: safe to send again whatever the method
                 if sends < policy.attempts:

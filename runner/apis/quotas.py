@@ -101,6 +101,10 @@ class QuotaBucket:
         for stamp in receipt:
             stamp[0] = max(stamp[0], now)
 
+    def paused(self) -> bool:
+        """A 429's pause is still running (callers must :meth:`acquire`, which waits it out)."""
+        return self._paused_until > self.clock()
+
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self.clock() + seconds)
 

@@ -22,7 +22,7 @@ __all__ = ["TokenProvider", "AccessToken", "ConsentUrls", "consent_urls", "Beare
 _LAZY = {
     "TokenProvider": "runner.auth.provider",
     "AccessToken": "runner.auth.token",
-    "BearerAuth": "runner.auth.provider",
+    "BearerAuth": "runner.auth.bearer",
     "ConsentUrls": "runner.auth.consent",
     "consent_urls": "runner.auth.consent",
 }

@@ -20,7 +20,7 @@ import time
 import weakref
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, AsyncGenerator, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import httpx
 import msal
@@ -30,6 +30,7 @@ from runner.auth.cache import CacheStore, FileCacheStore, MemoryCacheStore, Shar
 from runner.auth.consent import consent_urls
 from runner.auth.credentials import AppCredential
 from runner.auth.entra_errors import RequestFacts, entra_error
+from runner.auth.bearer import BearerAuth
 from runner.auth.token import AccessToken
 from runner.auth.validation import TokenValidator
 from runner.errors import AuthError, ConfigError, Location, PermissionMissing
@@ -262,7 +263,7 @@ class TokenProvider:
         if self.cache.remove(self.config.app.client_id, route.tenant.id, target):
             self.cache.persist()
 
-    def auth(self, tenant: str, api: str, roles: tuple[str, ...] = ()) -> "BearerAuth":
+    def auth(self, tenant: str, api: str, roles: tuple[str, ...] = ()) -> BearerAuth:
         """An ``httpx.Auth`` that adds the bearer token and, on a 401, refreshes once and retries."""
         return BearerAuth(self, tenant, api, roles)
 
@@ -472,29 +473,3 @@ class TokenProvider:
             if t.id == tenant_id:
                 return self.route(name, "mde")
         return None
-
-
-class BearerAuth(httpx.Auth):
-    """httpx auth for API calls: bearer token for (tenant, api), one refresh + retry on 401."""
-
-    requires_request_body = True
-
-    def __init__(self, provider: TokenProvider, tenant: str, api: str, roles: tuple[str, ...] = ()) -> None:
-        self.provider = provider
-        self.tenant = tenant
-        self.api = api
-        self.roles = roles
-
-    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = await self.provider.get_token(self.tenant, self.api, roles=self.roles)
-        request.headers["Authorization"] = token.authorization_header().reveal()
-        response = yield request
-        if response.status_code == 401:
-            log.info("API answered 401 for %s/%s: refreshing the token and retrying once", self.tenant, self.api)
-            self.provider.invalidate(self.tenant, self.api)
-            token = await self.provider.get_token(self.tenant, self.api, roles=self.roles)
-            request.headers["Authorization"] = token.authorization_header().reveal()
-            yield request
-
-    def sync_auth_flow(self, request: httpx.Request):  # type: ignore[override]
-        raise RuntimeError("BearerAuth works with httpx.AsyncClient only")

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from runner.secrets import Secret
+from runner.secrets import MASK, Secret, register_value
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,11 @@ class AccessToken:
                 f"roles={len(self.roles)}, source={self.source!r}, value=***)")
 
     def authorization_header(self) -> Secret:
-        """``Bearer <token>`` as a Secret, for the ``Authorization`` header."""
-        return Secret(f"Bearer {self.value.reveal()}", name="authorization")
+        """``Bearer <token>`` as a Secret, for the ``Authorization`` header. Not registered for
+        redaction itself: the token inside it is, which masks it as ``Bearer ***`` in any text."""
+        raw = self.value.reveal()
+        register_value(raw)  # (already known when the token came through the provider)
+        return Secret(f"Bearer {raw}", name="authorization", shown=MASK)
 
     def expires_in(self, now: float | None = None) -> float:
         return self.expires_on - (time.time() if now is None else now)

@@ -21,8 +21,12 @@ def sim() -> None:
               help="Serve N tenants (tenant-01 ...) instead of the demo tenants contoso and fabrikam.")
 @click.option("--token-lifetime", type=click.IntRange(min=60), default=3599, show_default=True,
               help="Lifetime of issued tokens, in seconds.")
+@click.option("--devices-per-tenant", type=click.IntRange(min=0, max=100_000), default=None,
+              help="Machines in each tenant's Defender inventory (default 25).")
+@click.option("--no-quotas", is_flag=True, help="Switch off the simulated API quotas (no 429s).")
 @handle_errors
-def serve(host: str, port: int, n_tenants: int | None, token_lifetime: int) -> None:
+def serve(host: str, port: int, n_tenants: int | None, token_lifetime: int, devices_per_tenant: int | None,
+          no_quotas: bool) -> None:
     """Serve the simulated cloud until interrupted.
 
     The first line of output is one JSON document: base_url, tenants (name, tenant_id),
@@ -37,7 +41,10 @@ def serve(host: str, port: int, n_tenants: int | None, token_lifetime: int) -> N
     if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127."):
         raise UsageError(f"refusing to serve the simulated cloud on {host}",
                          hint="it hands out its demo secret to anyone: use a loopback address")
-    cloud = SimulatedCloud(tenants=n_tenants, token_lifetime=token_lifetime)
+    knobs: dict = {} if devices_per_tenant is None else {"devices_per_tenant": devices_per_tenant}
+    if no_quotas:
+        knobs["quotas"] = False
+    cloud = SimulatedCloud(tenants=n_tenants, token_lifetime=token_lifetime, defender=knobs or None)
     sock = listen_socket(host, port)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host

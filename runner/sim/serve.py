@@ -3,6 +3,8 @@
 Paths are Entra's (``/{tenant}/oauth2/token`` ...), whatever the host. A mounted service
 (the Defender/Graph simulators) is reached as ``/_host/{host}/{path}``, e.g.
 ``http://127.0.0.1:8765/_host/api.security.microsoft.com/api/incidents``.
+``GET /_sim/stats`` gives the counters a benchmark or test checks from outside the process:
+token requests per tenant, and the Defender/Graph requests by method and path.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -38,4 +40,13 @@ def build_asgi_app(cloud: "SimulatedCloud") -> Any:
         out_headers = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
         return Response(answer.content, status_code=answer.status_code, headers=out_headers)
 
-    return Starlette(routes=[Route("/{path:path}", endpoint, methods=METHODS)])
+    async def stats(request: Request) -> Response:
+        log = cloud.defender.requests()
+        calls: dict[str, int] = {}
+        for entry in log:
+            key = f"{entry['method']} {entry['path']}"
+            calls[key] = calls.get(key, 0) + 1
+        return JSONResponse({"token_requests": dict(cloud.token_requests), "requests": len(log), "calls": calls})
+
+    return Starlette(routes=[Route("/_sim/stats", stats, methods=["GET"]),
+                             Route("/{path:path}", endpoint, methods=METHODS)])

@@ -97,10 +97,12 @@ async def find_mine(ctx: Any, machine_id: str, type_: str):
     return await _find(ctx, machine_id, type_, lambda a: tag in (a.get("requestorComment") or ""))
 
 
-async def find_existing(ctx: Any, machine_id: str, type_: str, match: Callable[[dict], bool] | None = None):
+async def find_existing(ctx: Any, machine_id: str, type_: str, match: Callable[[dict], bool] | None = None,
+                        tag: str | None = None):
     """One lookup: the action this step already created (an earlier attempt whose answer was
-    lost; it may have finished since, so any status but a failed one), else an open one."""
-    tag = marker(ctx)
+    lost; it may have finished since, so any status but a failed one), else an open one.
+    ``tag``: this step's :func:`marker`, when the caller has it already."""
+    tag = tag or marker(ctx)
 
     def mine(a: dict) -> bool:
         return tag in (a.get("requestorComment") or "") and a.get("status") not in ("Failed", "TimeOut", "Cancelled")
@@ -131,19 +133,20 @@ def _unknown(err: BaseException) -> bool:
 async def send(ctx: Any, *, machine_id: str, type_: str, verb: str, body: dict, role: str,
                match: Callable[[dict], bool] | None = None) -> MachineAction:
     """Send a machine action at most once (see the module docstring)."""
-    existing = await find_existing(ctx, machine_id, type_, match)
+    tag = marker(ctx)
+    existing = await find_existing(ctx, machine_id, type_, match, tag)
     if existing is not None:
         ctx.log.info("%s on %s: reusing open action %s (%s)", type_, machine_id, existing.get("id"),
                      existing.get("status"))
         return MachineAction.model_validate({**existing, "reused": True})
-    body = {**body, "Comment": f"{body.get('Comment') or 'soar-runner'} {marker(ctx)}"}
+    body = {**body, "Comment": f"{body.get('Comment') or 'soar-runner'} {tag}"}
     try:
         created = await mde(ctx, (role,)).post(f"/api/machines/{machine_id}/{verb}", body)
     except errors.ApiError as err:
         duplicate = _duplicate(err)
         if not (duplicate or _unknown(err)):
             raise
-        found = await find_existing(ctx, machine_id, type_, match)
+        found = await find_existing(ctx, machine_id, type_, match, tag)
         if found is not None:
             ctx.log.info("%s on %s: %s; found action %s", type_, machine_id,
                          "already in progress" if duplicate else "no answer", found.get("id"))
