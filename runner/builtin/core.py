@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Literal
 
@@ -60,6 +59,8 @@ class SleepInput(_In):
 
 async def core_sleep(ctx, inputs: SleepInput) -> None:
     """Wait for ``duration``."""
+    import asyncio  # here, not at import: `soar validate` never needs it (start-up)
+
     await asyncio.sleep(inputs.duration)
     return None
 

@@ -16,7 +16,6 @@ stay Pending and fire later (shared/defender-api.md 4.4). So every action here:
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from typing import Any, Awaitable, Callable, Literal
@@ -317,7 +316,7 @@ async def wait_machine_action(ctx, inputs: WaitInput) -> MachineAction:
         left = deadline - time.monotonic()
         if action.get("status") in FINAL or left <= 0:
             break
-        await asyncio.sleep(min(delay, left))
+        await _sleep(min(delay, left))
         delay = min(delay * 1.5, 60.0)
     if action.get("status") not in FINAL and inputs.fail_on_timeout:
         raise errors.StepTimeout(f"machine action {inputs.action_id} is still {action.get('status')} after "
@@ -365,3 +364,9 @@ ACTIONS = [
            func=wait_machine_action, input_model=WaitInput, output_model=MachineAction, effect="read",
            roles={"mde": MACHINE_READ}, quota="mde"),
 ]
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio  # here, not at import: `soar validate` never needs it (start-up)
+
+    await asyncio.sleep(seconds)
