@@ -38,6 +38,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 PLAYBOOK = """
 name: fanout-isolate
 tenants: all

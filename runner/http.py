@@ -98,11 +98,26 @@ class Network:
         return httpx.AsyncClient(**self._transport_kwargs(sync=False), **kw)
 
 
-def _relayed(base: str, request: httpx.Request) -> httpx.Request:
-    url = f"{base}/_host/{request.url.host}{request.url.raw_path.decode('ascii')}"
-    headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "host"]
-    return httpx.Request(request.method, url, headers=headers, content=request.content,
-                         extensions=request.extensions)
+class _Relayed:
+    """Points a request at the loopback relay for the duration of one send, then restores it.
+
+    Rewriting in place (not copying the request) halves the relay's cost per request; restoring
+    keeps the caller's request intact for a retry (the auth flow re-sends it after a 401) and for
+    error messages, which name the API's real host."""
+
+    __slots__ = ("request", "url", "host")
+
+    def __init__(self, base: str, netloc: str, request: httpx.Request):
+        self.request, self.url, self.host = request, request.url, request.headers.get("host")
+        request.url = httpx.URL(f"{base}/_host/{self.url.host}{self.url.raw_path.decode('ascii')}")
+        request.headers["Host"] = netloc
+
+    def restore(self) -> None:
+        self.request.url = self.url
+        if self.host is None:
+            del self.request.headers["Host"]
+        else:
+            self.request.headers["Host"] = self.host
 
 
 class _Relay(httpx.BaseTransport):
@@ -110,10 +125,15 @@ class _Relay(httpx.BaseTransport):
 
     def __init__(self, base: str):
         self._base, self._inner = base, httpx.HTTPTransport(verify=_tls())
+        self._netloc = httpx.URL(base).netloc.decode("ascii")
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
-        return self._inner.handle_request(_relayed(self._base, request))
+        relayed = _Relayed(self._base, self._netloc, request)
+        try:
+            return self._inner.handle_request(request)
+        finally:
+            relayed.restore()
 
     def close(self) -> None:
         self._inner.close()
@@ -122,10 +142,15 @@ class _Relay(httpx.BaseTransport):
 class _AsyncRelay(httpx.AsyncBaseTransport):
     def __init__(self, base: str):
         self._base, self._inner = base, httpx.AsyncHTTPTransport(verify=_tls())
+        self._netloc = httpx.URL(base).netloc.decode("ascii")
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
-        return await self._inner.handle_async_request(_relayed(self._base, request))
+        relayed = _Relayed(self._base, self._netloc, request)
+        try:
+            return await self._inner.handle_async_request(request)
+        finally:
+            relayed.restore()
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = {"measure", "ours", "reference", "ratio", "target", "met", "noise"}
 # families of rows the issue asks for (peer_ansible is left out: it takes minutes)
 EXPECTED = ("start-up: soar --help", "start-up: soar validate", "engine overhead", "store", "KQL",
-            "quota: achieved rate", "quota: 429s", "serve: runs completed/s", "serve: latency", "fan-out")
+            "quota: achieved rate", "quota: 429s", "serve: runs completed/s", "serve: latency",
+            "fan-out: isolate", "fan-out: token requests",  # the simulator in-process
+            "fan-out, loopback: isolate", "fan-out, loopback: token requests")  # `soar sim serve` in a child
 
 
 def test_quick_run_prints_one_table_with_a_reference_in_every_row():
