@@ -11,8 +11,11 @@ msal is synchronous and needs a sync client; actions are async. One handler func
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ssl
+import weakref
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Callable
 
 import httpx
@@ -96,6 +99,39 @@ class Network:
         kw.setdefault("timeout", DEFAULT_TIMEOUT)
         kw.setdefault("headers", {"User-Agent": USER_AGENT})
         return httpx.AsyncClient(**self._transport_kwargs(sync=False), **kw)
+
+    async def pooled_async_client(self) -> httpx.AsyncClient:
+        """This network's shared client on the running event loop, for one-off requests
+        (``core.http_request``): a connection pool per (network, loop) instead of a client and
+        a connection per request. Like a fresh client it keeps no cookies and never makes a
+        request wait for a free connection; pass ``timeout=`` per request. Closed by
+        :meth:`aclose_pooled` on that loop, else when the loop shuts its async generators down
+        (``asyncio.run`` does, after the main coroutine), so no connection outlives its loop."""
+        loop = asyncio.get_running_loop()
+        pools = self.__dict__.get("_pools")
+        if pools is None:
+            pools = self._pools = weakref.WeakKeyDictionary()
+        held = pools.get(loop)
+        if held is None:
+            client = self.async_client(cookies=CookieJar(DefaultCookiePolicy(allowed_domains=())),
+                                       limits=httpx.Limits(max_connections=None, max_keepalive_connections=20))
+            closer = _close_at_loop_end(client)
+            held = pools[loop] = (client, closer)  # the loop holds its async generators weakly
+            await closer.asend(None)  # registered with the loop from here on
+        return held[0]
+
+    async def aclose_pooled(self) -> None:
+        """Close the running loop's pooled client, if any (see :meth:`pooled_async_client`)."""
+        held = self.__dict__.get("_pools", {}).pop(asyncio.get_running_loop(), None)
+        if held is not None:
+            await held[1].aclose()
+
+
+async def _close_at_loop_end(client: httpx.AsyncClient):
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 class _Relayed:

@@ -93,9 +93,9 @@ async def core_http_request(ctx, inputs: HttpInput) -> HttpOutput:
     network = ctx.services.network
     if network is None:
         raise ConfigError("no network is configured for core.http_request")
-    async with network.async_client(timeout=inputs.timeout) as client:
-        resp = await client.request(inputs.method, inputs.url, headers=headers,
-                                    params=inputs.params or None, json=inputs.json_)
+    client = await network.pooled_async_client()  # one pool per run's loop: no connection per call
+    resp = await client.request(inputs.method, inputs.url, headers=headers, params=inputs.params or None,
+                                json=inputs.json_, timeout=inputs.timeout)
     try:
         body = resp.json()
     except ValueError:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:  # rich loads when something is drawn: `soar run --json` draws nothing (start-up)
+    from rich.console import Console
+    from rich.table import Table
 
 STATUS_STYLE = {
     "succeeded": "green", "failed": "red", "skipped": "dim", "running": "cyan",
@@ -27,7 +26,11 @@ class ProgressView:
         self.rows: dict[tuple, dict] = {}
         self.order: list[tuple] = []
         self.started = time.perf_counter()
-        self.live = Live(console=console, refresh_per_second=8, transient=True) if live else None
+        self.live = None
+        if live:
+            from rich.live import Live
+
+            self.live = Live(console=console, refresh_per_second=8, transient=True)
         self.lines = lines
         self._last = 0.0
 
@@ -98,6 +101,9 @@ class ProgressView:
         self.live.update(self.table(live=True))
 
     def table(self, live: bool = False) -> Table:
+        from rich.table import Table
+        from rich.text import Text
+
         multi = any(t for t, _ in self.order)
         table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
         if multi:

@@ -34,7 +34,7 @@ class Outcome:
     result: Any          # runner.engine.run.RunResult
     view: Any            # runner.cli.progress.ProgressView
     elapsed: float       # seconds, wall clock
-    console: Any         # where the human-readable report goes
+    console: Any         # where the human-readable report goes (None with --json)
 
     @property
     def exit_code(self) -> int:
@@ -53,10 +53,10 @@ def run_playbook(runtime: Runtime, playbook_path: str, *, inputs: dict, tenant: 
     from runner.playbook.loader import PlaybookLoader
 
     playbook = PlaybookLoader(runtime.services.plugins).load(playbook_path)
-    out = console(stderr=as_json)
-    if banner and not as_json:
+    out = None if as_json else console()  # --json shows nothing but the document (and no rich import)
+    if banner and out is not None:
         out.print(banner)
-    live = out.is_terminal and not as_json
+    live = out is not None and out.is_terminal
     view = ProgressView(out, live=live, lines=log_lines and not live and not as_json)
     engine = Engine(runtime.services, progress=view)
     t0 = time.perf_counter()

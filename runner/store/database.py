@@ -152,6 +152,11 @@ class Database:
                              hint="this is a bug in soar-runner or a plugin; please report it") from exc
 
     def _create_schema(self) -> None:
+        # SQLite fast path (start-up of every `soar` command): one SELECT straight through the
+        # driver; the catalogue query and SQLAlchemy's statement compilation below cost ~4 ms.
+        if self._raw is not None and self._sqlite_version() == t.SCHEMA_VERSION:
+            return
+
         def create(conn):
             if self.dialect == "sqlite":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")  # one process creates, others wait
@@ -171,6 +176,14 @@ class Database:
             raise StoreError(
                 f"run store {self.url} has schema version {version}; this soar-runner knows "
                 f"up to {t.SCHEMA_VERSION}", hint="upgrade soar-runner (pip install -U soar-runner)")
+
+    def _sqlite_version(self) -> int | None:
+        """The stored schema version, or ``None`` (no table yet, or unreadable: the full path decides)."""
+        try:
+            rows = self._raw.execute(f"SELECT version FROM {t.schema_version.name} WHERE id = 1").fetchall()
+        except self._dbapi_error:
+            return None
+        return rows[0][0] if rows else None
 
     def _dispose(self) -> None:
         if self._conn is not None:
