@@ -6,8 +6,7 @@ Names load on first use, so ``import runner`` (and ``soar --help``) stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from runner.lazy import lazy_exports
 
 __all__ = [
     "Action",
@@ -28,6 +27,7 @@ __all__ = [
 ]
 
 _WHERE = {
+    "errors": "runner.errors",
     "Action": "runner.actions",
     "AnyInputs": "runner.actions",
     "ActionContext": "runner.engine.context",
@@ -45,16 +45,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name == "errors":
-        return importlib.import_module("runner.errors")
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'runner' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, __all__, _WHERE)

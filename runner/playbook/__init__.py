@@ -5,8 +5,7 @@ Names load on first use, so importing :mod:`runner.playbook.model` alone stays c
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from runner.lazy import lazy_exports
 
 __all__ = ["Playbook", "Step", "PlaybookLoader", "load_playbook", "playbook_json_schema"]
 
@@ -19,14 +18,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'runner.playbook' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, __all__, _WHERE)
