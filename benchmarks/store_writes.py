@@ -105,18 +105,26 @@ def bench_sqlite3(path: Path, n: int, repeat: int) -> float:
         db.close()
 
 
-def bench_sqlite3_steps(path: Path, n: int, repeat: int) -> float:
-    with RunStore.open(f"sqlite:///{path}") as store:  # the store's schema, and a run to point at
+STEP_INSERT = ("INSERT INTO steps (run_id, step_id, item, attempt, action, effect, status, inputs,"
+               " output, output_redacted, error, started_at, finished_at)"
+               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _raw_steps_db(path: Path) -> tuple[sqlite3.Connection, str]:
+    """A plain sqlite3 connection on a file with the store's schema, and a run to point rows at."""
+    with RunStore.open(f"sqlite:///{path}") as store:
         run_id = store.create_run(playbook_name="bench", playbook_path=None,
                                   playbook_text="name: bench\n", inputs={})
     db = sqlite3.connect(path)
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    return db, run_id
+
+
+def bench_sqlite3_steps(path: Path, n: int, repeat: int) -> float:
+    db, run_id = _raw_steps_db(path)
+    sql, now = STEP_INSERT, "2024-05-01T12:00:00.000000+00:00"
     try:
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        sql = ("INSERT INTO steps (run_id, step_id, item, attempt, action, effect, status, inputs,"
-               " output, output_redacted, error, started_at, finished_at)"
-               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        now = "2024-05-01T12:00:00.000000+00:00"
         best = float("inf")
         for r in range(repeat):
             t0 = time.perf_counter()
@@ -133,17 +141,9 @@ def bench_sqlite3_steps(path: Path, n: int, repeat: int) -> float:
 def bench_sqlite3_batched(path: Path, n: int, repeat: int) -> float:
     import json
 
-    with RunStore.open(f"sqlite:///{path}") as store:
-        run_id = store.create_run(playbook_name="bench", playbook_path=None,
-                                  playbook_text="name: bench\n", inputs={})
-    db = sqlite3.connect(path)
+    db, run_id = _raw_steps_db(path)
+    sql, now = STEP_INSERT, "2024-05-01T12:00:00.000000+00:00"
     try:
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA foreign_keys=ON")
-        sql = ("INSERT INTO steps (run_id, step_id, item, attempt, action, effect, status, inputs,"
-               " output, output_redacted, error, started_at, finished_at)"
-               " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        now = "2024-05-01T12:00:00.000000+00:00"
         best = float("inf")
         for r in range(repeat):
             t0 = time.perf_counter()

@@ -109,9 +109,7 @@ def touch_incident(tenant: TenantData, incident_id: int | str, *, now: float, la
                    **changes: Any) -> dict:
     """Change an incident (and set its ``lastUpdateTime``, by default to now): an update to poll."""
     _check(changes, INCIDENT_CHANGES, "an incident")
-    incident = tenant.incident(incident_id)
-    if incident is None:
-        raise KeyError(f"no incident {incident_id} in {tenant.name}")
+    incident = _incident(tenant, incident_id)
     incident.update(changes)
     incident["lastUpdateTime"] = stamp(last_update, now)
     return incident
@@ -121,9 +119,7 @@ def add_alert(tenant: TenantData, rng: random.Random, *, now: float, incident_id
               seed: int = 0, **fields: Any) -> dict:
     """A new MDE alert, linked to ``incident_id`` when given (else to a new incident of its own)."""
     if incident_id is not None:
-        incident = tenant.incident(incident_id)
-        if incident is None:
-            raise KeyError(f"no incident {incident_id} in {tenant.name}")
+        incident = _incident(tenant, incident_id)
     else:
         incident = add_incident(tenant, rng, now=now, alerts=0, created=fields.get("created"),
                                 last_update=fields.get("last_update"), seed=seed)
@@ -142,3 +138,10 @@ def touch_alert(tenant: TenantData, alert_id: str, *, now: float, last_update: A
     alert.update(changes)
     alert["lastUpdateTime"] = stamp(last_update, now)
     return alert
+
+
+def _incident(tenant: TenantData, incident_id: int | str) -> dict:
+    incident = tenant.incident(incident_id)
+    if incident is None:
+        raise KeyError(f"no incident {incident_id} in {tenant.name}")
+    return incident
