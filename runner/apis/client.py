@@ -14,6 +14,7 @@ import httpx
 from runner.apis.quotas import QuotaBucket
 from runner.apis.responses import api_error, cpu_quota, retry_after
 from runner.errors import Location, TransientApiError
+from runner.http import Sender
 
 if TYPE_CHECKING:
     from runner.apis.factory import ApiClients
@@ -54,13 +55,13 @@ class ApiClient:
         self.bucket = bucket
         self.base_url = owner.base_url(tenant, api)
         self._auth: Any = False  # made on first request: one BearerAuth, so its header is made once per token
-        self._pool: tuple[Any, httpx.AsyncClient] | None = None  # (event loop, its pooled client)
+        self._pool: tuple[Any, Sender] | None = None  # (event loop, its sender: a connection pool)
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> Sender:
         loop = asyncio.get_running_loop()
         pool = self._pool
         if pool is None or pool[0] is not loop or pool[1].is_closed:
-            pool = self._pool = (loop, self.owner._http(self.tenant.name, self.api))
+            pool = self._pool = (loop, self.owner._http(self.tenant.name, self.api, self.base_url))
         return pool[1]
 
     def url(self, path: str) -> str:
@@ -82,14 +83,10 @@ class ApiClient:
         if auth is False:
             auth = self._auth = owner._auth(self.tenant.name, self.api, self.roles)
         bucket = self.bucket
-        kw: dict[str, Any] = {"params": params, "json": json}
-        if timeout is not None:
-            kw["timeout"] = httpx.Timeout(timeout, connect=10.0)
-        if headers:
-            kw["headers"] = dict(headers)
-        if auth is not None:
-            kw["auth"] = auth
+        request = http.build(method, url, params=params, json=json, headers=headers,
+                             timeout=httpx.Timeout(timeout, connect=10.0) if timeout is not None else None)
         sends = throttled = 0
+        refreshed = False
         while True:
             receipt: list = []
             if bucket.limits or throttled or bucket.paused():  # no budget to keep: nothing to wait for
@@ -98,7 +95,13 @@ class ApiClient:
             owner._count("calls", self.tenant.name, self.api)
             try:
                 try:
-                    response = await http.request(method, url, **kw)
+                    if auth is not None:
+                        request.headers["Authorization"] = await auth.header()
+                    response = await http.send(request)
+                    if response.status_code == 401 and auth is not None and not refreshed:
+                        refreshed = True  # the token was refused: one new token, one more try
+                        request.headers["Authorization"] = await auth.refreshed()
+                        response = await http.send(request)
                 finally:
                     if receipt:
                         bucket.answered(receipt)

@@ -15,6 +15,7 @@ from runner.apis.client import ApiClient, RetryPolicy
 from runner.apis.quotas import QuotaBucket, quota_limits
 from runner.auth import clouds
 from runner.errors import ConfigError
+from runner.http import Sender
 
 log = logging.getLogger("soar.apis")
 
@@ -86,16 +87,15 @@ class ApiClients:
                 self._api_clients[key] = made
         return made
 
-    def _http(self, tenant: str, api: str) -> httpx.AsyncClient:
+    def _http(self, tenant: str, api: str, base_url: str) -> Sender:
         loop = asyncio.get_running_loop()
         pools = self._clients.get(loop)
         if pools is None:
             pools = self._clients[loop] = {}
-        client = pools.get((tenant, api))
-        if client is None:
-            client = pools[(tenant, api)] = self.network.async_client(
-                headers={"User-Agent": "soar-runner/0.1", "Accept": "application/json"})
-        return client
+        sender = pools.get((tenant, api))
+        if sender is None:
+            sender = pools[(tenant, api)] = self.network.sender(base_url, headers={"Accept": "application/json"})
+        return sender
 
     def _auth(self, tenant: str, api: str, roles: tuple[str, ...]) -> httpx.Auth | None:
         return self.auth.auth(tenant, api, roles) if self.auth is not None else None

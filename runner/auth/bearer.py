@@ -30,17 +30,24 @@ class BearerAuth(httpx.Auth):
         self._token: "AccessToken | None" = None
         self._header = ""
 
-    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+    async def header(self) -> str:
+        """The ``Authorization`` header value for the current token (made once per token)."""
         token = await self.provider.get_token(self.tenant, self.api, roles=self.roles)
-        if token is not self._token:  # the header is made once per token, not per request
+        if token is not self._token:
             self._token, self._header = token, token.authorization_header().reveal()
-        request.headers["Authorization"] = self._header
+        return self._header
+
+    async def refreshed(self) -> str:
+        """After a 401: drop the cached token and return the header of a new one."""
+        log.info("API answered 401 for %s/%s: refreshing the token and retrying once", self.tenant, self.api)
+        self.provider.invalidate(self.tenant, self.api)
+        return await self.header()
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        request.headers["Authorization"] = await self.header()
         response = yield request
         if response.status_code == 401:
-            log.info("API answered 401 for %s/%s: refreshing the token and retrying once", self.tenant, self.api)
-            self.provider.invalidate(self.tenant, self.api)
-            token = await self.provider.get_token(self.tenant, self.api, roles=self.roles)
-            request.headers["Authorization"] = token.authorization_header().reveal()
+            request.headers["Authorization"] = await self.refreshed()
             yield request
 
     def sync_auth_flow(self, request: httpx.Request):  # type: ignore[override]

@@ -128,6 +128,8 @@ class SimulatedCloud:
         self.token_requests: Counter[str] = Counter()
         self.request_log: list[dict] = []
         self._routes: dict[str, Handler] = {}
+        # bearer token -> (tenant, kid, claims) once its signature checked out (see verify_bearer)
+        self._verified: dict[str, tuple[SimTenant, str, dict]] = {}
         self.entra = EntraSimulator(self)
         self.id = _random.token_hex(4)
         self.app = self._load_app()
@@ -361,24 +363,40 @@ class SimulatedCloud:
                 and self.find_tenant(path[1]) is tenant and aud.split("?")[0].endswith("/token"))
 
     def verify_bearer(self, authorization: str | None, api: str | None = None) -> dict | None:
-        """For API simulators: the claims of a valid bearer token signed here, else ``None``."""
+        """For API simulators: the claims of a valid bearer token signed here, else ``None``.
+
+        A token whose signature checked out is remembered, as a real API's token cache does (the
+        signature check is most of a simulated call's cost): later calls with it re-check only
+        that it has not expired (PyJWT's rule, no leeway) and that its signing key is still
+        published, then its audience."""
         if not authorization or not authorization.startswith("Bearer "):
             return None
         raw = authorization[len("Bearer "):]
-        try:
-            head = jwt.get_unverified_header(raw)
-            claims = jwt.decode(raw, options={"verify_signature": False})
-        except jwt.InvalidTokenError:
-            return None
-        tenant = self.find_tenant(str(claims.get("tid", "")))
-        key = next((k for k in tenant.keys if k.kid == head.get("kid")), None) if tenant else None
-        if key is None:
-            return None
-        try:
-            claims = jwt.decode(raw, key=key.private.public_key(), algorithms=["RS256"],
-                                options={"verify_aud": False}, leeway=0)
-        except jwt.InvalidTokenError:
-            return None
+        known = self._verified.get(raw)
+        if known is not None:
+            tenant, kid, claims = known
+            exp = claims.get("exp")
+            if not ((exp is None or time.time() < exp) and any(k.kid == kid for k in tenant.keys)):
+                self._verified.pop(raw, None)
+                return None
+        else:
+            try:
+                head = jwt.get_unverified_header(raw)
+                claims = jwt.decode(raw, options={"verify_signature": False})
+            except jwt.InvalidTokenError:
+                return None
+            tenant = self.find_tenant(str(claims.get("tid", "")))
+            key = next((k for k in tenant.keys if k.kid == head.get("kid")), None) if tenant else None
+            if tenant is None or key is None:
+                return None
+            try:
+                claims = jwt.decode(raw, key=key.private.public_key(), algorithms=["RS256"],
+                                    options={"verify_aud": False}, leeway=0)
+            except jwt.InvalidTokenError:
+                return None
+            if len(self._verified) >= 10_000:
+                self._verified.clear()
+            self._verified[raw] = (tenant, key.kid, claims)
         if api is not None and self.resource_api(str(claims.get("aud", ""))) != api:
             return None
         return claims
