@@ -6,8 +6,10 @@ Wall time of whole processes, interleaved, after one untimed warm-up of each (by
 as for an installed package). Medians; min–max is the machine's noise. Target: ``soar --help``
 and ``soar validate`` of one playbook within 5× ``python -c pass``. The *floor* row times a
 process that only imports the libraries validate cannot do without (click, rich, pydantic,
-PyYAML, Jinja2): what is left above it is ours. Also reports which heavy
-libraries (msal, sqlalchemy, jinja2, rich, httpx) each command imports (``python -X importtime``).
+PyYAML, Jinja2; with the collector off, as soar imports): what is left above it is ours; a
+second floor adds what ``soar run`` needs on top (SQLAlchemy, sqlite3, httpx, asyncio). Also
+reports which heavy libraries (msal, sqlalchemy, jinja2, rich, httpx) each command imports
+(``python -X importtime``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,12 @@ HEAVY = ("msal", "sqlalchemy", "jinja2", "rich", "httpx")
 # What ``soar validate`` cannot do without, imported and nothing else: the floor under its time.
 # click (the CLI), rich (its output), pydantic (playbook and action models; pydantic imports
 # importlib.metadata to look for its own plugins), PyYAML, Jinja2 (expressions are parsed).
-FLOOR = "import click, rich.console, rich.markup, pydantic.main, yaml, jinja2, importlib.metadata"
+# Imported with the collector off, as soar's console process imports (runner.cli.common.startup_gc).
+FLOOR = "import gc; gc.disable(); import click, rich.console, rich.markup, pydantic.main, yaml, jinja2, importlib.metadata"
+# ... and what ``soar run`` of a playbook with an HTTP call cannot do without, on top: the store
+# (SQLAlchemy with SQLite), HTTP (httpx), the event loop (asyncio). The peer benchmark's
+# ``soar run`` (benchmarks/peer_ansible.py) starts from this floor.
+FLOOR_RUN = FLOOR + ", sqlalchemy, sqlite3, httpx, asyncio"
 
 PLAYBOOK = """\
 name: startup-probe
@@ -53,6 +60,7 @@ def commands(workdir: Path) -> dict[str, list[str]]:
     soar = str(venv_bin("soar"))
     return {"python -c pass": [sys.executable, "-c", "pass"],
             "libraries": [sys.executable, "-c", FLOOR],
+            "libraries (run)": [sys.executable, "-c", FLOOR_RUN],
             "soar --help": [soar, "--help"],
             "soar validate": [soar, "validate", str(workdir / "probe.yaml")],
             "soar run": [soar, "--store", f"sqlite:///{workdir / 'runs.db'}", "run", str(workdir / "probe.yaml"),
@@ -86,7 +94,7 @@ def measure(repeat: int) -> tuple[dict[str, Samples], dict[str, list[str]]]:
             for name, cmd in cmds.items():
                 times[name].append(run_timed(cmd, env=env, cwd=work)[0])
         imports = {name: heavy_imports(cmd, env, work) for name, cmd in cmds.items()
-                   if name not in ("python -c pass", "libraries")}
+                   if name not in ("python -c pass", "libraries", "libraries (run)")}
     return {k: Samples(tuple(v)) for k, v in times.items()}, imports
 
 
@@ -107,6 +115,11 @@ def report(times: dict[str, Samples], imports: dict[str, list[str]]) -> list[Row
                             "Jinja2), imported", ours=seconds(floor.median),
                     reference=f"python -c pass {seconds(ref.median)}", ratio=floor.median / ref.median,
                     noise=f"ours {floor.spread(seconds)}; soar validate is {seconds(times['soar validate'].median)}"))
+    floor_run = times["libraries (run)"]
+    rows.append(Row(measure="start-up: floor of soar run — the same libraries plus SQLAlchemy, sqlite3, httpx and "
+                            "asyncio, imported", ours=seconds(floor_run.median),
+                    reference=f"python -c pass {seconds(ref.median)}", ratio=floor_run.median / ref.median,
+                    noise=f"ours {floor_run.spread(seconds)}; soar run is {seconds(times['soar run'].median)}"))
     shown = {name: ", ".join(mods) or "none" for name, mods in imports.items()}
     rows.append(Row(measure=f"start-up: heavy imports ({', '.join(HEAVY)}) of --help | validate",
                     ours=f"{shown['soar --help']} | {shown['soar validate']}",

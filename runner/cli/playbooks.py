@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from runner.cli.common import console, handle_errors, print_json
+from runner.cli.common import console, handle_errors, print_json, startup_gc
 
 
 def _expand(paths: tuple[str, ...]) -> list[Path]:
@@ -27,13 +27,14 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
 @handle_errors
 def validate(paths, as_json):
     """Check playbooks (files or directories) without running them. Exit 2 if any is invalid."""
-    from rich.markup import escape
+    with startup_gc():  # imports and plugin loading: no collections (see startup_gc)
+        from rich.markup import escape
 
-    from runner.errors import PlaybookError, PlaybookErrors
-    from runner.playbook.loader import PlaybookLoader
-    from runner.plugins import load_plugins
+        from runner.errors import PlaybookError, PlaybookErrors
+        from runner.playbook.loader import PlaybookLoader
+        from runner.plugins import load_plugins
 
-    loader = PlaybookLoader(load_plugins())
+        loader = PlaybookLoader(load_plugins())
     report, bad = [], 0
     out = console()
     err = console(stderr=True)

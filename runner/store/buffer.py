@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Iterator
 
 from sqlalchemy import case
-from sqlalchemy.dialects import postgresql, sqlite
 
 from . import tables as t
 
@@ -24,7 +23,11 @@ _START_ONLY = ("action", "effect", "inputs", "started_at")
 
 def dialect_insert(dialect_name: str, table):
     """An INSERT that knows ON CONFLICT, for SQLite or PostgreSQL."""
-    return (sqlite if dialect_name == "sqlite" else postgresql).insert(table)
+    if dialect_name == "sqlite":  # loaded by create_engine already
+        from sqlalchemy.dialects import sqlite as dialect
+    else:
+        from sqlalchemy.dialects import postgresql as dialect
+    return dialect.insert(table)
 
 
 class WriteBuffer:
