@@ -83,12 +83,17 @@ class Network:
             return cls(_refuse, name="offline")
         return cls(None, real=True)
 
-    def _transport_kwargs(self, sync: bool = True) -> dict:
+    def _transport(self, sync: bool) -> httpx.BaseTransport | httpx.AsyncBaseTransport | None:
+        """The loopback relay or the in-process handler; ``None`` for the real network."""
         if self.real:
-            return {"verify": _tls()}
+            return None
         if self.relay is not None:
-            return {"transport": _Relay(self.relay) if sync else _AsyncRelay(self.relay)}
-        return {"transport": httpx.MockTransport(self.handler)}
+            return _Relay(self.relay) if sync else _AsyncRelay(self.relay)
+        return httpx.MockTransport(self.handler)
+
+    def _transport_kwargs(self, sync: bool = True) -> dict:
+        transport = self._transport(sync)
+        return {"verify": _tls()} if transport is None else {"transport": transport}
 
     def sync_client(self, **kw) -> httpx.Client:
         kw.setdefault("timeout", DEFAULT_TIMEOUT)
@@ -103,13 +108,8 @@ class Network:
     def sender(self, base_url: str, *, headers: dict[str, str]) -> "Sender":
         """A :class:`Sender` for API calls to ``base_url``'s host: requests go straight to this
         network's transport (a connection pool), without httpx.AsyncClient's per-request layers."""
-        if self.real:
-            transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(
-                verify=_tls(), proxy=_env_proxy(base_url))
-        elif self.relay is not None:
-            transport = _AsyncRelay(self.relay)
-        else:
-            transport = httpx.MockTransport(self.handler)
+        transport = self._transport(sync=False) or httpx.AsyncHTTPTransport(verify=_tls(),
+                                                                          proxy=_env_proxy(base_url))
         return Sender(transport, {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate",
                                   "Connection": "keep-alive", **headers})
 

@@ -1,5 +1,5 @@
 """The API client factory (:class:`ApiClients`): one per process, holding the quota buckets,
-the retry policy, the pooled httpx clients per event loop and the call counters."""
+the retry policy, the pooled senders (connection pools) per event loop and the call counters."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ import asyncio
 import logging
 import weakref
 from collections import Counter
-from typing import Any, Awaitable, Callable, Mapping
-
-import httpx
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from runner.apis.client import ApiClient, RetryPolicy
 from runner.apis.quotas import QuotaBucket, quota_limits
 from runner.auth import clouds
 from runner.errors import ConfigError
 from runner.http import Sender
+
+if TYPE_CHECKING:  # pragma: no cover
+    from runner.auth.bearer import BearerAuth
 
 log = logging.getLogger("soar.apis")
 
@@ -97,7 +98,7 @@ class ApiClients:
             sender = pools[(tenant, api)] = self.network.sender(base_url, headers={"Accept": "application/json"})
         return sender
 
-    def _auth(self, tenant: str, api: str, roles: tuple[str, ...]) -> httpx.Auth | None:
+    def _auth(self, tenant: str, api: str, roles: tuple[str, ...]) -> "BearerAuth | None":
         return self.auth.auth(tenant, api, roles) if self.auth is not None else None
 
     def _consent(self, tenant: str) -> str | None:
