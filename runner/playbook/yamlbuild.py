@@ -10,10 +10,9 @@ from yaml.events import (AliasEvent, MappingEndEvent, MappingStartEvent, ScalarE
                          SequenceStartEvent, StreamEndEvent)
 
 from runner.errors import PlaybookSyntaxError
-from runner.playbook.yamlerrors import loc
+from runner.playbook.yamlerrors import MAX_DEPTH, loc, too_deep
 from runner.playbook.yamlscalars import MERGE, SPECIAL_FIRST, TAG, scalar, tag_error
 
-MAX_DEPTH = 64  # nesting levels; a playbook needs ~10
 MAX_ALIAS_NODES = 100_000  # values produced by expanding aliases (billion-laughs guard)
 _NO_KEY = object()  # a mapping frame waiting for its next key
 
@@ -151,7 +150,7 @@ class Builder:
         if event.tag not in (None, "!", TAG + ("map" if is_map else "seq")):
             raise tag_error(event.tag, event.start_mark, self.source)
         if len(self.stack) >= MAX_DEPTH:
-            raise _too_deep(self.source, event.start_mark)
+            raise too_deep(self.source, event.start_mark)
         value: Any = {} if is_map else []
         # an anchor is registered once its value is complete: an alias never points into itself
         frame = _Frame(value, path, event.anchor, len(self.log), merge_into)
@@ -209,7 +208,7 @@ class Builder:
                      "(an alias cannot point into the value that contains it)")
         value, base, start, end, height = anchored
         if len(self.stack) + height > MAX_DEPTH:
-            raise _too_deep(self.source, event.start_mark)
+            raise too_deep(self.source, event.start_mark)
         self.count(end - start + 1, event)
         self.replay(base, path, start, end)
         return _copy(value), height
@@ -275,7 +274,3 @@ def _copy(value: Any) -> Any:
         return [_copy(v) for v in value]
     return value
 
-
-def _too_deep(source: str | None, mark: Any) -> PlaybookSyntaxError:
-    return PlaybookSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", where=loc(source, mark),
-                               hint="a playbook needs far fewer levels; check for runaway brackets or aliases")

@@ -10,8 +10,17 @@ import yaml
 from runner.errors import Location, PlaybookSyntaxError
 
 
+MAX_DEPTH = 64  # nesting levels; a playbook needs ~10
+
+
 def loc(source: str | None, mark: Any) -> Location:
     return Location(file=source, line=mark.line + 1, column=mark.column + 1)
+
+
+def too_deep(source: str | None, mark: Any) -> PlaybookSyntaxError:
+    where = loc(source, mark) if mark is not None else Location(file=source)
+    return PlaybookSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", where=where,
+                               hint="a playbook needs far fewer levels; check for runaway brackets or aliases")
 
 
 _HINTS = (
@@ -58,6 +67,9 @@ def syntax_error(exc: Exception, text: str, source: str | None) -> PlaybookSynta
             hint="remove the control character; save the file as UTF-8 text")
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
+        if "maximum nesting depth" in (exc.problem or ""):
+            # PyYAML >= 6.0.3 scans ahead and caps flow nesting itself, before our own count
+            return too_deep(source, exc.context_mark or mark)
         ctx_mark = exc.context_mark
         ctx = f"line {ctx_mark.line + 1}, column {ctx_mark.column + 1}" if ctx_mark else "the start"
         problem = (exc.problem or "invalid YAML").replace("\t", "\\t")
