@@ -14,7 +14,8 @@ import httpx
 from runner.apis.quotas import QuotaBucket
 from runner.apis.responses import api_error, cpu_quota, retry_after
 from runner.errors import Location, TransientApiError
-from runner.http import Sender
+from runner.http import Sender, api_url
+from runner.http import base_url as parsed_base
 
 if TYPE_CHECKING:
     from runner.apis.factory import ApiClients
@@ -54,6 +55,7 @@ class ApiClient:
         self.roles = tuple(roles)
         self.bucket = bucket
         self.base_url = owner.base_url(tenant, api)
+        self._base: httpx.URL | None = None  # base_url, parsed on first request
         self._auth: Any = False  # made on first request: one BearerAuth, so its header is made once per token
         self._pool: tuple[Any, Sender] | None = None  # (event loop, its sender: a connection pool)
 
@@ -77,7 +79,13 @@ class ApiClient:
         safe = method in SAFE_METHODS if idempotent is None else idempotent
         owner = self.owner
         policy = owner.retry
-        url = self.url(path)
+        if path.startswith(("https://", "http://")):  # a nextLink: the API's own URL, as given
+            url: str | httpx.URL = path
+        else:
+            base = self._base
+            if base is None:
+                base = self._base = parsed_base(self.base_url)
+            url, params = api_url(base, path, params), None
         http = self._http()
         auth = self._auth
         if auth is False:
