@@ -21,6 +21,7 @@ from typing import Callable
 import httpx
 
 from runner.errors import UsageError
+from runner.jsoncodec import body_bytes
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -152,7 +153,7 @@ class Sender:
     it, reads the whole answer and closes it. Proxies: ``HTTPS_PROXY``/``ALL_PROXY`` and
     ``NO_PROXY`` are honoured for the real network (see :func:`_env_proxy`), as httpx does."""
 
-    __slots__ = ("_transport", "headers", "timeout", "is_closed")
+    __slots__ = ("_transport", "headers", "timeout", "is_closed", "_headers", "_json_headers", "_extensions")
 
     def __init__(self, transport: httpx.AsyncBaseTransport, headers: dict[str, str],
                  timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:
@@ -160,14 +161,25 @@ class Sender:
         self.headers = headers
         self.timeout = timeout
         self.is_closed = False
+        # normalised once: httpx copies a Headers object's list instead of re-encoding a dict
+        self._headers = httpx.Headers(headers)
+        self._json_headers = httpx.Headers({**headers, "Content-Type": "application/json"})
+        self._extensions = {"timeout": timeout.as_dict()}
 
     def build(self, method: str, url: str | httpx.URL, *, params=None, json=None, headers=None,
               timeout: httpx.Timeout | None = None) -> httpx.Request:
         """The request to send. ``url``: a string, or an :class:`httpx.URL` that already holds
-        ``params`` (see :func:`api_url`), in which case ``params`` must be ``None``."""
-        merged = {**self.headers, **headers} if headers else self.headers
-        return httpx.Request(method, url, params=params, json=json, headers=merged,
-                             extensions={"timeout": (timeout or self.timeout).as_dict()})
+        ``params`` (see :func:`api_url`), in which case ``params`` must be ``None``. A ``json``
+        body is written as httpx writes it (:func:`runner.jsoncodec.body_bytes`)."""
+        if json is None:
+            content, base = None, self._headers
+        else:
+            content, base = body_bytes(json), self._json_headers
+        if headers:
+            base = httpx.Headers(base)
+            base.update(headers)
+        extensions = self._extensions if timeout is None else {"timeout": timeout.as_dict()}
+        return httpx.Request(method, url, params=params, content=content, headers=base, extensions=extensions)
 
     async def send(self, request: httpx.Request) -> httpx.Response:
         response = await self._transport.handle_async_request(request)
@@ -213,10 +225,11 @@ def api_url(base: httpx.URL, path: str, params=None) -> httpx.URL:
     ref = getattr(base, "_uri_reference", None)
     if (_ParseResult is not None and type(ref) is _ParseResult and ref.query is None and ref.fragment is None
             and not path.rstrip(_PLAIN_PATH)):
+        full = ref.path + "/" + path.lstrip("/")
         query = str(httpx.QueryParams(params)) if params else None
-        if not query or not query.rstrip(_PLAIN_QUERY):
+        if "/." not in full and (not query or not query.rstrip(_PLAIN_QUERY)):  # '.'/'..' segments: parser
             url = httpx.URL.__new__(httpx.URL)
-            url._uri_reference = ref._replace(path=ref.path + "/" + path.lstrip("/"), query=query or None)
+            url._uri_reference = ref._replace(path=full, query=query or None)
             return url
     url = str(base) + "/" + path.lstrip("/")
     return httpx.URL(url) if params is None else httpx.URL(url, params=params)  # as httpx.Request does

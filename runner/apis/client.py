@@ -14,6 +14,7 @@ import httpx
 from runner.apis.quotas import QuotaBucket
 from runner.apis.responses import api_error, cpu_quota, retry_after
 from runner.errors import Location, TransientApiError
+from runner.jsoncodec import loads
 from runner.http import Sender, api_url
 from runner.http import base_url as parsed_base
 
@@ -193,10 +194,11 @@ class ApiClient:
 
 
 def _json(response: httpx.Response) -> Any:
-    if not response.content:
+    content = response.content
+    if not content:
         return None
     try:
-        return response.json()
+        return loads(content)
     except ValueError:
         return {"text": response.text}
 

@@ -448,8 +448,8 @@ class TokenProvider:
             path = "v2.0/.well-known/openid-configuration" if version == "2.0" else ".well-known/openid-configuration"
             url = f"https://{host}/{tenant_id}/{path}"
             try:
-                async with self.network.async_client() as client:
-                    resp = await client.get(url)
+                client = await self.network.pooled_async_client()  # one pool per loop, not a client per tenant
+                resp = await client.get(url)
             except httpx.HTTPError as exc:
                 err = AuthError(f"cannot reach {host} ({type(exc).__name__})",
                                 hint="check the network (proxy, firewall) and retry")

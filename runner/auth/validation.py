@@ -57,8 +57,8 @@ class TokenValidator:
         meta = await self.metadata(host, tenant_id, "2.0")
         uri = meta.get("jwks_uri") or f"https://{host}/{tenant_id}/discovery/v2.0/keys"
         try:
-            async with self.network.async_client() as client:
-                resp = await client.get(uri)
+            client = await self.network.pooled_async_client()  # one pool per loop, not a client per tenant
+            resp = await client.get(uri)
         except httpx.HTTPError as exc:
             raise AuthError(f"cannot fetch the signing keys of tenant {tenant_id} from {host} "
                             f"({type(exc).__name__})", hint="check the network and retry") from None

@@ -88,6 +88,8 @@ def _load(text: str, source: str | None) -> tuple[Any, Positions, Positions] | N
     try:
         return Builder(loader, source).run()
     except yaml.YAMLError as exc:
+        if "maximum nesting depth" in str(getattr(exc, "problem", "")):  # libyaml's own cap: ours to say;
+            raise syntax_error(exc, text, source) from None  # the pure-Python parser would take minutes
         raise syntax_error(precise_error(text) or exc, text, source) from None
     finally:
         loader.dispose()

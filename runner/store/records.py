@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from runner.errors import StoreError
+from runner.jsoncodec import dumps_text
 from runner.secrets import MASK, Secret, contains_secret, mask, redact, redact_json
 
 from .tables import NO_ITEM
@@ -212,25 +213,11 @@ except (ImportError, TypeError):  # no _json accelerator (or a different signatu
                                ensure_ascii=False, check_circular=False).encode
 
 
-try:  # about 5x faster than the stdlib encoder on the small values of a step row
-    import orjson
-
-    # datetimes and dataclasses go through _fallback, so both encoders write the same text
-    _ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-except ImportError:  # pragma: no cover - a declared dependency; the stdlib encoder still works
-    orjson = None
-
-
 def _json_text(value: Any) -> str:
     """JSON text of ``value`` with Secrets written as ``***``; known values not yet redacted."""
-    if orjson is not None:
-        try:
-            text = orjson.dumps(value, default=_fallback, option=_ORJSON_OPTIONS).decode()
-        except TypeError:  # ints over 64 bits, deep nesting, non-text keys: as the stdlib says
-            pass
-        else:
-            if "\\u0000" not in text:
-                return text
+    text = dumps_text(value, _fallback)  # orjson, about 5x the stdlib encoder on a step row
+    if text is not None and "\\u0000" not in text:
+        return text
     try:
         try:
             text = _encode(value)

@@ -1,0 +1,72 @@
+"""JSON on the hot paths: API request bodies and answers (:mod:`runner.apis`) and the run store's
+step rows (:mod:`runner.store.records`). The one module that imports orjson — about 5× the
+stdlib's speed on the small documents Defender sends — with the stdlib as the fallback wherever
+orjson refuses a value, so what is written or read never depends on which one did it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Callable
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - a declared dependency; the stdlib still works
+    orjson = None
+
+__all__ = ["body_bytes", "dumps_text", "loads"]
+
+if orjson is not None:
+    # datetimes and dataclasses go through the caller's ``default``, as with the stdlib encoder
+    _TEXT_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+    _BODY_OPTIONS = orjson.OPT_NON_STR_KEYS
+
+
+def body_bytes(value: Any) -> bytes:
+    """A request body as httpx's ``json=`` writes it: compact UTF-8, non-ASCII kept; NaN and
+    infinities refused (``ValueError``), as the API would refuse them."""
+    if orjson is not None and not _has_non_finite(value):
+        try:
+            return orjson.dumps(value, option=_BODY_OPTIONS)
+        except TypeError:  # ints over 64 bits, deep nesting: as the stdlib says
+            pass
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _has_non_finite(value: Any) -> bool:
+    """orjson writes NaN/Infinity as null; the stdlib (and so httpx) refuses them."""
+    t = type(value)
+    if t is float:
+        return value != value or value in (float("inf"), float("-inf"))
+    if t is dict:
+        return any(_has_non_finite(v) for v in value.values())
+    if t is list or t is tuple:
+        return any(_has_non_finite(v) for v in value)
+    return False
+
+
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")  # may not fit 64 bits: orjson would make it a float
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode a JSON document (raises ``ValueError`` when it is not one). What orjson refuses
+    but the stdlib reads (NaN, Infinity) is read by the stdlib, and so is a document with a run
+    of 19+ digits (an integer that may not fit 64 bits, which orjson turns into a float)."""
+    if orjson is not None and not _LONG_NUMBER.search(data if type(data) is bytes else data.encode()):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
+
+
+def dumps_text(value: Any, default: Callable[[Any], Any]) -> str | None:
+    """JSON text of ``value`` by orjson (``default`` for what it does not know), or ``None``
+    when orjson cannot write it (the caller's stdlib encoder then decides)."""
+    if orjson is None:  # pragma: no cover
+        return None
+    try:
+        return orjson.dumps(value, default=default, option=_TEXT_OPTIONS).decode()
+    except TypeError:  # ints over 64 bits, deep nesting, non-text keys
+        return None
