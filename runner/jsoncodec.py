@@ -7,7 +7,6 @@ orjson refuses a value, so what is written or read never depends on which one di
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Callable
 
 try:
@@ -46,19 +45,38 @@ def _has_non_finite(value: Any) -> bool:
     return False
 
 
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")  # may not fit 64 bits: orjson would make it a float
-
-
 def loads(data: bytes | str) -> Any:
-    """Decode a JSON document (raises ``ValueError`` when it is not one). What orjson refuses
-    but the stdlib reads (NaN, Infinity) is read by the stdlib, and so is a document with a run
-    of 19+ digits (an integer that may not fit 64 bits, which orjson turns into a float)."""
-    if orjson is not None and not _LONG_NUMBER.search(data if type(data) is bytes else data.encode()):
+    """Decode a JSON document (raises ``ValueError`` when it is not one), as the stdlib would:
+    what orjson refuses but the stdlib reads (NaN, Infinity) is read by the stdlib, and so is a
+    document where orjson gave a float of 2**63 or more — an integer outside 64 bits, which orjson
+    turns into a float and the stdlib keeps exact."""
+    if orjson is not None:
         try:
-            return orjson.loads(data)
+            value = orjson.loads(data)
         except orjson.JSONDecodeError:
             pass
+        else:
+            if not _has_huge_float(value):
+                return value
     return json.loads(data)
+
+
+_HUGE = float(2 ** 63)
+
+
+def _has_huge_float(value: Any) -> bool:
+    stack = [value]
+    pop, push, many = stack.pop, stack.append, stack.extend
+    while stack:
+        v = pop()
+        t = type(v)
+        if t is dict:
+            many(v.values())
+        elif t is list:
+            many(v)
+        elif t is float and (v >= _HUGE or v <= -_HUGE):
+            return True
+    return False
 
 
 def dumps_text(value: Any, default: Callable[[Any], Any]) -> str | None:

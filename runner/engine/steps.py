@@ -286,6 +286,11 @@ class RunExecution(StepGates):
         retry = step.retry
         attempts = retry.attempts if retry else 1
         durable = effect != "read"
+        # "done" must be committed before the item goes on only when a resume could not find
+        # out by itself: with a reconcile hook, a lost "done" record is a "running" one, and
+        # resume asks the target (docs/engine.md, durability rule). Any later durable record
+        # commits it too: the buffer is written in order.
+        durable_done = durable and action.reconcile is None
         for n in range(1, attempts + 1):
             attempt = attempt0 + n
             if shown_inputs is None:
@@ -323,14 +328,14 @@ class RunExecution(StepGates):
             else:
                 self.store.step_finished(self.run_id, step.id, item=item, attempt=attempt,
                                          status="succeeded", output=output, durable=False)
-                if durable:
+                if durable_done:
                     await self.group.durable()
                 if self.observe:
                     self._notify_done(step, action, item, attempt, "succeeded", t0)
                 return StepOutcome("succeeded", output)
             self.store.step_finished(self.run_id, step.id, item=item, attempt=attempt, status="failed",
                                      error=error.to_dict(), durable=False)
-            if durable:
+            if durable_done:
                 await self.group.durable()
             self._notify_done(step, action, item, attempt, "failed", t0, str(error))
             if n < attempts and getattr(error, "retryable", False):
