@@ -255,6 +255,19 @@ async def _close_at_loop_end(client: httpx.AsyncClient):
         await client.aclose()
 
 
+def _relay_url(base: httpx.URL, url: httpx.URL) -> httpx.URL:
+    """``{base}/_host/{url.host}{url.raw_path}``. ``url``'s parts are already in parsed form, so
+    the relayed URL is put together from them when it can be (see :func:`api_url`)."""
+    ref, own = getattr(base, "_uri_reference", None), getattr(url, "_uri_reference", None)
+    if (_ParseResult is not None and type(ref) is _ParseResult and type(own) is _ParseResult
+            and ref.query is None and not own.userinfo and own.fragment is None
+            and own.host and not own.host.rstrip(_UNRESERVED)):
+        relayed = httpx.URL.__new__(httpx.URL)
+        relayed._uri_reference = ref._replace(path=f"{ref.path}/_host/{own.host}{own.path or '/'}", query=own.query)
+        return relayed
+    return httpx.URL(f"{base}/_host/{url.host}{url.raw_path.decode('ascii')}")
+
+
 class _Relayed:
     """Points a request at the loopback relay for the duration of one send, then restores it.
 
@@ -264,9 +277,9 @@ class _Relayed:
 
     __slots__ = ("request", "url", "host")
 
-    def __init__(self, base: str, netloc: str, request: httpx.Request):
+    def __init__(self, base: httpx.URL, netloc: str, request: httpx.Request):
         self.request, self.url, self.host = request, request.url, request.headers.get("host")
-        request.url = httpx.URL(f"{base}/_host/{self.url.host}{self.url.raw_path.decode('ascii')}")
+        request.url = _relay_url(base, self.url)
         request.headers["Host"] = netloc
 
     def restore(self) -> None:
@@ -281,7 +294,7 @@ class _Relay(httpx.BaseTransport):
     """Sends every request to the simulated cloud on loopback (see :meth:`Network.loopback`)."""
 
     def __init__(self, base: str):
-        self._base, self._inner = base, httpx.HTTPTransport(verify=_tls())
+        self._base, self._inner = httpx.URL(base), httpx.HTTPTransport(verify=_tls())
         self._netloc = httpx.URL(base).netloc.decode("ascii")
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -298,7 +311,7 @@ class _Relay(httpx.BaseTransport):
 
 class _AsyncRelay(httpx.AsyncBaseTransport):
     def __init__(self, base: str):
-        self._base, self._inner = base, httpx.AsyncHTTPTransport(verify=_tls())
+        self._base, self._inner = httpx.URL(base), httpx.AsyncHTTPTransport(verify=_tls())
         self._netloc = httpx.URL(base).netloc.decode("ascii")
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -71,3 +71,18 @@ def test_any_path_and_params_give_httpx_s_own_url(base, path, params):
             return
         raise AssertionError("api_url accepted a URL httpx refuses")
     _same(api_url(base_url(base), path, params), expected)
+
+
+@settings(max_examples=500, deadline=None)
+@given(path=_text | _plain, params=_params, host=st.sampled_from(["api.securitycenter.microsoft.com", "graph.microsoft.com",
+                                                                  "EXAMPLE.com", "[::1]", "127.0.0.1:8443"]))
+def test_relayed_urls_are_what_the_parser_makes_of_the_relay_string(path, params, host):
+    from runner.http import _relay_url
+
+    try:
+        url = httpx.Request("GET", f"https://{host}/" + path.lstrip("/"), params=params).url
+    except httpx.InvalidURL:
+        return
+    for relay in ("http://127.0.0.1:8765", "http://localhost:9000/sim"):
+        expected = httpx.URL(f"{relay}/_host/{url.host}{url.raw_path.decode('ascii')}")
+        _same(_relay_url(httpx.URL(relay), url), expected)
