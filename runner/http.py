@@ -214,6 +214,26 @@ _PLAIN_PATH = _UNRESERVED + "/"
 _PLAIN_QUERY = _UNRESERVED + "%&=+"  # '+' is a space: a literal '+' is %2B
 
 
+# quote_plus (what httpx's QueryParams uses) as one C-level translate of the UTF-8 bytes
+_QUOTE_PLUS = {b: "+" if b == 0x20 else chr(b) if chr(b) in _UNRESERVED else f"%{b:02X}" for b in range(256)}
+_PRIMITIVE = {True: "true", False: "false", None: ""}
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _query(params) -> str | None:
+    """``str(httpx.QueryParams(params))`` for a dict of text keys and scalar values; ``None``
+    for anything else (lists, other keys: httpx decides)."""
+    parts = []
+    for k, v in params.items():
+        tv = type(v)
+        if type(k) is not str or tv not in _SCALARS:
+            return None
+        v = v if tv is str else _PRIMITIVE[v] if tv is bool or v is None else str(v)
+        parts.append(k.encode().decode("latin-1").translate(_QUOTE_PLUS) + "="
+                     + v.encode().decode("latin-1").translate(_QUOTE_PLUS))
+    return "&".join(parts)
+
+
 def base_url(url: str) -> httpx.URL:
     """An API's base URL, parsed once (for :func:`api_url`)."""
     return httpx.URL(url)
@@ -226,7 +246,9 @@ def api_url(base: httpx.URL, path: str, params=None) -> httpx.URL:
     if (_ParseResult is not None and type(ref) is _ParseResult and ref.query is None and ref.fragment is None
             and not path.rstrip(_PLAIN_PATH)):
         full = ref.path + "/" + path.lstrip("/")
-        query = str(httpx.QueryParams(params)) if params else None
+        query = (_query(params) if type(params) is dict else None) if params else None
+        if params and query is None:
+            query = str(httpx.QueryParams(params))
         if "/." not in full and (not query or not query.rstrip(_PLAIN_QUERY)):  # '.'/'..' segments: parser
             url = httpx.URL.__new__(httpx.URL)
             url._uri_reference = ref._replace(path=full, query=query or None)
