@@ -42,6 +42,7 @@ class CacheStore(Protocol):
 
 class MemoryCacheStore:
     description = "memory (not persisted)"
+    in_memory = True  # saving does no I/O: the token provider saves without a thread hop
 
     def __init__(self) -> None:
         self._text: str | None = None
@@ -164,6 +165,11 @@ class SharedTokenCache:
                 self.msal.deserialize(text)
             except ValueError:
                 log.warning("token cache (%s) is unreadable; starting empty", store.description)
+
+    @property
+    def saves_in_memory(self) -> bool:
+        """``persist()`` does no I/O (a memory store): no need to leave the event loop for it."""
+        return getattr(self.store, "in_memory", False)
 
     def persist(self) -> None:
         """Write the cache if it changed, merged with entries other processes wrote meanwhile.

@@ -347,7 +347,10 @@ class TokenProvider:
                                     hint="check this machine's clock (it must be within a minute of UTC)")
             else:
                 self._stats["cache_hits"] += 1
-            await asyncio.to_thread(self.cache.persist)
+            if self.cache.saves_in_memory:
+                self.cache.persist()
+            else:
+                await asyncio.to_thread(self.cache.persist)
             log.info("token for %s/%s from %s (expires in %ds)", route.tenant.name, route.api,
                      "the cache" if source == "cache" else "Entra ID", token.expires_in(self.clock()))
             return token

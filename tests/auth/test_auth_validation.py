@@ -153,3 +153,57 @@ def test_graph_tokens_with_a_nonce_are_checked_by_claims_only(make_provider):
     with pytest.raises(AuthError, match="issued for tenant"):
         _validate(provider, cloud.issue_token("contoso", "graph", tid=cloud.tenant("fabrikam").id), api="graph",
                   resource="https://graph.microsoft.com")
+
+
+def _counting_metadata(provider, issuer_v1=None):
+    """Record which metadata documents validation asks for; optionally name another v1 issuer."""
+    real, asked = provider.validator.metadata, []
+
+    async def metadata(host, tenant_id, version, *a, **kw):
+        asked.append(version)
+        doc = await real(host, tenant_id, version, *a, **kw)
+        if issuer_v1 and version == "1.0":
+            doc = {**doc, "issuer": issuer_v1.replace("{tid}", "{tenantid}")}
+        return doc
+
+    provider.validator.metadata = metadata
+    return asked
+
+
+def test_a_documented_issuer_needs_no_metadata_document(cloud, make_provider):
+    provider = make_provider(cloud)
+    asked = _counting_metadata(provider)
+    assert _validate(provider, cloud.issue_token("contoso", version="1.0")).verified_signature
+    assert _validate(provider, cloud.issue_token("contoso", version="2.0")).verified_signature
+    assert "1.0" not in asked  # only the v2 document, for the signing keys' address
+
+
+def test_another_issuer_is_accepted_only_when_the_tenant_metadata_names_it(cloud, make_provider):
+    provider = make_provider(cloud)
+    tid = cloud.tenant("contoso").id
+    asked = _counting_metadata(provider, issuer_v1="https://sts.sovereign.test/{tid}/")
+    ok = _validate(provider, cloud.issue_token("contoso", version="1.0", iss=f"https://sts.sovereign.test/{tid}/"))
+    assert ok.claims["iss"] == f"https://sts.sovereign.test/{tid}/" and "1.0" in asked
+    with pytest.raises(AuthError, match="issuer 'https://sts.elsewhere.test/"):
+        _validate(provider, cloud.issue_token("contoso", version="1.0", iss=f"https://sts.elsewhere.test/{tid}/"))
+
+
+@pytest.mark.parametrize("raw, reason", [
+    ("a.b", "not a JSON Web Token"),
+    ("a.b.c.d", "not a JSON Web Token"),
+    ("!!!.e30.sig", "not a JSON Web Token"),
+    ("WzFd.e30.sig", "not a JSON Web Token"),  # the header is [1], not an object
+    (None, "not a JSON Web Token"),
+])
+def test_malformed_compact_tokens_are_rejected(cloud, make_provider, raw, reason):
+    with pytest.raises(AuthError, match=reason):
+        _validate(make_provider(cloud), raw)
+
+
+def test_a_readable_header_over_a_broken_body_is_still_rejected(cloud, make_provider):
+    provider = make_provider(cloud)
+    head, _, sig = cloud.issue_token("contoso").split(".")
+    with pytest.raises(AuthError, match="cannot be decoded|signature does not match"):
+        _validate(provider, f"{head}.bm90LWpzb24.{sig}")  # "not-json", under a real signature
+    with pytest.raises(AuthError, match="cannot be decoded|signature does not match"):
+        _validate(provider, f"{head}.e30=.{sig}")  # padding: PyJWT's strict parse refuses it
