@@ -71,6 +71,10 @@ class Action:
       it did, ``None`` if it did not (the engine then sends it). Without it, such a step fails
       with a :class:`~runner.errors.ReconcileError` instead of being repeated.
     - ``effect_of``: optional ``(inputs) -> effect`` for actions whose effect depends on the call.
+    - ``api_choice``: for an action that can use several of ``roles``' APIs, the key of a
+      tenant's ``apis:`` in soar.yaml that picks one (``incidents``, ``hunting``) when the step
+      leaves its ``api`` input to ``auto``. Without it the pre-flight check tries the APIs in
+      the order of ``roles``.
     """
 
     name: str
@@ -85,6 +89,7 @@ class Action:
     needs_tenant: bool = True
     reconcile: ReconcileFunc | None = None
     effect_of: Callable[[Any], Effect] | None = None
+    api_choice: str | None = None
     description: str = ""
     plugin: str = ""  # filled in by the registry
 

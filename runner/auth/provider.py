@@ -221,14 +221,14 @@ class TokenProvider:
         return token
 
     async def preflight(self, tenant: str, roles_by_api: Mapping[str, tuple[str, ...]],
-                        prefer: str | None = None) -> AccessToken:
+                        prefer: str | None = None, choice: str | None = None) -> AccessToken:
         """Pick the API for an action (``prefer`` if the action supports it, else the tenant's
-        ``apis`` preference, else the action's first API) and check its roles.
+        ``apis.<choice>`` preference, else the action's first API) and check its roles.
 
         With ``prefer="auto"`` (any value that is not one of the action's APIs) the action picks
         its API at run time: the check passes when the app can use *any* of them, trying the
         chosen one first; when none works, the chosen API's error (naming its role) is raised."""
-        api = self.choose_api(tenant, roles_by_api, prefer)
+        api = self.choose_api(tenant, roles_by_api, prefer, choice)
         try:
             return await self.get_token(tenant, api, roles=tuple(roles_by_api.get(api, ())))
         except AuthError:
@@ -242,13 +242,17 @@ class TokenProvider:
                         continue
             raise
 
-    def choose_api(self, tenant: str, roles_by_api: Mapping[str, tuple[str, ...]], prefer: str | None = None) -> str:
+    def choose_api(self, tenant: str, roles_by_api: Mapping[str, tuple[str, ...]], prefer: str | None = None,
+                   choice: str | None = None) -> str:
+        """``prefer`` when it is one of the action's APIs; else the tenant's ``apis.<choice>``
+        (only the action's own key: ``apis: {hunting: xdr}`` says nothing about incidents);
+        else the action's first API."""
         if prefer and (prefer in roles_by_api or not roles_by_api):
             return prefer
-        t = self.config.tenant(tenant)
-        for choice in t.apis.values():
-            if choice in roles_by_api:
-                return choice
+        if choice:
+            preferred = self.config.tenant(tenant).apis.get(choice)
+            if preferred in roles_by_api:
+                return preferred
         if not roles_by_api:
             raise ConfigError("the action declares no API, so no token can be chosen for it")
         return next(iter(roles_by_api))

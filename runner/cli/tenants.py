@@ -225,7 +225,8 @@ def roles_needed(directory: Path) -> list[dict]:
             action = host.actions.get(name)
             if action is not None and action.roles:
                 out.append({"playbook": path.name, "tenants": targets, "action": name,
-                            "roles": {k: tuple(v) for k, v in action.roles.items()}})
+                            "roles": {k: tuple(v) for k, v in action.roles.items()},
+                            "choice": action.api_choice})
     return out
 
 
@@ -255,7 +256,7 @@ async def _check_one(provider: Any, config: Any, name: str, needs: list[dict] | 
             targets = need["tenants"]
             if isinstance(targets, list) and name not in targets:
                 continue
-            api = provider.choose_api(name, need["roles"])
+            api = provider.choose_api(name, need["roles"], choice=need.get("choice"))
             wanted.setdefault(api, []).append(need)
     apis: dict[str, dict] = {}
     ok = True

@@ -99,7 +99,7 @@ class StepGates:
         key = ("roles", action.name, api)
         if key in self._gates_passed:
             return
-        await auth.preflight(self.tenant.name, action.roles, prefer=api)
+        await auth.preflight(self.tenant.name, action.roles, prefer=api, choice=action.api_choice)
         self._gates_passed.add(key)
 
 

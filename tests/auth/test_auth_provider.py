@@ -207,9 +207,25 @@ def test_preflight_picks_the_api_and_checks_roles(make_provider):
     base["tenants"]["contoso"]["apis"] = {"incidents": "graph"}
     provider = make_provider(cloud, SoarConfig.model_validate(base))
     roles = {"xdr": ("Incident.Read.All",), "graph": ("SecurityIncident.Read.All",)}
-    assert run(provider.preflight("contoso", roles)).api == "graph"
-    assert run(provider.preflight("fabrikam", roles)).api == "xdr"
+    assert run(provider.preflight("contoso", roles, choice="incidents")).api == "graph"
+    assert run(provider.preflight("fabrikam", roles, choice="incidents")).api == "xdr"
     assert run(provider.preflight("fabrikam", roles, prefer="graph")).api == "graph"
+
+
+def test_only_the_action_s_own_preference_key_chooses_its_api(make_provider):
+    # `apis: {hunting: graph}` says nothing about incidents: an incidents pre-flight (choice
+    # `incidents`, or none declared) keeps the action's own first API
+    from runner.config import SoarConfig
+
+    cloud = SimulatedCloud()
+    base = cloud.demo_config().model_dump()
+    base["tenants"]["contoso"]["apis"] = {"hunting": "graph"}
+    provider = make_provider(cloud, SoarConfig.model_validate(base))
+    roles = {"xdr": ("Incident.Read.All",), "graph": ("SecurityIncident.Read.All",)}
+    assert provider.choose_api("contoso", roles, choice="incidents") == "xdr"
+    assert provider.choose_api("contoso", roles) == "xdr"
+    assert provider.choose_api("contoso", {"xdr": ("AdvancedHunting.Read.All",), "graph": ("ThreatHunting.Read.All",)},
+                               choice="hunting") == "graph"
 
 
 def test_token_value_never_shows_in_repr_or_summary(make_provider):

@@ -255,5 +255,5 @@ async def run_hunting_query(ctx, inputs: RunHuntingQueryInput) -> HuntingResult:
 ACTIONS = [
     Action(name="defender.run_hunting_query", summary="Run an advanced hunting (KQL) query on Graph, XDR or MDE, "
            "normalized to one shape", func=run_hunting_query, input_model=RunHuntingQueryInput,
-           output_model=HuntingResult, effect="read", roles=ROLES, quota="hunting"),
+           output_model=HuntingResult, effect="read", roles=ROLES, quota="hunting", api_choice="hunting"),
 ]

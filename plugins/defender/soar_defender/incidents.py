@@ -318,11 +318,12 @@ async def reconcile_update(ctx, inputs: UpdateIncidentInput) -> None:
 ACTIONS = [
     Action(name="defender.list_incidents", summary="List incidents (XDR or Graph), normalized to one shape",
            func=list_incidents, input_model=ListIncidentsInput, output_model=IncidentList, effect="read",
-           roles=INCIDENT_READ, quota="xdr"),
+           roles=INCIDENT_READ, quota="xdr", api_choice="incidents"),
     Action(name="defender.get_incident", summary="Get one incident with its alerts, devices and entities",
            func=get_incident, input_model=GetIncidentInput, output_model=Incident, effect="read",
-           roles=INCIDENT_READ, quota="xdr"),
+           roles=INCIDENT_READ, quota="xdr", api_choice="incidents"),
     Action(name="defender.update_incident", summary="Update an incident's status, assignment, classification, "
            "tags or add a comment", func=update_incident, input_model=UpdateIncidentInput, output_model=Incident,
-           effect="write", roles=INCIDENT_WRITE, quota="xdr", reconcile=reconcile_update),
+           effect="write", roles=INCIDENT_WRITE, quota="xdr", reconcile=reconcile_update,
+           api_choice="incidents"),
 ]
