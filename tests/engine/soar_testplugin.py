@@ -72,6 +72,19 @@ async def destroy(ctx, inputs: RecordInput) -> dict:
     return await record(ctx, inputs)
 
 
+class DieInput(BaseModel):
+    flag: str
+
+
+async def die_once(ctx, inputs: DieInput) -> dict:
+    """The process dies on the spot (as kill -9 would) the first time; later runs pass."""
+    flag = Path(inputs.flag)
+    if not flag.exists():
+        flag.write_text("died")
+        os._exit(137)
+    return {"survived": True}
+
+
 async def explode(ctx, inputs: EchoInput) -> dict:
     raise KeyError("an action bug")
 
@@ -88,5 +101,7 @@ def register_actions(register):
                     input_model=EchoInput, needs_tenant=False))
     register(Action(name="test.destroy", summary="A destructive write", func=destroy,
                     input_model=RecordInput, effect="destructive", needs_tenant=False))
+    register(Action(name="test.die_once", summary="Kill the process the first time", func=die_once,
+                    input_model=DieInput, needs_tenant=False))
     register(Action(name="test.explode", summary="An action with a bug", func=explode,
                     input_model=EchoInput, needs_tenant=False))

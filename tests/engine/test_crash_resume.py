@@ -87,3 +87,33 @@ steps:
     r = soar("runs", "resume", run_id, "--retry-step", "write")
     assert r.exit_code == 0, r.output
     assert soar.ledger() == ["once"]
+
+
+def test_a_reconcilable_write_whose_finish_was_never_committed_is_reconciled_not_resent(soar, tmp_path):
+    # test.record has a reconcile hook, so its "finished" row is not waited for: it is committed
+    # with the next commit. The read step after it commits nothing and kills the process, so the
+    # finish is lost; resume must find the write by asking the target, not send it again.
+    pb = soar.write("lost-finish.yaml", f"""
+name: lost-finish
+steps:
+  - id: write
+    action: test.record
+    with: {{marker: only-once}}
+  - id: crash
+    action: test.die_once
+    with: {{flag: "{tmp_path / 'died.flag'}"}}
+outputs:
+  reconciled: "${{{{ steps.write.output.reconciled | default(false) }}}}"
+""")
+    proc = soar.subprocess("run", str(pb), "--json", env={**os.environ})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 137, (out, err)
+    runs = soar.json("runs", "list")
+    assert runs[0]["status"] == "running"
+    run_id = runs[0]["run_id"]
+    steps = soar.json("runs", "show", run_id)["steps"]
+    assert [(s["step_id"], s["status"]) for s in steps] == [("write", "running")]  # the finish was lost
+    doc = soar.json("runs", "resume", run_id)
+    assert doc["status"] == "succeeded", doc
+    assert soar.ledger() == ["only-once"]  # sent once, before the crash
+    assert doc["outputs"]["reconciled"] is True  # resume asked the target
