@@ -107,6 +107,22 @@ def test_get_and_update_incident_on_both_apis(env):
     assert info.value.status == 404
 
 
+def test_update_incident_reconciles_a_comment_it_already_added(env):
+    # after a crash, an update whose comment is on the incident (with the values asked for) took
+    # effect: resume must not add the comment twice; without a comment, a PATCH is simply re-sent
+    first = env.call("defender.list_incidents", api="xdr")[0]
+    asked = dict(incident_id=first["incidentId"], api="xdr", status="InProgress", comment="soar: isolated 2 devices")
+    assert env.reconcile("defender.update_incident", **asked) is None  # not sent yet
+    env.call("defender.update_incident", **asked)
+    found = env.reconcile("defender.update_incident", **asked)
+    assert found is not None and found.status == "InProgress"
+    assert [c["comment"] for c in found.comments].count("soar: isolated 2 devices") == 1
+    assert env.reconcile("defender.update_incident", **{**asked, "status": "Resolved"}) is None  # not that update
+    assert env.reconcile("defender.update_incident", **{**asked, "comment": "another"}) is None
+    assert env.reconcile("defender.update_incident", incident_id=first["incidentId"], api="xdr",
+                         status="InProgress") is None  # no comment: the PATCH is safe to send again
+
+
 def test_machines_find_and_alerts(env):
     machines = env.call("defender.list_machines")
     m = machines[0]

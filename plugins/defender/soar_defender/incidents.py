@@ -310,9 +310,23 @@ async def update_incident(ctx, inputs: UpdateIncidentInput) -> Incident:
     return Incident.model_validate(from_graph(updated))
 
 
-async def reconcile_update(ctx, inputs: UpdateIncidentInput) -> None:
-    """A PATCH sets absolute values: sending it again is safe, so report 'not applied'."""
-    return None
+async def reconcile_update(ctx, inputs: UpdateIncidentInput) -> Incident | None:
+    """After a crash, did the update take effect? The fields are absolute values (sending them
+    again is safe), but a comment would be added twice: with a comment, the incident is read,
+    and an incident that already carries that comment and every value asked for is the outcome.
+    Anything else is sent (again)."""
+    if not inputs.comment:
+        return None
+    current = await get_incident(ctx, GetIncidentInput(incident_id=inputs.incident_id, api=inputs.api))
+    if not any(c.get("comment") == inputs.comment for c in current.comments):
+        return None
+    wanted = {"status": inputs.status, "assignedTo": inputs.assigned_to,
+              "classification": inputs.classification, "determination": inputs.determination}
+    if any(v is not None and getattr(current, k) != v for k, v in wanted.items()):
+        return None
+    if inputs.tags is not None and sorted(current.tags) != sorted(inputs.tags):
+        return None
+    return current
 
 
 ACTIONS = [
