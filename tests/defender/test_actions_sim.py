@@ -123,6 +123,17 @@ def test_update_incident_reconciles_a_comment_it_already_added(env):
                          status="InProgress") is None  # no comment: the PATCH is safe to send again
 
 
+def test_update_alert_reconciles_a_comment_it_already_added(env):
+    alert = env.call("defender.list_alerts")[0]
+    asked = dict(alert_id=alert["id"], status="InProgress", assigned_to="soc@contoso.com", comment="triaged by soar")
+    assert env.reconcile("defender.update_alert", **asked) is None
+    env.call("defender.update_alert", **asked)
+    found = env.reconcile("defender.update_alert", **asked)
+    assert found is not None and found.assignedTo == "soc@contoso.com"
+    assert env.reconcile("defender.update_alert", **{**asked, "assigned_to": "other@contoso.com"}) is None
+    assert env.reconcile("defender.update_alert", alert_id=alert["id"], status="InProgress") is None
+
+
 def test_machines_find_and_alerts(env):
     machines = env.call("defender.list_machines")
     m = machines[0]

@@ -8,7 +8,7 @@ from pydantic import ConfigDict, Field, RootModel
 
 from runner import Action, errors
 
-from soar_defender.common import ALERT_READ, ALERT_WRITE, Inputs, Loose, mde, odata_and, quote
+from soar_defender.common import ALERT_READ, ALERT_WRITE, Inputs, Loose, mde, odata_and, quote, update_applied
 
 
 class Alert(Loose):
@@ -90,9 +90,16 @@ async def update_alert(ctx, inputs: UpdateAlertInput) -> Alert:
     return Alert.model_validate(await mde(ctx, ALERT_WRITE).patch(f"/api/alerts/{inputs.alert_id}", body))
 
 
-async def reconcile_update(ctx, inputs: UpdateAlertInput) -> None:
-    """A PATCH is safe to send again: report 'not applied'."""
-    return None
+async def reconcile_update(ctx, inputs: UpdateAlertInput) -> Alert | None:
+    """After a crash, did the update take effect? The fields are absolute values (safe to send
+    again), but a comment would be added twice: with one, the alert is read, and an alert that
+    already carries that comment and every value asked for is the outcome."""
+    if not inputs.comment:
+        return None
+    current = await mde(ctx, ALERT_READ).get(f"/api/alerts/{inputs.alert_id}")
+    asked = {"status": inputs.status, "assignedTo": inputs.assigned_to, "classification": inputs.classification,
+             "determination": inputs.determination}
+    return Alert.model_validate(current) if update_applied(current, inputs.comment, asked) else None
 
 
 ACTIONS = [

@@ -124,3 +124,21 @@ def odata_and(*parts: str | None) -> str | None:
     if not kept:
         return None
     return " and ".join(f"({p})" if " or " in p else p for p in kept)
+
+
+def update_applied(current: Mapping[str, Any], comment: str, values: Mapping[str, Any]) -> bool:
+    """After a crash: does ``current`` (an incident or alert as read now) already carry
+    ``comment`` and every value of ``values`` that was asked for (not ``None``)? Then the update
+    took effect, and sending it again would add the comment twice."""
+    if not any(isinstance(c, dict) and c.get("comment") == comment for c in current.get("comments") or []):
+        return False
+    for key, value in values.items():
+        have = current.get(key)
+        if value is None:
+            continue
+        if isinstance(value, list):
+            if sorted(have or []) != sorted(value):
+                return False
+        elif have != value:
+            return False
+    return True

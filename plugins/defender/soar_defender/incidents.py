@@ -20,7 +20,7 @@ from pydantic import ConfigDict, Field, RootModel
 from runner import Action, errors
 
 from soar_defender.common import INCIDENT_READ, INCIDENT_WRITE, Inputs, Loose, choose_api, client, odata_and, \
-    quote
+    quote, update_applied
 
 Api = Literal["auto", "xdr", "graph"]
 STATUS = Literal["Active", "InProgress", "Resolved", "Redirected"]
@@ -318,15 +318,9 @@ async def reconcile_update(ctx, inputs: UpdateIncidentInput) -> Incident | None:
     if not inputs.comment:
         return None
     current = await get_incident(ctx, GetIncidentInput(incident_id=inputs.incident_id, api=inputs.api))
-    if not any(c.get("comment") == inputs.comment for c in current.comments):
-        return None
-    wanted = {"status": inputs.status, "assignedTo": inputs.assigned_to,
-              "classification": inputs.classification, "determination": inputs.determination}
-    if any(v is not None and getattr(current, k) != v for k, v in wanted.items()):
-        return None
-    if inputs.tags is not None and sorted(current.tags) != sorted(inputs.tags):
-        return None
-    return current
+    asked = {"status": inputs.status, "assignedTo": inputs.assigned_to, "classification": inputs.classification,
+             "determination": inputs.determination, "tags": inputs.tags}
+    return current if update_applied(current.model_dump(), inputs.comment, asked) else None
 
 
 ACTIONS = [
