@@ -100,8 +100,12 @@ def test_get_and_update_incident_on_both_apis(env):
                    tags=["soar"])
     assert upd["status"] == "InProgress" and upd["tags"] == ["soar"]
     upd = env.call("defender.update_incident", incident_id=first["incidentId"], api="graph",
-                   assigned_to="soc@contoso.com")  # the sim has no Graph comments route yet
+                   assigned_to="soc@contoso.com", comment="via graph")
     assert upd["assignedTo"] == "soc@contoso.com" and upd["status"] == "InProgress"
+    assert upd["comments"][-1]["comment"] == "via graph"  # POST .../comments, then read back
+    found = env.reconcile("defender.update_incident", incident_id=first["incidentId"], api="graph",
+                          assigned_to="soc@contoso.com", comment="via graph")
+    assert found is not None and found.api == "graph"  # the comment is there: not added twice
     with pytest.raises(errors.ApiError) as info:
         env.call("defender.get_incident", incident_id=999999999, api="xdr")
     assert info.value.status == 404

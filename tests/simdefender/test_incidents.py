@@ -104,6 +104,21 @@ def test_graph_get_and_patch(api, cloud):
     assert bad.status_code == 400 and set(bad.json()["error"]) == {"code", "message", "innerError"}
 
 
+def test_graph_comments_are_added_to_the_incident_the_xdr_api_shows(api, cloud):
+    inc = cloud.defender.tenant("contoso").incidents[2]
+    url = f"{GRAPH}/v1.0/security/incidents/{inc['incidentId']}/comments"
+    r = api.post(url, {"@odata.type": "microsoft.graph.security.alertComment", "comment": "seen by soar"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["@odata.context"].endswith("$metadata#Collection(microsoft.graph.security.alertComment)")
+    assert body["value"][-1]["comment"] == "seen by soar" and body["value"][-1]["createdDateTime"]
+    assert inc["comments"][-1]["comment"] == "seen by soar"  # one incident, two APIs
+    for bad in ({"Comment": "case matters"}, {"comment": ""}, {}):
+        r = api.post(url, bad)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "BadRequest", bad
+    assert api.post(f"{GRAPH}/v1.0/security/incidents/99999999/comments", {"comment": "x"}).status_code == 404
+
+
 @pytest.mark.parametrize("host", [h for h in HOSTS if "graph" not in h and "securitycenter" not in h])
 def test_xdr_answers_on_every_security_host(api, host):
     r = api.get(f"https://{host}/api/incidents?$top=1")

@@ -56,6 +56,11 @@ def graph_alert(tenant: TenantData, alert: dict) -> dict:
             "tenantId": tenant.tenant_id, "evidence": evidence}
 
 
+def graph_comment(c: dict) -> dict:
+    return {"@odata.type": "#microsoft.graph.security.alertComment", "comment": c["comment"],
+            "createdByDisplayName": c["createdBy"], "createdDateTime": c["createdTime"]}
+
+
 def graph_incident(tenant: TenantData, inc: dict, expand: bool = False) -> dict:
     out = {"id": str(inc["incidentId"]), "tenantId": tenant.tenant_id, "displayName": inc["incidentName"],
            "createdDateTime": inc["createdTime"], "lastUpdateDateTime": inc["lastUpdateTime"],
@@ -64,8 +69,7 @@ def graph_incident(tenant: TenantData, inc: dict, expand: bool = False) -> dict:
            "customTags": list(inc["tags"]), "systemTags": [], "description": None,
            "incidentWebUrl": inc["incidentUri"],
            "redirectIncidentId": str(inc["redirectIncidentId"]) if inc["redirectIncidentId"] else None,
-           "comments": [{"comment": c["comment"], "createdByDisplayName": c["createdBy"],
-                         "createdDateTime": c["createdTime"]} for c in inc["comments"]]}
+           "comments": [graph_comment(c) for c in inc["comments"]]}
     if expand:
         out["alerts"] = [graph_alert(tenant, a) for a in tenant.incident_alerts(inc)]
     return out
@@ -119,11 +123,28 @@ def patch_incident(call: Call) -> dict:
     return {"@odata.context": call.context("security/incidents/$entity"), **graph_incident(call.tenant, incident)}
 
 
+def post_comment(call: Call) -> dict:
+    """``POST /security/incidents/{id}/comments`` with an alertComment: 200 and every comment."""
+    incident = _incident(call)
+    body = call.body()
+    unknown = [k for k in body if k not in ("@odata.type", "comment")]
+    if unknown:
+        raise ApiError(400, "BadRequest", f"Unknown properties of alertComment: {', '.join(unknown)}")
+    text = body.get("comment")
+    if not isinstance(text, str) or not text.strip():
+        raise ApiError(400, "BadRequest", "The comment property is required and must be a non-empty string")
+    update_incident(call, incident, {"comment": text}, author=call.requestor)
+    return {"@odata.context": call.context("Collection(microsoft.graph.security.alertComment)"),
+            "value": [graph_comment(c) for c in incident["comments"]]}
+
+
 ROUTES = [
     Route("GET", r"/v1\.0/security/incidents", "graph", "graph", READ, "graph_incidents", list_incidents),
     Route("GET", r"/v1\.0/security/incidents/(?P<id>\d+)", "graph", "graph", READ, "graph_incidents", get_incident),
     Route("PATCH", r"/v1\.0/security/incidents/(?P<id>\d+)", "graph", "graph", WRITE, "graph_incidents",
           patch_incident),
+    Route("POST", r"/v1\.0/security/incidents/(?P<id>\d+)/comments", "graph", "graph", WRITE, "graph_incidents",
+          post_comment),
     # Served by DefenderSim.hunting (runner.sim.defender.hunting); 501 when it is set to None.
     Route("POST", r"/v1\.0/security/runHuntingQuery", "graph", "graph", ("ThreatHunting.Read.All",),
           "graph_hunting", hunting("graph")),
