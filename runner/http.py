@@ -246,9 +246,11 @@ def api_url(base: httpx.URL, path: str, params=None) -> httpx.URL:
     if (_ParseResult is not None and type(ref) is _ParseResult and ref.query is None and ref.fragment is None
             and not path.rstrip(_PLAIN_PATH)):
         full = ref.path + "/" + path.lstrip("/")
-        query = (_query(params) if type(params) is dict else None) if params else None
-        if params and query is None:
-            query = str(httpx.QueryParams(params))
+        query = None
+        if params:
+            query = _query(params) if type(params) is dict else None
+            if query is None:  # lists, other keys: httpx's own encoder
+                query = str(httpx.QueryParams(params))
         if "/." not in full and (not query or not query.rstrip(_PLAIN_QUERY)):  # '.'/'..' segments: parser
             url = httpx.URL.__new__(httpx.URL)
             url._uri_reference = ref._replace(path=full, query=query or None)
@@ -317,7 +319,7 @@ class _Relay(httpx.BaseTransport):
 
     def __init__(self, base: str):
         self._base, self._inner = httpx.URL(base), httpx.HTTPTransport(verify=_tls())
-        self._netloc = httpx.URL(base).netloc.decode("ascii")
+        self._netloc = self._base.netloc.decode("ascii")
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
@@ -334,7 +336,7 @@ class _Relay(httpx.BaseTransport):
 class _AsyncRelay(httpx.AsyncBaseTransport):
     def __init__(self, base: str):
         self._base, self._inner = httpx.URL(base), httpx.AsyncHTTPTransport(verify=_tls())
-        self._netloc = httpx.URL(base).netloc.decode("ascii")
+        self._netloc = self._base.netloc.decode("ascii")
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()

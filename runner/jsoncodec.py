@@ -25,24 +25,12 @@ if orjson is not None:
 def body_bytes(value: Any) -> bytes:
     """A request body as httpx's ``json=`` writes it: compact UTF-8, non-ASCII kept; NaN and
     infinities refused (``ValueError``), as the API would refuse them."""
-    if orjson is not None and not _has_non_finite(value):
+    if orjson is not None and not _any_float(value, _non_finite):
         try:
             return orjson.dumps(value, option=_BODY_OPTIONS)
         except TypeError:  # ints over 64 bits, deep nesting: as the stdlib says
             pass
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
-
-
-def _has_non_finite(value: Any) -> bool:
-    """orjson writes NaN/Infinity as null; the stdlib (and so httpx) refuses them."""
-    t = type(value)
-    if t is float:
-        return value != value or value in (float("inf"), float("-inf"))
-    if t is dict:
-        return any(_has_non_finite(v) for v in value.values())
-    if t is list or t is tuple:
-        return any(_has_non_finite(v) for v in value)
-    return False
 
 
 def loads(data: bytes | str) -> Any:
@@ -56,7 +44,7 @@ def loads(data: bytes | str) -> Any:
         except orjson.JSONDecodeError:
             pass
         else:
-            if not _has_huge_float(value):
+            if not _any_float(value, _huge):
                 return value
     return json.loads(data)
 
@@ -64,17 +52,26 @@ def loads(data: bytes | str) -> Any:
 _HUGE = float(2 ** 63)
 
 
-def _has_huge_float(value: Any) -> bool:
+def _non_finite(v: float) -> bool:  # orjson writes NaN/Infinity as null; the stdlib refuses them
+    return v != v or v in (float("inf"), float("-inf"))
+
+
+def _huge(v: float) -> bool:  # what orjson made of an integer outside 64 bits
+    return v >= _HUGE or v <= -_HUGE
+
+
+def _any_float(value: Any, test: Callable[[float], bool]) -> bool:
+    """Whether a float anywhere in ``value`` (dicts, lists, tuples) passes ``test``."""
     stack = [value]
-    pop, push, many = stack.pop, stack.append, stack.extend
+    pop, many = stack.pop, stack.extend
     while stack:
         v = pop()
         t = type(v)
         if t is dict:
             many(v.values())
-        elif t is list:
+        elif t is list or t is tuple:
             many(v)
-        elif t is float and (v >= _HUGE or v <= -_HUGE):
+        elif t is float and test(v):
             return True
     return False
 

@@ -17,6 +17,11 @@ def loc(source: str | None, mark: Any) -> Location:
     return Location(file=source, line=mark.line + 1, column=mark.column + 1)
 
 
+def depth_capped(exc: Exception) -> bool:
+    """PyYAML >= 6.0.3 caps flow nesting in its scanner, before our own count (yamlbuild)."""
+    return "maximum nesting depth" in str(getattr(exc, "problem", None) or "")
+
+
 def too_deep(source: str | None, mark: Any) -> PlaybookSyntaxError:
     where = loc(source, mark) if mark is not None else Location(file=source)
     return PlaybookSyntaxError(f"nesting deeper than {MAX_DEPTH} levels", where=where,
@@ -67,8 +72,7 @@ def syntax_error(exc: Exception, text: str, source: str | None) -> PlaybookSynta
             hint="remove the control character; save the file as UTF-8 text")
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
-        if "maximum nesting depth" in (exc.problem or ""):
-            # PyYAML >= 6.0.3 scans ahead and caps flow nesting itself, before our own count
+        if depth_capped(exc):
             return too_deep(source, exc.context_mark or mark)
         ctx_mark = exc.context_mark
         ctx = f"line {ctx_mark.line + 1}, column {ctx_mark.column + 1}" if ctx_mark else "the start"

@@ -30,7 +30,7 @@ import yaml
 
 from runner.errors import Location, PlaybookSyntaxError
 from runner.playbook.yamlbuild import MAX_ALIAS_NODES, MAX_DEPTH, Builder, Positions
-from runner.playbook.yamlerrors import precise_error, syntax_error
+from runner.playbook.yamlerrors import depth_capped, precise_error, syntax_error
 
 __all__ = ["MAX_ALIAS_NODES", "MAX_DEPTH", "Positions", "parse_mapping", "parse_yaml"]
 
@@ -88,8 +88,8 @@ def _load(text: str, source: str | None) -> tuple[Any, Positions, Positions] | N
     try:
         return Builder(loader, source).run()
     except yaml.YAMLError as exc:
-        if "maximum nesting depth" in str(getattr(exc, "problem", "")):  # libyaml's own cap: ours to say;
-            raise syntax_error(exc, text, source) from None  # the pure-Python parser would take minutes
+        if depth_capped(exc):  # ours to say; re-parsing in pure Python for a better message takes minutes
+            raise syntax_error(exc, text, source) from None
         raise syntax_error(precise_error(text) or exc, text, source) from None
     finally:
         loader.dispose()
