@@ -7,12 +7,18 @@
     POST /approvals/<run id>/<step>     {"decision": "approve"|"deny", "actor", "reason"}
 
 Webhook answers, in the order they are checked: 404 unknown path, 413 body over the limit,
-401 bad or missing signature/token (nothing else is said), 400 not JSON, 200 duplicate (the first
-event's ids), 202 accepted. The event is committed to the inbox before the 202 is sent.
+408 body not received within ``--read-timeout``, 401 bad or missing signature/token (nothing else
+is said), 400 not JSON (or beyond the parser's limits), 200 duplicate (the first event's ids: the
+same ``dedup_key``, or without one the same body, inside the window), 202 accepted. The event is
+committed to the inbox before the 202 is sent; if it could not be, the answer is 503.
+
+No answer ever carries a traceback: :class:`_Guard` turns an unexpected exception into a JSON 500
+(and logs it), whatever the endpoint.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from typing import Any
@@ -23,32 +29,80 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runner.errors import RunNotFound, SoarError, UsageError
-from runner.serve.webhooks import BadPayload, dedup_key, parse_json
+from runner.serve.webhooks import BadPayload, body_key, dedup_key, parse_json
 
 log = logging.getLogger("soar.serve.http")
 
 
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """The body, or None when it is longer than ``limit`` bytes (read no further than that)."""
+# a body left unread (too big, too slow): close the connection rather than wait for the rest
+_CLOSE = {408: {"Connection": "close"}, 413: {"Connection": "close"}}
+
+
+class BodyTimeout(Exception):
+    """The client did not send its body within the read timeout (HTTP 408)."""
+
+
+async def _read_limited(request: Request, limit: int, timeout: float | None = None) -> bytes | None:
+    """The body, or None when it is longer than ``limit`` bytes (read no further than that).
+    Raises :class:`BodyTimeout` when it has not all arrived ``timeout`` seconds after the start:
+    a client trickling its body must not hold a connection (and a file descriptor) for ever."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         return None
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout from None
     return b"".join(chunks)
 
 
-def build_app(service: Any) -> Starlette:
+class _Guard:
+    """Outermost ASGI layer: an exception no handler expected becomes a JSON 500 naming no
+    internals (the traceback goes to the log), instead of a traceback or a dropped connection."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:  # noqa: BLE001 - the last line of defence of the HTTP surface
+            log.exception("%s %s: internal error", scope.get("method"), scope.get("path"))
+            if not started:
+                await JSONResponse({"error": "internal error; see the soar serve log"},
+                                   status_code=500)(scope, receive, send)
+
+
+def build_app(service: Any) -> Any:
     """The ASGI app for a :class:`~runner.serve.service.ServeService`."""
+    return _Guard(_routes(service))
+
+
+def _routes(service: Any) -> Starlette:
     metrics = service.metrics
+    options = service.options
+    read_timeout = getattr(options, "read_timeout", None)
 
     def refuse(status: int, message: str, **extra) -> JSONResponse:
         metrics.rejected.labels(str(status)).inc()
-        return JSONResponse({"error": message, **extra}, status_code=status)
+        return JSONResponse({"error": message, **extra}, status_code=status, headers=_CLOSE.get(status))
 
     async def hook(request: Request) -> Response:
         if service.stopping:
@@ -58,26 +112,35 @@ def build_app(service: Any) -> Starlette:
         found = service.catalog.hooks.get("/hooks" + (path if path != "/" else ""))
         if found is None:
             return refuse(404, f"no webhook at /hooks{path}")
-        body = await _read_limited(request, service.options.body_limit)
+        try:
+            body = await _read_limited(request, options.body_limit, read_timeout)
+        except BodyTimeout:
+            return refuse(408, f"the body did not arrive within {read_timeout:g}s")
         if body is None:
-            return refuse(413, f"the body is larger than {service.options.body_limit} bytes")
+            return refuse(413, f"the body is larger than {options.body_limit} bytes")
         if not found.auth.check(body, request.headers):
             return refuse(401, "bad or missing signature / token")
         try:
             payload = parse_json(body)
         except BadPayload as exc:
             return refuse(400, str(exc))
-        key = dedup_key(found.spec.dedup_key, request.headers, payload)
+        window = found.spec.dedup_window
+        key = None
+        if window > 0:  # 0 turns deduplication off for this webhook
+            if found.spec.dedup_key:
+                key = dedup_key(found.spec.dedup_key, request.headers, payload)
+            else:  # a replayed (or re-sent) delivery carries the same body
+                key = body_key(found.url_path, body)
         try:
             accepted = service.accept(found.playbook, "webhook", payload, trigger_key=found.url_path,
-                                      dedup_key=key, dedup_window=found.spec.dedup_window)
+                                      dedup_key=key, dedup_window=window)
         except SoarError as exc:
             log.error("webhook %s: cannot record the event: %s", found.url_path, exc)
             return JSONResponse({"error": "the event could not be recorded; send it again"}, status_code=503)
         if accepted.duplicate:
-            return JSONResponse({"status": "duplicate", "event_id": accepted.event_id,
+            return JSONResponse({"status": "duplicate", "duplicate": True, "event_id": accepted.event_id,
                                  "run_id": accepted.run_id}, status_code=200)
-        return JSONResponse({"status": "accepted", "event_id": accepted.event_id,
+        return JSONResponse({"status": "accepted", "duplicate": False, "event_id": accepted.event_id,
                              "run_id": accepted.run_id}, status_code=202)
 
     async def healthz(_request: Request) -> Response:
@@ -110,7 +173,15 @@ def build_app(service: Any) -> Starlette:
         if denied is not None:
             return denied
         try:
-            doc = parse_json(await request.body())
+            body = await _read_limited(request, options.body_limit, read_timeout)
+        except BodyTimeout:
+            return JSONResponse({"error": f"the body did not arrive within {read_timeout:g}s"}, status_code=408,
+                                headers=_CLOSE[408])
+        if body is None:
+            return JSONResponse({"error": f"the body is larger than {options.body_limit} bytes"}, status_code=413,
+                                headers=_CLOSE[413])
+        try:
+            doc = parse_json(body)
         except BadPayload as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         decision = doc.get("decision") if isinstance(doc, dict) else None

@@ -52,6 +52,12 @@ class ServeOptions:
     watch_interval: float = 1.0             # 0: reload on SIGHUP only
     sweep_interval: float = 2.0
     prune_interval: float = 600.0           # how often finished inbox events and old dedup keys go
+    read_timeout: float = 30.0              # a request body must arrive within this (else 408)
+    head_timeout: float = 10.0              # a request head must arrive within this (else closed)
+    keep_alive: float = 5.0                 # idle keep-alive connections are closed after this
+    max_connections: int = 1000             # beyond: 503 at once
+    lock_check_interval: float = 2.0        # how often the serve lock is checked (PostgreSQL)
+    recover_interval: float = 5.0           # how often events left without a run are started
 
 
 def _poller_class():
@@ -125,18 +131,13 @@ class ServeService:
 
     async def serve(self, sock: Any) -> None:
         """Serve HTTP on ``sock`` until :meth:`request_stop`, then :meth:`stop`."""
-        import uvicorn
-
         from runner.serve.app import build_app
+        from runner.serve.httpserver import HttpLimits, build_server
 
-        class Server(uvicorn.Server):
-            @contextlib.contextmanager
-            def capture_signals(self):  # our signal handlers decide (see install_signals)
-                yield
-
-        config = uvicorn.Config(build_app(self), lifespan="off", log_level="warning", access_log=False,
-                                timeout_graceful_shutdown=5)
-        server = Server(config)
+        options = self.options
+        server = build_server(build_app(self), HttpLimits(
+            head_timeout=options.head_timeout, keep_alive=options.keep_alive,
+            max_connections=options.max_connections))
         http = asyncio.create_task(server.serve(sockets=[sock]), name="http")
         stop = asyncio.create_task(self._stop_now.wait())
         await asyncio.wait([http, stop], return_when=asyncio.FIRST_COMPLETED)

@@ -2,6 +2,11 @@
 whether it is JSON, and which key deduplicates it. Pure functions of the request's parts, so the
 HTTP layer (``runner.serve.app``) stays a thin shell.
 
+Bodies are parsed with limits (:func:`parse_json`: nesting depth, digits of an integer, no
+NaN/Infinity), so a hostile but validly signed body is a 400, never a crash. Without a
+``dedup_key`` a webhook is deduplicated on the SHA-256 of its raw body (:func:`body_key`): a
+replayed delivery inside the window starts nothing.
+
 Signatures are GitHub's: ``X-Hub-Signature-256: sha256=<hex of HMAC-SHA256(secret, raw body)>``.
 Every comparison is constant-time (:func:`hmac.compare_digest`). Secrets are
 :class:`~runner.secrets.Secret` values resolved when the playbook is loaded; their values are
@@ -13,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
+import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -20,6 +27,8 @@ from runner.secrets import Secret
 
 SIGNATURE_HEADER = "x-hub-signature-256"
 DEFAULT_BODY_LIMIT = 1024 * 1024  # 1 MiB
+MAX_JSON_DEPTH = 64      # nested arrays/objects in a body; the store and the engine recurse
+MAX_INT_DIGITS = 100     # digits of one JSON integer (Python refuses over 4,300 with a ValueError)
 
 
 @dataclass(frozen=True)
@@ -64,19 +73,77 @@ def check_bearer(token: Secret, header: str | None) -> bool:
 
 
 class BadPayload(ValueError):
-    """The body is not JSON (HTTP 400)."""
+    """The body is not JSON, or not JSON soar accepts (HTTP 400)."""
+
+
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def json_depth(body: bytes, stop_at: int = MAX_JSON_DEPTH) -> int:
+    """How deeply ``body``'s arrays and objects nest (counting stops past ``stop_at``).
+
+    Counted on the raw text, before parsing: the stdlib's parser recurses and would raise
+    RecursionError (or blow the stack) on the very documents this is meant to refuse."""
+    if body.count(b"[") + body.count(b"{") <= stop_at:
+        return 0  # cannot nest deeper than it has brackets
+    depth = deepest = 0
+    for byte in _STRINGS.sub(b"", body).translate(None, _NOT_BRACKETS):
+        if byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > stop_at:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
+def _int(text: str) -> int:
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise BadPayload(f"the body has an integer of {digits} digits; at most {MAX_INT_DIGITS} are accepted "
+                         "(send big numbers as strings)")
+    return int(text)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadPayload(f"the body has a number out of range ({text[:20]})")
+    return value
+
+
+def _constant(name: str) -> Any:
+    raise BadPayload(f"the body is not JSON: {name} is not a JSON value")
 
 
 def parse_json(body: bytes) -> Any:
-    """The JSON document in ``body``; raises :class:`BadPayload` with a short reason."""
+    """The JSON document in ``body``; raises :class:`BadPayload` with a short reason.
+
+    Refused as well: nesting deeper than ``MAX_JSON_DEPTH``, integers longer than
+    ``MAX_INT_DIGITS`` digits, ``NaN``/``Infinity`` and numbers that overflow a float."""
     if not body.strip():
         raise BadPayload("the body is empty; send a JSON document")
+    if json_depth(body) > MAX_JSON_DEPTH:
+        raise BadPayload(f"the body nests arrays/objects more than {MAX_JSON_DEPTH} deep")
     try:
-        return json.loads(body)
+        return json.loads(body, parse_int=_int, parse_float=_float, parse_constant=_constant)
     except UnicodeDecodeError:
         raise BadPayload("the body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise BadPayload(f"the body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except BadPayload:
+        raise
+    except (ValueError, RecursionError) as exc:  # limits of the parser itself: still the sender's fault
+        raise BadPayload(f"the body is not JSON soar accepts: {type(exc).__name__}") from None
+
+
+def body_key(url_path: str, body: bytes) -> str:
+    """The dedup key of a webhook without ``dedup_key``: its path and the SHA-256 of the raw
+    body, so a replayed (or re-sent) delivery is recognised."""
+    return f"body:{url_path}:{hashlib.sha256(body).hexdigest()}"
 
 
 def dedup_key(spec: str | None, headers: Mapping[str, str], payload: Any) -> str | None:
