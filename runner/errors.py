@@ -14,6 +14,7 @@
     └── StepError                   a step failed at run time                  (exit 1)
         ├── ExpressionError         a ${{ }} that fails when evaluated
         ├── ActionInputError        resolved inputs do not match the action's input model
+        │   └── InvalidValue        a value not of the form its place needs (an id in a URL path, an OData literal)
         ├── StepTimeout             the step ran past its `timeout`
         ├── ApprovalDenied          a human said no
         ├── ReconcileError          a write step's outcome is unknown after a crash
@@ -166,6 +167,12 @@ class ExpressionError(StepError):
 
 class ActionInputError(StepError):
     retryable = False
+
+
+class InvalidValue(ActionInputError, ValueError):
+    """A value that is not of the form its place needs: an id going into an API URL path, a
+    datetime or enum value going into an OData filter. Also a ``ValueError``, so a pydantic
+    validator that meets one reports it as that input's error, naming the field."""
 
 
 class StepTimeout(StepError):
