@@ -10,11 +10,17 @@ a :class:`~runner.errors.PlaybookError` whose ``str()`` reads::
 
 pydantic's own wording never reaches the user: :func:`explain_error` turns each entry of a
 ``ValidationError`` into plain words, with the position of the offending node.
+
+A playbook file is at most :data:`MAX_PLAYBOOK_BYTES` (1 MiB; ``$SOAR_MAX_PLAYBOOK_BYTES`` or
+``PlaybookLoader(max_bytes=...)`` changes it), checked before anything is parsed: parsing and
+checking cost memory and time in proportion to the text, and ``soar serve`` loads every file
+dropped in its directory. The YAML layer caps nesting depth and alias expansion on its own.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import types
 import typing
@@ -31,6 +37,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from runner.expressions import ExpressionEngine
     from runner.plugins import PluginHost
 
+MAX_PLAYBOOK_BYTES = 1024 * 1024  # far above any real playbook (the largest shipped is a few KiB)
+
+
+def max_playbook_bytes() -> int:
+    """The size cap in force: ``$SOAR_MAX_PLAYBOOK_BYTES`` when it is a positive integer."""
+    value = os.environ.get("SOAR_MAX_PLAYBOOK_BYTES", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else MAX_PLAYBOOK_BYTES
+
+
 _TRIGGERS = {"schedule": m.ScheduleTrigger, "every": m.EveryTrigger, "webhook": m.WebhookTrigger,
              "poll": m.PollTrigger}
 
@@ -41,9 +56,10 @@ class PlaybookLoader:
     Without a ``host`` the process-wide one (:func:`runner.plugins.load_plugins`: built-ins plus
     installed plugins) is used, on first need."""
 
-    def __init__(self, host: PluginHost | None = None):
+    def __init__(self, host: PluginHost | None = None, *, max_bytes: int | None = None):
         self._host = host
         self._engine: ExpressionEngine | None = None
+        self.max_bytes = max_bytes
 
     @property
     def host(self) -> PluginHost:
@@ -64,11 +80,19 @@ class PlaybookLoader:
         """Read and load the playbook at ``path``. Raises :class:`PlaybookError` (one problem)
         or :class:`PlaybookErrors` (several)."""
         name = str(path)
+        limit = self.max_bytes or max_playbook_bytes()
         try:
-            raw = Path(path).read_bytes()
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                raw = f.read(limit + 1) if size <= limit else b""  # +1: a file that grew meanwhile
         except OSError as exc:
             raise PlaybookError(f"cannot read playbook: {exc.strerror or exc}", where=Location(file=name),
                                 hint="check the path; `soar validate PATH` takes a playbook file") from None
+        if size > limit or len(raw) > limit:
+            raise PlaybookError(f"the file is {max(size, len(raw)):,} bytes; a playbook may be at most {limit:,}",
+                                where=Location(file=name, line=1, column=1),
+                                hint="split it into sub-playbooks (core.playbook), or raise the cap "
+                                     "with SOAR_MAX_PLAYBOOK_BYTES if this size is intended")
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:

@@ -75,7 +75,8 @@ def _lock_file(database: Path, shown: str) -> int:
 
     path = database.with_name(database.name + ".serve.lock")
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # names the owner: no one else's business
+        os.fchmod(fd, 0o600)  # also a lock file left by an older version (0644)
     except OSError as exc:
         raise StoreError(f"cannot create the serve lock {path} of run store {shown}: {exc.strerror or exc}",
                          hint="check that the store's directory is writable") from None

@@ -12,16 +12,19 @@ from sqlalchemy.pool import StaticPool
 
 from runner.errors import StoreError
 
+from .filemodes import private_database, private_dir
+
 _HINT = "use sqlite:///PATH (the default) or postgresql://USER:PASSWORD@HOST/DB (--store / SOAR_STORE)"
 
 
 def default_store_url() -> str:
-    """``$SOAR_STORE`` if set, else a SQLite file ``./.soar/soar.db`` (its directory is created)."""
+    """``$SOAR_STORE`` if set, else a SQLite file ``./.soar/soar.db`` (its directory is created,
+    or tightened, to mode 0700: see :mod:`runner.store.filemodes`)."""
     url = os.environ.get("SOAR_STORE")
     if url:
         return url
     path = Path.cwd() / ".soar" / "soar.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent, tighten=True)
     return f"sqlite:///{path}"
 
 
@@ -51,6 +54,11 @@ def _sqlite_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
 
 
+def _sqlite_uri(url: URL) -> bool:
+    # sqlite:///file:NAME?uri=true: SQLite resolves the name itself (and may not make a file)
+    return str(url.query.get("uri", "")).lower() in ("true", "1")
+
+
 def create_store_engine(url: str) -> tuple[Engine, str]:
     """The engine for ``url`` and its dialect name (``sqlite`` or ``postgresql``)."""
     parsed = normalise_url(url)
@@ -58,13 +66,18 @@ def create_store_engine(url: str) -> tuple[Engine, str]:
         options: dict = {"connect_args": {"timeout": 10, "check_same_thread": False}}
         if _sqlite_memory(parsed):
             options["poolclass"] = StaticPool  # one connection, or every checkout is a new database
-        else:
-            folder = Path(parsed.database).expanduser().parent
+        elif not _sqlite_uri(parsed):
+            database = Path(parsed.database).expanduser()
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                private_dir(database.parent)
             except OSError as exc:
-                raise StoreError(f"cannot create the directory {folder} for the run store: "
+                raise StoreError(f"cannot create the directory {database.parent} for the run store: "
                                  f"{exc.strerror or exc}", hint=f"fix the path, or {_HINT}") from None
+            try:
+                private_database(database)  # 0600 before SQLite opens it, so its -wal/-shm are too
+            except OSError as exc:
+                raise StoreError(f"cannot create the run store file {database}: {exc.strerror or exc}",
+                                 hint=f"check that its directory is writable, or {_HINT}") from None
         engine = create_engine(parsed, json_serializer=_pass_through, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine, "sqlite"

@@ -35,7 +35,7 @@ NARROW = WIDE.replace("name: wide\nmax_runs: 2\n", "name: narrow\n")
 NO_DEDUP_HOOK = """
 name: plain
 on:
-  - webhook: {path: /plain, secret: env:SOAR_TEST_HOOK_SECRET}
+  - webhook: {path: /plain, secret: env:SOAR_TEST_HOOK_SECRET, dedup_window: 0}  # no dedup: not even on the body
 steps:
   - id: s
     action: core.set
