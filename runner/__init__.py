@@ -23,11 +23,15 @@ __all__ = [
     "TenantInfo",
     "errors",
     "hookimpl",
+    "ids",
     "load_plugins",
+    "odata",
 ]
 
 _WHERE = {
     "errors": "runner.errors",
+    "ids": "runner.ids",
+    "odata": "runner.odata",
     "Action": "runner.actions",
     "AnyInputs": "runner.actions",
     "ActionContext": "runner.engine.context",

@@ -226,6 +226,8 @@ def _query(params) -> str | None:
     parts = []
     for k, v in params.items():
         tv = type(v)
+        if tv not in _SCALARS and isinstance(v, str):  # a str subclass (runner.odata's filters): its text
+            v, tv = str(v), str
         if type(k) is not str or tv not in _SCALARS:
             return None
         v = v if tv is str else _PRIMITIVE[v] if tv is bool or v is None else str(v)

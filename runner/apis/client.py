@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import httpx
 
+from runner.apis.paths import check_plain, expand
 from runner.apis.quotas import QuotaBucket
 from runner.apis.responses import api_error, cpu_quota, retry_after
 from runner.errors import Location, TransientApiError
@@ -72,17 +73,22 @@ class ApiClient:
 
     async def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                       json: Any = None, idempotent: bool | None = None, timeout: float | None = None,
-                      headers: Mapping[str, str] | None = None) -> httpx.Response:
+                      headers: Mapping[str, str] | None = None,
+                      segments: Mapping[str, Any] | None = None) -> httpx.Response:
         """Send one request (with quota, auth, retries); return the 2xx response or raise.
+        ``path``: relative to the API's base URL, either plain text or a template whose
+        ``{name}`` segments take their values from ``segments``, each escaped as one path
+        segment (:mod:`runner.apis.paths`); or an absolute URL the API gave (a nextLink).
         ``timeout``: seconds to wait for the answer, when the endpoint's own limit is not the
         client's default (hunting: 3 min); ``headers``: extra request headers."""
         method = method.upper()
         safe = method in SAFE_METHODS if idempotent is None else idempotent
         owner = self.owner
         policy = owner.retry
-        if path.startswith(("https://", "http://")):  # a nextLink: the API's own URL, as given
+        if segments is None and path.startswith(("https://", "http://")):  # a nextLink: the API's own URL
             url: str | httpx.URL = path
         else:
+            path = check_plain(path) if segments is None else expand(path, segments)
             base = self._base
             if base is None:
                 base = self._base = parsed_base(self.base_url)
@@ -154,23 +160,24 @@ class ApiClient:
             raise api_error(response, tenant=self.tenant.name, api=self.api, idempotent=safe,
                             consent_url=owner._consent(self.tenant.name) if status == 403 else None)
 
-    async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+    async def get(self, path: str, params: Mapping[str, Any] | None = None, *,
+                  segments: Mapping[str, Any] | None = None) -> Any:
         """GET and decode JSON."""
-        return _json(await self.request("GET", path, params=params))
+        return _json(await self.request("GET", path, params=params, segments=segments))
 
     async def post(self, path: str, json: Any = None, *, idempotent: bool = False, timeout: float | None = None,
-                   headers: Mapping[str, str] | None = None) -> Any:
+                   headers: Mapping[str, str] | None = None, segments: Mapping[str, Any] | None = None) -> Any:
         return _json(await self.request("POST", path, json=json, idempotent=idempotent, timeout=timeout,
-                                        headers=headers))
+                                        headers=headers, segments=segments))
 
-    async def patch(self, path: str, json: Any) -> Any:
-        return _json(await self.request("PATCH", path, json=json))
+    async def patch(self, path: str, json: Any, *, segments: Mapping[str, Any] | None = None) -> Any:
+        return _json(await self.request("PATCH", path, json=json, segments=segments))
 
-    async def delete(self, path: str) -> Any:
-        return _json(await self.request("DELETE", path))
+    async def delete(self, path: str, *, segments: Mapping[str, Any] | None = None) -> Any:
+        return _json(await self.request("DELETE", path, segments=segments))
 
     async def list(self, path: str, params: Mapping[str, Any] | None = None, *, page_size: int = 100,
-                   max_items: int | None = 10_000) -> list:
+                   max_items: int | None = 10_000, segments: Mapping[str, Any] | None = None) -> list:
         """All items of an OData collection: follows ``@odata.nextLink`` when the API gives one,
         else pages with ``$top``/``$skip`` until a short page; stops at ``max_items``."""
         items: list = []
@@ -179,7 +186,7 @@ class ApiClient:
         query: dict | None = {**base, "$top": page_size, "$skip": 0}
         followed = False
         while True:
-            body = await self.get(url, query)
+            body = await self.get(url, query, segments=None if followed else segments)
             page = body.get("value", []) if isinstance(body, dict) else list(body or [])
             items.extend(page)
             if max_items is not None and len(items) >= max_items:

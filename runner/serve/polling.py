@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
+from runner import odata
 from runner.errors import SoarError
 from runner.store.cursors import CursorStore
 
@@ -109,8 +110,7 @@ def parse_time(value: Any) -> datetime | None:
 
 def odata_time(value: datetime) -> str:
     """``2026-01-01T00:00:00.123Z``, floored to the millisecond (so the query never narrows)."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return str(odata.datetime(value, milliseconds=True))
 
 
 def floor_ms(value: datetime) -> datetime:
@@ -150,10 +150,6 @@ def normalizer(source: Source) -> Callable[[dict], dict]:
     except ImportError:  # plugin not installed: the API's own shape, tagged with the API
         return lambda item: {**item, "api": source.api}
     return from_graph if source.api == "graph" else from_xdr
-
-
-def _and(first: str, extra: str | None) -> str:
-    return f"{first} and ({extra})" if extra else first
 
 
 def _reason(exc: SoarError) -> str:
@@ -289,7 +285,10 @@ class Poller:
         """Every page from ``since``; returns (items, held back by a failed page, last error)."""
         src = self.source
         client = self._client()
-        base = {**dict(src.params), "$filter": _and(f"{src.time_field} ge {odata_time(since)}", self.spec.filter)}
+        # the trigger's `filter:` is the playbook author's text; the watermark is a typed literal
+        flt = odata.all_of(odata.ge(src.time_field, odata.datetime(since, milliseconds=True)),
+                           odata.raw(self.spec.filter))
+        base = {**dict(src.params), "$filter": flt}
         url: str = src.path
         query: dict | None = {**base, "$top": self.page_size, "$skip": 0}
         items: list[dict] = []

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field, RootModel
+from pydantic import ConfigDict, Field, RootModel, field_validator
 
-from runner import Action, errors
+from runner import Action, errors, odata
+from runner.ids import AlertId, IncidentId, MachineId
 
-from soar_defender.common import ALERT_READ, ALERT_WRITE, Inputs, Loose, mde, odata_and, quote, update_applied
+from soar_defender.common import ALERT_READ, ALERT_WRITE, Inputs, Loose, iso_time, mde, update_applied
+
+ALERT_PATH = "/api/alerts/{alert_id}"
 
 
 class Alert(Loose):
@@ -38,39 +41,42 @@ class ListAlertsInput(Inputs):
     status: Literal["New", "InProgress", "Resolved"] | None = Field(None, description="Only this status")
     severity: Literal["UnSpecified", "Informational", "Low", "Medium", "High"] | None = Field(
         None, description="Only this severity")
-    incident_id: int | None = Field(None, description="Only alerts of this incident")
-    machine_id: str | None = Field(None, description="Only alerts on this machine (filtered here)")
+    incident_id: IncidentId | None = Field(None, description="Only alerts of this incident")
+    machine_id: MachineId | None = Field(None, description="Only alerts on this machine (filtered here)")
     updated_since: str | None = Field(None, description="ISO 8601: only alerts updated at or after it")
     filter: str | None = Field(None, description="Extra raw OData $filter")
     evidence: bool = Field(False, description="Include evidence ($expand=evidence)")
     max_items: int = Field(1000, ge=1, le=100_000, description="Stop after this many alerts")
 
+    _times = field_validator("updated_since")(iso_time)
+
 
 async def list_alerts(ctx, inputs: ListAlertsInput) -> AlertList:
     """List MDE alerts, newest first, paging through $top/$skip."""
     since = inputs.updated_since
-    flt = odata_and(f"status eq {quote(inputs.status)}" if inputs.status else None,
-                    f"severity eq {quote(inputs.severity)}" if inputs.severity else None,
-                    f"incidentId eq {inputs.incident_id}" if inputs.incident_id is not None else None,
-                    f"lastUpdateTime ge {since}" if since else None, inputs.filter)
+    flt = odata.all_of(odata.eq("status", inputs.status) if inputs.status else None,
+                       odata.eq("severity", inputs.severity) if inputs.severity else None,
+                       odata.eq("incidentId", inputs.incident_id) if inputs.incident_id is not None else None,
+                       odata.ge("lastUpdateTime", odata.datetime(since)) if since else None,
+                       odata.raw(inputs.filter))
     params = {**({"$filter": flt} if flt else {}), **({"$expand": "evidence"} if inputs.evidence else {})}
     items = await mde(ctx, ALERT_READ).list("/api/alerts", params, page_size=1000, max_items=inputs.max_items)
     if inputs.machine_id:
-        items = [a for a in items if a.get("machineId") == inputs.machine_id]
+        items = [a for a in items if str(a.get("machineId") or "").lower() == inputs.machine_id]
     return AlertList.model_validate(items)
 
 
 class GetAlertInput(Inputs):
-    alert_id: str = Field(description="The alert id")
+    alert_id: AlertId = Field(description="The alert id (e.g. da637472900382838869_1364969609)")
 
 
 async def get_alert(ctx, inputs: GetAlertInput) -> Alert:
     """Get one MDE alert."""
-    return Alert.model_validate(await mde(ctx, ALERT_READ).get(f"/api/alerts/{inputs.alert_id}"))
+    return Alert.model_validate(await mde(ctx, ALERT_READ).get(ALERT_PATH, segments={"alert_id": inputs.alert_id}))
 
 
 class UpdateAlertInput(Inputs):
-    alert_id: str = Field(description="The alert id")
+    alert_id: AlertId = Field(description="The alert id (e.g. da637472900382838869_1364969609)")
     status: Literal["New", "InProgress", "Resolved"] | None = Field(None, description="New status")
     assigned_to: str | None = Field(None, description="Owner (UPN)")
     classification: Literal["TruePositive", "InformationalExpectedActivity", "FalsePositive"] | None = Field(
@@ -87,7 +93,8 @@ async def update_alert(ctx, inputs: UpdateAlertInput) -> Alert:
     if not body:
         raise errors.ActionInputError("nothing to update", hint="give at least one of status, assigned_to, "
                                       "classification, determination, comment")
-    return Alert.model_validate(await mde(ctx, ALERT_WRITE).patch(f"/api/alerts/{inputs.alert_id}", body))
+    return Alert.model_validate(await mde(ctx, ALERT_WRITE).patch(ALERT_PATH, body,
+                                                                  segments={"alert_id": inputs.alert_id}))
 
 
 async def reconcile_update(ctx, inputs: UpdateAlertInput) -> Alert | None:
@@ -96,7 +103,7 @@ async def reconcile_update(ctx, inputs: UpdateAlertInput) -> Alert | None:
     already carries that comment and every value asked for is the outcome."""
     if not inputs.comment:
         return None
-    current = await mde(ctx, ALERT_READ).get(f"/api/alerts/{inputs.alert_id}")
+    current = await mde(ctx, ALERT_READ).get(ALERT_PATH, segments={"alert_id": inputs.alert_id})
     asked = {"status": inputs.status, "assignedTo": inputs.assigned_to, "classification": inputs.classification,
              "determination": inputs.determination}
     return Alert.model_validate(current) if update_applied(current, inputs.comment, asked) else None

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
-from runner import errors
+from runner import errors, odata
 from runner.errors import Location
 
 # Roles (shared/defender-api.md section 3): any one of each tuple suffices.
@@ -67,11 +67,6 @@ def mde(ctx: Any, roles: tuple[str, ...] = (), quota: str = "mde") -> Any:
     return client(ctx, "mde", roles, quota)
 
 
-def quote(value: str) -> str:
-    """An OData string literal."""
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def is_not_found(err: BaseException) -> bool:
     return isinstance(err, errors.ApiError) and err.status == 404
 
@@ -119,11 +114,16 @@ async def choose_api(ctx: Any, wanted: str, *, preference: str, roles: Mapping[s
                                    "no API call was made", where=Location(tenant=name), hint=missing[0].hint)
 
 
-def odata_and(*parts: str | None) -> str | None:
-    kept = [p for p in parts if p]
-    if not kept:
+def iso_time(value: Any) -> str | None:
+    """An ISO 8601 time input, parsed and written anew as ``YYYY-MM-DDTHH:MM:SSZ`` (UTC; a time
+    without an offset is UTC); empty is none. For a field validator: text that is not a time is
+    that input's error, before any call — it goes into an OData filter."""
+    if value is None or value == "":
         return None
-    return " and ".join(f"({p})" if " or " in p else p for p in kept)
+    try:
+        return str(odata.datetime(value))
+    except errors.InvalidValue:
+        raise errors.InvalidValue("must be an ISO 8601 date-time, e.g. 2026-01-31T08:00:00Z") from None
 
 
 def update_applied(current: Mapping[str, Any], comment: str, values: Mapping[str, Any]) -> bool:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, RootModel
+from pydantic import ConfigDict, Field, RootModel, field_validator
 
-from runner import Action, errors
+from runner import Action, errors, odata
+from runner.ids import IncidentId
 
-from soar_defender.common import INCIDENT_READ, INCIDENT_WRITE, Inputs, Loose, choose_api, client, odata_and, \
-    quote, update_applied
+from soar_defender.common import INCIDENT_READ, INCIDENT_WRITE, Inputs, Loose, choose_api, client, iso_time, \
+    update_applied
 
 Api = Literal["auto", "xdr", "graph"]
 STATUS = Literal["Active", "InProgress", "Resolved", "Redirected"]
@@ -30,6 +31,8 @@ GRAPH_PATH = "/v1.0/security/incidents"
 AUTO = ("xdr, graph, or auto (the tenant's `apis.incidents`, else xdr if the app holds its incident role, "
         "else graph)")
 XDR_PATH = "/api/incidents"
+XDR_ONE = XDR_PATH + "/{incident_id}"
+GRAPH_ONE = GRAPH_PATH + "/{incident_id}"
 
 
 class Device(Loose):
@@ -197,6 +200,8 @@ class ListIncidentsInput(Inputs):
     filter: str | None = Field(None, description="Extra raw OData $filter, in the chosen API's field names")
     max_items: int = Field(500, ge=1, le=100_000, description="Stop after this many incidents")
 
+    _times = field_validator("updated_since", "created_since")(iso_time)
+
 
 _ORDER = ["UnSpecified", "Informational", "Low", "Medium", "High"]
 
@@ -210,35 +215,28 @@ def _severity_ok(inc: dict, inputs: ListIncidentsInput) -> bool:
     return True
 
 
-def _since(value: str | None) -> str | None:
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    return text if text.endswith("Z") or "+" in text[10:] else text + "Z"
-
-
 async def list_incidents(ctx, inputs: ListIncidentsInput) -> IncidentList:
     """List incidents (newest first) on XDR or Graph, normalized to one shape, alerts included."""
     api = await choose(ctx, inputs.api, INCIDENT_READ)
     c = client(ctx, api, INCIDENT_READ[api], quota=api)
-    since, created = _since(inputs.updated_since), _since(inputs.created_since)
+    since = odata.datetime(inputs.updated_since) if inputs.updated_since else None
+    created = odata.datetime(inputs.created_since) if inputs.created_since else None
+    assigned = odata.eq("assignedTo", inputs.assigned_to) if inputs.assigned_to else None
     if api == "xdr":
-        flt = odata_and(f"status eq {quote(inputs.status)}" if inputs.status else None,
-                        f"lastUpdateTime ge {since}" if since else None,
-                        f"createdTime ge {created}" if created else None,
-                        f"assignedTo eq {quote(inputs.assigned_to)}" if inputs.assigned_to else None,
-                        inputs.filter)
+        flt = odata.all_of(odata.eq("status", inputs.status) if inputs.status else None,
+                           odata.ge("lastUpdateTime", since) if since else None,
+                           odata.ge("createdTime", created) if created else None,
+                           assigned, odata.raw(inputs.filter))
         params = {"$filter": flt} if flt else {}
         raw = await c.list(XDR_PATH, params, page_size=100, max_items=None if inputs.severity or
                            inputs.min_severity else inputs.max_items)
         items = [from_xdr(i) for i in raw]
     else:
-        flt = odata_and(f"status eq {quote(_camel(inputs.status))}" if inputs.status else None,
-                        f"severity eq {quote(_camel(inputs.severity))}" if inputs.severity else None,
-                        f"lastUpdateDateTime ge {since}" if since else None,
-                        f"createdDateTime ge {created}" if created else None,
-                        f"assignedTo eq {quote(inputs.assigned_to)}" if inputs.assigned_to else None,
-                        inputs.filter)
+        flt = odata.all_of(odata.eq("status", _camel(inputs.status)) if inputs.status else None,
+                           odata.eq("severity", _camel(inputs.severity)) if inputs.severity else None,
+                           odata.ge("lastUpdateDateTime", since) if since else None,
+                           odata.ge("createdDateTime", created) if created else None,
+                           assigned, odata.raw(inputs.filter))
         params = {"$expand": "alerts", **({"$filter": flt} if flt else {})}
         raw = await c.list(GRAPH_PATH, params, page_size=50, max_items=inputs.max_items)
         items = [from_graph(i) for i in raw]
@@ -250,8 +248,12 @@ async def list_incidents(ctx, inputs: ListIncidentsInput) -> IncidentList:
 # ---- get -----------------------------------------------------------------------------------------
 
 class GetIncidentInput(Inputs):
-    incident_id: int | str = Field(description="The incident id (XDR incidentId / Graph id)")
+    incident_id: IncidentId = Field(description="The incident id, a number (XDR incidentId / Graph id)")
     api: Api = Field("auto", description=AUTO)
+
+
+def _id(inputs: Any) -> dict:
+    return {"incident_id": inputs.incident_id}
 
 
 async def get_incident(ctx, inputs: GetIncidentInput) -> Incident:
@@ -259,15 +261,15 @@ async def get_incident(ctx, inputs: GetIncidentInput) -> Incident:
     api = await choose(ctx, inputs.api, INCIDENT_READ)
     c = client(ctx, api, INCIDENT_READ[api], quota=api)
     if api == "xdr":
-        return Incident.model_validate(from_xdr(await c.get(f"{XDR_PATH}/{inputs.incident_id}")))
-    body = await c.get(f"{GRAPH_PATH}/{inputs.incident_id}", {"$expand": "alerts"})
+        return Incident.model_validate(from_xdr(await c.get(XDR_ONE, segments=_id(inputs))))
+    body = await c.get(GRAPH_ONE, {"$expand": "alerts"}, segments=_id(inputs))
     return Incident.model_validate(from_graph(body))
 
 
 # ---- update --------------------------------------------------------------------------------------
 
 class UpdateIncidentInput(Inputs):
-    incident_id: int | str = Field(description="The incident id")
+    incident_id: IncidentId = Field(description="The incident id, a number")
     api: Api = Field("auto", description=AUTO)
     status: Literal["Active", "InProgress", "Resolved"] | None = Field(None, description="New status")
     assigned_to: str | None = Field(None, description="User (UPN) to assign it to")
@@ -291,22 +293,21 @@ async def update_incident(ctx, inputs: UpdateIncidentInput) -> Incident:
         if not body:
             raise errors.ActionInputError("nothing to update", hint="give at least one of status, assigned_to, "
                                           "classification, determination, tags, comment")
-        return Incident.model_validate(from_xdr(await c.patch(f"{XDR_PATH}/{inputs.incident_id}", body)))
+        return Incident.model_validate(from_xdr(await c.patch(XDR_ONE, body, segments=_id(inputs))))
     body = {k: v for k, v in {"status": _camel(inputs.status), "assignedTo": inputs.assigned_to,
                               "classification": _camel(inputs.classification),
                               "determination": _camel(inputs.determination),
                               "customTags": inputs.tags}.items() if v is not None}
     if not body and not inputs.comment:
         raise errors.ActionInputError("nothing to update", hint="give at least one field to change")
-    path = f"{GRAPH_PATH}/{inputs.incident_id}"
-    updated = await c.patch(path, body) if body else None
+    updated = await c.patch(GRAPH_ONE, body, segments=_id(inputs)) if body else None
     if inputs.comment:
         # Graph keeps comments apart; re-adding the same text on a retry is visible but harmless
-        await c.post(f"{path}/comments", {"@odata.type": "microsoft.graph.security.alertComment",
-                                          "comment": inputs.comment})
+        await c.post(GRAPH_ONE + "/comments", {"@odata.type": "microsoft.graph.security.alertComment",
+                                               "comment": inputs.comment}, segments=_id(inputs))
         updated = None
     if not updated or "alerts" not in updated:
-        updated = await c.get(path, {"$expand": "alerts"})
+        updated = await c.get(GRAPH_ONE, {"$expand": "alerts"}, segments=_id(inputs))
     return Incident.model_validate(from_graph(updated))
 
 

@@ -6,9 +6,10 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, RootModel, model_validator
 
-from runner import Action, errors
+from runner import Action, errors, odata
+from runner.ids import IndicatorId
 
-from soar_defender.common import TI_READ, TI_WRITE, Inputs, Loose, is_not_found, mde, odata_and, quote
+from soar_defender.common import TI_READ, TI_WRITE, Inputs, Loose, is_not_found, mde
 
 IndicatorType = Literal["FileSha1", "FileMd5", "FileSha256", "CertificateThumbprint", "IpAddress", "DomainName",
                         "Url"]
@@ -63,7 +64,7 @@ async def add_indicator(ctx, inputs: AddIndicatorInput) -> Indicator:
 
 
 async def _by_value(ctx, value: str, type_: str | None = None) -> list[dict]:
-    flt = odata_and(f"indicatorValue eq {quote(value)}", f"indicatorType eq {quote(type_)}" if type_ else None)
+    flt = odata.all_of(odata.eq("indicatorValue", value), odata.eq("indicatorType", type_) if type_ else None)
     return await mde(ctx, TI_READ).list("/api/indicators", {"$filter": flt}, page_size=1000, max_items=1000)
 
 
@@ -82,16 +83,16 @@ class ListIndicatorsInput(Inputs):
 
 async def list_indicators(ctx, inputs: ListIndicatorsInput) -> IndicatorList:
     """List the tenant's custom indicators."""
-    flt = odata_and(f"indicatorValue eq {quote(inputs.value)}" if inputs.value else None,
-                    f"indicatorType eq {quote(inputs.type)}" if inputs.type else None,
-                    f"action eq {quote(inputs.action)}" if inputs.action else None)
+    flt = odata.all_of(odata.eq("indicatorValue", inputs.value) if inputs.value else None,
+                       odata.eq("indicatorType", inputs.type) if inputs.type else None,
+                       odata.eq("action", inputs.action) if inputs.action else None)
     items = await mde(ctx, TI_READ).list("/api/indicators", {"$filter": flt} if flt else {}, page_size=1000,
                                          max_items=inputs.max_items)
     return IndicatorList.model_validate(items)
 
 
 class DeleteIndicatorInput(Inputs):
-    indicator_id: str | int | None = Field(None, description="The indicator id")
+    indicator_id: IndicatorId | None = Field(None, description="The indicator id (digits)")
     value: str | None = Field(None, description="Or: delete the indicator(s) with this value")
     type: IndicatorType | None = Field(None, description="With `value`: only this type")
 
@@ -114,7 +115,7 @@ async def delete_indicator(ctx, inputs: DeleteIndicatorInput) -> Deleted:
     out = Deleted()
     for ident in ids:
         try:
-            await mde(ctx, TI_WRITE).delete(f"/api/indicators/{ident}")
+            await mde(ctx, TI_WRITE).delete("/api/indicators/{indicator_id}", segments={"indicator_id": ident})
             out.deleted.append(ident)
         except errors.ApiError as err:
             if not is_not_found(err):

@@ -22,10 +22,12 @@ from typing import Any, Awaitable, Callable, Literal
 
 from pydantic import ConfigDict, Field, RootModel, field_validator
 
-from runner import Action, errors
+from runner import Action, errors, odata
+from runner.ids import MachineActionId, MachineId
 
-from soar_defender.common import MACHINE_READ, Inputs, Loose, mde, quote
+from soar_defender.common import MACHINE_READ, Inputs, Loose, mde
 
+ACTION_PATH = "/api/machineactions/{action_id}"
 OPEN = ("Pending", "InProgress")
 FINAL = ("Succeeded", "Failed", "TimeOut", "Cancelled")
 ALL_ACTION_ROLES = ("Machine.Isolate", "Machine.Scan", "Machine.CollectForensics", "Machine.RestrictExecution",
@@ -67,12 +69,9 @@ def marker(ctx: Any) -> str:
 async def actions_of(ctx: Any, machine_id: str, type_: str | None = None, status: str | None = None,
                      max_items: int = 1000) -> list[dict]:
     """The machine's actions (of ``type_``), newest first."""
-    parts = [f"machineId eq {quote(machine_id)}"]
-    if type_:
-        parts.append(f"type eq {quote(type_)}")
-    if status:
-        parts.append(f"status eq {quote(status)}")
-    items = await mde(ctx, MACHINE_READ).list("/api/machineactions", {"$filter": " and ".join(parts)},
+    flt = odata.all_of(odata.eq("machineId", machine_id), odata.eq("type", type_) if type_ else None,
+                       odata.eq("status", status) if status else None)
+    items = await mde(ctx, MACHINE_READ).list("/api/machineactions", {"$filter": flt},
                                               page_size=1000, max_items=max_items)
     return sorted(items, key=lambda a: a.get("creationDateTimeUtc") or "", reverse=True)
 
@@ -140,7 +139,8 @@ async def send(ctx: Any, *, machine_id: str, type_: str, verb: str, body: dict, 
         return MachineAction.model_validate({**existing, "reused": True})
     body = {**body, "Comment": f"{body.get('Comment') or 'soar-runner'} {tag}"}
     try:
-        created = await mde(ctx, (role,)).post(f"/api/machines/{machine_id}/{verb}", body)
+        created = await mde(ctx, (role,)).post("/api/machines/{machine_id}/{verb}", body,
+                                               segments={"machine_id": machine_id, "verb": verb})
     except errors.ApiError as err:
         duplicate = _duplicate(err)
         if not (duplicate or _unknown(err)):
@@ -168,7 +168,7 @@ def reconciler(type_: str) -> Callable[[Any, Any], Awaitable[MachineAction | Non
 # ---- the destructive / write actions ---------------------------------------------------------------
 
 class _MachineInput(Inputs):
-    machine_id: str = Field(description="The machine id (40 hex characters)")
+    machine_id: MachineId = Field(description="The machine id (40 hex characters)")
     comment: str = Field("Action by soar-runner", description="Comment shown in the Defender portal "
                                                              "(a [soar run/step] tag is appended)")
 
@@ -229,7 +229,7 @@ async def stop_and_quarantine_file(ctx, inputs: QuarantineInput) -> MachineActio
 # ---- read, cancel, wait ----------------------------------------------------------------------------
 
 class ListActionsInput(Inputs):
-    machine_id: str | None = Field(None, description="Only this machine's actions")
+    machine_id: MachineId | None = Field(None, description="Only this machine's actions (40 hex characters)")
     type: str | None = Field(None, description="Only this type, e.g. Isolate")
     status: Literal["Pending", "InProgress", "Succeeded", "Failed", "TimeOut", "Cancelled"] | None = Field(
         None, description="Only this status")
@@ -238,10 +238,9 @@ class ListActionsInput(Inputs):
 
 async def list_machine_actions(ctx, inputs: ListActionsInput) -> MachineActionList:
     """List machine actions, newest first."""
-    parts = [f"machineId eq {quote(inputs.machine_id)}" if inputs.machine_id else None,
-             f"type eq {quote(inputs.type)}" if inputs.type else None,
-             f"status eq {quote(inputs.status)}" if inputs.status else None]
-    flt = " and ".join(p for p in parts if p)
+    flt = odata.all_of(odata.eq("machineId", inputs.machine_id) if inputs.machine_id else None,
+                       odata.eq("type", inputs.type) if inputs.type else None,
+                       odata.eq("status", inputs.status) if inputs.status else None)
     items = await mde(ctx, MACHINE_READ).list("/api/machineactions", {"$filter": flt} if flt else {},
                                               page_size=1000, max_items=inputs.max_items)
     items.sort(key=lambda a: a.get("creationDateTimeUtc") or "", reverse=True)
@@ -249,12 +248,16 @@ async def list_machine_actions(ctx, inputs: ListActionsInput) -> MachineActionLi
 
 
 class ActionIdInput(Inputs):
-    action_id: str = Field(description="The machine action id")
+    action_id: MachineActionId = Field(description="The machine action id (a GUID)")
+
+
+def _id(inputs: ActionIdInput) -> dict:
+    return {"action_id": inputs.action_id}
 
 
 async def get_machine_action(ctx, inputs: ActionIdInput) -> MachineAction:
     """Get one machine action (poll it for its status)."""
-    return MachineAction.model_validate(await mde(ctx, MACHINE_READ).get(f"/api/machineactions/{inputs.action_id}"))
+    return MachineAction.model_validate(await mde(ctx, MACHINE_READ).get(ACTION_PATH, segments=_id(inputs)))
 
 
 class CancelInput(ActionIdInput):
@@ -263,8 +266,7 @@ class CancelInput(ActionIdInput):
 
 async def cancel_machine_action(ctx, inputs: CancelInput) -> MachineAction:
     """Cancel a Pending/InProgress machine action; an already cancelled one is returned as is."""
-    path = f"/api/machineactions/{inputs.action_id}"
-    current = await mde(ctx, MACHINE_READ).get(path)
+    current = await mde(ctx, MACHINE_READ).get(ACTION_PATH, segments=_id(inputs))
     if current.get("status") == "Cancelled":
         return MachineAction.model_validate({**current, "reused": True})
     if current.get("status") in FINAL:
@@ -272,16 +274,17 @@ async def cancel_machine_action(ctx, inputs: CancelInput) -> MachineAction:
                               "it cannot be cancelled", status=400, code="ActionAlreadyFinished",
                               hint="undo its effect with the matching action instead (e.g. unisolate)")
     try:
-        await mde(ctx, ALL_ACTION_ROLES).post(f"{path}/cancel", {"Comment": inputs.comment}, idempotent=True)
+        await mde(ctx, ALL_ACTION_ROLES).post(ACTION_PATH + "/cancel", {"Comment": inputs.comment}, idempotent=True,
+                                              segments=_id(inputs))
     except errors.ApiError as err:
         if err.status != 400:
             raise
-    return MachineAction.model_validate(await mde(ctx, MACHINE_READ).get(path))
+    return MachineAction.model_validate(await mde(ctx, MACHINE_READ).get(ACTION_PATH, segments=_id(inputs)))
 
 
 async def reconcile_cancel(ctx, inputs: CancelInput) -> MachineAction | None:
     """Cancelled already? Then that is the outcome; else send the cancel."""
-    current = await mde(ctx, MACHINE_READ).get(f"/api/machineactions/{inputs.action_id}")
+    current = await mde(ctx, MACHINE_READ).get(ACTION_PATH, segments=_id(inputs))
     return MachineAction.model_validate(current) if current.get("status") == "Cancelled" else None
 
 
@@ -312,7 +315,7 @@ async def wait_machine_action(ctx, inputs: WaitInput) -> MachineAction:
     deadline = time.monotonic() + inputs.timeout
     delay = max(0.01, inputs.interval)
     while True:
-        action = await mde(ctx, MACHINE_READ).get(f"/api/machineactions/{inputs.action_id}")
+        action = await mde(ctx, MACHINE_READ).get(ACTION_PATH, segments=_id(inputs))
         left = deadline - time.monotonic()
         if action.get("status") in FINAL or left <= 0:
             break

@@ -5,11 +5,12 @@ from __future__ import annotations
 import ipaddress
 from typing import Literal
 
-from pydantic import ConfigDict, Field, RootModel, model_validator
+from pydantic import ConfigDict, Field, RootModel, field_validator, model_validator
 
-from runner import Action, errors
+from runner import Action, errors, odata
+from runner.ids import ComputerName, MachineId, check
 
-from soar_defender.common import MACHINE_READ, Inputs, Loose, is_not_found, mde, odata_and, quote
+from soar_defender.common import MACHINE_READ, Inputs, Loose, is_not_found, mde
 
 
 class Machine(Loose):
@@ -57,20 +58,32 @@ async def _list(ctx, flt: str | None, max_items: int) -> list[dict]:
 
 async def list_machines(ctx, inputs: ListMachinesInput) -> MachineList:
     """List machines; the API's 404 for "no recent machines" is an empty list."""
-    flt = odata_and(f"riskScore eq {quote(inputs.risk_score)}" if inputs.risk_score else None,
-                    f"healthStatus eq {quote(inputs.health_status)}" if inputs.health_status else None,
-                    f"osPlatform eq {quote(inputs.os_platform)}" if inputs.os_platform else None,
-                    f"machineTags/any(tag: tag eq {quote(inputs.tag)})" if inputs.tag else None, inputs.filter)
+    flt = odata.all_of(odata.eq("riskScore", inputs.risk_score) if inputs.risk_score else None,
+                       odata.eq("healthStatus", inputs.health_status) if inputs.health_status else None,
+                       odata.eq("osPlatform", inputs.os_platform) if inputs.os_platform else None,
+                       odata.any_eq("machineTags", inputs.tag) if inputs.tag else None, odata.raw(inputs.filter))
     return MachineList.model_validate(await _list(ctx, flt, inputs.max_items))
 
 
 class GetMachineInput(Inputs):
-    machine_id: str = Field(description="The machine id (40 hex characters) or its Entra device id")
+    machine_id: str = Field(description="The machine id (40 hex characters) or its computer DNS name")
+
+    @field_validator("machine_id")
+    @classmethod
+    def _machine(cls, v: str) -> str:
+        for kind in (MachineId, ComputerName):
+            try:
+                return check(kind, v)
+            except errors.InvalidValue:
+                continue
+        raise errors.InvalidValue("must be a machine id (40 hex characters) or a computer DNS name "
+                                  "(e.g. ws-001.contoso.com)")
 
 
 async def get_machine(ctx, inputs: GetMachineInput) -> Machine:
     """Get one machine."""
-    return Machine.model_validate(await mde(ctx, MACHINE_READ).get(f"/api/machines/{inputs.machine_id}"))
+    return Machine.model_validate(await mde(ctx, MACHINE_READ).get("/api/machines/{machine_id}",
+                                                                   segments={"machine_id": inputs.machine_id}))
 
 
 class FindMachineInput(Inputs):
@@ -89,11 +102,11 @@ class FindMachineInput(Inputs):
 async def find_machine(ctx, inputs: FindMachineInput) -> MachineList:
     """Find machines by DNS name (exact, then host-name prefix) or by last IP address."""
     if inputs.ip:
-        return MachineList.model_validate(await _list(ctx, f"lastIpAddress eq {quote(inputs.ip)}", 100))
+        return MachineList.model_validate(await _list(ctx, odata.eq("lastIpAddress", inputs.ip), 100))
     name = inputs.dns_name.strip().lower()
-    found = await _list(ctx, f"computerDnsName eq {quote(name)}", 100)
+    found = await _list(ctx, odata.eq("computerDnsName", name), 100)
     if not found and "." not in name:
-        found = await _list(ctx, f"startswith(computerDnsName,{quote(name + '.')})", 100)
+        found = await _list(ctx, odata.startswith("computerDnsName", name + "."), 100)
     return MachineList.model_validate(found)
 
 

@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Callable
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import httpx
 
@@ -261,7 +261,10 @@ class DefenderSim:
     def handle(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host.lower()
         family = "graph" if host in GRAPH_HOSTS else "mde" if host in MDE_HOSTS else "xdr"
-        path = re.sub(r"^/api/v1\.0/", "/api/", request.url.path).rstrip("/") or "/"
+        # routed on the path as sent, segment by segment, as ASP.NET Core does: an escaped '/'
+        # (%2F) inside a segment stays in that segment (route values are unescaped after matching)
+        raw = request.url.raw_path.split(b"?", 1)[0].decode("ascii")
+        path = re.sub(r"^/api/v1\.0/", "/api/", raw).rstrip("/") or "/"
         query = dict(parse_qsl(request.url.query.decode() if isinstance(request.url.query, bytes)
                                else str(request.url.query), keep_blank_values=True))
         entry: dict[str, Any] = {"method": request.method, "host": host, "path": path, "query": query,
@@ -343,7 +346,7 @@ class DefenderSim:
                 continue
             m = route.regex.match(path)
             if m:
-                return route, m.groupdict()
+                return route, {k: unquote(v) for k, v in m.groupdict().items()}
         return None, {}
 
     def _fault_response(self, fault: Any, graph: bool) -> httpx.Response:

@@ -1,0 +1,92 @@
+"""API paths: templates whose values are escaped as one path segment each, and the check on a
+path given as plain text.
+
+An action calls ``client.post("/api/machines/{machine_id}/isolate", body,
+segments={"machine_id": inputs.machine_id})``. The template is code; the values are data, and
+data must never change which call is made. So each ``{name}`` is a whole segment, its value is
+percent-encoded with nothing left safe (``/ ? # %`` and every other reserved character become
+``%XX``), and the values ``""``, ``"."`` and ``".."`` are refused: the path keeps the template's
+segment count and fixed segments whatever the value is.
+
+A path given without ``segments`` must be *plain*: letters, digits, ``- . _ ~ $`` and ``/``, no
+empty or dot segments. That refuses an f-string path built from an input that carries a query
+(``?``), a fragment (``#``), an escape (``%``), a backslash or a ``..`` — the ways a value changes
+the call — so a plugin that forgets the template form fails loudly instead of being steered.
+Absolute URLs (an API's ``@odata.nextLink``) are the API's own and pass as given.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+from urllib.parse import quote
+
+from runner.errors import InvalidValue
+
+# RFC 3986 unreserved characters, plus '$' (OData's /$count, /$value, /$ref)
+_PLAIN = re.compile(r"/?(?:[A-Za-z0-9\-._~$]+/)*[A-Za-z0-9\-._~$]*")
+_NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DOTS = ("", ".", "..")
+
+_templates: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+
+
+def _parse(template: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The template's segments and which of them are ``{name}`` placeholders (cached: templates
+    are constants of the calling code)."""
+    parsed = _templates.get(template)
+    if parsed is not None:
+        return parsed
+    lead = template.startswith("/")
+    parts = template[1:].split("/") if lead else template.split("/")
+    names: list[int] = []
+    for i, part in enumerate(parts):
+        if _NAME.fullmatch(part):
+            names.append(i)
+        elif part in _DOTS or "{" in part or "}" in part or not _PLAIN.fullmatch(part):
+            raise InvalidValue(f"API path template {template!r}: segment {part!r} is neither plain text nor "
+                               "a whole {name} placeholder")
+    parsed = (tuple(("/" if lead and i == 0 else "") + p for i, p in enumerate(parts)), tuple(names))
+    if len(_templates) < 4096:  # templates are constants; the cap only guards a misuse
+        _templates[template] = parsed
+    return parsed
+
+
+def segment(value: Any, name: str = "segment") -> str:
+    """``value`` as ONE path segment: text or an integer, percent-encoded with no character left
+    safe but the unreserved ones; empty, ``.`` and ``..`` are refused."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InvalidValue(f"path segment {name!r} must be text or an integer, not {type(value).__name__}")
+    text = str(value)
+    if text in _DOTS:
+        raise InvalidValue(f"path segment {name!r} cannot be {text!r}")
+    return quote(text, safe="")
+
+
+def expand(template: str, segments: Mapping[str, Any]) -> str:
+    """The path for ``template`` with each ``{name}`` replaced by ``segments[name]`` as one
+    escaped segment. Every placeholder needs a value, and every value a placeholder."""
+    parts, names = _parse(template)
+    out = list(parts)
+    used = 0
+    for i in names:
+        key = parts[i].strip("/{}")
+        if key not in segments:
+            raise InvalidValue(f"API path template {template!r}: no value for {{{key}}}")
+        out[i] = ("/" if parts[i].startswith("/") else "") + segment(segments[key], key)
+        used += 1
+    if used != len(segments):
+        extra = sorted(set(segments) - {parts[i].strip("/{}") for i in names})
+        raise InvalidValue(f"API path template {template!r} has no placeholder for {', '.join(extra)}")
+    return "/".join(out)
+
+
+def check_plain(path: str) -> str:
+    """``path`` when it is plain (see the module docstring), else :class:`InvalidValue`."""
+    inner = path.strip("/")
+    if _PLAIN.fullmatch(path) and (not inner or not any(s in _DOTS for s in inner.split("/"))):
+        return path
+    hint = ("pass its values as segments={...}" if "{" in path else
+            "put each value in a {name} segment of the path and pass it as segments={...}")
+    raise InvalidValue(f"refused API path {path[:120]!r}: a path given as text must be plain (letters, digits, "
+                       f"- . _ ~ $ and /, no empty or dot segments)", hint=hint)
