@@ -91,6 +91,8 @@ def serve(playbook_dir, host, port, simulate, sim_url, max_runs, grace, misfire_
         apis = runtime.services.apis
         if apis is not None:
             await apis.aclose()
+        if service.fatal is not None:  # stopped on its own (the serve lock was taken): exit 1
+            raise service.fatal
 
     try:
         asyncio.run(main())

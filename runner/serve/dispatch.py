@@ -6,6 +6,11 @@ the run is created under that id, so an event can never start two runs — not a
 when two code paths race. Events beyond a playbook's limit wait in memory in arrival order; they
 are durable in the inbox, so a restart finds them again (:meth:`TriggerInbox.unstarted`).
 
+The run store may be unreachable for a while (a PostgreSQL restart): a run that could not start
+because of it is left to :meth:`Dispatcher.recover` — its event is still unstarted in the inbox,
+or its run is still ``running`` in the store — which ``soar serve`` calls periodically, so the
+work continues once the database is back instead of waiting for the next restart of serve.
+
 Stopping (:meth:`Dispatcher.drain`): no new run starts; running ones get ``grace`` seconds to
 finish. What is still running then is interrupted at its current step and left ``running`` in the
 store — a checkpoint — so the next start resumes it from its last completed step (a write step
@@ -20,7 +25,7 @@ from collections import defaultdict, deque
 from datetime import datetime, timezone
 from typing import Any
 
-from runner.errors import SoarError, StepError
+from runner.errors import RunNotFound, SoarError, StepError, StoreError
 
 log = logging.getLogger("soar.serve")
 
@@ -38,6 +43,8 @@ class Dispatcher:
         self._queues: dict[str, deque] = defaultdict(deque)
         self._active: dict[str, int] = defaultdict(int)
         self._tasks: dict[str, tuple[str, asyncio.Task]] = {}  # run id -> (playbook, task)
+        self._waiting: set[str] = set()  # run ids of the queued events
+        self.stranded: dict[str, str] = {}  # run id -> playbook: interrupted by the store, to resume
         self._accepting = True
         self.finished = 0
         self.last_success: dict[str, str] = {}  # playbook -> start of its last succeeded run (trigger.since)
@@ -65,14 +72,44 @@ class Dispatcher:
     def is_running(self, run_id: str) -> bool:
         return run_id in self._tasks
 
+    def knows(self, run_id: str) -> bool:
+        """The run is running or queued here."""
+        return run_id in self._tasks or run_id in self._waiting
+
     # ---- starting -----------------------------------------------------------------------------
 
     def submit(self, event: Any) -> None:
         """Start the event's run now, or when its playbook has a free slot."""
-        if event.run_id in self._tasks:
+        if self.knows(event.run_id):
             return
+        self._waiting.add(event.run_id)
         self._queues[event.playbook].append(event)
         self._pump(event.playbook)
+
+    def recover(self, unstarted: list) -> tuple[int, int]:
+        """Pick up what the store's unavailability left behind: ``unstarted`` events (from
+        :meth:`TriggerInbox.unstarted`) this dispatcher does not know, and runs it started that
+        a store error interrupted. Returns (events submitted, runs resumed)."""
+        submitted = 0
+        for event in unstarted:
+            if not self.knows(event.run_id):
+                self.submit(event)
+                submitted += 1
+        resumed = 0
+        for run_id, playbook in list(self.stranded.items()):
+            if run_id in self._tasks:
+                continue
+            try:
+                status = self.store.get_run(run_id).status
+            except RunNotFound:  # never created: its event was unstarted, and is submitted above
+                del self.stranded[run_id]
+                continue
+            except SoarError:
+                continue  # still unreachable: next time
+            del self.stranded[run_id]
+            if status in ("pending", "running"):
+                resumed += self.resume(run_id, playbook)
+        return submitted, resumed
 
     def resume(self, run_id: str, playbook: str) -> bool:
         """Continue a run (in flight after a crash, or decided after an approval). It counts
@@ -87,6 +124,7 @@ class Dispatcher:
         limit = self.limit(playbook) if queue else 0
         while self._accepting and queue and self._active[playbook] < limit:
             event = queue.popleft()
+            self._waiting.discard(event.run_id)
             if event.run_id not in self._tasks:
                 self._spawn(event.run_id, playbook, self._start(event))
 
@@ -113,6 +151,11 @@ class Dispatcher:
         try:
             result = await self.engine.start(playbook, trigger=event.trigger(), tenant=event.tenant,
                                              run_id=event.run_id)
+        except StoreError as exc:
+            if self._left_for_recovery(event, exc):
+                return
+            self._record_failure(event, playbook, exc)
+            return
         except SoarError as exc:  # refused before the run existed (inputs, tenants, secrets)
             self._record_failure(event, playbook, exc)
             return
@@ -126,10 +169,35 @@ class Dispatcher:
         if result.status == "succeeded":
             self.last_success[event.playbook] = started.isoformat()
 
+    def _left_for_recovery(self, event: Any, error: StoreError) -> bool:
+        """A store error stopped the run: if the store is unreachable (or the run is still in
+        flight) leave the work to :meth:`recover` instead of failing the event for a database
+        that blinked. False: the store answers and holds no such run; the start was refused."""
+        try:
+            status = self.store.get_run(event.run_id).status
+        except RunNotFound:
+            return False
+        except StoreError:
+            log.error("run %s of %s could not start or finish: %s; it goes on once the run store is back",
+                      event.run_id, event.playbook, error)
+            # unstarted (the inbox sweep submits its event again) or in flight (resumed): which
+            # one, recover() finds out when the store answers
+            self.stranded[event.run_id] = event.playbook
+            return True
+        if status in ("pending", "running"):
+            log.error("run %s of %s was interrupted by the run store: %s; it resumes once the store "
+                      "is back", event.run_id, event.playbook, error)
+            self.stranded[event.run_id] = event.playbook
+        return True
+
     async def _resume(self, run_id: str, playbook: str) -> None:
         self.metrics.run_started(playbook)
         try:
             result = await self.engine.resume(run_id)
+        except StoreError as exc:
+            log.error("run %s could not be continued: %s; it is retried once the store is back", run_id, exc)
+            self.stranded[run_id] = playbook
+            return
         except SoarError as exc:
             log.error("run %s could not be continued: %s", run_id, exc)
             return
@@ -143,6 +211,12 @@ class Dispatcher:
     def _record_failure(self, event: Any, playbook: Any, error: SoarError) -> None:
         """The event's run could not start: record it as a failed run, so the event is done."""
         log.error("run %s of %s failed to start: %s", event.run_id, event.playbook, error)
+        try:
+            self._record_failed_run(event, playbook, error)
+        except StoreError as exc:  # its event stays unstarted: the inbox sweep tries again
+            log.error("run %s: the failure could not be recorded: %s", event.run_id, exc)
+
+    def _record_failed_run(self, event: Any, playbook: Any, error: SoarError) -> None:
         store = self.store
         try:
             store.get_run(event.run_id)

@@ -8,6 +8,11 @@ serve   HTTP (uvicorn, one event loop with everything else), schedules, polls, t
         watcher (every ``watch_interval`` seconds, and at once on SIGHUP), the approval sweeper
 stop    on SIGTERM/SIGINT: stop accepting (HTTP, schedules, polls), give running runs ``grace``
         seconds, checkpoint the rest (:meth:`Dispatcher.drain`), flush the store, exit 0
+
+A database restart under a PostgreSQL store: the serve lock is checked every
+``lock_check_interval`` seconds and taken again once the database answers; if another process
+took it meanwhile, serve stops at once (``fatal`` is set: the CLI exits 1). Events and runs the
+outage interrupted are picked up every ``recover_interval`` seconds (:meth:`Dispatcher.recover`).
 """
 
 from __future__ import annotations
@@ -98,6 +103,7 @@ class ServeService:
         self._reload_now = asyncio.Event()
         self._stop_now = asyncio.Event()
         self._stopped = False
+        self.fatal: SoarError | None = None  # why serve stopped on its own (the CLI exits 1)
         self.Poller = _poller_class()
 
     # ---- lifecycle ----------------------------------------------------------------------------
@@ -112,7 +118,10 @@ class ServeService:
         self._sync_jobs()
         recovered = self.recover()
         self._background = [asyncio.create_task(self._watch(), name="playbook watcher"),
-                            asyncio.create_task(self._sweep(), name="approval sweeper")]
+                            asyncio.create_task(self._sweep(), name="approval sweeper"),
+                            asyncio.create_task(self._recover_loop(), name="inbox sweep")]
+        if self.lock.kind == "advisory":
+            self._background.append(asyncio.create_task(self._watch_lock(), name="serve lock watch"))
         return {"playbooks": sorted(self.catalog.entries), "rejected": sorted(change.rejected),
                 "webhooks": sorted(self.catalog.hooks), "schedules": len(self._jobs), **recovered}
 
@@ -330,6 +339,52 @@ class ServeService:
                     last_purge = loop.time()
             except SoarError as exc:
                 log.error("sweep (approval timeouts, inbox retention) failed: %s", exc)
+
+    async def _recover_loop(self) -> None:
+        """Start events left without a run, resume runs a store error interrupted (a database
+        restart): without this they would wait for the next start of serve."""
+        while True:
+            await asyncio.sleep(self.options.recover_interval)
+            if self.stopping:
+                return
+            try:
+                submitted, resumed = self.dispatcher.recover(self.inbox.unstarted(limit=1000))
+            except SoarError as exc:
+                log.debug("inbox sweep: the run store does not answer: %s", exc)
+                continue
+            if submitted or resumed:
+                log.warning("recovered: %d recorded event(s) started, %d run(s) resumed", submitted, resumed)
+
+    async def _watch_lock(self) -> None:
+        """Keep the PostgreSQL serve lock (see ``runner.serve.lock``). Database calls go to a
+        thread: while the server is unreachable a connection attempt may block."""
+        lock = self.lock
+        lost = False
+        while not self.stopping:
+            await asyncio.sleep(self.options.lock_check_interval)
+            if not lost:
+                if await asyncio.to_thread(lock.check):
+                    continue
+                lost = True
+                log.error("the serve lock on %s was lost (the database restarted or dropped the "
+                          "connection); taking it again once the database answers", lock.store_url)
+            state = await asyncio.to_thread(lock.regain)
+            if state == "held":
+                lost = False
+                log.warning("the serve lock on %s is held again", lock.store_url)
+            elif state == "taken":
+                from runner.serve.lock import taken_error
+
+                error = taken_error(lock.store_url, lock.holder)
+                self.fatal = type(error)(
+                    f"stopped: the serve lock was lost while the database restarted, and another "
+                    f"process took it meanwhile: {error.message}",
+                    hint="two `soar serve` on one store would fire every schedule twice; keep the other "
+                         "one, or stop it and start this one again")
+                log.error("%s", self.fatal)
+                self.options.grace = 0.0  # the other process resumes our runs: stop now, checkpoint
+                self.request_stop()
+                return
 
     def prune(self) -> tuple[int, int]:
         """Retention: delete the inbox events that are done with (run finished, dedup window
