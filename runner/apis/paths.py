@@ -28,25 +28,25 @@ _PLAIN = re.compile(r"/?(?:[A-Za-z0-9\-._~$]+/)*[A-Za-z0-9\-._~$]*")
 _NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DOTS = ("", ".", "..")
 
-_templates: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+_templates: dict[str, tuple[tuple[str, ...], tuple[tuple[int, str], ...]]] = {}
 
 
-def _parse(template: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """The template's segments and which of them are ``{name}`` placeholders (cached: templates
-    are constants of the calling code)."""
+def _parse(template: str) -> tuple[tuple[str, ...], tuple[tuple[int, str], ...]]:
+    """The template's segments, and the (index, name) of its ``{name}`` placeholders (cached:
+    templates are constants of the calling code)."""
     parsed = _templates.get(template)
     if parsed is not None:
         return parsed
-    lead = template.startswith("/")
-    parts = template[1:].split("/") if lead else template.split("/")
-    names: list[int] = []
+    parts = template.split("/")
+    names: list[tuple[int, str]] = []
     for i, part in enumerate(parts):
-        if _NAME.fullmatch(part):
-            names.append(i)
-        elif part in _DOTS or "{" in part or "}" in part or not _PLAIN.fullmatch(part):
+        found = _NAME.fullmatch(part)
+        if found:
+            names.append((i, found.group(1)))
+        elif (part in _DOTS and not (i == 0 and part == "")) or not _PLAIN.fullmatch(part):
             raise InvalidValue(f"API path template {template!r}: segment {part!r} is neither plain text nor "
                                "a whole {name} placeholder")
-    parsed = (tuple(("/" if lead and i == 0 else "") + p for i, p in enumerate(parts)), tuple(names))
+    parsed = (tuple(parts), tuple(names))
     if len(_templates) < 4096:  # templates are constants; the cap only guards a misuse
         _templates[template] = parsed
     return parsed
@@ -67,17 +67,15 @@ def expand(template: str, segments: Mapping[str, Any]) -> str:
     """The path for ``template`` with each ``{name}`` replaced by ``segments[name]`` as one
     escaped segment. Every placeholder needs a value, and every value a placeholder."""
     parts, names = _parse(template)
+    if len(names) != len(segments):
+        extra = sorted(set(segments) - {key for _, key in names})
+        if extra:
+            raise InvalidValue(f"API path template {template!r} has no placeholder for {', '.join(extra)}")
     out = list(parts)
-    used = 0
-    for i in names:
-        key = parts[i].strip("/{}")
+    for i, key in names:
         if key not in segments:
             raise InvalidValue(f"API path template {template!r}: no value for {{{key}}}")
-        out[i] = ("/" if parts[i].startswith("/") else "") + segment(segments[key], key)
-        used += 1
-    if used != len(segments):
-        extra = sorted(set(segments) - {parts[i].strip("/{}") for i in names})
-        raise InvalidValue(f"API path template {template!r} has no placeholder for {', '.join(extra)}")
+        out[i] = segment(segments[key], key)
     return "/".join(out)
 
 
