@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 
 from runner.engine.context import ActionContext
-from runner.engine.outcomes import Recorded, RunPaused, StepOutcome, output_of
+from runner.engine.outcomes import Known, Recorded, RunPaused, StepOutcome, output_of
 from runner.errors import ApprovalDenied, ReconcileError
 from runner.playbook.model import Step
 from runner.store.approval_queue import decide_timed_out
@@ -21,7 +21,11 @@ class StepGates:
 
     # ---- crash recovery ------------------------------------------------------------------------
     async def _reconcile(self, step, action, inputs, ctx, item, rec: Recorded) -> StepOutcome | None:
+        """An item whose write was started but never recorded: its output if the target shows
+        it took effect, None to send it, or a failure asking the operator to decide."""
         if action.reconcile is None:
+            if rec.status == Known.RETRY:
+                return None  # `--retry-step`: the operator checked the target and asked to send it
             err = ReconcileError(
                 f"'{action.name}' was started before the run stopped and its outcome was never "
                 "recorded; it is not sent again blindly",

@@ -4,6 +4,7 @@ resume, and the action's inputs and output as plain data."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -26,11 +27,22 @@ class StepOutcome:
     error: SoarError | None = None
 
 
+class Known(StrEnum):
+    """What a resume makes of one recorded (step, item). The store's statuses, plus ``RETRY``:
+    the operator asked (``--retry-step``) to send an item whose outcome is unknown."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    RUNNING = "running"  # started, never finished: the outcome is unknown
+    RETRY = "retry"
+
+
 @dataclass
 class Recorded:
     """What the store knows of one (step, item) from before a resume."""
 
-    status: str
+    status: str  # a Known
     output: Any
     output_redacted: bool
     error: dict | None

@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
 from runner.engine.context import Services, TenantInfo
 from runner.engine.durable import GroupCommit
 from runner.engine.inputs import resolve_inputs
+from runner.engine.outcomes import Known
 from runner.engine.steps import Recorded, RunExecution, RunPaused
 from runner.errors import ConfigError, SoarError, StepError, UsageError
 from runner.playbook.model import Playbook, Step
@@ -321,15 +322,15 @@ class Engine:
             prev = out.get(key)
             if prev is None or r.attempt >= prev.attempt:
                 out[key] = Recorded(r.status, r.output, r.output_redacted, r.error, r.attempt, r.effect or "read")
-        for key in list(out):
-            if key[0] in retry_steps:
-                rec = out[key]
-                out[key] = Recorded("retry", None, False, None, rec.attempt, "read")
-            elif key[0] in skip_steps and out[key].status not in ("succeeded",):
-                rec = out[key]
-                out[key] = Recorded("skipped", None, False, None, rec.attempt, rec.effect)
+        for key, rec in out.items():
+            if key[0] in retry_steps and rec.status == Known.RUNNING:
+                # only an item whose outcome is unknown is retried: a recorded success is never
+                # sent again, and the action's reconcile hook (if any) still looks first
+                out[key] = replace(rec, status=Known.RETRY)
+            elif key[0] in skip_steps and rec.status != Known.SUCCEEDED:
+                out[key] = Recorded(Known.SKIPPED, None, False, None, rec.attempt, rec.effect)
         # a step that failed before the crash is run again on resume (failed ≠ unknown)
-        return {k: v for k, v in out.items() if v.status != "failed"}
+        return {k: v for k, v in out.items() if v.status != Known.FAILED}
 
     # ---- sub-playbooks ----------------------------------------------------------------------------
     async def run_child_playbook(self, parent: RunExecution, actx, ref: str, inputs: dict) -> Any:

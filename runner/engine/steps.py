@@ -22,7 +22,7 @@ from runner.engine.compiled import compiled_step, step_table
 from runner.engine.context import ActionContext, TenantInfo
 from runner.engine.events import RunInfo, StepInfo
 from runner.engine.gates import StepGates
-from runner.engine.outcomes import Recorded, RunPaused, StepOutcome, input_error, output_of, plain
+from runner.engine.outcomes import Known, Recorded, RunPaused, StepOutcome, input_error, output_of, plain
 from runner.errors import ActionInputError, ConfigError, SoarError, StepError, StepTimeout
 from runner.playbook.model import Playbook, Step
 from runner.secrets import contains_secret, mask, reveal_all
@@ -256,12 +256,14 @@ class RunExecution(StepGates):
         rec = self.recorded.get((step.id, item)) if self.recorded else None
         attempt0 = 0
         if rec is not None:
-            if rec.status == "succeeded" and not rec.output_redacted:
+            # a recorded success is final; only a read whose output held a secret (stored
+            # masked) runs again, to get the real value back. A write is never sent twice.
+            if rec.status == Known.SUCCEEDED and (not rec.output_redacted or rec.effect != "read"):
                 return StepOutcome("succeeded", rec.output)
-            if rec.status in ("skipped",):
+            if rec.status == Known.SKIPPED:
                 return StepOutcome("skipped")
             attempt0 = rec.attempt
-            if rec.status == "running" and rec.effect != "read":
+            if rec.status in (Known.RUNNING, Known.RETRY) and rec.effect != "read":
                 outcome = await self._reconcile(step, action, inputs, ctx, item, rec)
                 if outcome is not None:
                     return outcome
