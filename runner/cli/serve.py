@@ -23,6 +23,15 @@ def _seconds(value: str, option: str) -> float | None:
         raise UsageError(f"{option}: {exc}") from None
 
 
+def _positive(value: str, option: str) -> float:
+    from runner.errors import UsageError
+
+    seconds = _seconds(value, option)
+    if not seconds:  # a slow client must always be dropped at some point
+        raise UsageError(f"{option}: give a duration above zero (e.g. 10s)")
+    return seconds
+
+
 def _listen(host: str, port: int) -> socket.socket:
     from runner.cli.common import listen_socket
 
@@ -53,9 +62,17 @@ def _listen(host: str, port: int) -> socket.socket:
 @click.option("--watch-interval", default="1s", show_default=True,
               help="How often to look for edited playbooks; `off` to reload on SIGHUP only.")
 @click.option("--auto-approve", is_flag=True, help="Approve every gate automatically (demo only).")
+@click.option("--head-timeout", default="10s", show_default=True,
+              help="Close a connection whose request line and headers have not all arrived within this.")
+@click.option("--read-timeout", default="30s", show_default=True,
+              help="Answer 408 to a request whose body has not all arrived within this.")
+@click.option("--keep-alive", default="5s", show_default=True, help="Close idle keep-alive connections after this.")
+@click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Answer 503 at once beyond this many connections (keep `ulimit -n` above it).")
 @handle_errors
 def serve(playbook_dir, host, port, simulate, sim_url, max_runs, grace, misfire_grace, body_limit,
-          api_token, approval_timeout, watch_interval, auto_approve):
+          api_token, approval_timeout, watch_interval, auto_approve, head_timeout, read_timeout, keep_alive,
+          max_connections):
     """Serve the playbooks in PLAYBOOK_DIR (default ./playbooks): schedules, webhooks under
     /hooks/..., polls, approvals over HTTP, /healthz and /metrics.
 
@@ -76,7 +93,9 @@ def serve(playbook_dir, host, port, simulate, sim_url, max_runs, grace, misfire_
         misfire_grace=_seconds(misfire_grace, "--misfire-grace") or 0.0, body_limit=body_limit,
         api_token=resolve(api_token, name="api token") if api_token else None,
         approval_timeout=_seconds(approval_timeout, "--approval-timeout"),
-        watch_interval=_seconds(watch_interval, "--watch-interval") or 0.0)
+        watch_interval=_seconds(watch_interval, "--watch-interval") or 0.0,
+        head_timeout=_positive(head_timeout, "--head-timeout"), read_timeout=_positive(read_timeout, "--read-timeout"),
+        keep_alive=_positive(keep_alive, "--keep-alive"), max_connections=max_connections)
     sock = _listen(host, port)
     runtime = build_runtime(simulate=simulate, sim_url=sim_url, auto_approve=auto_approve)
 
