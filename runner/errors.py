@@ -11,8 +11,10 @@
     ├── PluginError                 a plugin that declares something invalid   (exit 2)
     ├── StoreError                  the run store cannot be read or written
     │   └── RunNotFound
+    ├── NotAnApprover               someone not among a gate's `approvers:` tried to decide it
     └── StepError                   a step failed at run time                  (exit 1)
         ├── ExpressionError         a ${{ }} that fails when evaluated
+        │   └── ExpressionLimitError  it would pass a limit: size, work, time ("expression limit: …")
         ├── ActionInputError        resolved inputs do not match the action's input model
         │   └── InvalidValue        a value not of the form its place needs (an id in a URL path, an OData literal)
         ├── StepTimeout             the step ran past its `timeout`
@@ -155,6 +157,13 @@ class RunNotFound(StoreError):
     exit_code = 2
 
 
+class NotAnApprover(SoarError):
+    """A decision on an approval gate by someone its ``approvers:`` do not name: refused,
+    nothing changed (an ``approval.refused`` audit event records the attempt)."""
+
+    exit_code = 1
+
+
 class StepError(SoarError):
     """A step failed at run time. ``retryable`` tells the engine's retry loop whether to try again."""
 
@@ -163,6 +172,11 @@ class StepError(SoarError):
 
 class ExpressionError(StepError):
     retryable = False
+
+
+class ExpressionLimitError(ExpressionError):
+    """An expression would build a value past a limit (an integer, string or list size, the
+    total work) or run past its time (see :mod:`runner.expr_limits`)."""
 
 
 class ActionInputError(StepError):

@@ -76,9 +76,13 @@ class StepGates:
                 self.events("approved" if record.status == "approved" else "denied",
                             step=step.id, actor=record.decided_by)
             if record is None and self.services.auto_approve:
-                store.request_approval(self.run_id, step.id, message=_approval_message(step, action_name))
-                record = store.decide_approval(self.run_id, step.id, approved=True, actor="auto-approve",
-                                               reason="auto-approved (demo / --auto-approve)")
+                # the operator turned gates off for this process: a policy, like a timeout, not
+                # a person — so it is recorded as such, not checked against `approvers:`
+                store.request_approval(self.run_id, step.id, message=_approval_message(step, action_name),
+                                       approvers=list(spec.approvers) if spec else [])
+                decide_timed_out(store, store.get_approval(self.run_id, step.id), approved=True,
+                                 actor="auto-approve", reason="auto-approved (demo / --auto-approve)")
+                record = store.get_approval(self.run_id, step.id)
                 self.events("approved", step=step.id, actor="auto-approve")
             if record is None or record.status == "pending":
                 if record is None:

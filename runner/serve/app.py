@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from runner.errors import RunNotFound, SoarError, UsageError
+from runner.errors import NotAnApprover, RunNotFound, SoarError, UsageError
 from runner.serve.webhooks import BadPayload, body_key, dedup_key, parse_json
 
 log = logging.getLogger("soar.serve.http")
@@ -195,10 +195,15 @@ def _routes(service: Any) -> Starlette:
                                                reason=str(doc.get("reason") or ""))
         except SoarError as exc:
             unknown = isinstance(exc, (RunNotFound, UsageError))  # else: decided already, or expired
-            return JSONResponse(exc.to_dict(), status_code=404 if unknown else 409)
+            refused = isinstance(exc, NotAnApprover)  # the gate's approvers do not name the decider
+            return JSONResponse(exc.to_dict(), status_code=403 if refused else 404 if unknown else 409)
         return JSONResponse({"decided": decided})
 
-    return Starlette(routes=[
+    async def internal_error(request: Request, _exc: Exception) -> Response:
+        # Starlette's last resort answers this, then re-raises: _Guard logs the traceback
+        return JSONResponse({"error": "internal error; see the soar serve log"}, status_code=500)
+
+    return Starlette(exception_handlers={Exception: internal_error}, routes=[
         Route("/hooks/{path:path}", hook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),

@@ -1,10 +1,12 @@
-"""Approval bookkeeping for a long-running server (``soar serve``): gates that timed out, runs
-whose gate was decided and that wait to be continued, and claiming a run so that one process
-continues it.
+"""Approval bookkeeping: who may decide a gate, gates that timed out, runs whose gate was
+decided and that wait to be continued, and claiming a run so that one process continues it.
 
-:meth:`RunStore.decide_approval` refuses a gate whose ``expires_at`` passed (a human can no
-longer decide it); :func:`decide_timed_out` is how the server records the timeout's decision —
-with ``decided_by = "timeout"`` and the time — so the run's history says who decided and when.
+:meth:`RunStore.decide_approval` — the one function every human decision goes through
+(``soar approve``/``deny``, ``POST /approvals``, library callers) — refuses a decider the gate's
+``approvers:`` do not name (:func:`may_decide`), and a gate whose ``expires_at`` passed (a human
+can no longer decide it). :func:`decide_timed_out` is how the playbook's own policy is recorded —
+the timeout's ``on_timeout``, or ``--auto-approve`` — with ``decided_by = "timeout"`` /
+``"auto-approve"`` and the time, so the run's history says who decided and when.
 """
 
 from __future__ import annotations
@@ -15,9 +17,31 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from . import tables as t
+from runner.errors import NotAnApprover
+
 from .records import ApprovalRecord, approval_record, to_json
 
 UTC = timezone.utc
+
+
+def may_decide(record: ApprovalRecord, actor: str) -> bool:
+    """Whether ``actor`` may decide the gate: anyone when its ``approvers:`` is empty, else
+    only a name on that list (exact match: a name is an identity, not a pattern)."""
+    return not record.approvers or actor in record.approvers
+
+
+def not_an_approver(record: ApprovalRecord, actor: str, gate: str) -> NotAnApprover:
+    allowed = ", ".join(record.approvers)
+    return NotAnApprover(f"{actor!r} may not decide the approval for {gate}: its approvers are {allowed}",
+                         hint=f"ask one of {allowed} to decide it (nothing was changed; the attempt "
+                              "is in the audit trail)")
+
+
+def refused_event(record: ApprovalRecord, actor: str, approved: bool, now: datetime) -> dict:
+    """The audit row of a refused decision (written in the transaction that refused it)."""
+    return dict(run_id=record.run_id, ts=now, kind="approval.refused", step_id=record.step_id,
+                data=to_json({"item": record.item, "decision": "approve" if approved else "deny",
+                              "approvers": list(record.approvers)}), actor=actor)
 
 
 def due_approvals(store: Any, *, default_timeout: float | None = None,

@@ -23,6 +23,7 @@ from runner.errors import RunNotFound, StoreError
 from runner.secrets import redact
 
 from . import tables as t
+from .approval_queue import may_decide, not_an_approver, refused_event
 from .buffer import dialect_insert
 from .connect import default_store_url
 from .database import Database
@@ -339,7 +340,8 @@ class RunStore:
                         reason: str = "", item: int | None = None) -> ApprovalRecord:
         """Approve or deny a pending gate, durably, and write an ``approval.approved``/``.denied``
         audit event. Raises :class:`StoreError` if that gate is not pending (the message says
-        what there is instead)."""
+        what there is instead), :class:`NotAnApprover` if the gate's ``approvers`` do not name
+        ``actor`` (nothing changes but an ``approval.refused`` audit event)."""
         key = (t.approvals.c.run_id == run_id, t.approvals.c.step_id == step_id,
                t.approvals.c.item == (t.NO_ITEM if item is None else item))
         gate = f"step '{step_id}'{_item_text(item)} of run {run_id}"
@@ -357,6 +359,9 @@ class RunStore:
                 return current
             if current.status != "pending":
                 raise self._already_decided(current, gate)
+            if not may_decide(current, actor):  # the gate's `approvers:` (issue #13: 3)
+                conn.execute(t.events.insert().values(refused_event(current, actor, approved, now)))
+                return current  # still pending: refused below, once the attempt is audited
             pending = t.approvals.c.status == "pending"
             done = conn.execute(update(t.approvals).where(*key, pending).values(
                 status=decision, decided_at=now, decided_by=actor, reason=redact(reason or "")))
@@ -370,6 +375,8 @@ class RunStore:
             return approval_record(conn.execute(select(t.approvals).where(*key)).first())
 
         record = self._db.commit(decide, doing="decide an approval")
+        if record.status == "pending":
+            raise not_an_approver(record, actor, gate)
         if record.status == "expired":
             raise StoreError(f"the approval for {gate} expired at {record.expires_at:%Y-%m-%d %H:%M:%S} UTC",
                              hint="the run will treat the gate as expired; start a new run to ask again")
