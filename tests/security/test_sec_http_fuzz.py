@@ -119,3 +119,15 @@ def _sound_or_text(answer: httpx.Response) -> None:
     """/metrics answers Prometheus text and unknown routes Starlette's plain 404/405."""
     assert answer.status_code < 500, (answer.status_code, answer.text[:300])
     assert "Traceback" not in answer.text
+
+
+def test_an_unexpected_error_is_a_json_500_without_internals(surface, monkeypatch, caplog):
+    def broken():
+        raise RuntimeError("secret-internal-detail")
+
+    monkeypatch.setattr(surface.service, "health", broken)
+    answer = surface.request("GET", "/healthz")
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "internal error; see the soar serve log"}
+    assert "secret-internal-detail" not in answer.text and "Traceback" not in answer.text
+    assert "secret-internal-detail" in caplog.text  # the log has it, for the operator
