@@ -107,8 +107,9 @@ def test_any_text_is_one_string_literal(value):
 
 
 @settings(max_examples=300, deadline=None)
-@given(value=st.text(max_size=40) | st.sampled_from([ATTACK, "2026-01-31", "2026-01-31T08:00:00+01:00", " 2026-01-31T08:00Z",
-                                                      "2026-01-31T08:00:00.1234567Z", "1900-01-01T00:00:00Z) or (x"]))
+@given(value=st.text(max_size=40) | st.sampled_from([ATTACK, "2026-01-31", "2026-01-31T08:00:00+01:00",
+                                                      " 2026-01-31T08:00Z", "2026-01-31T08:00:00.1234567Z",
+                                                      "1900-01-01T00:00:00Z) or (x"]))
 def test_a_datetime_is_parsed_and_written_anew_or_refused(value):
     from runner import errors, odata
 
