@@ -20,7 +20,8 @@ from runner.engine.durable import GroupCommit
 from runner.engine.inputs import resolve_inputs
 from runner.engine.outcomes import Known
 from runner.engine.steps import Recorded, RunExecution, RunPaused
-from runner.errors import ConfigError, SoarError, StepError, UsageError
+from runner.errors import ConfigError, SoarError, StepError, SubPlaybookError, UsageError
+from runner.expressions import render_async
 from runner.playbook.model import Playbook, Step
 from runner.secrets import mask, resolve
 
@@ -258,11 +259,11 @@ class Engine:
         return RunResult(run_id, status, outputs, error, steps=steps, plan=ex.plan, waiting=waiting,
                          tenant=tenant.name if tenant else None)
 
-    def _outputs(self, playbook: Playbook, ex: RunExecution) -> dict:
+    async def _outputs(self, playbook: Playbook, ex: RunExecution) -> dict:
         out = {}
         for key, value in playbook.outputs.items():
             try:
-                out[key] = self.expressions.compile_value(value).render(ex.ctx)
+                out[key] = await render_async(self.expressions.compile_value(value), ex.ctx)
             except SoarError as exc:
                 raise exc.locate(**{k: v for k, v in playbook.locate(("outputs", key)).__dict__.items()
                                     if v is not None})
