@@ -6,27 +6,36 @@
   ``"Bearer ${{ secrets.token }}"`` works and never leaks.
 - Expressions compile once per distinct text; plain references (``steps.a.output.id``,
   ``item['deviceId']``, ``inputs.x``) skip Jinja entirely.
-- The sandbox is ``ImmutableSandboxedEnvironment`` with ``StrictUndefined``: no attribute access
-  to internals, no mutation, no imports, and an unknown name is an error, not an empty string.
-- Inside a Jinja expression a Secret stringifies to ``***``: operations on secrets never leak.
+- The sandbox (:mod:`runner.sandbox`) is ``ImmutableSandboxedEnvironment`` with
+  ``StrictUndefined``: no attribute access to internals, no mutation, no imports, and an unknown
+  name is an error, not an empty string. Inside a Jinja expression a Secret stringifies to
+  ``***`` and has no attributes or methods (``reveal`` included): operations on secrets never leak.
+- Every Jinja evaluation runs within the limits of :mod:`runner.expr_limits` (sizes, work, time).
+  :func:`render_async` evaluates on the event loop while that is cheap and moves an expensive
+  evaluation to a worker thread; references and constants never leave the loop.
+- A result is settled before it is returned: lazy sequences (``map``, ``select``…) become lists,
+  and an undefined value anywhere inside it (``map(attribute='typo')``) is a located error.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import threading
 from typing import Any, Callable, Iterable, Mapping
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateAssertionError, UndefinedError
 from jinja2.parser import Parser
 from jinja2.runtime import Context, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from runner.errors import ExpressionError, ExpressionSyntaxError
+from runner import expr_limits as lim
+from runner.errors import ExpressionError, ExpressionLimitError, ExpressionSyntaxError
 from runner.filters import (BUILTIN_FILTERS, BUILTIN_GLOBALS, f_alerts, f_defang, f_devices,  # noqa: F401
                             f_entities, f_flatten, f_from_json, f_regex_search, f_to_json, f_unique_by,
                             g_ago, g_now)
+from runner.expr_limits import render_async  # noqa: F401  (the engine renders through it)
+from runner.sandbox import ConcatToFilter, SoarSandbox, install_filters, settle
 from runner.secrets import Secret, redact
 
 EXPR_RE = re.compile(r"\$\{\{(.*?)\}\}", re.S)
@@ -43,23 +52,17 @@ _MISSING = object()
 
 # ---- compiled values ---------------------------------------------------------------------------
 
-class _SoarSandbox(ImmutableSandboxedEnvironment):
-    """Dict keys win over dict methods (``item.items`` is the key, as users expect)."""
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        if isinstance(obj, Mapping):
-            try:
-                return obj[attribute]
-            except (KeyError, TypeError):
-                pass
-        return super().getattr(obj, attribute)
+_build_lock = threading.Lock()  # a Jinja expression's code is generated once, by one thread
 
 
 class Compiled:
-    """A value with its expressions compiled. ``render(context)`` gives the resolved value."""
+    """A value with its expressions compiled. ``render(context)`` gives the resolved value.
+
+    ``jinja`` tells whether rendering runs Jinja code (else: constants and references only)."""
 
     __slots__ = ()
     has_expressions = True
+    jinja = False
 
     def render(self, ctx: Mapping[str, Any]) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -68,6 +71,7 @@ class Compiled:
 class Const(Compiled):
     __slots__ = ("value",)
     has_expressions = False
+    jinja = False
 
     def __init__(self, value: Any):
         self.value = value
@@ -83,6 +87,7 @@ class Expr(Compiled):
     is deferred until an expression is first used: most of the cost of compiling one)."""
 
     __slots__ = ("text", "_fn", "_build")
+    jinja = True
 
     def __init__(self, text: str, fn: Callable[[Mapping[str, Any]], Any] | None = None,
                  build: Callable[[], Callable] | None = None):
@@ -91,12 +96,23 @@ class Expr(Compiled):
         self._build = build
 
     def render(self, ctx):
+        if lim.current() is None:  # evaluated directly (not through render_async): full limits
+            with lim.active(lim.Budget()):
+                return self._evaluate(ctx)
+        return self._evaluate(ctx)
+
+    def _evaluate(self, ctx):
         try:
             fn = self._fn
             if fn is None:
-                fn = self._fn = self._build()
-                self._build = None
+                with _build_lock:
+                    if self._fn is None:
+                        self._fn = self._build()
+                        self._build = None
+                fn = self._fn
             return fn(ctx)
+        except ExpressionLimitError as exc:
+            raise ExpressionLimitError(f"in ${{{{ {self.text} }}}}: {exc.message}", hint=exc.hint) from None
         except ExpressionError:
             raise
         except UndefinedError as exc:
@@ -112,6 +128,7 @@ class Ref(Expr):
     """A plain reference (``steps.a.output.id``, ``item['x']``): a walk through dicts, no Jinja."""
 
     __slots__ = ("root", "parts")
+    jinja = False
 
     def __init__(self, text: str, root: str, parts: tuple):
         super().__init__(text)
@@ -130,10 +147,11 @@ class Ref(Expr):
 
 
 class Interp(Compiled):
-    __slots__ = ("parts",)
+    __slots__ = ("parts", "jinja")
 
     def __init__(self, parts: list):
         self.parts = parts
+        self.jinja = any(p.jinja for p in parts if not isinstance(p, str))
 
     def render(self, ctx):
         out, shown, secret = [], [], False
@@ -162,10 +180,11 @@ class Interp(Compiled):
 
 
 class DictT(Compiled):
-    __slots__ = ("items",)
+    __slots__ = ("items", "jinja")
 
     def __init__(self, items: list[tuple[Any, Compiled]]):
         self.items = items
+        self.jinja = any(v.jinja for _, v in items)
 
     def render(self, ctx):
         out = {}
@@ -179,10 +198,11 @@ class DictT(Compiled):
 
 
 class ListT(Compiled):
-    __slots__ = ("items",)
+    __slots__ = ("items", "jinja")
 
     def __init__(self, items: list[Compiled]):
         self.items = items
+        self.jinja = any(v.jinja for v in items)
 
     def render(self, ctx):
         out = []
@@ -234,9 +254,8 @@ class ExpressionEngine:
     """Compiles and evaluates expressions with a fixed set of filters (built-ins + plugins)."""
 
     def __init__(self, filters: Mapping[str, Callable] | None = None):
-        env = _SoarSandbox(undefined=StrictUndefined, autoescape=False)
-        env.filters.update(BUILTIN_FILTERS)
-        env.filters.update(filters or {})
+        env = SoarSandbox()
+        install_filters(env, {**BUILTIN_FILTERS, **(filters or {})})
         env.globals.update(BUILTIN_GLOBALS)
         self.env = env
         self._cache: dict[str, Expr] = {}
@@ -319,6 +338,7 @@ class ExpressionEngine:
 
         The template is rendered directly with pre-flattened globals: jinja's TemplateExpression
         merges a ChainMap of globals on every call (~3x slower)."""
+        node = ConcatToFilter().visit(node)
         body = [nodes.Assign(nodes.Name("result", "store"), node, lineno=1)]
         template = self.env.from_string(nodes.Template(body, lineno=1))
         flat_globals = dict(template.globals)
@@ -333,6 +353,10 @@ class ExpressionEngine:
             if isinstance(result, Undefined):
                 raise ExpressionError(f"in ${{{{ {text} }}}}: {result._undefined_message}",
                                       hint="check the name; `soar validate` lists what is defined")
+            result = settle(result)
+            budget = lim.current()
+            if budget is not None and budget.error is not None:  # a filter swallowed it
+                raise budget.error
             return result
 
         return run

@@ -92,7 +92,11 @@ def f_defang(value: Any) -> str:
 
 
 def f_regex_search(value: Any, pattern: str) -> str | None:
-    m = re.search(pattern, str(value))
+    """The first match of ``pattern`` in ``value``, or ``None``. Matched by the ``regex`` module
+    within the expression's time limit (a catastrophic pattern is an "expression limit" error)."""
+    from runner.expr_limits import regex_search
+
+    m = regex_search(pattern, str(value))
     return m.group(0) if m else None
 
 

@@ -20,7 +20,7 @@ from runner.engine.durable import GroupCommit
 from runner.engine.inputs import resolve_inputs
 from runner.engine.outcomes import Known
 from runner.engine.steps import Recorded, RunExecution, RunPaused
-from runner.errors import ConfigError, SoarError, StepError, SubPlaybookError, UsageError
+from runner.errors import ConfigError, SoarError, StepError, UsageError
 from runner.expressions import render_async
 from runner.playbook.model import Playbook, Step
 from runner.secrets import mask, resolve
@@ -236,7 +236,7 @@ class Engine:
         waiting: list = []
         try:
             await ex.run_steps()
-            outputs = self._outputs(playbook, ex)
+            outputs = await self._outputs(playbook, ex)
             status = "succeeded"
         except RunPaused as paused:
             status, outputs = "waiting_approval", None

@@ -24,6 +24,7 @@ from runner.engine.events import RunInfo, StepInfo
 from runner.engine.gates import StepGates
 from runner.engine.outcomes import Known, Recorded, RunPaused, StepOutcome, input_error, output_of, plain
 from runner.errors import ActionInputError, ConfigError, SoarError, StepError, StepTimeout
+from runner.expressions import render_async
 from runner.playbook.model import Playbook, Step
 from runner.secrets import contains_secret, mask, reveal_all
 
@@ -157,13 +158,13 @@ class RunExecution(StepGates):
                 f"action '{action.name}' acts on a tenant, but this run has none",
                 hint="configure tenants in soar.yaml (or use --simulate) and set `tenants:` on the playbook")
         if step.foreach is None:
-            if compiled.when is not None and not self._truthy(step, compiled.when, self.ctx, "when"):
+            if compiled.when is not None and not await self._truthy(step, compiled.when, self.ctx, "when"):
                 self._record_skip(step, action.name, NO_ITEM)
                 return StepOutcome("skipped")
             if self.engine.progress is not None:
                 self.events("step_start", step=step.id, total=1, action=action.name)
             return await self._invoke(step, action, compiled, self.ctx, NO_ITEM)
-        items = self._render(step, compiled.foreach, self.ctx, "foreach")
+        items = await self._render(step, compiled.foreach, self.ctx, "foreach")
         if isinstance(items, dict):
             items = [{"key": k, "value": v} for k, v in items.items()]
         if items is None:
@@ -176,7 +177,7 @@ class RunExecution(StepGates):
 
         async def one(i: int, item: Any) -> None:
             ictx = {**self.ctx, "item": item, "index": i}
-            if compiled.when is not None and not self._truthy(step, compiled.when, ictx, "when"):
+            if compiled.when is not None and not await self._truthy(step, compiled.when, ictx, "when"):
                 self._record_skip(step, action.name, i)
                 results[i] = StepOutcome("skipped")
             else:
@@ -221,14 +222,18 @@ class RunExecution(StepGates):
             return StepOutcome("skipped", [])
         return StepOutcome("succeeded", output)
 
-    def _render(self, step: Step, compiled: Any, ctx: dict, *where) -> Any:
+    async def _render(self, step: Step, compiled: Any, ctx: dict, *where) -> Any:
+        """A compiled value of ``step`` resolved, within the expression limits and the step's
+        ``timeout`` (off the event loop when the evaluation is expensive)."""
         try:
-            return compiled.render(ctx)
+            if not compiled.jinja:
+                return compiled.render(ctx)
+            return await render_async(compiled, ctx, step.timeout)
         except SoarError as exc:
             raise exc.locate(**self._loc(step, *where, *getattr(exc, "path", ())))
 
-    def _truthy(self, step: Step, compiled: Any, ctx: dict, key: str) -> bool:
-        return bool(self._render(step, compiled, ctx, key))
+    async def _truthy(self, step: Step, compiled: Any, ctx: dict, key: str) -> bool:
+        return bool(await self._render(step, compiled, ctx, key))
 
     def _record_skip(self, step: Step, action: str, item: int | None) -> None:
         rec = self.recorded.get((step.id, item)) if self.recorded else None
@@ -239,7 +244,7 @@ class RunExecution(StepGates):
 
     async def _invoke(self, step: Step, action, compiled, ctx: dict, item: int | None) -> StepOutcome:
         """Resolve inputs and run one call of the action (one foreach item), with retries."""
-        raw = self._render(step, compiled.with_, ctx, "with")
+        raw = await self._render(step, compiled.with_, ctx, "with")
         try:
             try:
                 inputs = action.input_model.model_validate(raw)

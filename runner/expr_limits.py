@@ -1,0 +1,273 @@
+"""How much one ``${{ … }}`` expression may compute: sizes, work, time, and regex matching.
+
+Every value an expression produces through an operator, a filter or a method call is checked
+against the limits below, and operations whose result can be far larger than their inputs
+(``'a' * n``, ``'%0*d'``, ``'{:>n}'.format``, ``center``, ``indent``, ``join``, ``replace``…)
+are checked *before* they run, so nothing is allocated past a limit. A failed check raises
+:class:`~runner.errors.ExpressionLimitError` ("expression limit: …").
+
+The checks run inside a :class:`Budget`, installed for the thread that evaluates an expression:
+
+- **inline** (on the event loop): a short slice of time, and operations on small values only.
+  An expression that needs more raises :class:`MoveOff` (never seen by users): the caller
+  evaluates it again from the start in a worker thread. Expressions are pure, so running one
+  twice is harmless, and the common case (a comparison, a filter over a few items) pays no
+  thread hop.
+- **in a worker thread**: the full limits, and a deadline (the expression time limit, or the
+  step's ``timeout`` when that is shorter) checked at every operation. Regex matching uses the
+  ``regex`` module, which releases the GIL and stops at the remaining time.
+
+The time check is cooperative: it runs between operations, and each single operation is
+bounded by the size limits, so an expression stops shortly after its deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import regex
+
+from runner.errors import ExpressionLimitError
+
+MAX_INT_BITS = 4096  # integers: 1233 decimal digits
+MAX_STRING = 4_000_000  # characters of one string (bytes of one bytes value)
+MAX_ITEMS = 1_000_000  # items of one list, tuple, dict or set
+MAX_WORK = 40_000_000  # characters and items produced by one expression, in total
+MAX_SECONDS = 1.0  # one expression's time, at most (less when the step's timeout is shorter)
+MAX_PATTERN = 10_000  # characters of a regex pattern
+MAX_JSON_INDENT = 32  # `to_json(indent)` / `tojson(indent)`
+INLINE_SECONDS = 0.005  # time an expression may hold the event loop before it moves to a thread
+INLINE_SIZE = 10_000  # larger values are only worked on in a worker thread
+
+_state = threading.local()
+_DIGITS = re.compile(r"\d+")
+# one printf-style conversion: flags, width, precision (``%(name)-*.*f``)
+_PRINTF = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d*))?[hlL]?(.)", re.S)
+
+
+class MoveOff(BaseException):
+    """Internal: this expression needs more than an inline slice; evaluate it in a worker thread.
+
+    A BaseException, so no ``except Exception`` in a filter can swallow it."""
+
+
+class Budget:
+    """The limits state of one expression evaluation (one thread evaluates it at a time)."""
+
+    __slots__ = ("deadline", "slice_end", "inline", "work", "seconds", "by_step", "error")
+
+    def __init__(self, timeout: float | None = None, *, inline: bool = False,
+                 deadline: float | None = None):
+        now = time.monotonic()
+        seconds, by_step = MAX_SECONDS, False
+        if timeout is not None and timeout < seconds:
+            seconds, by_step = max(float(timeout), 0.0), True
+        self.seconds, self.by_step = seconds, by_step
+        self.deadline = deadline if deadline is not None else now + seconds
+        self.inline = inline
+        self.slice_end = min(now + INLINE_SECONDS, self.deadline) if inline else self.deadline
+        self.work = 0
+        self.error: ExpressionLimitError | None = None
+
+    def off_loop(self) -> "Budget":
+        """The budget for evaluating the same expression again in a worker thread."""
+        b = Budget(deadline=self.deadline)
+        b.seconds, b.by_step = self.seconds, self.by_step
+        return b
+
+    def remaining(self) -> float:
+        return self.slice_end - time.monotonic()
+
+    def fail(self, message: str) -> None:
+        self.error = ExpressionLimitError(f"expression limit: {message}", hint=_HINT)
+        raise self.error
+
+    def over_time(self) -> None:
+        if self.inline and time.monotonic() < self.deadline:
+            raise MoveOff
+        why = "the step's timeout" if self.by_step else "the expression time limit"
+        self.fail(f"evaluation ran past {self.seconds:g}s ({why})")
+
+
+_HINT = ("an expression may not build values past the limits in docs/playbooks.md#limits; "
+         "do the heavy work in an action")
+
+
+class active:
+    """``with active(budget):`` — ``budget`` governs expressions evaluated in this thread."""
+
+    __slots__ = ("budget", "outer")
+
+    def __init__(self, budget: Budget):
+        self.budget = budget
+
+    def __enter__(self) -> Budget:
+        self.outer = getattr(_state, "budget", None)
+        _state.budget = self.budget
+        return self.budget
+
+    def __exit__(self, *exc) -> None:
+        _state.budget = self.outer
+
+
+def current() -> Budget | None:
+    return getattr(_state, "budget", None)
+
+
+# ---- the checks --------------------------------------------------------------------------------
+
+def charge(units: int = 0) -> None:
+    """Count ``units`` of work (characters or items produced) and check the time."""
+    b = getattr(_state, "budget", None)
+    if b is None:
+        return
+    if units:
+        b.work += units
+        if b.work > MAX_WORK:
+            b.fail(f"more than {MAX_WORK:,} characters and items produced by one expression")
+    if time.monotonic() > b.slice_end:
+        b.over_time()
+
+
+def small(value: Any) -> None:
+    """Inline, only small values are worked on: a larger one moves the expression off the loop."""
+    b = getattr(_state, "budget", None)
+    if b is not None and b.inline and _size(value) > INLINE_SIZE:
+        raise MoveOff
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, (str, bytes, list, tuple, dict, set, frozenset)):
+        return len(value)
+    return 0
+
+
+def refuse(message: str) -> None:
+    b = getattr(_state, "budget", None)
+    if b is None:
+        raise ExpressionLimitError(f"expression limit: {message}", hint=_HINT)
+    b.fail(message)
+
+
+def check_int(bits: int) -> None:
+    if bits > MAX_INT_BITS:
+        refuse(f"an integer of {bits:,} bits (at most {MAX_INT_BITS:,})")
+
+
+def check_length(n: int, what: str = "string") -> None:
+    if what == "string":
+        if n > MAX_STRING:
+            refuse(f"a string of {n:,} characters (at most {MAX_STRING:,})")
+    elif n > MAX_ITEMS:
+        refuse(f"a {what} of {n:,} items (at most {MAX_ITEMS:,})")
+
+
+def checked(value: Any) -> Any:
+    """``value`` itself, once its size is within the limits (and counted as work)."""
+    cls = value.__class__
+    if cls is int:
+        check_int(value.bit_length())
+        return value
+    if isinstance(value, (str, bytes, bytearray)):
+        check_length(len(value))
+        charge(len(value))
+    elif isinstance(value, (list, tuple, dict, set, frozenset)):
+        check_length(len(value), "dict" if isinstance(value, Mapping) else "list")
+        charge(len(value))
+    elif isinstance(value, int) and not isinstance(value, bool):
+        check_int(value.bit_length())
+    else:
+        charge()
+    return value
+
+
+def check_width(n: Any, what: str = "width") -> None:
+    """A width, padding or precision an operation will fill with characters."""
+    if isinstance(n, int) and not isinstance(n, bool) and n > MAX_STRING:
+        refuse(f"a {what} of {n:,} (at most {MAX_STRING:,})")
+
+
+def check_format_spec(spec: str) -> None:
+    """A ``str.format`` field spec (``>999``, ``0.12f``): no width or precision past the limit."""
+    for m in _DIGITS.finditer(spec):
+        digits = m.group()
+        check_width(int(digits) if len(digits) <= 12 else MAX_STRING + 1, "format width or precision")
+
+
+def check_printf(fmt: Any, args: Any) -> None:
+    """``fmt % args`` (``'%0999d' % 1``, ``'%*d' % (n, 1)``): widths and precisions in bounds."""
+    if isinstance(fmt, bytes):
+        fmt = fmt.decode("latin-1")
+    if not isinstance(fmt, str) or "%" not in fmt:
+        return
+    star = False
+    for m in _PRINTF.finditer(fmt):
+        for part in (m.group(1), m.group(2)):
+            if part == "*":
+                star = True
+            elif part:
+                check_width(int(part) if len(part) <= 12 else MAX_STRING + 1, "format width or precision")
+    if star:
+        values = args if isinstance(args, tuple) else (args,)
+        for v in values:
+            check_width(v, "format width or precision")
+
+
+# ---- regex matching ----------------------------------------------------------------------------
+
+def regex_search(pattern: Any, text: str) -> Any:
+    """``regex.search`` with the expression's remaining time as its timeout."""
+    pattern = str(pattern)
+    if len(pattern) > MAX_PATTERN:
+        refuse(f"a regex pattern of {len(pattern):,} characters (at most {MAX_PATTERN:,})")
+    small(text)
+    b = getattr(_state, "budget", None)
+    timeout = None if b is None else max(b.remaining(), 0.0)
+    try:
+        return regex.search(pattern, text, timeout=timeout if timeout is None else max(timeout, 1e-4))
+    except TimeoutError:
+        if b is None:  # pragma: no cover - a budget is always installed while evaluating
+            raise
+        b.over_time()
+        raise  # pragma: no cover - over_time always raises
+    except regex.error as exc:
+        raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+
+
+# ---- where an evaluation runs ------------------------------------------------------------------
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="soar-expr")
+    return _pool
+
+
+async def render_async(compiled: Any, ctx: Mapping[str, Any], timeout: float | None = None) -> Any:
+    """``compiled.render(ctx)``, never holding the event loop for long: references and constants
+    inline; Jinja code inline within a short slice, else again from the start in a worker thread.
+    ``timeout`` (the step's) shortens the time limit of the evaluation."""
+    if not compiled.jinja:
+        return compiled.render(ctx)
+    budget = Budget(timeout, inline=True)
+    try:
+        with active(budget):
+            return compiled.render(ctx)
+    except MoveOff:
+        pass
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_executor(), _render_within, compiled, ctx, budget.off_loop())
+
+
+def _render_within(compiled: Any, ctx: Mapping[str, Any], budget: Budget) -> Any:
+    with active(budget):
+        return compiled.render(ctx)
