@@ -106,22 +106,19 @@ class ServeLock:
         try:
             got, holder = _try_advisory(conn)
         except Exception:  # noqa: BLE001
-            conn.close()
+            _discard(conn)
             return "down"
         if got:
             self._handle = conn
             return "held"
-        conn.close()
+        _discard(conn)
         self.holder = holder or "pid unknown"
         return "taken"
 
     def _drop(self) -> None:
         conn, self._handle = self._handle, None
         if conn is not None:
-            try:
-                conn.invalidate()  # never back to the pool: the session (and its lock) is gone
-            except Exception:  # noqa: BLE001
-                pass
+            _discard(conn)  # the session (and its lock) is gone
 
     def release(self) -> None:
         with self._mutex:
@@ -138,9 +135,9 @@ class ServeLock:
                 handle.execute(select(func.pg_advisory_unlock(SERVE_LOCK_KEY)))
                 handle.commit()
             except Exception:  # noqa: BLE001 - a dead session holds no lock: nothing to release
-                handle.invalidate()
+                pass
             finally:
-                handle.close()
+                _discard(handle)
 
 
 def _lock_file(database: Path, shown: str) -> int:
@@ -194,12 +191,22 @@ def _advisory_lock(engine: Any, shown: str) -> Any:
     try:
         got, holder = _try_advisory(conn)
     except Exception as exc:  # noqa: BLE001 - a database error, shown as the store's
-        conn.close()
+        _discard(conn)
         raise StoreError(f"run store {shown}: cannot take the serve lock: {exc}") from None
     if got:
         return conn
-    conn.close()
+    _discard(conn)
     raise taken_error(shown, holder)
+
+
+def _discard(conn: Any) -> None:
+    """Close a connection of the lock for good: its session carries the owner's name
+    (``application_name``), which must not follow it back into the store's pool."""
+    try:
+        conn.invalidate()
+    except Exception:  # noqa: BLE001 - already dead
+        pass
+    conn.close()
 
 
 def taken_error(shown: str, holder: str | None) -> StoreError:
