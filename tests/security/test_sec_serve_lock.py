@@ -15,13 +15,13 @@ import asyncio
 import dataclasses
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
 import sys
 
 import pytest
+from sec_pg_helpers import pg_admin
 from serve_helpers import HOOK, SECRET, Harness, run_status, signed, until
 
 from runner.errors import StoreError
@@ -31,7 +31,6 @@ from runner.store import RunStore
 
 pytestmark = pytest.mark.postgres
 
-ADMIN = os.environ.get("SOAR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 FAST = {"lock_check_interval": 0.2, "recover_interval": 0.3}
 
 
@@ -40,26 +39,9 @@ def _options(**wanted) -> dict:
     return {k: v for k, v in wanted.items() if k in known}
 
 
-def _admin():
-    import psycopg
-
-    return psycopg.connect(ADMIN.replace("postgresql+psycopg://", "postgresql://"), autocommit=True,
-                           connect_timeout=5)
-
-
 @pytest.fixture
-def database():
-    """A fresh database (name, store URL), dropped afterwards."""
-    name = f"soar_sec_{secrets.token_hex(6)}"
-    with _admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base = ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    try:
-        yield name, f"{base}/{name}"
-    finally:
-        with _admin() as admin:
-            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def database(fresh_pg_database):
+    return fresh_pg_database
 
 
 def _terminate(name: str, application_name: str | None = None) -> int:
@@ -68,24 +50,24 @@ def _terminate(name: str, application_name: str | None = None) -> int:
     if application_name is not None:
         query += " and application_name like %s"
         args += (application_name,)
-    with _admin() as admin:
+    with pg_admin() as admin:
         return admin.execute(query, args).fetchone()[0]
 
 
 def _down(name: str) -> None:
     """The database 'restarts': no new connection, every existing one killed."""
-    with _admin() as admin:
+    with pg_admin() as admin:
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
     _terminate(name)
 
 
 def _up(name: str) -> None:
-    with _admin() as admin:
+    with pg_admin() as admin:
         admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
 
 
 def _lock_holders(name: str) -> list[str]:
-    with _admin() as admin:
+    with pg_admin() as admin:
         return [r[0] for r in admin.execute(
             "select a.application_name from pg_locks l join pg_stat_activity a on a.pid = l.pid "
             "where l.locktype = 'advisory' and l.granted and a.datname = %s and l.objid = %s",

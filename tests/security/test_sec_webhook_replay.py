@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 from serve_helpers import Harness, run_status, signed, until
 
 NO_KEY = """
@@ -26,9 +27,17 @@ async def _post_three_times(harness: Harness, body: bytes) -> list:
         return [await http.post("/hooks/alert", content=body, headers=signed(body)) for _ in range(3)]
 
 
-def test_a_replayed_signed_webhook_starts_one_run(tmp_path):
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/soar.db"
+    return request.getfixturevalue("fresh_pg_database")[1]
+
+
+def test_a_replayed_signed_webhook_starts_one_run(tmp_path, store_url):
     async def main():
         harness = Harness(tmp_path)
+        harness.url = store_url
         harness.write("hook.yaml", NO_KEY.format(extra=""))
         service = await harness.start()
         body = json.dumps({"alert": "disk full", "host": "db1"}).encode()
