@@ -20,6 +20,8 @@
         ├── StepTimeout             the step ran past its `timeout`
         ├── ApprovalDenied          a human said no
         ├── ReconcileError          a write step's outcome is unknown after a crash
+        ├── SubPlaybookError        a `core.playbook` reference refused (outside the playbook
+        │                           directory, not YAML, not a playbook), a cycle or too deep
         ├── AuthError               Entra ID said no (bad secret, no consent, ...)
         │   └── PermissionMissing   the token lacks the role the action needs
         └── ApiError                the Defender / Graph API answered an error
@@ -198,6 +200,14 @@ class ApprovalDenied(StepError):
 
 
 class ReconcileError(StepError):
+    retryable = False
+
+
+class SubPlaybookError(StepError):
+    """A ``core.playbook`` call refused: a reference outside the playbook directory (or not a
+    ``.yaml``/``.yml`` file, or not a playbook), a cycle, or calls nested or fanned out beyond
+    the limits. Its message names the reference as written, never what a file holds."""
+
     retryable = False
 
 

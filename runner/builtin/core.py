@@ -104,7 +104,8 @@ async def core_http_request(ctx, inputs: HttpInput) -> HttpOutput:
 
 
 class PlaybookInput(_In):
-    playbook: str = Field(description="A playbook name (in the same directory) or a path")
+    playbook: str = Field(description="A playbook name or a relative .yaml/.yml path, inside the playbook "
+                                      "directory (nested at most 8 levels; no cycles)")
     inputs: dict[str, Any] = Field(default_factory=dict)
 
 

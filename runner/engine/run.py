@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Callable
 
 from runner.engine.context import Services, TenantInfo
@@ -20,7 +19,7 @@ from runner.engine.durable import GroupCommit
 from runner.engine.inputs import resolve_inputs
 from runner.engine.outcomes import Known
 from runner.engine.steps import Recorded, RunExecution, RunPaused
-from runner.errors import ConfigError, SoarError, StepError, UsageError
+from runner.errors import ConfigError, SoarError, StepError, SubPlaybookError, UsageError
 from runner.expressions import render_async
 from runner.playbook.model import Playbook, Step
 from runner.secrets import mask, resolve
@@ -82,6 +81,7 @@ class Engine:
         self._locks: dict[tuple, list] = {}  # (run, step) -> [lock, holders + waiters]
         self._prepared: set[int] = set()
         self.group_commit = GroupCommit(services.store)  # durable step records, one commit per turn
+        self._subruns: dict[str, int] = {}  # top-level run -> sub-runs started (while it runs)
 
     # ---- helpers used by RunExecution -----------------------------------------------------------
     def prepare(self, playbook: Playbook) -> None:
@@ -247,6 +247,7 @@ class Engine:
             store.flush()
             store.update_run(run_id, status="cancelled")
             raise
+        self._subruns.pop(run_id, None)  # a top-level run's count lives while it runs
         store.update_run(run_id, status=status, outputs=outputs,
                          error=error.to_dict() if error is not None else None)
         store.audit(run_id, f"run_{status}", data={"error": str(error)} if error else None)
@@ -335,12 +336,18 @@ class Engine:
 
     # ---- sub-playbooks ----------------------------------------------------------------------------
     async def run_child_playbook(self, parent: RunExecution, actx, ref: str, inputs: dict) -> Any:
+        """Run the sub-playbook ``ref`` of a ``core.playbook`` step (confined to the playbook
+        directory, bounded in depth and count: runner.playbook.subplaybooks) and return its outputs."""
+        from runner.playbook import subplaybooks
         from runner.playbook.loader import PlaybookLoader
 
-        path = _find_playbook(ref, parent.playbook.source_path)
-        playbook = PlaybookLoader(self.services.plugins).load(path)
+        chain = subplaybooks.Chain.of_run(parent.ctx["trigger"], parent.playbook, parent.run_id)
+        path = subplaybooks.resolve(ref, parent.source_path, chain.root)
+        chain = chain.enter(path)  # refuses a cycle, or nesting past the limit
+        playbook = subplaybooks.load(PlaybookLoader(self.services.plugins), path, ref)
         store = self.services.store
-        key = {"type": "playbook", "parent_run": parent.run_id, "parent_step": actx.step_id, "item": actx.item}
+        key = {"type": "playbook", "parent_run": parent.run_id, "parent_step": actx.step_id, "item": actx.item,
+               **chain.as_trigger()}
         existing = [c for c in store.children(parent.run_id) if (c.trigger or {}).get("parent_step") == actx.step_id
                     and (c.trigger or {}).get("item") == actx.item]
         values = resolve_inputs(playbook, inputs)
@@ -351,6 +358,7 @@ class Engine:
             result = await self._execute(playbook, child.id, parent.tenant, child.inputs, key, parent.dry_run,
                                          self._secrets(playbook), parent.run_id, self._recorded(child.id, (), ()))
         else:
+            self._count_subrun(chain)
             run_id = store.create_run(playbook_name=playbook.name, playbook_path=playbook.source_path,
                                       playbook_text=playbook.source_text, inputs=values, trigger=key,
                                       tenant=parent.tenant.name if parent.tenant else None,
@@ -366,16 +374,17 @@ class Engine:
                             hint=err.hint)
         return result.outputs
 
+    def _count_subrun(self, chain) -> None:
+        """Bound fan-out: sub-runs started under one top-level run (a sub-playbook in a foreach
+        that calls more grows as the product of the lists; depth alone does not bound it)."""
+        from runner.playbook.subplaybooks import MAX_SUBRUNS
 
-def _find_playbook(ref: str, current: str | None) -> str:
-    base = Path(current).parent if current and not current.startswith("<") else Path.cwd()
-    candidates = [Path(ref)] if ("/" in ref or ref.endswith((".yaml", ".yml"))) else []
-    candidates += [base / ref, base / f"{ref}.yaml", base / f"{ref}.yml"]
-    for c in candidates:
-        if c.is_file():
-            return str(c)
-    raise ConfigError(f"sub-playbook '{ref}' not found",
-                      hint=f"looked for {', '.join(str(c) for c in candidates)}")
+        n = self._subruns.get(chain.top_run, 0) + 1
+        if n > MAX_SUBRUNS:
+            raise SubPlaybookError(f"run {chain.top_run} has started {MAX_SUBRUNS} sub-playbook runs; "
+                                   f"no more are started ({chain.text()})",
+                                   hint="call the sub-playbook for fewer items, or do the work in one playbook")
+        self._subruns[chain.top_run] = n
 
 
 def playbook_hash(text: str) -> str:

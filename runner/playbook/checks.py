@@ -10,7 +10,8 @@ Every problem is reported, each located at its node:
 - every ``${{ }}`` parses (with the host's filters) and reads only names that exist there:
   ``steps.<id>`` of a step that has finished by then, ``inputs``/``secrets`` that are declared,
   ``item``/``index`` inside a ``foreach`` step;
-- durations, retries, inputs' defaults, trigger secrets and tenants make sense.
+- durations, retries, inputs' defaults, trigger secrets and tenants make sense;
+- literal ``core.playbook`` references stay in the playbook directory and make no cycle.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class _Checker:
         for info in self.infos:
             self.check_step(info)
         self.check_outputs()
+        self.check_subplaybooks()
         return sorted(self.errors, key=lambda e: (e.where.line or 0, e.where.column or 0))
 
     # ---- structure ----------------------------------------------------------------------------
@@ -248,6 +250,14 @@ class _Checker:
         elif handler.order <= info.order:
             self.error(path, f"on_error handler '{target}' must come after step '{step.id}' "
                        "(it runs when this step fails)", "move the handler step further down", step)
+
+    def check_subplaybooks(self) -> None:
+        """Literal ``core.playbook`` references: inside the playbook directory, no cycle, not
+        nested too deep (runner.playbook.subplaybooks; the same limits hold at run time)."""
+        from runner.playbook.subplaybooks import static_problems
+
+        for step, message, hint in static_problems(self.pb):
+            self.error(step.path + ("with", "playbook"), message, hint, step)
 
     def check_outputs(self) -> None:
         for key, value in self.pb.outputs.items():
