@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import httpx
 
-from runner.apis.paths import check_plain, expand
+from runner.apis.paths import check_absolute, check_plain, expand
 from runner.apis.quotas import QuotaBucket
 from runner.apis.responses import api_error, cpu_quota, retry_after
 from runner.errors import Location, TransientApiError
@@ -86,7 +86,7 @@ class ApiClient:
         owner = self.owner
         policy = owner.retry
         if segments is None and path.startswith(("https://", "http://")):  # a nextLink: the API's own URL
-            url: str | httpx.URL = path
+            url: str | httpx.URL = check_absolute(path, self.base_url)
         else:
             path = check_plain(path) if segments is None else expand(path, segments)
             base = self._base

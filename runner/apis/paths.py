@@ -12,14 +12,17 @@ A path given without ``segments`` must be *plain*: letters, digits, ``- . _ ~ $`
 empty or dot segments. That refuses an f-string path built from an input that carries a query
 (``?``), a fragment (``#``), an escape (``%``), a backslash or a ``..`` — the ways a value changes
 the call — so a plugin that forgets the template form fails loudly instead of being steered.
-Absolute URLs (an API's ``@odata.nextLink``) are the API's own and pass as given.
+Absolute URLs are an API's own ``@odata.nextLink``s and are sent as given, but only over https
+(or the base URL's own scheme) to the API's own domain (the base URL's last two labels:
+``microsoft.com``, ``microsoft.us``...; regional hosts differ from the base below it), so a link
+that came from anywhere else cannot take the tenant's token to another host.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any, Mapping
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from runner.errors import InvalidValue
 
@@ -88,3 +91,22 @@ def check_plain(path: str) -> str:
             "put each value in a {name} segment of the path and pass it as segments={...}")
     raise InvalidValue(f"refused API path {path[:120]!r}: a path given as text must be plain (letters, digits, "
                        f"- . _ ~ $ and /, no empty or dot segments)", hint=hint)
+
+
+def check_absolute(url: str, base_url: str) -> str:
+    """``url`` when it is https on the domain of ``base_url`` (a nextLink), else :class:`InvalidValue`."""
+    base = urlsplit(base_url)
+    base_host = (base.hostname or "").lower()
+    domain = ".".join(base_host.split(".")[-2:])
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        ok = parts.scheme in ("https", base.scheme) and not parts.username and not parts.password and bool(domain) \
+            and (host == base_host or host == domain or host.endswith("." + domain))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise InvalidValue(f"refused absolute URL {url[:120]!r}: API calls go over https to {domain or base_host} only",
+                           hint="give a path relative to the API (a template with segments=...); only the API's "
+                                "own @odata.nextLink is followed as an absolute URL")
+    return url

@@ -27,7 +27,9 @@ HOP_BY_HOP = {"content-length", "transfer-encoding", "connection", "content-enco
 def build_asgi_app(cloud: "SimulatedCloud") -> Any:
     async def endpoint(request: Request) -> Response:
         body = await request.body()
-        path = request.url.path
+        # the path as sent, escapes kept (the simulator routes on it, as a real API front end does)
+        raw = request.scope.get("raw_path")
+        path = raw.decode("ascii").partition("?")[0] if raw else request.url.path
         query = request.url.query
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in ("host", "content-length")]
         if path.startswith("/_host/"):

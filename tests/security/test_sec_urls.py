@@ -181,6 +181,45 @@ def test_next_links_and_plain_paths_still_pass():
                                               b"/api/machines?$skip=100&$top=100", b"/v1.0/security/incidents/$count"]
 
 
+@pytest.mark.parametrize("link", ["https://evil.example/api/machines?$skip=100",
+                                  "http://api.securitycenter.microsoft.com/x",
+                                  "https://api.securitycenter.microsoft.com@evil.example/api/machines",
+                                  "https://evilmicrosoft.com/api/machines"])
+def test_an_absolute_url_off_the_api_s_domain_is_refused(link):
+    client, sent = _client()
+    with pytest.raises(errors.ActionInputError):
+        asyncio.run(client.get(link))
+    assert sent == []
+
+
+def test_a_regional_next_link_on_the_api_s_domain_is_followed():
+    client, sent = _client()
+    asyncio.run(client.get("https://api-eu.securitycenter.microsoft.com/api/machines?$skip=100"))
+    assert [r.url.host for r in sent] == ["api-eu.securitycenter.microsoft.com"]
+
+
+def test_the_loopback_simulator_keeps_an_escaped_slash_in_its_segment(soar_cloud):
+    """``soar sim serve`` routes on the path as sent, like the in-process simulator."""
+    from runner.sim.serve import build_asgi_app
+
+    raw = b"/_host/api.securitycenter.microsoft.com/api/machines/ab%2F..%2Fisolate/collectInvestigationPackage"
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": unquote(raw.decode()), "raw_path": raw, "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"127.0.0.1:8765")], "server": ("127.0.0.1", 8765), "client": ("127.0.0.1", 1)}
+    sent: list = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(build_asgi_app(soar_cloud)(scope, receive, send))
+    (entry,) = soar_cloud.defender.log
+    assert entry["path"] == "/api/machines/ab%2F..%2Fisolate/collectInvestigationPackage"
+    assert entry["status"] in (401, 404) and entry["effect"] is False
+
+
 # ---- the id types ---------------------------------------------------------------------------------------
 
 def _model() -> type[BaseModel]:
