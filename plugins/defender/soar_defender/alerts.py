@@ -9,7 +9,7 @@ from pydantic import ConfigDict, Field, RootModel, field_validator
 from runner import Action, errors, odata
 from runner.ids import AlertId, IncidentId, MachineId
 
-from soar_defender.common import ALERT_READ, ALERT_WRITE, Inputs, Loose, iso_time, mde, update_applied
+from soar_defender.common import ALERT_READ, ALERT_WRITE, RAW_FILTER, Inputs, Loose, iso_time, mde, update_applied
 
 ALERT_PATH = "/api/alerts/{alert_id}"
 
@@ -44,7 +44,7 @@ class ListAlertsInput(Inputs):
     incident_id: IncidentId | None = Field(None, description="Only alerts of this incident")
     machine_id: MachineId | None = Field(None, description="Only alerts on this machine (filtered here)")
     updated_since: str | None = Field(None, description="ISO 8601: only alerts updated at or after it")
-    filter: str | None = Field(None, description="Extra raw OData $filter")
+    filter: str | None = Field(None, description=RAW_FILTER)
     evidence: bool = Field(False, description="Include evidence ($expand=evidence)")
     max_items: int = Field(1000, ge=1, le=100_000, description="Stop after this many alerts")
 

@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict
 from runner import errors, odata
 from runner.errors import Location
 
+# The `filter` inputs: author text, joined as is (runner.odata.raw); a value from a trigger pasted
+# into it could widen the query, so the description says where such values go instead.
+RAW_FILTER = ("Extra OData $filter, ANDed in: the playbook author's own text, sent as written; values from "
+              "triggers or steps go in the typed inputs, never in here")
+
 # Roles (shared/defender-api.md section 3): any one of each tuple suffices.
 MACHINE_READ = ("Machine.Read.All", "Machine.ReadWrite.All")
 ALERT_READ = ("Alert.Read.All", "Alert.ReadWrite.All")

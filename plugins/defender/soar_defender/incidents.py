@@ -20,8 +20,8 @@ from pydantic import ConfigDict, Field, RootModel, field_validator
 from runner import Action, errors, odata
 from runner.ids import IncidentId
 
-from soar_defender.common import INCIDENT_READ, INCIDENT_WRITE, Inputs, Loose, choose_api, client, iso_time, \
-    update_applied
+from soar_defender.common import INCIDENT_READ, INCIDENT_WRITE, RAW_FILTER, Inputs, Loose, choose_api, client, \
+    iso_time, update_applied
 
 Api = Literal["auto", "xdr", "graph"]
 STATUS = Literal["Active", "InProgress", "Resolved", "Redirected"]
@@ -197,7 +197,7 @@ class ListIncidentsInput(Inputs):
     updated_since: str | None = Field(None, description="ISO 8601 time: only incidents updated at or after it")
     created_since: str | None = Field(None, description="ISO 8601 time: only incidents created at or after it")
     assigned_to: str | None = Field(None, description="Only incidents assigned to this user")
-    filter: str | None = Field(None, description="Extra raw OData $filter, in the chosen API's field names")
+    filter: str | None = Field(None, description=RAW_FILTER + " (in the chosen API's field names)")
     max_items: int = Field(500, ge=1, le=100_000, description="Stop after this many incidents")
 
     _times = field_validator("updated_since", "created_since")(iso_time)

@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field, RootModel, field_validator, model_valida
 from runner import Action, errors, odata
 from runner.ids import ComputerName, MachineId, check
 
-from soar_defender.common import MACHINE_READ, Inputs, Loose, is_not_found, mde
+from soar_defender.common import MACHINE_READ, RAW_FILTER, Inputs, Loose, is_not_found, mde
 
 
 class Machine(Loose):
@@ -42,7 +42,7 @@ class ListMachinesInput(Inputs):
     health_status: str | None = Field(None, description="Only this health status, e.g. Active, Inactive")
     os_platform: str | None = Field(None, description="Only this OS platform, e.g. Windows10")
     tag: str | None = Field(None, description="Only machines carrying this tag")
-    filter: str | None = Field(None, description="Extra raw OData $filter")
+    filter: str | None = Field(None, description=RAW_FILTER)
     max_items: int = Field(10_000, ge=1, le=100_000, description="Stop after this many machines")
 
 
