@@ -6,7 +6,8 @@ Two layers keep secrets out of logs, run history, errors and CLI output:
    give ``***``; only :meth:`Secret.reveal` gives the value, and only actions call it when
    they put the value on the wire. Stored rows and JSON output serialise it as ``"***"``.
 2. **Text** — every revealed value is registered, and :func:`redact` replaces any registered
-   value found in free text (exception messages, API error bodies echoed back, log lines).
+   value found in free text (exception messages, API error bodies echoed back, log lines) —
+   written plainly, percent-encoded (``%2F``/``+`` forms a URL query gives it) or JSON-escaped.
 
 References: ``env:NAME``, ``file:PATH``; other schemes (``keyring:``, ``keyvault:``) are added
 by :func:`register_scheme` (see ``runner.config``).
@@ -105,15 +106,30 @@ def _matcher(json_forms: bool) -> _Matcher:
     if made is not None:
         return made
     with _known_lock:
-        values = list(_known)
+        values = [form for v in _known for form in _forms(v)]
         if json_forms:
-            values = list(dict.fromkeys([*values, *(_json_string(v) for v in values)]))
-        made = _Matcher(values)
+            values += [_json_string(v) for v in values]
+        made = _Matcher(list(dict.fromkeys(values)))
         if json_forms:
             _json = made
         else:
             _plain = made
     return made
+
+
+def _forms(value: str) -> list[str]:
+    """``value`` and the forms it takes on the way to and back from an HTTP endpoint: percent-
+    encoded as a URL component (``quote``, ``quote_plus``; upper- and lower-case hex) and as a
+    JSON string with non-ASCII escaped — a server that echoes a request shows these, not the
+    value itself."""
+    import json
+    from urllib.parse import quote, quote_plus
+
+    forms = [value]
+    for encoded in (quote(value, safe=""), quote(value), quote_plus(value), quote_plus(value, safe="/")):
+        forms += [encoded, re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), encoded)]
+    forms.append(json.dumps(value)[1:-1])  # \uXXXX for non-ASCII, as most servers write JSON
+    return [f for f in dict.fromkeys(forms) if len(f) >= _MIN_LEN]
 
 
 def _json_string(value: str) -> str:
@@ -124,7 +140,7 @@ def _json_string(value: str) -> str:
 
 
 def redact(text: str) -> str:
-    """Mask every known secret value in ``text``."""
+    """Mask every known secret value in ``text`` (plain, percent-encoded or JSON-escaped)."""
     if not _known or not isinstance(text, str):
         return text
     return _matcher(False).sub(text)

@@ -11,7 +11,7 @@ from runner.actions import Action, AnyInputs
 from runner.durations import parse_duration
 from runner.errors import ConfigError, StepError
 from runner.hookspecs import hookimpl
-from runner.secrets import Secret, reveal
+from runner.secrets import Secret, reveal, reveal_all
 
 log = logging.getLogger("soar.core")
 
@@ -94,8 +94,10 @@ async def core_http_request(ctx, inputs: HttpInput) -> HttpOutput:
     if network is None:
         raise ConfigError("no network is configured for core.http_request")
     client = await network.pooled_async_client()  # one pool per run's loop: no connection per call
-    resp = await client.request(inputs.method, inputs.url, headers=headers, params=inputs.params or None,
-                                json=inputs.json_, timeout=inputs.timeout)
+    # a secret goes on the wire as its value wherever it is (query, nested JSON); the step's
+    # recorded inputs keep the Secret, so they stay masked (docs/engine.md, "Secrets")
+    resp = await client.request(inputs.method, inputs.url, headers=headers, params=reveal_all(inputs.params) or None,
+                                json=reveal_all(inputs.json_), timeout=inputs.timeout)
     try:
         body = resp.json()
     except ValueError:
