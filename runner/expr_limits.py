@@ -127,10 +127,9 @@ def charge(units: int = 0) -> None:
     b = getattr(_state, "budget", None)
     if b is None:
         return
-    if units:
-        b.work += units
-        if b.work > MAX_WORK:
-            b.fail(f"more than {MAX_WORK:,} characters and items produced by one expression")
+    b.work += units
+    if b.work > MAX_WORK:
+        b.fail(f"more than {MAX_WORK:,} characters and items produced by one expression")
     if time.monotonic() > b.slice_end:
         b.over_time()
 
@@ -172,19 +171,31 @@ def checked(value: Any) -> Any:
     """``value`` itself, once its size is within the limits (and counted as work)."""
     cls = value.__class__
     if cls is int:
-        check_int(value.bit_length())
+        if value.bit_length() > MAX_INT_BITS:
+            check_int(value.bit_length())
         return value
-    if isinstance(value, (str, bytes, bytearray)):
-        check_length(len(value))
-        charge(len(value))
-    elif isinstance(value, (list, tuple, dict, set, frozenset)):
-        check_length(len(value), "dict" if isinstance(value, Mapping) else "list")
-        charge(len(value))
-    elif isinstance(value, int) and not isinstance(value, bool):
-        check_int(value.bit_length())
+    if cls in _TEXTS or isinstance(value, (str, bytes, bytearray)):
+        n = len(value)
+        if n > MAX_STRING:
+            check_length(n)
+    elif cls in _SEQUENCES or isinstance(value, (list, tuple, dict, set, frozenset)):
+        n = len(value)
+        if n > MAX_ITEMS:
+            check_length(n, "dict" if isinstance(value, Mapping) else "list")
     else:
-        charge()
+        n = 0
+        if isinstance(value, int) and not isinstance(value, bool):
+            check_int(value.bit_length())
+    b = getattr(_state, "budget", None)
+    if b is not None:
+        b.work += n
+        if b.work > MAX_WORK or time.monotonic() > b.slice_end:
+            charge()
     return value
+
+
+_TEXTS = frozenset({str, bytes})
+_SEQUENCES = frozenset({list, tuple, dict})
 
 
 def check_width(n: Any, what: str = "width") -> None:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Mapping
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, TemplateAssertionError, UndefinedError
 from jinja2.parser import Parser
-from jinja2.runtime import Context, Undefined
+from jinja2.runtime import Context
 
 from runner import expr_limits as lim
 from runner.errors import ExpressionError, ExpressionLimitError, ExpressionSyntaxError
@@ -349,11 +349,7 @@ class ExpressionEngine:
             context = Context(env, {**flat_globals, **ctx}, name, blocks)
             for _ in render(context):
                 pass
-            result = context.vars.get("result")
-            if isinstance(result, Undefined):
-                raise ExpressionError(f"in ${{{{ {text} }}}}: {result._undefined_message}",
-                                      hint="check the name; `soar validate` lists what is defined")
-            result = settle(result)
+            result = settle(context.vars.get("result"))  # an undefined result raises its error
             budget = lim.current()
             if budget is not None and budget.error is not None:  # a filter swallowed it
                 raise budget.error

@@ -119,6 +119,16 @@ class SoarSandbox(ImmutableSandboxedEnvironment):
 
     # -- operators and calls --------------------------------------------------------------------
     def call_binop(self, context: Context, op: str, left: Any, right: Any) -> Any:
+        if left.__class__ in _NUMBERS and right.__class__ in _NUMBERS:  # the common case, quick
+            if op == "*" and left.__class__ is int and right.__class__ is int:
+                if left.bit_length() + right.bit_length() > lim.MAX_INT_BITS + 1:
+                    lim.check_int(left.bit_length() + right.bit_length() - 1)
+            elif op == "**":
+                _check_power(left, right)
+            result = self.binop_table[op](left, right)
+            if result.__class__ is int and result.bit_length() > lim.MAX_INT_BITS:
+                lim.check_int(result.bit_length())
+            return result
         if op == "*":
             _check_repeat(left, right)
         elif op == "**":
@@ -142,6 +152,8 @@ class SoarSandbox(ImmutableSandboxedEnvironment):
 
 
 # ---- operators ---------------------------------------------------------------------------------
+
+_NUMBERS = frozenset({int, float})
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
@@ -340,18 +352,20 @@ _FILTER_CHECKS: dict[str, Callable] = {
 _REPLACED = {"join": f_join, "sum": f_sum}
 
 
+_PASSED = (Environment, EvalContext, Context)  # what Jinja passes first to a pass_* filter
+
+
 def _guard(name: str, func: Callable) -> Callable:
     """``func`` with its input sized, its arguments pre-checked and its result checked."""
     pre = _FILTER_CHECKS.get(name)
 
     @functools.wraps(func)  # keeps Jinja's pass_environment / pass_eval_context marker
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        i = 1 if args and isinstance(args[0], (Environment, EvalContext, Context)) else 0
+        i = 1 if args and isinstance(args[0], _PASSED) else 0
         if len(args) > i:
             lim.small(args[i])
             if pre is not None:
                 pre(args[i], args[i + 1:], kwargs)
-        lim.charge()
         return lim.checked(func(*args, **kwargs))
 
     return guarded
@@ -365,14 +379,22 @@ def install_filters(env: SoarSandbox, filters: Mapping[str, Callable]) -> None:
     env.filters[CONCAT_FILTER] = _guard(CONCAT_FILTER, f_concat)
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def settle(value: Any) -> Any:
     """``value`` ready to leave the sandbox: lazy sequences as lists (within the item limit), and
     an undefined value anywhere inside raises its error (a typo in ``map(attribute=…)``, an
     attribute the sandbox refused)."""
+    if value.__class__ in _SCALARS:
+        return value
     if isinstance(value, Undefined):
         bool(value)  # StrictUndefined: raises the error it stands for
-    if isinstance(value, (str, int, float, bool, Secret)) or value is None:
+    if isinstance(value, (str, int, float, Secret)):
         return value
+    if callable(value):  # a function or a method leaves the sandbox only as data it returned
+        raise TypeError(f"{getattr(value, '__name__', 'this')} is a function, not a value; "
+                        "call it, e.g. now()")
     if isinstance(value, (Iterator, KeysView, ValuesView, range)):
         items = []
         for x in value:
