@@ -40,6 +40,24 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _approver_tokens(values: tuple[str, ...]) -> dict:
+    """``--approver NAME=REF`` options: approver name -> its token (a resolved secret)."""
+    from runner.errors import UsageError
+    from runner.secrets import resolve
+
+    out: dict = {}
+    for value in values:
+        name, sep, ref = value.partition("=")
+        name = name.strip()
+        if not sep or not name or not ref:
+            raise UsageError(f"--approver {value.split('=')[0]}=...: expected NAME=REF",
+                             hint="e.g. --approver alice=env:ALICE_APPROVAL_TOKEN")
+        if name in out:
+            raise UsageError(f"--approver {name} is given twice")
+        out[name] = resolve(ref, name=f"approver {name}")
+    return out
+
+
 @click.command()
 @click.argument("playbook_dir", default="playbooks", type=click.Path(file_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -57,6 +75,9 @@ def _listen(host: str, port: int) -> socket.socket:
               help="Largest webhook body, in bytes (larger: 413).")
 @click.option("--api-token", metavar="REF", envvar="SOAR_API_TOKEN",
               help="Secret reference (env:NAME, file:PATH) of the bearer token for /approvals.")
+@click.option("--approver", "approvers", multiple=True, metavar="NAME=REF",
+              help="A personal bearer token for /approvals (REF: env:VAR, file:PATH): its holder decides as NAME. "
+                   "Repeat per approver.")
 @click.option("--approval-timeout", default="24h", show_default=True,
               help="Deny (or per the step's on_timeout) approvals undecided this long; `off` to wait forever.")
 @click.option("--watch-interval", default="1s", show_default=True,
@@ -71,7 +92,7 @@ def _listen(host: str, port: int) -> socket.socket:
               help="Answer 503 at once beyond this many connections (keep `ulimit -n` above it).")
 @handle_errors
 def serve(playbook_dir, host, port, simulate, sim_url, max_runs, grace, misfire_grace, body_limit,
-          api_token, approval_timeout, watch_interval, auto_approve, head_timeout, read_timeout, keep_alive,
+          api_token, approvers, approval_timeout, watch_interval, auto_approve, head_timeout, read_timeout, keep_alive,
           max_connections):
     """Serve the playbooks in PLAYBOOK_DIR (default ./playbooks): schedules, webhooks under
     /hooks/..., polls, approvals over HTTP, /healthz and /metrics.
@@ -92,6 +113,7 @@ def serve(playbook_dir, host, port, simulate, sim_url, max_runs, grace, misfire_
         directory=playbook_dir, max_runs=max_runs, grace=_seconds(grace, "--grace") or 0.0,
         misfire_grace=_seconds(misfire_grace, "--misfire-grace") or 0.0, body_limit=body_limit,
         api_token=resolve(api_token, name="api token") if api_token else None,
+        approver_tokens=_approver_tokens(approvers),
         approval_timeout=_seconds(approval_timeout, "--approval-timeout"),
         watch_interval=_seconds(watch_interval, "--watch-interval") or 0.0,
         head_timeout=_positive(head_timeout, "--head-timeout"), read_timeout=_positive(read_timeout, "--read-timeout"),

@@ -3,8 +3,9 @@
     POST /hooks/<path>                  start a playbook (202 + run id; see docs/serve.md)
     GET  /healthz                       200 {"status": "ok", ...}; 503 while stopping
     GET  /metrics                       Prometheus text format
-    GET  /approvals                     pending approvals            (bearer --api-token)
+    GET  /approvals                     pending approvals            (bearer: --approver / --api-token)
     POST /approvals/<run id>/<step>     {"decision": "approve"|"deny", "actor", "reason"}
+                                        (a --approver token decides as its name; "actor" only with --api-token)
 
 Webhook answers, in the order they are checked: 404 unknown path, 413 body over the limit,
 408 body not received within ``--read-timeout``, 401 bad or missing signature/token (nothing else
@@ -19,7 +20,6 @@ No answer ever carries a traceback: :class:`_Guard` turns an unexpected exceptio
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from typing import Any
 
@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from runner.errors import NotAnApprover, RunNotFound, SoarError, UsageError
+from runner.serve.approvals import Caller, identify
 from runner.serve.webhooks import BadPayload, body_key, dedup_key, parse_json
 
 log = logging.getLogger("soar.serve.http")
@@ -152,26 +153,26 @@ def _routes(service: Any) -> Starlette:
 
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    def authorized(request: Request) -> Response | None:
-        token = service.options.api_token
-        if token is None:
+    def authorized(request: Request) -> Response | Caller:
+        """The caller (runner.serve.approvals.identify), or the answer refusing the request."""
+        options = service.options
+        if options.api_token is None and not options.approver_tokens:
             return JSONResponse({"error": "approvals over HTTP are disabled",
-                                 "hint": "start soar serve with --api-token env:NAME"}, status_code=403)
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.reveal().encode(), given.strip().encode()):
-            return refuse(401, "bad or missing bearer token")
-        return None
+                                 "hint": "start soar serve with --approver NAME=env:VAR (or --api-token env:NAME)"},
+                                status_code=403)
+        caller = identify(request.headers.get("authorization", ""), options.api_token, options.approver_tokens)
+        return refuse(401, "bad or missing bearer token") if caller is None else caller
 
     async def approvals_list(request: Request) -> Response:
-        denied = authorized(request)
-        if denied is not None:
-            return denied
+        caller = authorized(request)
+        if isinstance(caller, Response):
+            return caller
         return JSONResponse(service.approvals.pending())
 
     async def approvals_decide(request: Request) -> Response:
-        denied = authorized(request)
-        if denied is not None:
-            return denied
+        caller = authorized(request)
+        if isinstance(caller, Response):
+            return caller
         try:
             body = await _read_limited(request, options.body_limit, read_timeout)
         except BodyTimeout:
@@ -188,7 +189,8 @@ def _routes(service: Any) -> Starlette:
         if decision not in ("approve", "deny"):
             return JSONResponse({"error": 'send {"decision": "approve" | "deny", "actor": "...", "reason": "..."}'},
                                 status_code=400)
-        actor = str(doc.get("actor") or "http")
+        # a personal token decides as its approver; the shared token as the actor the body names
+        actor = caller.name if caller.name is not None else str(doc.get("actor") or "http")
         try:
             decided = service.approvals.decide(request.path_params["run_id"], request.path_params["step"],
                                                approved=decision == "approve", actor=actor,

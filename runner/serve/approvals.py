@@ -10,11 +10,18 @@
 
 A run is continued by one process only: it is claimed (``waiting_approval`` → ``running``) in one
 atomic update first.
+
+Who decides over HTTP (:func:`identify`): a personal token (``soar serve --approver NAME=REF``)
+decides as NAME, whatever the body says; the shared ``--api-token`` decides as the body's
+self-declared ``actor``. Either way the gate's ``approvers:`` are checked by the store
+(:meth:`RunStore.decide_approval`), as for ``soar approve``.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -23,6 +30,30 @@ from runner.store.approval_queue import claim_waiting_run, decide_timed_out, dec
 
 log = logging.getLogger("soar.serve")
 UTC = timezone.utc
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who called ``/approvals``: ``name`` is the approver a personal token belongs to, ``None``
+    for the shared ``--api-token`` (whose decisions name a self-declared actor)."""
+
+    name: str | None
+
+
+def identify(authorization: str, api_token: Any, approver_tokens: dict[str, Any]) -> Caller | None:
+    """The caller a ``Authorization: Bearer <token>`` header proves, or None. Every configured
+    token is compared (in constant time), so the answer's timing does not say which matched."""
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    given_b = given.strip().encode()
+    found: Caller | None = None
+    for name, token in approver_tokens.items():
+        if hmac.compare_digest(token.reveal().encode(), given_b) and found is None:
+            found = Caller(name)
+    if api_token is not None and hmac.compare_digest(api_token.reveal().encode(), given_b) and found is None:
+        found = Caller(None)
+    return found
 
 
 class ApprovalDesk:

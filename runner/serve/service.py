@@ -22,7 +22,7 @@ import contextlib
 import importlib.util
 import logging
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -52,7 +52,8 @@ class ServeOptions:
     grace: float = 30.0                     # seconds running runs get at shutdown
     misfire_grace: float = DEFAULT_MISFIRE_GRACE
     body_limit: int = DEFAULT_BODY_LIMIT
-    api_token: Secret | None = None         # bearer token for /approvals
+    api_token: Secret | None = None         # shared bearer token for /approvals (actor self-declared)
+    approver_tokens: dict[str, Secret] = field(default_factory=dict)  # approver name -> personal token
     approval_timeout: float | None = 86400.0  # for gates without their own `timeout`
     watch_interval: float = 1.0             # 0: reload on SIGHUP only
     sweep_interval: float = 2.0

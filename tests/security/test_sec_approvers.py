@@ -160,3 +160,37 @@ def test_http_decision_by_someone_not_among_the_approvers_is_refused(tmp_path):
         await harness.stop()
 
     asyncio.run(main())
+
+
+def test_a_personal_token_decides_as_its_approver_whatever_the_body_claims(tmp_path, monkeypatch):
+    monkeypatch.setenv("SOAR_TEST_ALICE_TOKEN", "alice-token-3b9e")
+    monkeypatch.setenv("SOAR_TEST_MALLORY_TOKEN", "mallory-token-77c1")
+    harness = Harness(tmp_path)
+
+    async def main():
+        harness.write("gated.yaml", HOOKED_GATE)
+        service = await harness.start(approver_tokens={"alice": resolve("env:SOAR_TEST_ALICE_TOKEN"),
+                                                       "mallory": resolve("env:SOAR_TEST_MALLORY_TOKEN")})
+        async with harness.client() as http:
+            body = b"{}"
+            run_id = (await http.post("/hooks/gated", content=body, headers=signed(body))).json()["run_id"]
+            await until(lambda: run_status(service.store, run_id) == "waiting_approval")
+            assert (await http.get("/approvals", headers={"Authorization": "Bearer nope"})).status_code == 401
+            mallory = {"Authorization": "Bearer mallory-token-77c1"}
+            assert (await http.get("/approvals", headers=mallory)).status_code == 200
+            r = await http.post(f"/approvals/{run_id}/isolate", headers=mallory,
+                                json={"decision": "approve", "actor": "alice"})  # claims to be alice
+            assert r.status_code == 403, r.text
+            assert service.store.get_approval(run_id, "isolate").status == "pending"
+            alice = {"Authorization": "Bearer alice-token-3b9e"}
+            r = await http.post(f"/approvals/{run_id}/isolate", headers=alice,
+                                json={"decision": "approve", "actor": "someone-else"})
+            assert r.status_code == 200, r.text
+            await until(lambda: run_status(service.store, run_id) == "succeeded", what="the approved run")
+        record = service.store.get_approval(run_id, "isolate")
+        assert record.decided_by == "alice"
+        refused = [e.actor for e in service.store.events(run_id) if e.kind == "approval.refused"]
+        assert refused == ["mallory"]
+        await harness.stop()
+
+    asyncio.run(main())
