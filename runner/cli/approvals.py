@@ -33,11 +33,12 @@ def list_approvals(as_json):
             console().print("no approvals pending")
             return
         table = Table(box=None, header_style="bold")
-        for col in ("run", "playbook", "step", "requested", "expires", "message"):
+        for col in ("run", "playbook", "step", "approvers", "requested", "expires", "message"):
             table.add_column(col)
         for a in pending:
             run = store.get_run(a.run_id)
-            table.add_row(a.run_id, run.playbook_name, a.step_id, f"{a.requested_at:%Y-%m-%d %H:%M:%S}",
+            table.add_row(a.run_id, run.playbook_name, a.step_id, escape(", ".join(a.approvers) or "anyone"),
+                          f"{a.requested_at:%Y-%m-%d %H:%M:%S}",
                           f"{a.expires_at:%Y-%m-%d %H:%M:%S}" if a.expires_at else "-", escape(a.message[:60]))
         out = console()
         out.print(table)

@@ -136,7 +136,8 @@ def resume_and_report(run_id: str, *, simulate: bool, as_json: bool, retry_steps
 @click.argument("run_id")
 @click.option("--simulate", is_flag=True, help="Resume against the simulated cloud.")
 @click.option("--retry-step", multiple=True, metavar="STEP",
-              help="Send this step again even though its outcome is unknown (after checking by hand).")
+              help="Send this step's items whose outcome is unknown (after checking by hand); "
+                   "items recorded as succeeded are never sent again.")
 @click.option("--skip-step", multiple=True, metavar="STEP", help="Mark this unfinished step skipped and go on.")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
@@ -144,7 +145,8 @@ def resume(run_id, simulate, retry_step, skip_step, as_json):
     """Continue RUN_ID from its last completed step (after a crash or an approval).
 
     Completed steps are not repeated; a write step that was started but not recorded is
-    reconciled by its action, never blindly sent again.
+    reconciled by its action, never blindly sent again. With --retry-step, only the step's
+    items without a recorded outcome are sent (after its reconcile hook, if any, found nothing).
     """
     sys.exit(resume_and_report(run_id, simulate=simulate, as_json=as_json, retry_steps=retry_step,
                                skip_steps=skip_step))
@@ -186,7 +188,8 @@ _sim_opt = click.option("--simulate", is_flag=True, help="Continue the run again
 @click.argument("run_id")
 @click.argument("step")
 @click.option("--reason", default="", help="Why (kept in the audit trail).")
-@click.option("--as", "actor", help="Who approves (default: the OS user).")
+@click.option("--as", "actor", help="Who approves (default: the OS user); must be one of the step's "
+                                    "`approvers:` when it names some.")
 @_resume_opt
 @_sim_opt
 @handle_errors
@@ -199,7 +202,8 @@ def approve(run_id, step, reason, actor, no_resume, simulate):
 @click.argument("run_id")
 @click.argument("step")
 @click.option("--reason", default="", help="Why (kept in the audit trail).")
-@click.option("--as", "actor", help="Who denies (default: the OS user).")
+@click.option("--as", "actor", help="Who denies (default: the OS user); must be one of the step's "
+                                    "`approvers:` when it names some.")
 @_resume_opt
 @_sim_opt
 @handle_errors

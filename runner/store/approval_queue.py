@@ -32,9 +32,9 @@ def may_decide(record: ApprovalRecord, actor: str) -> bool:
 
 def not_an_approver(record: ApprovalRecord, actor: str, gate: str) -> NotAnApprover:
     allowed = ", ".join(record.approvers)
+    who = f"only {allowed} may" if len(record.approvers) == 1 else f"one of {allowed} may"
     return NotAnApprover(f"{actor!r} may not decide the approval for {gate}: its approvers are {allowed}",
-                         hint=f"ask one of {allowed} to decide it (nothing was changed; the attempt "
-                              "is in the audit trail)")
+                         hint=f"{who} decide it; nothing was changed (the attempt is in the audit trail)")
 
 
 def refused_event(record: ApprovalRecord, actor: str, approved: bool, now: datetime) -> dict:
