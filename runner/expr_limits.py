@@ -198,10 +198,42 @@ _TEXTS = frozenset({str, bytes})
 _SEQUENCES = frozenset({list, tuple, dict})
 
 
-def check_width(n: Any, what: str = "width") -> None:
-    """A width, padding or precision an operation will fill with characters."""
-    if isinstance(n, int) and not isinstance(n, bool) and n > MAX_STRING:
-        refuse(f"a {what} of {n:,} (at most {MAX_STRING:,})")
+def weight(value: Any, cap: int = MAX_WORK) -> int:
+    """The size ``value`` would have written out: characters of its strings plus its items,
+    counting a value each time it is referenced. Stops counting past ``cap`` (so the cost of the
+    walk is bounded by ``cap``, not by how many references a list holds)."""
+    total, stack = 0, [value]
+    while stack and total <= cap:
+        v = stack.pop()
+        if isinstance(v, (str, bytes)):
+            total += len(v)
+        elif isinstance(v, (list, tuple, set, frozenset)):
+            total += len(v)
+            stack.extend(v)
+        elif isinstance(v, Mapping):
+            total += len(v)
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        else:
+            total += 1
+    return total
+
+
+def check_copies(value: Any, n: Any, what: str) -> None:
+    """``n`` references to ``value`` in one result (``[x] * n``, a fill value): their written-out
+    size is within the work limit, so a list of references cannot stand for gigabytes."""
+    if isinstance(n, int) and not isinstance(n, bool) and n > 1:
+        w = weight(value, MAX_WORK // n + 1)
+        if w * n > MAX_WORK:
+            refuse(f"{what} of {n:,} copies of a value of size {w:,}"
+                   f" (at most {MAX_WORK:,} characters and items in all)")
+
+
+def check_width(n: Any, what: str = "width", limit: int = MAX_STRING) -> None:
+    """A width, padding or precision an operation will fill with characters (or a count of
+    items it will make, with ``limit=MAX_ITEMS``)."""
+    if isinstance(n, int) and not isinstance(n, bool) and n > limit:
+        refuse(f"a {what} of {n:,} (at most {limit:,})")
 
 
 def check_format_spec(spec: str) -> None:

@@ -141,12 +141,18 @@ class SoarSandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         owner = getattr(__obj, "__self__", None)
-        if isinstance(__obj, types.BuiltinMethodType) and owner is not None and not isinstance(owner, type):
-            _no_secret(owner, __obj.__name__)
-            check = _METHOD_CHECKS.get(__obj.__name__)
-            if check is not None and isinstance(owner, (str, bytes, int)):
-                args = check(owner, args, kwargs)
-            lim.small(owner)
+        if isinstance(__obj, types.BuiltinMethodType) and owner is not None:
+            if isinstance(owner, type):
+                if __obj.__name__ == "fromkeys" and len(args) > 1:  # dict.fromkeys(keys, value)
+                    keys = _items(args[0])
+                    lim.check_copies(args[1], len(keys), "a mapping")
+                    args = (keys, *args[1:])
+            else:
+                _no_secret(owner, __obj.__name__)
+                check = _METHOD_CHECKS.get(__obj.__name__)
+                if check is not None and isinstance(owner, (str, bytes, int)):
+                    args = check(owner, args, kwargs)
+                lim.small(owner)
         lim.charge()
         return lim.checked(super().call(__context, __obj, *args, **kwargs))
 
@@ -166,6 +172,8 @@ def _check_repeat(left: Any, right: Any) -> None:
     seq, n = (left, right) if _is_int(right) else (right, left)
     if _is_int(n) and isinstance(seq, (str, bytes, list, tuple)):
         lim.check_length(len(seq) * max(n, 0), "string" if isinstance(seq, (str, bytes)) else "list")
+        if isinstance(seq, (list, tuple)):
+            lim.check_copies(seq, n, "a list")
 
 
 def _check_power(base: Any, exp: Any) -> None:
@@ -327,14 +335,21 @@ def _pre_format(value, args, kwargs):
 
 
 def _pre_batch(value, args, kwargs):
-    lim.check_width(args[0] if args else kwargs.get("linecount"), "batch size")
+    n = args[0] if args else kwargs.get("linecount")
+    lim.check_width(n, "batch size", lim.MAX_ITEMS)
+    fill = args[1] if len(args) > 1 else kwargs.get("fill_with")
+    if fill is not None:
+        lim.check_copies(fill, n, "a batch")
 
 
 def _pre_slice(value, args, kwargs):
     n = args[0] if args else kwargs.get("slices")
-    lim.check_width(n, "number of slices")
+    lim.check_width(n, "number of slices", lim.MAX_ITEMS)
     if _is_int(n):
         lim.charge(max(n, 0))
+    fill = args[1] if len(args) > 1 else kwargs.get("fill_with")
+    if fill is not None:
+        lim.check_copies(fill, n, "slices")
 
 
 def _pre_json(value, args, kwargs):
