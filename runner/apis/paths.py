@@ -6,7 +6,9 @@ segments={"machine_id": inputs.machine_id})``. The template is code; the values 
 data must never change which call is made. So each ``{name}`` is a whole segment, its value is
 percent-encoded with nothing left safe (``/ ? # %`` and every other reserved character become
 ``%XX``), and the values ``""``, ``"."`` and ``".."`` are refused: the path keeps the template's
-segment count and fixed segments whatever the value is.
+segment count and fixed segments whatever the value is. The template's fixed segments are code
+and may use any character RFC 3986 allows in a segment (Graph's ``getX(period='D7')``);
+``segments={}`` sends such a fixed path.
 
 A path given without ``segments`` must be *plain*: letters, digits, ``- . _ ~ $`` and ``/``, no
 empty or dot segments. That refuses an f-string path built from an input that carries a query
@@ -28,6 +30,8 @@ from runner.errors import InvalidValue
 
 # RFC 3986 unreserved characters, plus '$' (OData's /$count, /$value, /$ref)
 _PLAIN = re.compile(r"/?(?:[A-Za-z0-9\-._~$]+/)*[A-Za-z0-9\-._~$]*")
+# a fixed template segment: RFC 3986 pchar without escapes (unreserved, sub-delims, ':' and '@')
+_FIXED = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@]*")
 _NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _DOTS = ("", ".", "..")
 
@@ -46,7 +50,7 @@ def _parse(template: str) -> tuple[tuple[str, ...], tuple[tuple[int, str], ...]]
         found = _NAME.fullmatch(part)
         if found:
             names.append((i, found.group(1)))
-        elif (part in _DOTS and not (i == 0 and part == "")) or not _PLAIN.fullmatch(part):
+        elif (part in _DOTS and not (i == 0 and part == "")) or not _FIXED.fullmatch(part):
             raise InvalidValue(f"API path template {template!r}: segment {part!r} is neither plain text nor "
                                "a whole {name} placeholder")
     parsed = (tuple(parts), tuple(names))

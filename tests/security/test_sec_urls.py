@@ -172,6 +172,16 @@ def test_templates_must_match_their_values():
     assert sent == []
 
 
+def test_a_template_s_fixed_text_may_use_any_segment_character():
+    client, sent = _client()
+    asyncio.run(client.get("/v1.0/reports/getEmailActivityUserDetail(period='D7')", segments={}))
+    asyncio.run(client.get("/v1.0/users/{user}/x", segments={"user": "a'b(c)"}))
+    assert [r.url.raw_path for r in sent] == [b"/v1.0/reports/getEmailActivityUserDetail(period='D7')",
+                                              b"/v1.0/users/a%27b%28c%29/x"]
+    with pytest.raises(errors.ActionInputError):
+        asyncio.run(client.get("/v1.0/reports/getX(period='D7')"))  # not plain: only as a template
+
+
 def test_next_links_and_plain_paths_still_pass():
     client, sent = _client()
     asyncio.run(client.get("/api/machines", {"$filter": "x eq 'y'"}))
