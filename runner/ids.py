@@ -47,15 +47,15 @@ def _text_id(what: str, pattern: str, example: str, *, lower: bool = False,
     def validate(value: Any) -> str:
         if digits_from_int and type(value) is int and value >= 0:
             value = str(value)
-        if type(value) is not str or not rx.fullmatch(value):
+        if not isinstance(value, str) or not rx.fullmatch(value):
             raise InvalidValue(f"must be {what}, e.g. {example}")
-        return value.lower() if lower else value
+        return str(value).lower() if lower else str(value)
 
     return validate, {"type": "string", "pattern": f"^{pattern}$"}
 
 
 def _incident(value: Any) -> int:
-    if type(value) is str and re.fullmatch(r"[0-9]{1,19}", value):
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,19}", value):
         value = int(value)
     if type(value) is not int or not 0 <= value < 2 ** 63:
         raise InvalidValue("must be an incident id: a number, e.g. 1126093")
