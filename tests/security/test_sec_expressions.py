@@ -115,16 +115,18 @@ def test_values_within_the_limits_still_work(tmp_path):
 # ---- finding 11 --------------------------------------------------------------------------------
 
 DEVICES = "[{'deviceId': 'd1', 'name': 'ws-1'}, {'deviceId': 'd2', 'name': 'ws-2'}]"
+ONE = "[{'deviceId': 'd1', 'name': 'ws-1'}]"
 
 REFUSALS = [
     pytest.param(f"{DEVICES} | map(attribute='__class__') | list", "not allowed in the sandbox",
                  id="map-dunder"),
-    pytest.param(f"{DEVICES} | groupby('__class__')", "not allowed in the sandbox", id="groupby-dunder"),
+    pytest.param(f"{ONE} | groupby('__class__')", "not allowed in the sandbox", id="groupby-dunder"),
     pytest.param(f"{DEVICES} | map(attribute='deviceid') | list", "has no attribute 'deviceid'",
                  id="map-typo"),
     pytest.param(f"{DEVICES} | map(attribute='deviceid')", "has no attribute 'deviceid'",
                  id="map-typo-lazy"),
-    pytest.param(f"{DEVICES} | groupby('nme')", "has no attribute 'nme'", id="groupby-typo"),
+    pytest.param(f"{ONE} | groupby('nme')", "has no attribute 'nme'", id="groupby-typo"),
+    pytest.param(f"{DEVICES} | groupby('__class__')", "not allowed in the sandbox", id="groupby-dunder-2"),
     pytest.param(f"{DEVICES} | map(attribute='__class__') | first", "not allowed in the sandbox",
                  id="map-dunder-first"),
 ]
