@@ -83,7 +83,7 @@ def receiver(monkeypatch):
 def _soar(tmp: Path, *args: str):
     from runner.cli import main
 
-    return CliRunner().invoke(main, ["--store", f"sqlite:///{tmp}/soar.db", "-v", *args], catch_exceptions=False)
+    return CliRunner().invoke(main, ["--store", f"sqlite:///{tmp}/soar.db", "-vvv", *args], catch_exceptions=False)
 
 
 def test_secrets_are_sent_whole_and_never_shown_or_stored(tmp_path, receiver, caplog):
@@ -110,6 +110,7 @@ def test_secrets_are_sent_whole_and_never_shown_or_stored(tmp_path, receiver, ca
         "logs": "\n".join(rec.getMessage() for rec in caplog.records),
         "store files": b"".join(p.read_bytes() for p in tmp_path.glob("soar.db*")).decode("utf-8", "replace"),
     }
+    assert "HTTP Request: POST https://echo.example/anything?k=" in r.output  # httpx's line (with -vvv) was checked
     for where, text in seen.items():
         for form in _forms(CANARY) + _forms(CANARY2):
             assert form not in text, f"the secret ({form!r}) shows in {where}"
