@@ -171,14 +171,14 @@ class Engine:
         text = playbook.source_text
         if len(tenants) == 1:
             t = tenants[0]
-            run_id = store.create_run(playbook_name=playbook.name, playbook_path=playbook.source_path,
+            run_id = store.create_run(playbook_name=playbook.name, playbook_path=_absolute(playbook.source_path),
                                       playbook_text=text, inputs=values, trigger=trigger,
                                       tenant=t.name if t else None, dry_run=dry_run, status="running",
                                       run_id=run_id)
             return await self._execute(playbook, run_id, t, values, trigger, dry_run, secrets, None, {})
         # parent and children in one commit: a crash never leaves a parent without its tenant runs
         parent, child_ids = store.create_run_family(
-            playbook_name=playbook.name, playbook_path=playbook.source_path, playbook_text=text,
+            playbook_name=playbook.name, playbook_path=_absolute(playbook.source_path), playbook_text=text,
             inputs=values, trigger=trigger, tenants=[t.name for t in tenants], dry_run=dry_run,
             run_id=run_id)
         return await self._run_parent(playbook, parent, tenants, child_ids, values, trigger, dry_run,
@@ -385,6 +385,16 @@ class Engine:
                                    f"no more are started ({chain.text()})",
                                    hint="call the sub-playbook for fewer items, or do the work in one playbook")
         self._subruns[chain.top_run] = n
+
+
+def _absolute(source_path: str | None) -> str | None:
+    """The playbook's path as stored with a run: absolute, so a resume from another directory
+    confines sub-playbooks to the same playbook directory (runner.playbook.subplaybooks)."""
+    if not source_path or source_path.startswith("<"):
+        return source_path
+    import os
+
+    return os.path.abspath(source_path)
 
 
 def playbook_hash(text: str) -> str:
