@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from runner.actions import Action, AnyInputs
 from runner.durations import parse_duration
-from runner.errors import ConfigError, StepError
+from runner.errors import ActionInputError, ConfigError, StepError
 from runner.hookspecs import hookimpl
 from runner.secrets import Secret, reveal, reveal_all
 
@@ -87,6 +87,10 @@ class HttpOutput(BaseModel):
 async def core_http_request(ctx, inputs: HttpInput) -> HttpOutput:
     """Make one HTTP request through the run's network (real, or the simulated cloud)."""
     headers = {k: reveal(v) for k, v in inputs.headers.items()}
+    for name, value in headers.items():
+        if not value.isascii():  # httpx would raise a bare UnicodeEncodeError (a "plugin bug")
+            raise ActionInputError(f"header '{name}' holds a non-ASCII character, which an HTTP header cannot carry",
+                                   hint="percent-encode the value, or send it in `json` or `params`")
     if inputs.auth:
         token = await ctx.token(inputs.auth)
         headers["Authorization"] = token.authorization_header().reveal()

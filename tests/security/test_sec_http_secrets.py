@@ -172,3 +172,23 @@ steps:
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("soar.db*")).decode("utf-8", "replace")
     for form in _forms(CANARY):
         assert form not in stored, f"the store holds the secret as {form!r}"
+
+
+def test_a_non_ascii_secret_in_a_header_is_an_input_error_that_does_not_show_it(tmp_path, receiver):
+    pb = tmp_path / "header.yaml"
+    pb.write_text("""
+name: header-secret
+secrets:
+  tok: env:SOAR_SEC_CANARY2
+steps:
+  - id: send
+    action: core.http_request
+    with: {url: "https://echo.example/x", headers: {X-Token: "${{ secrets.tok }}"}}
+""")
+    r = _soar(tmp_path, "run", str(pb), "--json")
+    assert r.exit_code == 1
+    error = json.loads(r.stdout)["error"]
+    assert error["type"] == "ActionInputError" and "X-Token" in error["message"], error
+    assert not receiver
+    for form in _forms(CANARY2):
+        assert form not in r.output
