@@ -318,10 +318,16 @@ def _pre_indent(value, args, kwargs):
 
 def _pre_wordwrap(value, args, kwargs):
     width = args[0] if args else kwargs.get("width", 79)
+    breaks = args[1] if len(args) > 1 else kwargs.get("break_long_words", True)
     wrap = args[2] if len(args) > 2 else kwargs.get("wrapstring")
+    wrap = "\n" if wrap is None else wrap
     if isinstance(value, str) and isinstance(wrap, str) and _is_int(width):
-        lines = len(value) // max(width, 1) + value.count(" ") + value.count("\n") + 1
+        width = max(width, 1)
+        lines = len(value) // width + value.count(" ") + value.count("\n") + 1
         lim.check_length(len(value) + lines * len(wrap))
+        longest = max(map(len, value.split()), default=0)
+        if breaks and longest > width:  # textwrap copies the rest of a long word for each line
+            lim.charge(longest * (longest // width))
 
 
 def _pre_replace(value, args, kwargs):
