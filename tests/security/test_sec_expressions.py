@@ -53,6 +53,7 @@ ALLOCATIONS = [
     pytest.param("('a' * 3000000) ~ ('a' * 3000000)", "string of 6,000,000", id="tilde-concat"),
     pytest.param("'ab' | replace('', 'x' * 3000000)", "string of", id="replace-empty"),
     pytest.param("[1] | batch(10**9, 0) | list", "batch size", id="batch-fill"),
+    pytest.param("('a' * 2000000) | wordwrap(2) | length", "expression limit", id="wordwrap-long-word"),
     pytest.param("([('a' * 4000000)] * 1000000) | to_json | length", "copies", id="list-of-references"),
     pytest.param("dict.fromkeys(range(100000), 'a' * 4000000) | string | length", "copies",
                  id="fromkeys-references"),
