@@ -65,13 +65,14 @@ class Budget:
     def __init__(self, timeout: float | None = None, *, inline: bool = False,
                  deadline: float | None = None):
         now = time.monotonic()
-        seconds, by_step = MAX_SECONDS, False
-        if timeout is not None and timeout < seconds:
-            seconds, by_step = max(float(timeout), 0.0), True
-        self.seconds, self.by_step = seconds, by_step
-        self.deadline = deadline if deadline is not None else now + seconds
+        if timeout is not None and timeout < MAX_SECONDS:
+            self.seconds, self.by_step = max(float(timeout), 0.0), True
+        else:
+            self.seconds, self.by_step = MAX_SECONDS, False
+        self.deadline = deadline if deadline is not None else now + self.seconds
         self.inline = inline
-        self.slice_end = min(now + INLINE_SECONDS, self.deadline) if inline else self.deadline
+        end = now + INLINE_SECONDS
+        self.slice_end = (end if end < self.deadline else self.deadline) if inline else self.deadline
         self.work = 0
         self.error: ExpressionLimitError | None = None
 
@@ -302,11 +303,14 @@ async def render_async(compiled: Any, ctx: Mapping[str, Any], timeout: float | N
     if not compiled.jinja:
         return compiled.render(ctx)
     budget = Budget(timeout, inline=True)
+    outer = getattr(_state, "budget", None)
+    _state.budget = budget
     try:
-        with active(budget):
-            return compiled.render(ctx)
+        return compiled.render(ctx)
     except MoveOff:
         pass
+    finally:
+        _state.budget = outer
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_executor(), _render_within, compiled, ctx, budget.off_loop())
 

@@ -351,7 +351,7 @@ class ExpressionEngine:
                 pass
             result = settle(context.vars.get("result"))  # an undefined result raises its error
             budget = lim.current()
-            if budget is not None and budget.error is not None:  # a filter swallowed it
+            if budget.error is not None:  # a limit error some filter caught and ignored
                 raise budget.error
             return result
 
