@@ -96,8 +96,7 @@ class Budget:
         self.fail(f"evaluation ran past {self.seconds:g}s ({why})")
 
 
-_HINT = ("an expression may not build values past the limits in docs/playbooks.md#limits; "
-         "do the heavy work in an action")
+_HINT = "the limits are in docs/playbooks.md#limits; do heavy work in an action, not in an expression"
 
 
 class active:

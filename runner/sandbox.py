@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import types
 from collections.abc import Iterator, KeysView, Mapping, ValuesView
-from string import Formatter
 from typing import Any, Callable
 
 from jinja2 import Environment, StrictUndefined, nodes, pass_environment
@@ -50,7 +49,7 @@ class _LimitedFormat:
     def format_field(self, value: Any, format_spec: str) -> Any:
         lim.check_format_spec(format_spec)
         lim.charge()
-        return Formatter.format_field(self, value, format_spec)  # type: ignore[arg-type]
+        return super().format_field(value, format_spec)
 
 
 class _Formatter(_LimitedFormat, SandboxedFormatter):
@@ -58,10 +57,7 @@ class _Formatter(_LimitedFormat, SandboxedFormatter):
 
 
 class _EscapeFormatter(_LimitedFormat, SandboxedEscapeFormatter):
-    def format_field(self, value: Any, format_spec: str) -> Any:
-        lim.check_format_spec(format_spec)
-        lim.charge()
-        return SandboxedEscapeFormatter.format_field(self, value, format_spec)
+    pass
 
 
 class SoarSandbox(ImmutableSandboxedEnvironment):
