@@ -76,9 +76,9 @@ class Budget:
         self.work = 0
         self.error: ExpressionLimitError | None = None
 
-    def off_loop(self) -> "Budget":
+    def off_loop(self, deadline: float) -> "Budget":
         """The budget for evaluating the same expression again in a worker thread."""
-        b = Budget(deadline=self.deadline)
+        b = Budget(deadline=deadline)
         b.seconds, b.by_step = self.seconds, self.by_step
         return b
 
@@ -311,9 +311,12 @@ async def render_async(compiled: Any, ctx: Mapping[str, Any], timeout: float | N
     finally:
         _state.budget = outer
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor(), _render_within, compiled, ctx, budget.off_loop())
+    remaining = budget.deadline - time.monotonic()
+    return await loop.run_in_executor(_executor(), _render_within, compiled, ctx, budget, remaining)
 
 
-def _render_within(compiled: Any, ctx: Mapping[str, Any], budget: Budget) -> Any:
-    with active(budget):
+def _render_within(compiled: Any, ctx: Mapping[str, Any], inline: Budget, remaining: float) -> Any:
+    # the time left is counted from when a worker takes the evaluation: time spent waiting behind
+    # other runs' expensive expressions does not fail this one
+    with active(inline.off_loop(time.monotonic() + remaining)):
         return compiled.render(ctx)
