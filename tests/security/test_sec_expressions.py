@@ -143,3 +143,37 @@ def test_sandbox_refusals_and_typos_are_located_expression_errors(tmp_path, expr
     assert ran.doc["error"]["type"] == "ExpressionError"
     assert ran.doc["error"]["where"]["step"] == "calc" and ran.doc["error"]["where"]["line"] == 5
     assert [status for _, status in stored_runs(tmp_path)] == ["failed"]  # never left `running`
+
+
+# ---- the mechanism: every filter guarded, expensive evaluations off the event loop --------------
+
+def test_every_filter_is_guarded_plugin_filters_too():
+    from runner.expressions import ExpressionEngine
+
+    engine = ExpressionEngine(filters={"plugin_echo": lambda v, n=1: v * n})
+    unguarded = [name for name, f in engine.env.filters.items() if getattr(f, "__wrapped__", None) is None]
+    assert unguarded == []
+    with pytest.raises(Exception) as err:
+        engine.compile_value("${{ 'ab' | plugin_echo(10**9) }}").render({})
+    assert "expression limit" in str(err.value)
+
+
+def test_cheap_evaluations_stay_on_the_loop_expensive_ones_move_to_a_worker():
+    import asyncio
+    import threading
+
+    from runner.expressions import ExpressionEngine, render_async
+
+    engine = ExpressionEngine(filters={"thread_name": lambda v: threading.current_thread().name})
+
+    async def main():
+        loop_thread = threading.current_thread().name
+        cheap = await render_async(engine.compile_value("${{ 'abc' | thread_name }}"), {})
+        big = await render_async(engine.compile_value("${{ ('a' * 50000) | thread_name }}"), {})
+        ref = await render_async(engine.compile_value("${{ inputs.x }}"), {"inputs": {"x": 1}})
+        return loop_thread, cheap, big, ref
+
+    loop_thread, cheap, big, ref = asyncio.run(main())
+    assert cheap == loop_thread and ref == 1
+    assert big != loop_thread and big.startswith("soar-expr")
+
