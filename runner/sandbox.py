@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import types
-from collections.abc import Iterator, KeysView, Mapping, ValuesView
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, ValuesView
 from typing import Any, Callable
 
 from jinja2 import Environment, StrictUndefined, nodes, pass_environment
@@ -412,7 +412,7 @@ def settle(value: Any) -> Any:
     if callable(value):  # a function or a method leaves the sandbox only as data it returned
         raise TypeError(f"{getattr(value, '__name__', 'this')} is a function, not a value; "
                         "call it, e.g. now()")
-    if isinstance(value, (Iterator, KeysView, ValuesView, range)):
+    if isinstance(value, (Iterator, KeysView, ValuesView, ItemsView, range)):
         items = []
         for x in value:
             items.append(x)
@@ -422,6 +422,8 @@ def settle(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         out = None
         for i, x in enumerate(value):
+            if x.__class__ in _SCALARS:
+                continue
             y = settle(x)
             if y is not x:
                 if out is None:
@@ -431,7 +433,10 @@ def settle(value: Any) -> Any:
     if isinstance(value, dict):
         changed = {}
         for k, v in value.items():
-            settle(k)
+            if k.__class__ not in _SCALARS:
+                settle(k)
+            if v.__class__ in _SCALARS:
+                continue
             y = settle(v)
             if y is not v:
                 changed[k] = y
