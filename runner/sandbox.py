@@ -157,6 +157,7 @@ class SoarSandbox(ImmutableSandboxedEnvironment):
 
 _NUMBERS = frozenset({int, float})
 
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
