@@ -243,6 +243,11 @@ class Engine:
             waiting = [(run_id, paused.step_id)]
         except SoarError as exc:
             status, outputs, error = "failed", None, exc
+        except Exception as exc:  # a bug of ours: the run still ends failed, never stays 'running'
+            log.error("internal error in run %s", run_id, exc_info=True)
+            status, outputs = "failed", None
+            error = StepError(f"internal error: {type(exc).__name__}: {exc}",
+                              hint=f"this is a bug in soar-runner; report it with `soar runs show {run_id}`")
         except asyncio.CancelledError:
             store.flush()
             store.update_run(run_id, status="cancelled")
