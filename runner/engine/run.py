@@ -21,7 +21,7 @@ from runner.engine.outcomes import Known
 from runner.engine.steps import Recorded, RunExecution, RunPaused
 from runner.errors import ConfigError, SoarError, StepError, SubPlaybookError, UsageError
 from runner.expressions import render_async
-from runner.playbook.model import Playbook, Step
+from runner.playbook.model import Playbook
 from runner.secrets import mask, resolve
 
 log = logging.getLogger("soar.engine")

@@ -3,6 +3,7 @@ fresh PostgreSQL database per test (`fresh_pg_database`) for the tests marked `p
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -18,6 +19,24 @@ from serve_helpers import SECRET  # noqa: E402
 def _hook_secret(monkeypatch):
     monkeypatch.setenv("SOAR_TEST_HOOK_SECRET", SECRET)
     monkeypatch.setenv("SOAR_TEST_API_TOKEN", "api-token-canary-51d0")
+
+
+TEST_PLUGIN_DIR = Path(__file__).parents[1] / "engine"  # soar_testplugin: test.record and friends
+
+
+@pytest.fixture
+def test_plugin(tmp_path, monkeypatch) -> Path:
+    """The engine tests' plugin (`soar_testplugin`) installed for this test, in this process and
+    in the `soar` subprocesses it starts; it appends what it sends to `<tmp_path>/ledger.txt`."""
+    monkeypatch.setenv("SOAR_PLUGINS", "soar_testplugin")
+    monkeypatch.setenv("PYTHONPATH", str(TEST_PLUGIN_DIR) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    monkeypatch.setenv("SOAR_TEST_LEDGER", str(tmp_path / "ledger.txt"))
+    if str(TEST_PLUGIN_DIR) not in sys.path:
+        monkeypatch.syspath_prepend(str(TEST_PLUGIN_DIR))
+    import runner.plugins
+
+    monkeypatch.setattr(runner.plugins, "_default", None)
+    return tmp_path
 
 
 @pytest.fixture

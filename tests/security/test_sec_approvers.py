@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -21,7 +18,6 @@ from serve_helpers import Harness, run_status, signed, until
 from runner.errors import SoarError
 from runner.secrets import resolve
 
-PLUGIN_DIR = Path(__file__).parents[1] / "engine"
 
 GATED_WRITE = """
 name: gated-write
@@ -34,15 +30,8 @@ steps:
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch):
-    monkeypatch.setenv("SOAR_PLUGINS", "soar_testplugin")
-    monkeypatch.setenv("PYTHONPATH", str(PLUGIN_DIR) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    monkeypatch.setenv("SOAR_TEST_LEDGER", str(tmp_path / "ledger.txt"))
-    if str(PLUGIN_DIR) not in sys.path:
-        monkeypatch.syspath_prepend(str(PLUGIN_DIR))
-    import runner.plugins
-
-    monkeypatch.setattr(runner.plugins, "_default", None)
+def cli(test_plugin):
+    tmp_path = test_plugin
 
     def soar(*args: str):
         from runner.cli import main

@@ -9,7 +9,6 @@ write appends its marker to a ledger file, so the test sees exactly what was sen
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-PLUGIN_DIR = Path(__file__).parents[1] / "engine"
 N = 40
 
 PLAYBOOK = """
@@ -40,16 +38,8 @@ outputs:
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("SOAR_PLUGINS", "soar_testplugin")
-    monkeypatch.setenv("PYTHONPATH", str(PLUGIN_DIR) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    monkeypatch.setenv("SOAR_TEST_LEDGER", str(tmp_path / "ledger.txt"))
-    if str(PLUGIN_DIR) not in sys.path:
-        monkeypatch.syspath_prepend(str(PLUGIN_DIR))
-    import runner.plugins
-
-    monkeypatch.setattr(runner.plugins, "_default", None)
-    return tmp_path
+def env(test_plugin):
+    return test_plugin
 
 
 def _soar(tmp: Path, *args: str):
