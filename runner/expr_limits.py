@@ -24,6 +24,7 @@ bounded by the size limits, so an expression stops shortly after its deadline.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import re
 import threading
 import time
@@ -312,7 +313,9 @@ async def render_async(compiled: Any, ctx: Mapping[str, Any], timeout: float | N
         _state.budget = outer
     loop = asyncio.get_running_loop()
     remaining = budget.deadline - time.monotonic()
-    return await loop.run_in_executor(_executor(), _render_within, compiled, ctx, budget, remaining)
+    # in a copy of this context, so what the expression reports (runner.notes) reaches the step
+    return await loop.run_in_executor(_executor(), contextvars.copy_context().run, _render_within, compiled, ctx,
+                                      budget, remaining)
 
 
 def _render_within(compiled: Any, ctx: Mapping[str, Any], inline: Budget, remaining: float) -> Any:

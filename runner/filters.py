@@ -30,16 +30,33 @@ def f_alerts(incidents: Any) -> list:
     return out
 
 
+# Where a device's Defender for Endpoint machine id is: the normalized incidents of
+# defender.list_incidents (``deviceId``), a raw XDR incident (``mdatpDeviceId``), a raw Graph
+# deviceEvidence (``mdeDeviceId``), an MDE machine (``id``).
+DEVICE_ID_KEYS = ("deviceId", "mdatpDeviceId", "mdeDeviceId", "id")
+
+
 def f_devices(value: Any) -> list:
-    """Unique devices (by ``deviceId``) of incidents or alerts, in first-seen order."""
+    """Unique devices (by machine id: ``deviceId``, else ``mdatpDeviceId``, ``mdeDeviceId``,
+    ``id``) of incidents or alerts, in first-seen order. A device with none of them is dropped,
+    and a step warning names the field (a run that acts on nothing must not look like success)."""
     seen: dict[str, Any] = {}
+    dropped = 0
     for obj in _as_list(value):
         alerts = obj.get("alerts") if isinstance(obj, Mapping) and "alerts" in obj else [obj]
         for alert in alerts or []:
             for dev in (alert.get("devices") or []) if isinstance(alert, Mapping) else []:
-                key = dev.get("deviceId") or dev.get("mdeDeviceId") or dev.get("id")
-                if key and key not in seen:
+                key = next((dev.get(k) for k in DEVICE_ID_KEYS if isinstance(dev, Mapping) and dev.get(k)), None)
+                if not key:
+                    dropped += 1
+                elif key not in seen:
                     seen[key] = dev
+    if dropped:
+        from runner.notes import warn
+
+        fields = "'deviceId' (XDR 'mdatpDeviceId', Graph 'mdeDeviceId', MDE 'id')"
+        warn(f"devices: no device has {fields}: {dropped} device(s) dropped, none left to act on" if not seen
+             else f"devices: {dropped} device(s) dropped for lack of {fields}")
     return list(seen.values())
 
 

@@ -31,7 +31,7 @@ def render() -> str:
            "`soar_defender/incidents.py`): XDR field names `incidentId`, `incidentName`, `status`, `severity`, "
            "`assignedTo`, `classification`, `determination`, `tags`, `createdTime`, `lastUpdateTime`, `comments`, "
            "`alerts[]` (`alertId`, `title`, `status`, `severity`, `category`, `creationTime`, `lastUpdatedTime`, "
-           "`devices[]` with `deviceId`, `deviceDnsName`, `riskScore`, `osPlatform`, `healthStatus`, and "
+           "`devices[]` with `deviceId` (the MDE machine id: XDR's `mdatpDeviceId`, Graph's `mdeDeviceId`), `deviceDnsName`, `riskScore`, `osPlatform`, `healthStatus`, and "
            "`entities[]` with `entityType` plus its fields), XDR PascalCase enum values, and `api` (`xdr` or "
            "`graph`). Graph's `id`/`displayName`/`customTags`/camelCase enums and `deviceEvidence` are mapped.",
            "", "Machine actions (isolate, restrict, scan, collect, quarantine) are never sent twice: an open action "

@@ -145,6 +145,9 @@ def summary(console: Console, result: Any, view: ProgressView | None, elapsed: f
         console.print(f"[red]error:[/] {escape(prefix + head)}")
         if hint:
             console.print(f"  [yellow]hint:[/] {escape(hint)}")
+    for tenant, step, message in step_warnings(result):
+        prefix = f"[{tenant}] " if tenant else ""
+        console.print(f"[yellow]warning:[/] {escape(f'{prefix}step {step!r}: {message}')}")
     if result.plan:
         console.print("\n[bold]dry-run plan[/] (write and destructive actions not executed):")
         for entry in result.plan:
@@ -163,6 +166,13 @@ def summary(console: Console, result: Any, view: ProgressView | None, elapsed: f
         from runner.secrets import mask
 
         console.print("[bold]outputs:[/] " + escape(json.dumps(mask(result.outputs), default=str)[:2000]))
+
+
+def step_warnings(result: Any) -> list[tuple[str | None, str, str]]:
+    """(tenant, step id, message) of every step warning of a run and its tenant runs."""
+    runs = [(None, result)] + [(name, child) for name, child in result.children.items()]
+    return [(tenant if tenant is not None else run.tenant, s["id"], w)
+            for tenant, run in runs for s in run.steps for w in s.get("warnings") or ()]
 
 
 def _items(row: dict, unit: str = "") -> str:

@@ -257,7 +257,8 @@ class Engine:
                          error=error.to_dict() if error is not None else None)
         store.audit(run_id, f"run_{status}", data={"error": str(error)} if error else None)
         store.flush()
-        steps = [{"id": sid, "status": s["status"], **({"error": s["error"]} if s["error"] else {})}
+        steps = [{"id": sid, "status": s["status"], **({"error": s["error"]} if s["error"] else {}),
+                  **({"warnings": s["warnings"]} if s.get("warnings") else {})}
                  for sid, s in ctx["steps"].items()]
         self.services.plugins.notify("soar_run_finished", run=ex.info(status, str(error) if error else None))
         self.progress and self.progress("run_done", run_id=run_id, tenant=tenant.name if tenant else None,

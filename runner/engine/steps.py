@@ -25,6 +25,7 @@ from runner.engine.gates import StepGates
 from runner.engine.outcomes import Known, Recorded, RunPaused, StepOutcome, input_error, output_of, plain
 from runner.errors import ActionInputError, ConfigError, SoarError, StepError, StepTimeout
 from runner.expressions import render_async
+from runner.notes import collecting
 from runner.playbook.model import Playbook, Step
 from runner.secrets import contains_secret, mask, reveal_all
 
@@ -98,11 +99,12 @@ class RunExecution(StepGates):
         if h.status == "failed":
             raise h.error
 
-    def _set(self, step: Step, outcome: StepOutcome) -> None:
+    def _set(self, step: Step, outcome: StepOutcome, warnings: list[str]) -> None:
         self.ctx["steps"][step.id] = {
             "output": outcome.output,
             "status": outcome.status,
             "error": outcome.error.message if outcome.error else None,
+            "warnings": warnings,
         }
 
     def events(self, kind: str, **data) -> None:
@@ -113,17 +115,21 @@ class RunExecution(StepGates):
     async def exec_step(self, step: Step) -> StepOutcome:
         if step.parallel is not None:
             outcome = await self._exec_group(step)
+            warnings: list[str] = []
         else:
-            try:
-                outcome = await self._exec_action_step(step)
-            except RunPaused:
-                raise
-            except SoarError as exc:
-                outcome = StepOutcome("failed", error=exc.locate(**self._loc(step)))
-        self._set(step, outcome)
+            # what the step's expressions and action report through runner.notes.warn
+            with collecting() as notes:
+                try:
+                    outcome = await self._exec_action_step(step)
+                except RunPaused:
+                    raise
+                except SoarError as exc:
+                    outcome = StepOutcome("failed", error=exc.locate(**self._loc(step)))
+            warnings = list(notes)
+        self._set(step, outcome, warnings)
         if self.engine.progress is not None:
             self.events("step_done", step=step.id, status=outcome.status,
-                        error=str(outcome.error) if outcome.error else None)
+                        error=str(outcome.error) if outcome.error else None, warnings=warnings)
         return outcome
 
     def _loc(self, step: Step, *sub) -> dict:

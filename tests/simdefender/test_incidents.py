@@ -19,7 +19,7 @@ def test_xdr_list_newest_first_with_alerts_devices_entities(api):
     assert isinstance(inc["incidentId"], int) and "alertIds" not in inc and not any(k.startswith("_") for k in inc)
     alert = inc["alerts"][0]
     dev = alert["devices"][0]
-    assert len(dev["deviceId"]) == 40 and dev["deviceDnsName"].endswith(".contoso.com")
+    assert len(dev["mdatpDeviceId"]) == 40 and "deviceId" not in dev and dev["deviceDnsName"].endswith(".contoso.com")
     assert {"osPlatform", "healthStatus", "riskScore", "rbacGroupName"} <= set(dev)
     assert alert["entities"] and "@odata.nextLink" not in body
 

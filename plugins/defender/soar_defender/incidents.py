@@ -1,9 +1,14 @@
 """Incidents on Defender XDR (``/api/incidents``) or Graph (``/v1.0/security/incidents``).
 
 Both come out in ONE shape, :class:`Incident`, with the XDR field names (``incidentId``,
-``incidentName``, ``tags``, ``createdTime``, ``alerts[].devices[].deviceId`` ...) and XDR's
-PascalCase enum values, so expressions such as ``steps.x.output | devices`` work whichever API
-served them. ``api`` on each incident says which one did.
+``incidentName``, ``tags``, ``createdTime`` ...) and XDR's PascalCase enum values, so
+expressions such as ``steps.x.output | devices`` work whichever API served them. ``api`` on
+each incident says which one did.
+
+A device's Defender for Endpoint machine id (what ``/api/machines/{id}`` takes) comes as
+``mdatpDeviceId`` on XDR and as ``mdeDeviceId`` in Graph's ``deviceEvidence``; neither API
+sends a ``deviceId`` there. The normalized :class:`Device` carries it as ``deviceId``, filled
+from whichever of the two the API sent, so a playbook reads one name on both.
 
 Which API: the input ``api`` (``xdr`` | ``graph``), else (``auto``) the tenant's
 ``apis.incidents`` preference in soar.yaml, else XDR when the app's token holds XDR's incident
@@ -20,6 +25,7 @@ from pydantic import ConfigDict, Field, RootModel, field_validator
 from runner import Action, errors, odata
 from runner.ids import IncidentId
 
+from soar_defender.alerts import from_graph_alert
 from soar_defender.common import INCIDENT_READ, INCIDENT_WRITE, RAW_FILTER, Inputs, Loose, choose_api, client, \
     iso_time, update_applied
 
@@ -36,11 +42,12 @@ GRAPH_ONE = GRAPH_PATH + "/{incident_id}"
 
 
 class Device(Loose):
-    deviceId: str | None = None
+    deviceId: str | None = Field(None, description="The Defender for Endpoint machine id: XDR's `mdatpDeviceId`, "
+                                                   "Graph's `mdeDeviceId`")
     deviceDnsName: str | None = None
     riskScore: str | None = Field(None, description="None, Informational, Low, Medium, High")
     osPlatform: str | None = None
-    healthStatus: str | None = None
+    healthStatus: str | None = Field(None, description="Active, Inactive, ImpairedCommunication, NoSensorData, ...")
 
 
 class Entity(Loose):
@@ -111,9 +118,23 @@ def _evidence_kind(ev: dict) -> str:
 
 
 def graph_device(ev: dict) -> dict:
-    return {"deviceId": ev.get("mdeDeviceId") or ev.get("deviceId"), "deviceDnsName": ev.get("deviceDnsName"),
+    """A Graph ``deviceEvidence`` as an XDR-shaped device (``deviceId`` from ``mdeDeviceId``)."""
+    return {"deviceId": ev.get("mdeDeviceId"), "aadDeviceId": ev.get("azureAdDeviceId"), "deviceDnsName": ev.get("deviceDnsName"),
             "riskScore": _pascal(ev.get("riskScore")), "osPlatform": ev.get("osPlatform"),
-            "healthStatus": _pascal(ev.get("healthStatus")), "rbacGroupName": ev.get("rbacGroupName")}
+            "osBuild": ev.get("osBuild"), "version": ev.get("version"),
+            "healthStatus": _pascal(ev.get("healthStatus")), "rbacGroupName": ev.get("rbacGroupName"),
+            "firstSeen": ev.get("firstSeenDateTime"), "tags": list(ev.get("tags") or [])}
+
+
+def xdr_device(dev: dict) -> dict:
+    """An XDR alert device with ``deviceId`` filled from ``mdatpDeviceId`` (the raw keys stay)."""
+    return {**dev, "deviceId": dev.get("mdatpDeviceId")} if isinstance(dev, dict) else dev
+
+
+def xdr_alert(alert: dict) -> dict:
+    if not isinstance(alert, dict):
+        return alert
+    return {**alert, "devices": [xdr_device(d) for d in alert.get("devices") or []]}
 
 
 def graph_entity(ev: dict) -> dict:
@@ -136,11 +157,7 @@ def graph_alert(alert: dict) -> dict:
     evidence = alert.get("evidence") or []
     devices = [graph_device(ev) for ev in evidence if _evidence_kind(ev) == "deviceEvidence"]
     entities = [graph_entity(ev) for ev in evidence if _evidence_kind(ev) != "deviceEvidence"]
-    return {"alertId": alert.get("id"), "incidentId": alert.get("incidentId"), "title": alert.get("title"),
-            "status": _pascal(alert.get("status")), "severity": _pascal(alert.get("severity")),
-            "category": alert.get("category"), "serviceSource": alert.get("serviceSource"),
-            "detectionSource": alert.get("detectionSource"), "creationTime": alert.get("createdDateTime"),
-            "lastUpdatedTime": alert.get("lastUpdateDateTime"), "devices": devices, "entities": entities}
+    return {**from_graph_alert(alert), "devices": devices, "entities": entities}
 
 
 def from_graph(inc: dict) -> dict:
@@ -167,7 +184,7 @@ def from_graph(inc: dict) -> dict:
 
 
 def from_xdr(inc: dict) -> dict:
-    return {**inc, "tags": inc.get("tags") or [], "alerts": inc.get("alerts") or [],
+    return {**inc, "tags": inc.get("tags") or [], "alerts": [xdr_alert(a) for a in inc.get("alerts") or []],
             "comments": inc.get("comments") or [], "api": "xdr"}
 
 

@@ -24,13 +24,24 @@ DETERMINATIONS = ("NotAvailable", "MultiStagedAttack", "MaliciousUserActivity", 
 PATCHABLE = ("status", "assignedTo", "classification", "determination", "tags", "comment")
 
 
+# The keys of an XDR incident's alert device, as recorded real responses carry them (demisto/content
+# Microsoft365Defender test_data/raw_incident.json; Microsoft's "List incidents API" example agrees
+# but for tags/defenderAvStatus/onboardingStatus/vmMetadata, which it omits). The machine id is
+# `mdatpDeviceId` only: XDR sends no `deviceId` on a device (docs/simulator.md, "Fidelity").
+def xdr_device(device: dict) -> dict:
+    return {"mdatpDeviceId": device["id"], "aadDeviceId": device.get("aadDeviceId"),
+            "deviceDnsName": device["computerDnsName"], "osPlatform": device["osPlatform"],
+            "version": device.get("version"), "osProcessor": device.get("osProcessor"),
+            "osBuild": device.get("osBuild"), "healthStatus": device["healthStatus"],
+            "riskScore": device["riskScore"], "rbacGroupName": device.get("rbacGroupName"),
+            "firstSeen": device.get("firstSeen"), "tags": list(device.get("machineTags") or []),
+            "defenderAvStatus": device.get("defenderAvStatus"), "onboardingStatus": device.get("onboardingStatus"),
+            "vmMetadata": device.get("vmMetadata")}
+
+
 def xdr_alert(tenant: TenantData, alert: dict) -> dict:
     device = tenant.device(alert["machineId"]) if alert.get("machineId") else None
-    devices = [{"mdatpDeviceId": device["id"], "deviceId": device["id"], "aadDeviceId": device["aadDeviceId"],
-                "deviceDnsName": device["computerDnsName"], "osPlatform": device["osPlatform"],
-                "osBuild": device["osBuild"], "version": device["version"], "healthStatus": device["healthStatus"],
-                "riskScore": device["riskScore"], "rbacGroupName": device["rbacGroupName"],
-                "firstSeen": device["firstSeen"], "tags": device["machineTags"]}] if device else []
+    devices = [xdr_device(device)] if device else []
     entities = []
     for ev in alert["evidence"]:
         entities.append({"entityType": ev["entityType"], "sha1": ev.get("sha1"), "sha256": ev.get("sha256"),
