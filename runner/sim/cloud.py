@@ -48,7 +48,8 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
             "AdvancedQuery.Read.All", "Ti.ReadWrite", "Ti.ReadWrite.All", "File.Read.All",
             "Vulnerability.Read.All", "Software.Read.All", "SecurityRecommendation.Read.All"),
     "xdr": ("Incident.Read.All", "Incident.ReadWrite.All", "AdvancedHunting.Read.All"),
-    "graph": ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All", "ThreatHunting.Read.All"),
+    "graph": ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All", "SecurityAlert.Read.All",
+              "SecurityAlert.ReadWrite.All", "ThreatHunting.Read.All"),
     "keyvault": (),
 }
 # Resource apps the simulated Entra ID knows: our three APIs plus Key Vault (for keyvault: tests).

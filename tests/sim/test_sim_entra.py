@@ -73,7 +73,8 @@ def test_tokens_verify_against_the_published_jwks(cloud, client):
     key = next(k for k in keys.keys if k.key_id == jwt.get_unverified_header(raw)["kid"])
     claims = jwt.decode(raw, key.key, algorithms=["RS256"], audience="https://graph.microsoft.com",
                         issuer=v1["issuer"])
-    assert claims["roles"] == ["SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All", "ThreatHunting.Read.All"]
+    assert claims["roles"] == ["SecurityAlert.Read.All", "SecurityAlert.ReadWrite.All", "SecurityIncident.Read.All",
+                              "SecurityIncident.ReadWrite.All", "ThreatHunting.Read.All"]
     common = client.get("https://login.microsoftonline.com/common/discovery/v2.0/keys").json()
     assert len(common["keys"]) == 2
 

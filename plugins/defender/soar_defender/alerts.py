@@ -1,4 +1,6 @@
-"""MDE alerts: ``/api/alerts`` (list with $filter/$top/$skip, get, PATCH)."""
+"""MDE alerts: ``/api/alerts`` (list with $filter/$top/$skip, get, PATCH); and Graph's alerts
+(``microsoft.graph.security.alert``, in a Graph incident's ``alerts``) brought to the normalized
+alert shape — XDR's field names and spellings (:func:`from_graph_alert`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,18 @@ from runner.ids import AlertId, IncidentId, MachineId
 from soar_defender.common import ALERT_READ, ALERT_WRITE, RAW_FILTER, Inputs, Loose, iso_time, mde, update_applied
 
 ALERT_PATH = "/api/alerts/{alert_id}"
+
+# Graph detectionSource member -> the XDR spelling (Defender XDR's incident alerts). Graph's
+# members: the security-alert reference page, "detectionSource values".
+XDR_DETECTION_SOURCES = {
+    "microsoftDefenderForEndpoint": "WindowsDefenderAtp", "antivirus": "WindowsDefenderAv",
+    "smartScreen": "WindowsDefenderSmartScreen", "customTi": "CustomerTI",
+    "microsoftDefenderForOffice365": "OfficeATP", "automatedInvestigation": "AutomatedInvestigation",
+    "microsoftThreatExperts": "ThreatExperts", "customDetection": "CustomDetection",
+    "microsoftDefenderForIdentity": "AzureATP", "cloudAppSecurity": "MCAS", "microsoft365Defender": "MTP",
+    "azureAdIdentityProtection": "AzureAdIdentityProtection", "manual": "Manual", "unknown": "Unknown",
+}
+_XDR_ENUM_SPECIAL = {"severity": {"unknown": "UnSpecified"}, "determination": {"unknown": "NotAvailable"}}
 
 
 class Alert(Loose):
@@ -29,6 +43,40 @@ class Alert(Loose):
     assignedTo: str | None = None
     alertCreationTime: str | None = None
     lastUpdateTime: str | None = None
+
+
+def _pascal(value):
+    return value[:1].upper() + value[1:] if isinstance(value, str) and value else value
+
+
+def _xdr_enum(field: str, value):
+    """A Graph camelCase member as XDR spells it (``inProgress`` -> ``InProgress``)."""
+    return _XDR_ENUM_SPECIAL.get(field, {}).get(value, _pascal(value))
+
+
+def _int_id(value):
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+def from_graph_alert(alert: dict) -> dict:
+    """A Graph ``microsoft.graph.security.alert`` in the normalized alert shape: XDR's names
+    (``alertId``, ``creationTime``...), an integer ``incidentId``, and XDR's spellings of every
+    enum — ``serviceSource`` ``MicrosoftDefenderForEndpoint``, ``detectionSource``
+    ``WindowsDefenderAtp`` — whichever API served it. Evidence is left to the caller."""
+    source = alert.get("detectionSource")
+    return {"alertId": alert.get("id"), "providerAlertId": alert.get("providerAlertId"),
+            "incidentId": _int_id(alert.get("incidentId")), "title": alert.get("title"),
+            "description": alert.get("description"), "category": alert.get("category"),
+            "status": _xdr_enum("status", alert.get("status")), "severity": _xdr_enum("severity", alert.get("severity")),
+            "classification": _xdr_enum("classification", alert.get("classification")),
+            "determination": _xdr_enum("determination", alert.get("determination")),
+            "serviceSource": _pascal(alert.get("serviceSource")),
+            "detectionSource": XDR_DETECTION_SOURCES.get(source, _pascal(source)),
+            "detectorId": alert.get("detectorId"), "assignedTo": alert.get("assignedTo"),
+            "creationTime": alert.get("createdDateTime"), "lastUpdatedTime": alert.get("lastUpdateDateTime"),
+            "resolvedTime": alert.get("resolvedDateTime"), "firstActivity": alert.get("firstActivityDateTime"),
+            "lastActivity": alert.get("lastActivityDateTime"), "threatFamilyName": alert.get("threatFamilyName"),
+            "mitreTechniques": list(alert.get("mitreTechniques") or []), "webUrl": alert.get("alertWebUrl")}
 
 
 class AlertList(RootModel[list[Alert]]):

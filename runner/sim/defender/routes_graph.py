@@ -1,83 +1,62 @@
-"""Microsoft Graph security routes: ``/v1.0/security/incidents`` (camelCase enums, string ids,
-``displayName``, ``customTags``, ``$expand=alerts``, ``@odata.nextLink`` paging) and the
-``runHuntingQuery`` hook. The same incidents as the XDR API, projected."""
+"""Microsoft Graph security routes: ``/v1.0/security/incidents`` (``$expand=alerts``,
+``@odata.nextLink`` paging, PATCH, comments), ``/v1.0/security/alerts_v2`` (list, get, PATCH)
+and ``runHuntingQuery`` — on the path Microsoft's SDKs post to
+(``/security/microsoft.graph.security.runHuntingQuery``) and on the short one the reference page
+shows. The same incidents and alerts as the XDR and MDE APIs, projected by ``graph_shapes``.
+"""
 
 from __future__ import annotations
 
+from runner.sim.defender.clock import iso
+from runner.sim.defender.graph_shapes import CLASSIFICATIONS, DETERMINATION_INPUT, graph_alert, graph_comment, \
+    graph_incident, pascal
 from runner.sim.defender.odata import compile_filter
 from runner.sim.defender.routes_xdr import check_changes, hunting, newest_first, update_incident
 from runner.sim.defender.service import ApiError, Call, Route, paged
-from runner.sim.defender.state import TenantData
 
 READ = ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All")
 WRITE = ("SecurityIncident.ReadWrite.All",)
+ALERT_READ = ("SecurityAlert.Read.All", "SecurityAlert.ReadWrite.All")
+ALERT_WRITE = ("SecurityAlert.ReadWrite.All",)
 FILTERABLE = ("assignedTo", "classification", "createdDateTime", "determination", "lastUpdateDateTime",
               "severity", "status")
+ALERT_FILTERABLE = FILTERABLE + ("serviceSource",)  # security-list-alerts_v2
 PATCHABLE = {"status": "status", "assignedTo": "assignedTo", "classification": "classification",
              "determination": "determination", "customTags": "tags"}
-_SPECIAL = {"UnSpecified": "unknown", "NotAvailable": "unknown", "Unknown": "unknown"}
-
-
-def camel(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return _SPECIAL.get(value, value[:1].lower() + value[1:])
-
-
-def pascal(value: str) -> str:
-    return value[:1].upper() + value[1:]
-
-
-def graph_alert(tenant: TenantData, alert: dict) -> dict:
-    evidence = []
-    for ev in alert["evidence"]:
-        kind = {"User": "userEvidence", "File": "fileEvidence", "Process": "processEvidence",
-                "Ip": "ipEvidence", "Url": "urlEvidence"}.get(ev["entityType"], "alertEvidence")
-        evidence.append({"@odata.type": f"#microsoft.graph.security.{kind}",
-                         "createdDateTime": ev.get("evidenceCreationTime"), "verdict": "suspicious",
-                         "remediationStatus": "none", "roles": [], "tags": [],
-                         **{k: v for k, v in ev.items() if k not in ("entityType", "evidenceCreationTime")}})
-    device = tenant.device(alert["machineId"]) if alert.get("machineId") else None
-    if device:
-        evidence.append({"@odata.type": "#microsoft.graph.security.deviceEvidence",
-                         "mdeDeviceId": device["id"], "deviceDnsName": device["computerDnsName"],
-                         "osPlatform": device["osPlatform"], "riskScore": camel(device["riskScore"]),
-                         "healthStatus": camel(device["healthStatus"]), "rbacGroupName": device["rbacGroupName"],
-                         "azureAdDeviceId": device["aadDeviceId"], "verdict": "suspicious"})
-    return {"id": alert["id"], "providerAlertId": alert["id"], "incidentId": str(alert["incidentId"]),
-            "status": camel(alert["status"]), "severity": camel(alert["severity"]),
-            "classification": camel(alert["classification"]), "determination": camel(alert["determination"]),
-            "serviceSource": "microsoftDefenderForEndpoint", "detectionSource": camel(alert["detectionSource"]),
-            "detectorId": alert["detectorId"], "title": alert["title"], "description": alert["description"],
-            "category": alert["category"], "assignedTo": alert["assignedTo"],
-            "createdDateTime": alert["alertCreationTime"], "lastUpdateDateTime": alert["lastUpdateTime"],
-            "resolvedDateTime": alert["resolvedTime"], "firstActivityDateTime": alert["firstEventTime"],
-            "lastActivityDateTime": alert["lastEventTime"], "mitreTechniques": alert["mitreTechniques"],
-            "tenantId": tenant.tenant_id, "evidence": evidence}
-
-
-def graph_comment(c: dict) -> dict:
-    return {"@odata.type": "#microsoft.graph.security.alertComment", "comment": c["comment"],
-            "createdByDisplayName": c["createdBy"], "createdDateTime": c["createdTime"]}
-
-
-def graph_incident(tenant: TenantData, inc: dict, expand: bool = False) -> dict:
-    out = {"id": str(inc["incidentId"]), "tenantId": tenant.tenant_id, "displayName": inc["incidentName"],
-           "createdDateTime": inc["createdTime"], "lastUpdateDateTime": inc["lastUpdateTime"],
-           "status": camel(inc["status"]), "severity": camel(inc["severity"]), "assignedTo": inc["assignedTo"],
-           "classification": camel(inc["classification"]), "determination": camel(inc["determination"]),
-           "customTags": list(inc["tags"]), "systemTags": [], "description": None,
-           "incidentWebUrl": inc["incidentUri"],
-           "redirectIncidentId": str(inc["redirectIncidentId"]) if inc["redirectIncidentId"] else None,
-           "comments": [graph_comment(c) for c in inc["comments"]]}
-    if expand:
-        out["alerts"] = [graph_alert(tenant, a) for a in tenant.incident_alerts(inc)]
-    return out
+ALERT_PATCHABLE = ("status", "assignedTo", "classification", "determination")  # security-alert-update
+ALERT_STATUSES = {"new": "New", "inProgress": "InProgress", "resolved": "Resolved"}
 
 
 def _expand(call: Call) -> bool:
     return "alerts" in call.query.get("$expand", "").lower()
 
+
+def _counted(call: Call, body: dict, found: list) -> dict:
+    if call.query.get("$count", "").lower() == "true":
+        body["@odata.count"] = len(found)
+    return body
+
+
+def _verdict(changes: dict, body: dict) -> None:
+    """Graph's classification and determination (camelCase, any case) → the stored XDR spellings.
+    Graph documents no pairing rule between the two, unlike XDR's PATCH (determination only with
+    TruePositive): a false positive may be ``notMalicious``, a benign one ``securityTesting``."""
+    if "classification" in body:
+        value = body["classification"]
+        match = next((c for c in CLASSIFICATIONS if isinstance(value, str) and c.lower() == value.lower()), None)
+        if match is None:
+            raise ApiError(400, "BadRequest", f"Invalid classification {value!r}; one of {', '.join(CLASSIFICATIONS)}")
+        changes["classification"] = pascal(match)
+    if "determination" in body:
+        value = body["determination"]
+        match = next((v for k, v in DETERMINATION_INPUT.items()
+                      if isinstance(value, str) and k.lower() == value.lower()), None)
+        if match is None:
+            raise ApiError(400, "BadRequest", f"Invalid determination {value!r}")
+        changes["determination"] = match
+
+
+# ---- incidents ---------------------------------------------------------------------------------
 
 def list_incidents(call: Call) -> dict:
     pred = compile_filter(call.query.get("$filter"), FILTERABLE)
@@ -85,11 +64,9 @@ def list_incidents(call: Call) -> dict:
     found = [v for v in views if pred(v)]
     body = paged(call, found, "security/incidents", max_top=50, default_top=call.sim.config.graph_page_size,
                  next_link=True)
-    if call.query.get("$count", "").lower() == "true":
-        body["@odata.count"] = len(found)
     if _expand(call):
         body["value"] = [graph_incident(call.tenant, call.tenant.incident(v["id"]), True) for v in body["value"]]
-    return body
+    return _counted(call, body, found)
 
 
 def _incident(call: Call) -> dict:
@@ -110,15 +87,14 @@ def patch_incident(call: Call) -> dict:
     unknown = [k for k in body if k not in PATCHABLE]
     if unknown:
         raise ApiError(400, "BadRequest", f"Unknown or read-only properties: {', '.join(unknown)}")
-    changes = {}
-    for key, value in body.items():
-        if key in ("status", "classification", "determination") and isinstance(value, str):
-            value = "NotAvailable" if key == "determination" and value == "unknown" else pascal(value)
-        changes[PATCHABLE[key]] = value
+    changes = {PATCHABLE[k]: v for k, v in body.items() if k not in ("classification", "determination")}
+    if isinstance(changes.get("status"), str):
+        changes["status"] = pascal(changes["status"])
     try:
-        check_changes(changes, incident)
+        check_changes(changes, incident)  # status, assignedTo, tags: XDR's rules
     except ApiError as exc:
         raise ApiError(400, "BadRequest", exc.message) from None
+    _verdict(changes, body)
     update_incident(call, incident, changes, author=call.requestor)
     return {"@odata.context": call.context("security/incidents/$entity"), **graph_incident(call.tenant, incident)}
 
@@ -138,6 +114,55 @@ def post_comment(call: Call) -> dict:
             "value": [graph_comment(c) for c in incident["comments"]]}
 
 
+# ---- alerts_v2 ---------------------------------------------------------------------------------
+
+def list_alerts(call: Call) -> dict:
+    """Newest first (security-list-alerts_v2: "the most recent alerts are displayed at the top")."""
+    pred = compile_filter(call.query.get("$filter"), ALERT_FILTERABLE)
+    alerts = sorted(call.tenant.alerts, key=lambda a: a["alertCreationTime"], reverse=True)
+    found = [v for v in (graph_alert(call.tenant, a) for a in alerts) if pred(v)]
+    body = paged(call, found, "security/alerts_v2", max_top=2000, default_top=call.sim.config.graph_page_size,
+                 next_link=True)
+    return _counted(call, body, found)
+
+
+def _alert(call: Call) -> dict:
+    alert = call.tenant.alert(call.params["id"])
+    if alert is None:
+        raise ApiError(404, "NotFound", f"Alert {call.params['id']} was not found")
+    return alert
+
+
+def get_alert(call: Call) -> dict:
+    return {"@odata.context": call.context("security/alerts_v2/$entity"), **graph_alert(call.tenant, _alert(call))}
+
+
+def patch_alert(call: Call) -> dict:
+    alert = _alert(call)
+    body = call.body()
+    unknown = [k for k in body if k not in ALERT_PATCHABLE]
+    if unknown:
+        raise ApiError(400, "BadRequest", f"Unknown or read-only properties: {', '.join(unknown)}")
+    changes: dict = {}
+    if "status" in body:
+        status = next((v for k, v in ALERT_STATUSES.items()
+                       if isinstance(body["status"], str) and k.lower() == body["status"].lower()), None)
+        if status is None:
+            raise ApiError(400, "BadRequest", f"Invalid status {body['status']!r}; one of {', '.join(ALERT_STATUSES)}")
+        changes["status"] = status
+        changes["resolvedTime"] = iso(call.now) if status == "Resolved" else None
+    if "assignedTo" in body:
+        if body["assignedTo"] is not None and not isinstance(body["assignedTo"], str):
+            raise ApiError(400, "BadRequest", "assignedTo must be a string")
+        changes["assignedTo"] = body["assignedTo"]
+    _verdict(changes, body)
+    alert.update(changes)
+    alert["lastUpdateTime"] = iso(call.now)
+    return {"@odata.context": call.context("security/alerts_v2/$entity"), **graph_alert(call.tenant, alert)}
+
+
+HUNTING_ROLES = ("ThreatHunting.Read.All",)
+
 ROUTES = [
     Route("GET", r"/v1\.0/security/incidents", "graph", "graph", READ, "graph_incidents", list_incidents),
     Route("GET", r"/v1\.0/security/incidents/(?P<id>\d+)", "graph", "graph", READ, "graph_incidents", get_incident),
@@ -145,7 +170,13 @@ ROUTES = [
           patch_incident),
     Route("POST", r"/v1\.0/security/incidents/(?P<id>\d+)/comments", "graph", "graph", WRITE, "graph_incidents",
           post_comment),
-    # Served by DefenderSim.hunting (runner.sim.defender.hunting); 501 when it is set to None.
-    Route("POST", r"/v1\.0/security/runHuntingQuery", "graph", "graph", ("ThreatHunting.Read.All",),
-          "graph_hunting", hunting("graph")),
+    Route("GET", r"/v1\.0/security/alerts_v2", "graph", "graph", ALERT_READ, "graph_alerts", list_alerts),
+    Route("GET", r"/v1\.0/security/alerts_v2/(?P<id>[^/]+)", "graph", "graph", ALERT_READ, "graph_alerts",
+          get_alert),
+    Route("PATCH", r"/v1\.0/security/alerts_v2/(?P<id>[^/]+)", "graph", "graph", ALERT_WRITE, "graph_alerts",
+          patch_alert),
+    # Served by DefenderSim.hunting (runner.sim.defender.hunting); 501 when it is set to None. The
+    # SDKs post to the action's namespaced name; the reference page shows the short one.
+    Route("POST", r"/v1\.0/security/(?:microsoft\.graph\.security\.)?runHuntingQuery", "graph", "graph",
+          HUNTING_ROLES, "graph_hunting", hunting("graph")),
 ]
