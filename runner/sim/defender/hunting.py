@@ -43,6 +43,19 @@ MB = 1024 * 1024
 MAX_RESULT_BYTES = {"graph": 50 * MB, "xdr": 124 * MB, "mde": 124 * MB}
 
 
+def graph_parameters(body: Any) -> Any:
+    """Graph's runHuntingQuery parameters under the names the KQL simulator reads. The reference
+    page writes ``Query``/``Timespan``; Graph's $metadata (and so Microsoft's SDKs) ``query``,
+    ``timespan`` and ``workspaceId``: Graph matches action parameters whatever their case. A
+    ``workspaceId`` (a Sentinel workspace) is not simulated: null or absent, the query runs on the
+    tenant's Defender tables."""
+    if not isinstance(body, dict):
+        return body
+    names = {"query": "Query", "timespan": "Timespan"}
+    out = {names.get(k.lower(), k): v for k, v in body.items() if not (k.lower() == "workspaceid" and v is None)}
+    return out
+
+
 class HuntingSim:
     """The ``DefenderSim.hunting`` hook: ``hunting(tenant_data, api, body) -> httpx.Response``.
 
@@ -132,6 +145,8 @@ class HuntingSim:
 
         now = self.sim.clock.now()
         graph = api == "graph"
+        if graph:
+            body = graph_parameters(body)
         with self._lock:
             if self._over_quota(tenant.name, now):
                 reset = self._cycle(now) + CPU_CYCLE
