@@ -24,9 +24,10 @@
         │                           directory, not YAML, not a playbook), a cycle or too deep
         ├── AuthError               Entra ID said no (bad secret, no consent, ...)
         │   └── PermissionMissing   the token lacks the role the action needs
-        └── ApiError                the Defender / Graph API answered an error
-            ├── RateLimited         429 after the retry budget
-            └── TransientApiError   5xx / timeout after the retry budget
+        ├── ApiError                the Defender / Graph API answered an error
+        │   ├── RateLimited         429 after the retry budget
+        │   └── TransientApiError   5xx / timeout after the retry budget
+        └── NotRecorded             a replayed run sent a request no recording answers (runner.replay)
 
 Every error carries ``where`` (``file:line:col``, step id, tenant — whatever is known) and
 ``hint`` (what to do next). ``str(err)`` gives the one-line located form the CLI prints::
@@ -236,6 +237,13 @@ class RateLimited(ApiError):
 
 class TransientApiError(ApiError):
     pass
+
+
+class NotRecorded(StepError):
+    """A replay (``soar run --replay DIR``) got a request that none of its recordings answers:
+    the run would need an answer the tenant never gave, so the step fails instead of guessing."""
+
+    retryable = False
 
 
 class RunCancelled(Exception):

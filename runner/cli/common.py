@@ -157,7 +157,8 @@ class Runtime:
     """The services a command runs with, plus what to close afterwards."""
 
     services: Any
-    simulated: Any = None  # the SimulatedCloud, when --simulate
+    simulated: Any = None  # the SimulatedCloud, when --simulate (or --replay: it signs the tokens)
+    replay: Any = None     # the runner.replay.Replay, when --replay
 
     def close(self) -> None:
         self.services.store.close()
@@ -167,17 +168,18 @@ class Runtime:
 
 
 def build_runtime(*, simulate: bool = False, auto_approve: bool = False, need_config: bool = False,
-                  sim_tenants: int | None = None, sim_url: str | None = None) -> Runtime:
+                  sim_tenants: int | None = None, sim_url: str | None = None, replay: str | None = None) -> Runtime:
     """Config + store + network + auth. ``simulate`` uses the in-process simulated cloud;
     ``sim_url`` sends every request to a simulated cloud on loopback (``soar sim serve``), with
-    the app and tenants of soar.yaml."""
+    the app and tenants of soar.yaml; ``replay`` answers every API request from the recordings
+    in that directory (:mod:`runner.replay`), with the simulated Entra ID's tokens."""
     with startup_gc():
         return _build_runtime(simulate=simulate, auto_approve=auto_approve, need_config=need_config,
-                              sim_tenants=sim_tenants, sim_url=sim_url)
+                              sim_tenants=sim_tenants, sim_url=sim_url, replay=replay)
 
 
 def _build_runtime(*, simulate: bool, auto_approve: bool, need_config: bool, sim_tenants: int | None,
-                   sim_url: str | None) -> Runtime:
+                   sim_url: str | None, replay: str | None = None) -> Runtime:
     from runner.engine.context import Services
     from runner.http import Network
     from runner.plugins import load_plugins
@@ -185,8 +187,15 @@ def _build_runtime(*, simulate: bool, auto_approve: bool, need_config: bool, sim
 
     st = state()
     plugins = load_plugins()
-    cloud = None
-    if simulate:
+    cloud = recorded = None
+    if replay is not None:
+        from runner.replay import Replay
+
+        recorded = Replay(replay)
+        cloud = recorded.cloud()
+        config = cloud.demo_config()
+        network = cloud.network()
+    elif simulate:
         from runner.sim import SimulatedCloud
 
         cloud = SimulatedCloud(tenants=sim_tenants) if sim_tenants else SimulatedCloud()
@@ -208,7 +217,7 @@ def _build_runtime(*, simulate: bool, auto_approve: bool, need_config: bool, sim
     if config is not None and getattr(config, "app", None) is not None:
         from runner.auth import TokenProvider
 
-        auth = TokenProvider(config, network, **_cache_kwargs(config, simulate))
+        auth = TokenProvider(config, network, **_cache_kwargs(config, simulate or replay is not None))
     url = st.store_url or (getattr(config, "store", None) if config is not None else None)
     store = RunStore.open(url)
     services = Services(plugins=plugins, store=store, network=network, config=config, auth=auth,
@@ -219,7 +228,9 @@ def _build_runtime(*, simulate: bool, auto_approve: bool, need_config: bool, sim
         ApiClients.for_services(services)  # one factory (quotas, pools, stats) for the process
     if cloud is not None:
         services.extras["sim"] = cloud
-    return Runtime(services, cloud)
+    if recorded is not None:
+        services.extras["replay"] = recorded
+    return Runtime(services, cloud, recorded)
 
 
 def _cache_kwargs(config: Any, simulate: bool) -> dict:

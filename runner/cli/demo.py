@@ -54,6 +54,7 @@ class DemoSummary:
     elapsed: float
     auto_approved: int
     retries: int = 0
+    warnings: list[str] = field(default_factory=list)  # "tenant: step: message" (runner.notes)
 
     @property
     def incidents(self) -> int:
@@ -91,6 +92,7 @@ class DemoSummary:
             "throttled_429_absorbed": self.throttled,
             "retries": self.retries,
             "auto_approved": self.auto_approved,
+            "warnings": self.warnings,
             "elapsed_seconds": round(self.elapsed, 3),
         }
 
@@ -120,7 +122,12 @@ def collect(runtime: Any, outcome: Any) -> DemoSummary:
             throttled=sum(stats["throttled"].get(name, {}).values()),
         )
     approved = sum(1 for row in outcome.view.rows.values() if row.get("approved_by") == "auto-approve")
-    return DemoSummary(result.status, tenants, outcome.elapsed, approved, stats["total_retries"])
+    from runner.cli.progress import step_warnings
+
+    # a run that found nothing to act on because a field was missing is not a quiet success
+    warnings = [f"{tenant}: {step}: {message}" if tenant else f"{step}: {message}"
+                for tenant, step, message in step_warnings(result)]
+    return DemoSummary(result.status, tenants, outcome.elapsed, approved, stats["total_retries"], warnings)
 
 
 def render(console: Any, s: DemoSummary) -> None:
@@ -155,6 +162,7 @@ def render(console: Any, s: DemoSummary) -> None:
         ("API calls", f"{s.api_calls}\n" + per_tenant(calls)),
         ("429s absorbed", f"{s.throttled}" + (f" ({s.retries} other retries)" if s.retries else "")),
         ("approvals", f"{s.auto_approved} auto-approved (demo only: real runs wait for `soar approve`)"),
+        ("warnings", "\n".join(s.warnings) or "none"),
         ("elapsed", f"{s.elapsed:.2f}s"),
     ]
     for label, value in rows:

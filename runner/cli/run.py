@@ -66,21 +66,49 @@ def run_playbook(runtime: Runtime, playbook_path: str, *, inputs: dict, tenant: 
 
 
 def execute(playbook_path: str, *, inputs: dict, tenant: str | None, dry_run: bool, as_json: bool,
-            simulate: bool, auto_approve: bool) -> int:
+            simulate: bool, auto_approve: bool, replay: str | None = None) -> int:
     """Load, run, report. Returns the exit code."""
     from runner.cli.progress import summary
 
-    runtime = build_runtime(simulate=simulate, auto_approve=auto_approve)
+    if replay is not None and simulate:
+        from runner.errors import UsageError
+
+        raise UsageError("--replay and --simulate exclude each other",
+                         hint="--replay DIR answers from recordings; --simulate from the simulated cloud")
+    runtime = build_runtime(simulate=simulate, auto_approve=auto_approve, replay=replay)
     try:
         outcome = run_playbook(runtime, playbook_path, inputs=inputs, tenant=tenant, dry_run=dry_run,
                                as_json=as_json)
+        doc = outcome.result.to_json()
+        if runtime.replay is not None:
+            doc["replay"] = replay_report(runtime.replay)
         if as_json:
-            print_json(outcome.result.to_json())
+            print_json(doc)
         else:
             summary(outcome.console, outcome.result, outcome.view, outcome.elapsed)
+            if runtime.replay is not None:
+                _print_replay(outcome.console, doc["replay"])
         return outcome.exit_code
     finally:
         runtime.close()
+
+
+def replay_report(replay: Any) -> dict:
+    """What a replayed run asked for: requests answered from recordings, and those none answered."""
+    return {"directory": str(replay.directory), "requests": len(replay.received),
+            "answered": sum(1 for r in replay.received if r["file"]),
+            "writes": [f"{r['method']} {r['host']}{r['path']}" for r in replay.received
+                       if r["file"] and r["method"] not in ("GET", "HEAD")],
+            "not_recorded": [f"{r['method']} {r['host']}{r['path']}" for r in replay.missing]}
+
+
+def _print_replay(console: Any, report: dict) -> None:
+    from rich.markup import escape
+
+    console.print(f"replay: {report['answered']}/{report['requests']} request(s) answered from "
+                  f"{escape(report['directory'])}")
+    for line in report["not_recorded"]:
+        console.print(f"[red]not recorded:[/] {escape(line)}")
 
 
 @click.command()
@@ -90,16 +118,19 @@ def execute(playbook_path: str, *, inputs: dict, tenant: str | None, dry_run: bo
 @click.option("--dry-run", is_flag=True, help="Run read actions only; print the plan of write/destructive ones.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of the live view.")
 @click.option("--simulate", is_flag=True, help="Run against the in-process simulated cloud (tenants contoso, fabrikam).")
+@click.option("--replay", type=click.Path(file_okay=False), metavar="DIR",
+              help="Answer every API request from the recorded exchanges in DIR (docs/replay.md); offline.")
 @click.option("--auto-approve", is_flag=True, help="Approve approval-gated steps automatically (recorded as such).")
 @handle_errors
-def run(playbook, inputs, tenant, dry_run, as_json, simulate, auto_approve):
+def run(playbook, inputs, tenant, dry_run, as_json, simulate, replay, auto_approve):
     """Run PLAYBOOK now.
 
     With --simulate it runs offline against the simulated cloud (tenants contoso and fabrikam,
     seeded incidents, devices and indicators): try a playbook before pointing it at a tenant.
+    With --replay DIR it runs offline against what a tenant answered, recorded in DIR.
 
     Exit codes: 0 succeeded, 1 failed, 2 invalid playbook/config/usage, 3 waiting for approval.
     """
     code = execute(playbook, inputs=_parse_inputs(inputs), tenant=tenant, dry_run=dry_run,
-                   as_json=as_json, simulate=simulate, auto_approve=auto_approve)
+                   as_json=as_json, simulate=simulate, auto_approve=auto_approve, replay=replay)
     sys.exit(code)

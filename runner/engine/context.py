@@ -82,6 +82,14 @@ class ActionContext:
             self._log = logging.getLogger(f"soar.step.{self.step_id}")
         return self._log
 
+    def warn(self, message: str) -> None:
+        """A step warning: kept with the step's result (``soar run``, ``--json``, the demo
+        summary) and logged. For what the run should not pass over in silence, e.g. data the
+        action needed and the API did not send (:mod:`runner.notes`)."""
+        from runner.notes import warn
+
+        warn(message)
+
     async def token(self, api: str, roles: tuple[str, ...] = ()):
         """An access token for ``api`` (``mde``, ``xdr``, ``graph``) on this context's tenant.
 

@@ -259,7 +259,18 @@ async def list_incidents(ctx, inputs: ListIncidentsInput) -> IncidentList:
         items = [from_graph(i) for i in raw]
     items = [i for i in items if _severity_ok(i, inputs)][: inputs.max_items]
     ctx.log.info("%d incident(s) from %s", len(items), api)
+    warn_missing_ids(ctx, items, api)
     return IncidentList.model_validate(items)
+
+
+def warn_missing_ids(ctx: Any, incidents: list[dict], api: str) -> None:
+    """A step warning when devices came without the machine id the next steps need."""
+    devices = [d for i in incidents for a in i.get("alerts") or [] for d in a.get("devices") or []
+               if isinstance(d, dict)]
+    lacking = sum(1 for d in devices if not d.get("deviceId"))
+    if lacking:
+        field = "mdatpDeviceId" if api == "xdr" else "mdeDeviceId (deviceEvidence)"
+        ctx.warn(f"{lacking} of {len(devices)} incident device(s) came without {field}: no machine id to act on")
 
 
 # ---- get -----------------------------------------------------------------------------------------
@@ -277,10 +288,11 @@ async def get_incident(ctx, inputs: GetIncidentInput) -> Incident:
     """Get one incident, with its alerts, normalized."""
     api = await choose(ctx, inputs.api, INCIDENT_READ)
     c = client(ctx, api, INCIDENT_READ[api], quota=api)
-    if api == "xdr":
-        return Incident.model_validate(from_xdr(await c.get(XDR_ONE, segments=_id(inputs))))
-    body = await c.get(GRAPH_ONE, {"$expand": "alerts"}, segments=_id(inputs))
-    return Incident.model_validate(from_graph(body))
+    body = await c.get(XDR_ONE if api == "xdr" else GRAPH_ONE, None if api == "xdr" else {"$expand": "alerts"},
+                       segments=_id(inputs))
+    incident = from_xdr(body) if api == "xdr" else from_graph(body)
+    warn_missing_ids(ctx, [incident], api)
+    return Incident.model_validate(incident)
 
 
 # ---- update --------------------------------------------------------------------------------------
