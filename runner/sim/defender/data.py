@@ -41,6 +41,9 @@ USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "iv
 FILES = ["invoice.pdf.exe", "update.ps1", "mimikatz.exe", "payload.dll", "svchost32.exe", "report.docm"]
 URLS = ["http://login-micros0ft.example/auth", "http://cdn-update.example/p.bin", "http://paste.example/raw/x"]
 GROUPS = ["Workstations", "Servers", "Finance", "UnassignedGroup"]
+# Four states, so that the draw takes the random stream exactly as the earlier list did. Values from
+# the alert resource type's investigationState enum (no bare "Unsupported": real ones name the reason).
+INVESTIGATION_STATES = ["Running", "PendingApproval", "Benign", "UnsupportedAlertType"]
 
 
 def _hex(*parts: Any, n: int = 40) -> str:
@@ -68,7 +71,7 @@ def make_devices(rng: random.Random, tenant: str, seed: int, count: int, start: 
             "computerDnsName": f"{kind}-{i + 1:03d}.{domain}",
             "firstSeen": iso(first), "lastSeen": iso(last),
             "osPlatform": platform, "osVersion": version, "osProcessor": "x64", "version": version.split(" ")[0],
-            "lastIpAddress": f"10.{rng.randint(0, 9)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+            "lastIpAddress": (last_ip := f"10.{rng.randint(0, 9)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"),
             "lastExternalIpAddress": f"203.0.113.{rng.randint(1, 254)}",
             "agentVersion": "10.8750.22621.1000", "osBuild": rng.randint(17763, 22631),
             "healthStatus": health, "deviceValue": "High" if "VIP" in tags else "Normal",
@@ -77,9 +80,25 @@ def make_devices(rng: random.Random, tenant: str, seed: int, count: int, start: 
             "isAadJoined": platform.startswith("Windows1"),
             "aadDeviceId": _guid(seed, tenant, "aad", i) if platform.startswith("Windows1") else None,
             "machineTags": tags, "defenderAvStatus": "Updated", "onboardingStatus": "Onboarded",
-            "ipAddresses": [], "vmMetadata": None,
+            "osArchitecture": "64-bit", "managedBy": "Unknown", "managedByStatus": "Unknown",
+            "ipAddresses": _ip_addresses(seed, tenant, i, platform, last_ip), "vmMetadata": None,
         })
     return devices
+
+
+def _ip_addresses(seed: int, tenant: str, i: int, platform: str, last_ip: str) -> list[dict]:
+    """A machine's NICs as recorded responses show them: the LAN address (``lastIpAddress``) and its
+    IPv6 link-local twin on one Ethernet MAC, plus Windows' loopback. Hash-derived, not drawn from
+    the tenant's random stream, so adding them left every other seeded value as it was."""
+    mac = _hex(seed, tenant, "mac", i, n=12).upper()
+    link = _hex(seed, tenant, "ipv6", i, n=16)
+    v6 = "fe80::" + ":".join(link[k:k + 4].lstrip("0") or "0" for k in range(0, 16, 4))
+    nics = [{"ipAddress": last_ip, "macAddress": mac, "type": "Ethernet", "operationalStatus": "Up"},
+            {"ipAddress": v6, "macAddress": mac, "type": "Ethernet", "operationalStatus": "Up"}]
+    if platform.startswith("Windows"):
+        nics.append({"ipAddress": "127.0.0.1", "macAddress": None, "type": "SoftwareLoopback",
+                     "operationalStatus": "Up"})
+    return nics
 
 
 def _evidence(rng: random.Random, tenant: str, device: dict | None, created: float, seed: int, key: str) -> list[dict]:
@@ -102,6 +121,20 @@ def _evidence(rng: random.Random, tenant: str, device: dict | None, created: flo
     if rng.random() < 0.4:
         out.append({**common, "entityType": "Url", "url": rng.choice(URLS)})
     return out
+
+
+def _investigation_state(state: str, device: dict | None) -> str:
+    # Automated investigation covers Windows only; elsewhere the alert says so (as recorded ones do).
+    if state == "UnsupportedAlertType" or device is None or device["osPlatform"].startswith("Windows"):
+        return state
+    return "UnsupportedOs"
+
+
+def related_user(evidence: list[dict]) -> dict | None:
+    """The alert's ``relatedUser`` (``{userName, domainName}``, as Microsoft's examples show) from its
+    User evidence."""
+    user = next((e for e in evidence if e.get("entityType") == "User"), None)
+    return {"userName": user["accountName"], "domainName": user.get("domainName")} if user else None
 
 
 def make_incidents(rng: random.Random, tenant: str, seed: int, devices: list[dict], n_incidents: int,
@@ -144,7 +177,7 @@ def make_incidents(rng: random.Random, tenant: str, seed: int, devices: list[dic
             "assignedTo": inc["assignedTo"], "severity": inc["severity"] if j < len(incidents) else rng.choice(SEVERITIES),
             "status": status, "classification": None if status != "Resolved" else inc["classification"],
             "determination": None if status != "Resolved" else inc["determination"],
-            "investigationState": rng.choice(["Running", "PendingApproval", "Benign", "Unsupported"]),
+            "investigationState": _investigation_state(rng.choice(INVESTIGATION_STATES), device),
             "detectionSource": rng.choice(SOURCES), "detectorId": _guid(seed, "detector", category),
             "category": category, "threatFamilyName": "Emotet" if category == "Malware" else None,
             "title": rng.choice(TITLES[category]), "description": f"Simulated {category} alert.",
@@ -154,9 +187,10 @@ def make_incidents(rng: random.Random, tenant: str, seed: int, devices: list[dic
             "computerDnsName": device["computerDnsName"] if device else None,
             "rbacGroupName": device["rbacGroupName"] if device else None,
             "aadTenantId": None, "threatName": None, "mitreTechniques": MITRE[category],
-            "relatedUser": None, "loggedOnUsers": [], "comments": [],
+            "relatedUser": None, "comments": [],
             "evidence": _evidence(rng, tenant, device, created, seed, aid),
         })
+        alerts[-1]["relatedUser"] = related_user(alerts[-1]["evidence"])
         inc["alertIds"].append(aid)
     for inc in incidents:
         first = next((a for a in alerts if a["id"] in inc["alertIds"]), None)
@@ -177,7 +211,8 @@ def make_indicators(rng: random.Random, tenant: str, seed: int, count: int, star
         out.append({"id": str(i + 1), "indicatorValue": value, "indicatorType": kind,
                     "action": rng.choice(["Alert", "Block", "AlertAndBlock"]), "application": None,
                     "source": "soar-sim", "sourceType": "AadApp", "title": f"Seeded indicator {i + 1}",
-                    "creationTimeDateTimeUtc": t, "createdBy": "soar-sim", "createdBySource": "PublicApi",
+                    "creationTimeDateTimeUtc": t, "createdBy": "soar-sim", "createdByDisplayName": "soar-sim",
+                    "createdBySource": "PublicApi",
                     "expirationTime": None, "lastUpdateTime": t, "lastUpdatedBy": "soar-sim",
                     "severity": rng.choice(SEVERITIES), "description": "Seeded by the simulator",
                     "recommendedActions": None, "rbacGroupNames": [], "rbacGroupIds": [], "generateAlert": True})

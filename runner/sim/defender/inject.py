@@ -70,10 +70,10 @@ def new_alert(tenant: TenantData, rng: random.Random, *, now: float, incident_id
         "resolvedTime": None, "machineId": device["id"] if device else None,
         "computerDnsName": device["computerDnsName"] if device else None,
         "rbacGroupName": device["rbacGroupName"] if device else None, "aadTenantId": tenant.tenant_id,
-        "threatName": None, "mitreTechniques": data.MITRE.get(category, []), "relatedUser": None,
-        "loggedOnUsers": [], "comments": [],
+        "threatName": None, "mitreTechniques": data.MITRE.get(category, []), "comments": [],
         "evidence": data._evidence(rng, tenant.name, device, t0, seed, aid),
     }
+    alert["relatedUser"] = data.related_user(alert["evidence"])
     tenant.alerts.append(alert)
     return alert
 

@@ -3,7 +3,9 @@
 Grammar: comparisons ``field op literal`` (``eq ne gt ge lt le``), ``field in ('a','b')``,
 ``and``/``or``/``not``, parentheses, ``startswith|endswith|contains(field,'x')`` and lambdas
 ``machineTags/any(t: t eq 'x')``. Literals: ``'text'`` (``''`` escapes a quote), numbers,
-``true``/``false``/``null`` and bare ISO datetimes (``2026-01-01T00:00:00Z``). Field names
+``true``/``false``/``null`` and bare ISO datetimes (``2026-01-01T00:00:00Z``) or dates
+(``2018-08-01`` or ``2018-08-01Z``, midnight UTC: Microsoft's own MDE sample
+``lastSeen gt 2018-08-01Z`` is accepted by the service). Field names
 match case-insensitively (MDE documents ``Status``/``MachineId`` for machine actions); string
 comparison is case-insensitive; datetimes compare as instants.
 """
@@ -20,7 +22,7 @@ Predicate = Callable[[dict], bool]
 
 _TOKEN = re.compile(r"""\s*(?:
     (?P<str>'(?:[^']|'')*')
-  | (?P<dt>\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d)?)
+  | (?P<dt>\d{4}-\d\d-\d\d(?:T[0-9:.]+)?(?:Z|[+-]\d\d:\d\d)?)
   | (?P<num>-?\d+(?:\.\d+)?)(?![\w-])
   | (?P<punct>[(),:])
   | (?P<word>[A-Za-z_$@][\w./$@]*)
@@ -46,7 +48,7 @@ def _tokens(text: str) -> list[tuple[str, Any]]:
         if kind == "str":
             out.append(("lit", raw[1:-1].replace("''", "'")))
         elif kind == "dt":
-            out.append(("lit", parse_iso(raw) or raw))
+            out.append(("lit", _datetime(raw)))
         elif kind == "num":
             out.append(("lit", float(raw) if "." in raw else int(raw)))
         elif kind == "punct":
@@ -58,6 +60,14 @@ def _tokens(text: str) -> list[tuple[str, Any]]:
         else:
             out.append(("word", raw))
     return out
+
+
+def _datetime(raw: str) -> datetime:
+    # A date is midnight UTC; a trailing Z (as in Microsoft's sample) adds nothing.
+    value = parse_iso(raw if "T" in raw else raw[:10] + "T00:00:00Z")
+    if value is None:
+        raise ODataError(f"Invalid filter: {raw!r} is not a valid date or datetime")
+    return value
 
 
 def get_field(item: Any, path: str) -> Any:

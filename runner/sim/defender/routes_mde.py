@@ -24,21 +24,29 @@ ALERT_FIELDS = ("alertCreationTime", "lastUpdateTime", "incidentId", "investigat
 MACHINE_FIELDS = ("computerDnsName", "id", "version", "deviceValue", "aadDeviceId", "machineTags", "lastSeen",
                   "exposureLevel", "onboardingStatus", "lastIpAddress", "healthStatus", "osPlatform", "riskScore",
                   "rbacGroupId")
-ACTION_FIELDS = ("status", "machineId", "type", "requestor", "creationDateTimeUtc")
-INDICATOR_FIELDS = ("indicatorValue", "indicatorType", "action", "createdBy", "severity", "title",
-                    "creationTimeDateTimeUtc", "expirationTime", "generateAlert")
+ACTION_FIELDS = ("id", "status", "machineId", "type", "requestor", "creationDateTimeUtc")
+INDICATOR_FIELDS = ("application", "createdByDisplayName", "expirationTime", "generateAlert", "title",
+                    "rbacGroupNames", "rbacGroupIds", "indicatorValue", "indicatorType", "creationTimeDateTimeUtc",
+                    "createdBy", "action", "severity")
 INDICATOR_TYPES = ("FileSha1", "FileMd5", "FileSha256", "CertificateThumbprint", "IpAddress", "DomainName", "Url")
 INDICATOR_ACTIONS = ("Alert", "Warn", "Block", "Audit", "BlockAndRemediate", "AlertAndBlock", "Allowed")
 SEVERITIES = ("Informational", "Low", "Medium", "High")
 HASH_LEN = {"FileSha1": 40, "FileMd5": 32, "FileSha256": 64, "CertificateThumbprint": 40}
+# An evidence item carries every one of these keys, null where they do not apply, as in the
+# "List alerts API" examples (the seeded evidence stores only the ones that apply).
+EVIDENCE_KEYS = ("entityType", "evidenceCreationTime", "sha1", "sha256", "fileName", "filePath", "processId",
+                 "processCommandLine", "processCreationTime", "parentProcessId", "parentProcessCreationTime",
+                 "parentProcessFileName", "parentProcessFilePath", "ipAddress", "url", "registryKey",
+                 "registryHive", "registryValueType", "registryValue", "accountName", "domainName", "userSid",
+                 "aadUserId", "userPrincipalName", "detectionStatus")
 
 
 # ---- alerts ------------------------------------------------------------------------------------
 
 def _alert_view(alert: dict, expand: bool) -> dict:
     out = {k: v for k, v in alert.items() if k != "evidence"}
-    if expand:
-        out["evidence"] = alert["evidence"]
+    # Unexpanded, the list says "evidence": [] ("List alerts API", example 1).
+    out["evidence"] = [{k: ev.get(k) for k in EVIDENCE_KEYS} for ev in alert["evidence"]] if expand else []
     return out
 
 
@@ -235,7 +243,8 @@ def post_indicator(call: Call) -> dict:
         existing.update(fields)
         return {"@odata.context": call.context("Indicators/$entity"), **existing}
     indicator = {"id": str(tenant.next_indicator), **fields, "source": call.requestor, "sourceType": "AadApp",
-                 "createdBy": call.requestor, "createdBySource": "PublicApi", "creationTimeDateTimeUtc": now,
+                 "createdBy": call.requestor, "createdByDisplayName": call.requestor,
+                 "createdBySource": "PublicApi", "creationTimeDateTimeUtc": now,
                  "rbacGroupIds": []}
     tenant.next_indicator += 1
     tenant.indicators.append(indicator)
