@@ -12,6 +12,8 @@ that has soar-runner installed gets these fixtures — see ``docs/testing.md``:
   calls one action for one tenant. ``make_soar_runner(cloud, **options)`` builds one with other
   options (``auto_approve``, client ``quotas``, ``retry``, extra ``plugins``, ``token_cache``).
 - ``soar_action`` — shorthand for ``soar_runner.action``.
+- ``soar_replay`` — ``soar_replay(DIR, **options)``: a :class:`SoarRunner` answered from the
+  recorded exchanges in ``DIR`` (:mod:`runner.replay`) instead of the simulator.
 
 Importing this module imports pytest only; the runner, the simulator and their libraries load
 inside the fixtures, so the plugin costs nothing in projects that do not use it.
@@ -355,6 +357,24 @@ def make_soar_runner(request: pytest.FixtureRequest, tmp_path: Path):
     yield make
     for runner in made:
         runner.close()
+
+
+@pytest.fixture
+def soar_replay(make_soar_runner: Callable[..., SoarRunner]) -> Callable[..., SoarRunner]:
+    """A factory: ``soar_replay(DIR, **options)`` → a :class:`SoarRunner` whose API requests are
+    answered from the recorded exchanges in ``DIR`` (:mod:`runner.replay`, docs/replay.md); its
+    ``replay`` attribute holds what was received (``replay.requests("POST", "/isolate")``) and
+    what had no recording (``replay.missing``)."""
+
+    def make(directory: str | Path, **options: Any) -> SoarRunner:
+        from runner.replay import Replay
+
+        replay = Replay(directory)
+        runner = make_soar_runner(replay.cloud(), **options)
+        runner.replay = replay  # type: ignore[attr-defined]
+        return runner
+
+    return make
 
 
 @pytest.fixture

@@ -81,3 +81,13 @@ def test_replay_refuses_a_directory_without_recordings(tmp_path):
 def test_shipped_and_packaged_triage_playbooks_match_the_replayed_one():
     # the demo runs the packaged copy: the replayed file is the one users get
     assert (ROOT / "runner" / "playbooks" / TRIAGE.name).read_text() == TRIAGE.read_text()
+
+
+def test_soar_replay_fixture_runs_an_action_against_recordings(soar_replay):
+    runner = soar_replay(FIXTURES / "graph-incident", auto_approve=True)
+    out = runner.run(str(TRIAGE), tenant="replay")
+    assert out.status == "succeeded"
+    assert [r["path"] for r in runner.replay.requests("POST", "/isolate")] == [
+        f"/api/machines/{HIGH['graph-incident'][0]}/isolate"]
+    incident = runner.action("defender.get_incident", tenant="replay", incident_id="2972395")
+    assert incident["api"] == "graph" and incident["status"] == "InProgress"
