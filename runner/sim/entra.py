@@ -106,7 +106,10 @@ class EntraSimulator:
 
     def _dispatch(self, request: httpx.Request, family: str | None) -> tuple[str, httpx.Response]:
         parts = [p for p in request.url.path.split("/") if p]
-        base = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        # https whatever scheme reached us: behind a TLS-terminating relay the request arrives as
+        # http, yet msal and azure-identity refuse any endpoint in a discovery document that is not
+        # https, and the real service only ever names https ones.
+        base = f"https://{request.url.netloc.decode()}"
         if not parts:
             return "", _json({"error": "not_found"}, 404)
         head, rest = parts[0], parts[1:]

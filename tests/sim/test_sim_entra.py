@@ -199,8 +199,9 @@ def test_seed_python_urllib_snippet_against_soar_sim_serve(tmp_path):
         # and the curl form (v2) on the same server, via discovery from the served metadata
         with httpx.Client(timeout=10) as c:
             meta = c.get(f"{base}/{info['tenants'][1]['tenant_id']}/v2.0/.well-known/openid-configuration").json()
-            assert meta["token_endpoint"].startswith(base)
-            resp = c.post(meta["token_endpoint"], data={
+            # https, though http reached it (what a TLS-terminating relay in front of it needs)
+            assert meta["token_endpoint"].startswith(base.replace("http://", "https://", 1))
+            resp = c.post(meta["token_endpoint"].replace("https://", "http://", 1), data={
                 "grant_type": "client_credentials", "client_id": info["client_id"],
                 "scope": "https://securitycenter.onmicrosoft.com/windowsatpservice/.default",
                 "client_secret": info["client_secret"]})
