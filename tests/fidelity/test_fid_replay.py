@@ -5,6 +5,7 @@ incident's high-risk device and no other; a request without a recording fails lo
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,20 @@ def test_triage_replayed_isolates_the_high_risk_device(tmp_path, name):
     assert doc["replay"]["not_recorded"] == [] and doc["replay"]["answered"] == doc["replay"]["requests"]
 
 
-def test_a_request_without_a_recording_fails_the_step_and_is_listed(tmp_path):
+def test_collect_packages_replayed_collects_from_every_device_of_the_incident(tmp_path):
     result, doc = soar(tmp_path, "run", str(COLLECT), "--replay", str(FIXTURES / "xdr-incident"), "--json")
+    assert result.exit_code == 0, result.output
+    outputs = doc["children"]["replay"]["outputs"] if "children" in doc else doc["outputs"]
+    assert outputs["incident"] == 924521 and len(outputs["collected"]) == 2
+    posts = [w for w in doc["replay"]["writes"] if w.endswith("/collectInvestigationPackage")]
+    assert len(posts) == 2 and doc["replay"]["not_recorded"] == []
+
+
+def test_a_request_without_a_recording_fails_the_step_and_is_listed(tmp_path):
+    partial = shutil.copytree(FIXTURES / "xdr-incident", tmp_path / "partial")
+    for name in ("08-collect-user5cx.json", "10-note-incident.json"):
+        (partial / name).unlink()
+    result, doc = soar(tmp_path, "run", str(COLLECT), "--replay", str(partial), "--json")
     assert result.exit_code == 1
     assert any("collectInvestigationPackage" in line for line in doc["replay"]["not_recorded"])
     text = json.dumps(doc)
