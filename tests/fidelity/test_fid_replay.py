@@ -104,3 +104,19 @@ def test_soar_replay_fixture_runs_an_action_against_recordings(soar_replay):
         f"/api/machines/{HIGH['graph-incident'][0]}/isolate"]
     incident = runner.action("defender.get_incident", tenant="replay", incident_id="2972395")
     assert incident["api"] == "graph" and incident["status"] == "InProgress"
+
+
+def test_soar_run_shows_the_warning_when_no_device_has_the_id(tmp_path):
+    rec = shutil.copytree(FIXTURES / "xdr-incident", tmp_path / "no-ids")
+    listing = json.loads((rec / "01-list-incidents.json").read_text())
+    for inc in listing["response"]["body"]["value"]:
+        for alert in inc["alerts"]:
+            for dev in alert["devices"]:
+                del dev["mdatpDeviceId"]
+    (rec / "01-list-incidents.json").write_text(json.dumps(listing))
+    result, doc = soar(tmp_path, "run", str(TRIAGE), "--replay", str(rec), "--auto-approve", "--json")
+    steps = {s["id"]: s for s in (doc["children"]["replay"] if "children" in doc else doc)["steps"]}
+    assert any("mdatpDeviceId" in w for w in steps["devices"]["warnings"])
+    assert not [w for w in doc["replay"]["writes"] if w.endswith("/isolate")]
+    text, _ = soar(tmp_path, "run", str(TRIAGE), "--replay", str(rec), "--auto-approve")
+    assert "warning:" in text.output and "step 'devices'" in text.output and "mdatpDeviceId" in text.output
