@@ -5,7 +5,8 @@ two demo tenants (``contoso``, ``fabrikam``), runs the shipped triage playbook w
 auto-approved (and says so), shows live progress, and ends with what happened, read from the
 simulator and the API client counters rather than from the playbook's own claims: incidents
 seen, devices isolated per tenant, machine actions and their outcomes, token requests, API
-calls, 429s absorbed and the elapsed time.
+calls, 429s absorbed, the steps' warnings (e.g. devices without a machine id: nothing to act
+on is not shown as a plain success) and the elapsed time.
 """
 
 from __future__ import annotations
