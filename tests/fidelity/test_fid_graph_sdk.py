@@ -38,6 +38,7 @@ with warnings.catch_warnings():
     from msgraph.generated.models.o_data_errors.o_data_error import ODataError  # noqa: E402
     from msgraph.generated.models.security.alert import Alert  # noqa: E402
     from msgraph.generated.models.security.alert_classification import AlertClassification  # noqa: E402
+    from msgraph.generated.models.security.alert_comment import AlertComment  # noqa: E402
     from msgraph.generated.models.security.alert_determination import AlertDetermination  # noqa: E402
     from msgraph.generated.models.security.alert_status import AlertStatus  # noqa: E402
     from msgraph.generated.models.security.incident import Incident  # noqa: E402
@@ -220,6 +221,16 @@ def test_alerts_v2_list_get_update(graph):
     assert (updated.status, updated.determination, updated.assigned_to) == (
         AlertStatus.Resolved, AlertDetermination.SecurityTesting, "soc@contoso.com")
     assert updated.resolved_date_time is not None
+    # The SDK posts a comment as a JSON array; Graph wants one object and answers the array with a
+    # 400 (msgraph-sdk-python#1168, msgraph-sdk-dotnet#2514) -- the simulator does the same.
+    with pytest.raises(ODataError) as info:
+        _run(client.security.alerts_v2.by_alert_id(alert_id).comments.post([AlertComment(comment="sdk")]))
+    assert info.value.response_status_code == 400 and "Empty Payload" in info.value.error.message
+    cloud.defender.tenant("contoso").alert(alert_id)["comments"].append(
+        {"comment": "posted", "createdBy": "soc@contoso.com", "createdTime": "2026-01-01T00:00:00Z"})
+    again = _run(client.security.alerts_v2.by_alert_id(alert_id).get())
+    assert unparsed(_last(recorder, f"/security/alerts_v2/{alert_id}"), again) == []
+    assert [(c.comment, c.created_by_display_name) for c in again.comments] == [("posted", "soc@contoso.com")]
 
 
 # ---- hunting -------------------------------------------------------------------------------------

@@ -190,6 +190,21 @@ def test_patch_refuses_what_is_not_documented(graph):
     assert client.get(f"{GRAPH}/alerts_v2/nope").status_code == 404
 
 
+def test_comments_take_one_alert_comment_object(graph):
+    client, cloud = graph
+    tenant = cloud.defender.tenant("contoso")
+    for path in (f"incidents/{tenant.incidents[0]['incidentId']}", f"alerts_v2/{tenant.alerts[0]['id']}"):
+        answer = client.post(f"{GRAPH}/{path}/comments",
+                             json={"@odata.type": "microsoft.graph.security.alertComment", "comment": "Demo"})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["value"][-1]["comment"] == "Demo" and all(set(c) == COMMENT for c in answer.json()["value"])
+        listed = client.get(f"{GRAPH}/{path}").json()["comments"]
+        assert listed[-1]["comment"] == "Demo"
+        # a JSON array, as the SDKs send it, is refused as the service refuses it
+        refused = client.post(f"{GRAPH}/{path}/comments", json=[{"comment": "x"}])
+        assert refused.status_code == 400 and refused.json()["error"]["message"] == "Empty Payload. JSON content expected."
+
+
 def test_hunting_answers_on_both_paths(graph):
     client, _ = graph
     for path, body in (("runHuntingQuery", {"Query": "DeviceInfo | take 2"}),

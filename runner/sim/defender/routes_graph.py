@@ -1,11 +1,13 @@
 """Microsoft Graph security routes: ``/v1.0/security/incidents`` (``$expand=alerts``,
-``@odata.nextLink`` paging, PATCH, comments), ``/v1.0/security/alerts_v2`` (list, get, PATCH)
-and ``runHuntingQuery`` — on the path Microsoft's SDKs post to
-(``/security/microsoft.graph.security.runHuntingQuery``) and on the short one the reference page
-shows. The same incidents and alerts as the XDR and MDE APIs, projected by ``graph_shapes``.
+``@odata.nextLink`` paging, PATCH, comments), ``/v1.0/security/alerts_v2`` (list, get, PATCH,
+comments) and ``runHuntingQuery`` — on the path Microsoft's SDKs post to
+(``/security/microsoft.graph.security.runHuntingQuery``) and on the short one the reference
+page shows. The same incidents and alerts as the XDR and MDE APIs, projected by ``graph_shapes``.
 """
 
 from __future__ import annotations
+
+import json
 
 from runner.sim.defender.clock import iso
 from runner.sim.defender.graph_shapes import CLASSIFICATIONS, DETERMINATION_INPUT, graph_alert, graph_comment, \
@@ -56,6 +58,27 @@ def _verdict(changes: dict, body: dict) -> None:
         changes["determination"] = match
 
 
+def _comment_texts(call: Call) -> list[str]:
+    """The comment a POST to ``.../comments`` adds: one alertComment object, as the reference pages
+    send. Microsoft's SDKs send a JSON array of them (``comments`` is a collection in $metadata);
+    the service answers that with 400 "Empty Payload. JSON content expected." (reported against
+    the Python, .NET and Java SDKs: msgraph-sdk-python#1168, msgraph-sdk-dotnet#2514,
+    msgraph-sdk-java#2131), and so does the simulator."""
+    try:
+        value = json.loads(call.request.content or b"null")
+    except ValueError as exc:
+        raise ApiError(400, "BadRequest", f"Request body is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "BadRequest", "Empty Payload. JSON content expected.")
+    unknown = [k for k in value if k not in ("@odata.type", "comment")]
+    if unknown:
+        raise ApiError(400, "BadRequest", f"Unknown properties of alertComment: {', '.join(unknown)}")
+    text = value.get("comment")
+    if not isinstance(text, str) or not text.strip():
+        raise ApiError(400, "BadRequest", "The comment property is required and must be a non-empty string")
+    return [text]
+
+
 # ---- incidents ---------------------------------------------------------------------------------
 
 def list_incidents(call: Call) -> dict:
@@ -102,14 +125,8 @@ def patch_incident(call: Call) -> dict:
 def post_comment(call: Call) -> dict:
     """``POST /security/incidents/{id}/comments`` with an alertComment: 200 and every comment."""
     incident = _incident(call)
-    body = call.body()
-    unknown = [k for k in body if k not in ("@odata.type", "comment")]
-    if unknown:
-        raise ApiError(400, "BadRequest", f"Unknown properties of alertComment: {', '.join(unknown)}")
-    text = body.get("comment")
-    if not isinstance(text, str) or not text.strip():
-        raise ApiError(400, "BadRequest", "The comment property is required and must be a non-empty string")
-    update_incident(call, incident, {"comment": text}, author=call.requestor)
+    for text in _comment_texts(call):
+        update_incident(call, incident, {"comment": text}, author=call.requestor)
     return {"@odata.context": call.context("Collection(microsoft.graph.security.alertComment)"),
             "value": [graph_comment(c) for c in incident["comments"]]}
 
@@ -161,6 +178,17 @@ def patch_alert(call: Call) -> dict:
     return {"@odata.context": call.context("security/alerts_v2/$entity"), **graph_alert(call.tenant, alert)}
 
 
+def post_alert_comment(call: Call) -> dict:
+    """``POST /security/alerts_v2/{id}/comments`` with an alertComment: 200 and every comment
+    (security-alert-post-comments)."""
+    alert = _alert(call)
+    for text in _comment_texts(call):
+        alert["comments"].append({"comment": text, "createdBy": call.requestor, "createdTime": iso(call.now)})
+    alert["lastUpdateTime"] = iso(call.now)
+    return {"@odata.context": call.context("Collection(microsoft.graph.security.alertComment)"),
+            "value": [graph_comment(c) for c in alert["comments"]]}
+
+
 HUNTING_ROLES = ("ThreatHunting.Read.All",)
 
 ROUTES = [
@@ -175,6 +203,8 @@ ROUTES = [
           get_alert),
     Route("PATCH", r"/v1\.0/security/alerts_v2/(?P<id>[^/]+)", "graph", "graph", ALERT_WRITE, "graph_alerts",
           patch_alert),
+    Route("POST", r"/v1\.0/security/alerts_v2/(?P<id>[^/]+)/comments", "graph", "graph", ALERT_WRITE,
+          "graph_alerts", post_alert_comment),
     # Served by DefenderSim.hunting (runner.sim.defender.hunting); 501 when it is set to None. The
     # SDKs post to the action's namespaced name; the reference page shows the short one.
     Route("POST", r"/v1\.0/security/(?:microsoft\.graph\.security\.)?runHuntingQuery", "graph", "graph",
