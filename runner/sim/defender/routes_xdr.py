@@ -44,7 +44,9 @@ def xdr_alert(tenant: TenantData, alert: dict) -> dict:
     devices = [xdr_device(device)] if device else []
     entities = []
     for ev in alert["evidence"]:
-        entities.append({"entityType": ev["entityType"], "sha1": ev.get("sha1"), "sha256": ev.get("sha256"),
+        # sparse, as a recorded 2024 answer sends them (keys without a value left out); the older
+        # example on Microsoft's page lists every key with null
+        entities.append({k: v for k, v in {"entityType": ev["entityType"], "sha1": ev.get("sha1"), "sha256": ev.get("sha256"),
                          "fileName": ev.get("fileName"), "filePath": ev.get("filePath"),
                          "processId": ev.get("processId"), "processCommandLine": ev.get("processCommandLine"),
                          "ipAddress": ev.get("ipAddress"), "url": ev.get("url"),
@@ -53,7 +55,7 @@ def xdr_alert(tenant: TenantData, alert: dict) -> dict:
                          "userPrincipalName": ev.get("userPrincipalName"),
                          "deviceId": device["id"] if device else None,
                          "evidenceCreationTime": ev.get("evidenceCreationTime"),
-                         "remediationStatus": "None", "verdict": "Suspicious"})
+                         "remediationStatus": "None", "verdict": "Suspicious"}.items() if v is not None})
     return {"alertId": alert["id"], "providerAlertId": alert["id"], "incidentId": alert["incidentId"],
             "serviceSource": "MicrosoftDefenderForEndpoint", "creationTime": alert["alertCreationTime"],
             "lastUpdatedTime": alert["lastUpdateTime"], "resolvedTime": alert["resolvedTime"],
