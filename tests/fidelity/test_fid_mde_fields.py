@@ -49,6 +49,7 @@ def test_the_check_flags_what_it_should() -> None:
 
 
 def test_alerts(api: Api) -> None:
+    api.cloud.defender.add_alert("contoso", incident_id=None)  # an injected one too (docs/simulator.md)
     listed = api.call("GET", f"{MDE}/api/alerts").json()["value"]
     assert listed and _all(listed, ALERT) == []
     expanded = api.call("GET", f"{MDE}/api/alerts", params={"$expand": "evidence"}).json()["value"]
