@@ -119,3 +119,15 @@ def test_devices_filter_names_the_missing_field():
     assert len(notes) == 1 and "mdatpDeviceId" in next(iter(notes))
     raw = {"alerts": [{"devices": [{"mdatpDeviceId": "1" * 40}]}, {"devices": [{"mdeDeviceId": "2" * 40}]}]}
     assert [d.get("mdatpDeviceId") or d.get("mdeDeviceId") for d in f_devices(raw)] == ["1" * 40, "2" * 40]
+
+
+def test_demo_isolates_devices_and_its_summary_has_a_warnings_row(tmp_path):
+    from click.testing import CliRunner
+
+    from runner.cli import main
+
+    result = CliRunner().invoke(main, ["--store", f"sqlite:///{tmp_path}/soar.db", "demo", "--json"],
+                                catch_exceptions=False)
+    summary = json.loads(result.stdout)["summary"]
+    assert result.exit_code == 0 and summary["warnings"] == []
+    assert all(summary["devices_isolated"].values())

@@ -114,7 +114,7 @@ def test_soar_run_shows_the_warning_when_no_device_has_the_id(tmp_path):
             for dev in alert["devices"]:
                 del dev["mdatpDeviceId"]
     (rec / "01-list-incidents.json").write_text(json.dumps(listing))
-    result, doc = soar(tmp_path, "run", str(TRIAGE), "--replay", str(rec), "--auto-approve", "--json")
+    _, doc = soar(tmp_path, "run", str(TRIAGE), "--replay", str(rec), "--auto-approve", "--json")
     steps = {s["id"]: s for s in (doc["children"]["replay"] if "children" in doc else doc)["steps"]}
     assert any("mdatpDeviceId" in w for w in steps["devices"]["warnings"])
     assert not [w for w in doc["replay"]["writes"] if w.endswith("/isolate")]
