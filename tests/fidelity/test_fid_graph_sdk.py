@@ -28,28 +28,28 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="GetQueryParameters is deprecated", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message="This class is deprecated. Please use the generic RequestConfiguration",
                             category=DeprecationWarning)
-    from kiota_abstractions.base_request_configuration import RequestConfiguration  # noqa: E402
-    from azure.core.credentials import AccessToken  # noqa: E402
-    from azure.identity import ClientSecretCredential  # noqa: E402
-    from kiota_authentication_azure.azure_identity_authentication_provider import (  # noqa: E402
+    from azure.core.credentials import AccessToken
+    from azure.identity import ClientSecretCredential
+    from kiota_abstractions.base_request_configuration import RequestConfiguration
+    from kiota_authentication_azure.azure_identity_authentication_provider import (
         AzureIdentityAuthenticationProvider,
     )
-    from msgraph import GraphRequestAdapter, GraphServiceClient  # noqa: E402
-    from msgraph.generated.models.o_data_errors.o_data_error import ODataError  # noqa: E402
-    from msgraph.generated.models.security.alert import Alert  # noqa: E402
-    from msgraph.generated.models.security.alert_classification import AlertClassification  # noqa: E402
-    from msgraph.generated.models.security.alert_comment import AlertComment  # noqa: E402
-    from msgraph.generated.models.security.alert_determination import AlertDetermination  # noqa: E402
-    from msgraph.generated.models.security.alert_status import AlertStatus  # noqa: E402
-    from msgraph.generated.models.security.incident import Incident  # noqa: E402
-    from msgraph.generated.security.alerts_v2.alerts_v2_request_builder import Alerts_v2RequestBuilder  # noqa: E402
-    from msgraph.generated.security.incidents.incidents_request_builder import IncidentsRequestBuilder  # noqa: E402
-    from msgraph.generated.security.microsoft_graph_security_run_hunting_query.run_hunting_query_post_request_body \
-        import RunHuntingQueryPostRequestBody  # noqa: E402
-    from msgraph_core import GraphClientFactory, PageIterator  # noqa: E402
+    from msgraph import GraphRequestAdapter, GraphServiceClient
+    from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+    from msgraph.generated.models.security.alert import Alert
+    from msgraph.generated.models.security.alert_classification import AlertClassification
+    from msgraph.generated.models.security.alert_comment import AlertComment
+    from msgraph.generated.models.security.alert_determination import AlertDetermination
+    from msgraph.generated.models.security.alert_status import AlertStatus
+    from msgraph.generated.models.security.incident import Incident
+    from msgraph.generated.security.alerts_v2.alerts_v2_request_builder import Alerts_v2RequestBuilder
+    from msgraph.generated.security.incidents.incidents_request_builder import IncidentsRequestBuilder
+    from msgraph.generated.security.microsoft_graph_security_run_hunting_query import \
+        run_hunting_query_post_request_body as hunting_body
+    from msgraph_core import GraphClientFactory, PageIterator
 
-from runner.auth.vaults import network_transport  # noqa: E402
-from runner.sim import SimulatedCloud  # noqa: E402
+from runner.auth.vaults import network_transport
+from runner.sim import SimulatedCloud
 
 GRAPH = "https://graph.microsoft.com"
 # The SDK imports its request builders lazily, so the same two warnings come at run time too.
@@ -237,7 +237,7 @@ def test_alerts_v2_list_get_update(graph):
 
 def test_run_hunting_query_on_the_sdk_path(graph):
     client, _, recorder, cloud = graph
-    body = RunHuntingQueryPostRequestBody(query="DeviceInfo | take 3 | project DeviceId, DeviceName")
+    body = hunting_body.RunHuntingQueryPostRequestBody(query="DeviceInfo | take 3 | project DeviceId, DeviceName")
     result = _run(client.security.microsoft_graph_security_run_hunting_query.post(body))
     method, path, raw = recorder.bodies[-1]
     assert (method, path) == ("POST", "/v1.0/security/microsoft.graph.security.runHuntingQuery")

@@ -111,7 +111,8 @@ def alert_problems(alert: dict, where: str = "alert") -> list[str]:
 
 def incident_problems(inc: dict, where: str = "incident") -> list[str]:
     keys = set(inc) - {"@odata.context", "alerts"}
-    problems = [f"{where}: extra {sorted(keys - INCIDENT)}, missing {sorted(INCIDENT - keys)}"] if keys != INCIDENT else []
+    problems = [] if keys == INCIDENT else [f"{where}: extra {sorted(keys - INCIDENT)}, "
+                                           f"missing {sorted(INCIDENT - keys)}"]
     problems += _enum_problems(inc, where)
     problems += [f"{where}.comments[{i}]" for i, c in enumerate(inc["comments"]) if set(c) != COMMENT]
     for i, alert in enumerate(inc.get("alerts") or []):
@@ -120,14 +121,14 @@ def incident_problems(inc: dict, where: str = "incident") -> list[str]:
 
 
 def test_incidents_and_their_alerts_carry_the_documented_properties(graph):
-    client, cloud = graph
+    client, _ = graph
     incidents = client.get(f"{GRAPH}/incidents", params={"$expand": "alerts", "$top": "50"}).json()["value"]
     problems = [p for i, inc in enumerate(incidents) for p in incident_problems(inc, f"incidents[{i}]")]
     assert problems == []
     kinds = {ev["@odata.type"] for inc in incidents for a in inc["alerts"] for ev in a["evidence"]}
     assert len(kinds) == len(EVIDENCE_TYPES)  # every evidence type was checked
     alert = incidents[0]["alerts"][0]
-    assert alert["classification"] != None and alert["determination"] != None  # noqa: E711 - Graph: "unknown"
+    assert None not in (alert["classification"], alert["determination"])  # Graph says "unknown", not null
     one = client.get(f"{GRAPH}/incidents/{incidents[0]['id']}").json()
     assert incident_problems(one) == [] and "alerts" not in one
 
@@ -197,12 +198,14 @@ def test_comments_take_one_alert_comment_object(graph):
         answer = client.post(f"{GRAPH}/{path}/comments",
                              json={"@odata.type": "microsoft.graph.security.alertComment", "comment": "Demo"})
         assert answer.status_code == 200, answer.text
-        assert answer.json()["value"][-1]["comment"] == "Demo" and all(set(c) == COMMENT for c in answer.json()["value"])
+        comments = answer.json()["value"]
+        assert comments[-1]["comment"] == "Demo" and all(set(c) == COMMENT for c in comments)
         listed = client.get(f"{GRAPH}/{path}").json()["comments"]
         assert listed[-1]["comment"] == "Demo"
         # a JSON array, as the SDKs send it, is refused as the service refuses it
         refused = client.post(f"{GRAPH}/{path}/comments", json=[{"comment": "x"}])
-        assert refused.status_code == 400 and refused.json()["error"]["message"] == "Empty Payload. JSON content expected."
+        assert refused.status_code == 400
+        assert refused.json()["error"]["message"] == "Empty Payload. JSON content expected."
 
 
 def test_hunting_answers_on_both_paths(graph):

@@ -18,8 +18,8 @@ import time
 import httpx
 import pytest
 
-from runner.sim import SimulatedCloud
 from runner.auth.clouds import LOGIN_HOSTS
+from runner.sim import SimulatedCloud
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
@@ -103,7 +103,7 @@ def _urls(value) -> list[str]:
 
 
 def test_every_served_document_names_https_addresses(served, relay):
-    cloud, base = served
+    cloud, _ = served
     tid = cloud.tenant("contoso").id
     with httpx.Client(transport=relay) as client:
         docs = [client.get(f"https://login.microsoftonline.com/{tid}/v2.0/.well-known/openid-configuration"),

@@ -121,7 +121,8 @@ def graph_device_evidence(device: dict, created: str | None) -> dict:
             "osPlatform": device["osPlatform"], "osBuild": device["osBuild"], "version": device["version"],
             "healthStatus": camel(device["healthStatus"]), "riskScore": camel(device["riskScore"]),
             "rbacGroupId": device["rbacGroupId"], "rbacGroupName": device["rbacGroupName"],
-            "onboardingStatus": camel(device["onboardingStatus"]), "defenderAvStatus": camel(device["defenderAvStatus"]),
+            "onboardingStatus": camel(device["onboardingStatus"]),
+            "defenderAvStatus": camel(device["defenderAvStatus"]),
             "ipInterfaces": [device["lastIpAddress"]] if device.get("lastIpAddress") else [],
             "loggedOnUsers": [], "vmMetadata": None}
 
