@@ -19,8 +19,6 @@ from typing import Any
 import httpx
 import pytest
 
-pytest.importorskip("msgraph")
-
 # kiota-abstractions and msgraph's generated request builders warn, once at import, about their
 # own deprecated classes (GetQueryParameters, the per-builder request configurations): not ours
 # to fix, so only those two warnings are let through here (the suite turns warnings into errors).

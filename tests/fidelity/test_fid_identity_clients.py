@@ -16,9 +16,12 @@ import threading
 import time
 
 import httpx
+import msal
 import pytest
+from azure import identity
 
 from runner.auth.clouds import LOGIN_HOSTS
+from runner.auth.vaults import network_transport
 from runner.sim import SimulatedCloud
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
@@ -119,7 +122,6 @@ def test_every_served_document_names_https_addresses(served, relay):
 
 
 def test_msal_gets_tokens_through_the_relay(served, relay):
-    msal = pytest.importorskip("msal")
     cloud, _ = served
     tid = cloud.tenant("contoso").id
     with httpx.Client(transport=relay, timeout=30) as http:
@@ -145,8 +147,6 @@ def test_msal_gets_tokens_through_the_relay(served, relay):
 
 
 def test_azure_identity_gets_tokens_through_the_relay(served, relay):
-    identity = pytest.importorskip("azure.identity")
-    from runner.auth.vaults import network_transport
 
     cloud, _ = served
     tid = cloud.tenant("fabrikam").id
