@@ -69,7 +69,7 @@ def determination(value: str | None) -> str:
     return DETERMINATIONS.get(value or "NotAvailable", camel(value) or "unknown")
 
 
-def _evidence_base(ev: dict, created: str | None) -> dict:
+def _evidence_base(created: str | None) -> dict:
     return {"createdDateTime": created, "verdict": "suspicious", "remediationStatus": "none",
             "remediationStatusDetails": None, "roles": [], "detailedRoles": [], "tags": []}
 
@@ -91,7 +91,7 @@ def graph_evidence(ev: dict, device: dict | None) -> dict:
     image under ``imageFile``."""
     kind = _EVIDENCE_KIND.get(ev["entityType"], "alertEvidence")
     out: dict[str, Any] = {"@odata.type": f"#microsoft.graph.security.{kind}",
-                           **_evidence_base(ev, ev.get("evidenceCreationTime"))}
+                           **_evidence_base(ev.get("evidenceCreationTime"))}
     status = camel(ev.get("detectionStatus"))
     mde_id = device["id"] if device else None
     if kind == "userEvidence":
@@ -115,7 +115,7 @@ def graph_evidence(ev: dict, device: dict | None) -> dict:
 
 def graph_device_evidence(device: dict, created: str | None) -> dict:
     """A machine as ``deviceEvidence`` (mdeDeviceId is the MDE machine id, as /api/machines/{id})."""
-    return {"@odata.type": "#microsoft.graph.security.deviceEvidence", **_evidence_base(device, created),
+    return {"@odata.type": "#microsoft.graph.security.deviceEvidence", **_evidence_base(created),
             "roles": ["compromised"], "firstSeenDateTime": device["firstSeen"], "mdeDeviceId": device["id"],
             "azureAdDeviceId": device["aadDeviceId"], "deviceDnsName": device["computerDnsName"],
             "osPlatform": device["osPlatform"], "osBuild": device["osBuild"], "version": device["version"],
@@ -146,7 +146,7 @@ def graph_alert(tenant: TenantData, alert: dict) -> dict:
             "serviceSource": "microsoftDefenderForEndpoint",
             "detectionSource": DETECTION_SOURCES.get(alert["detectionSource"], "unknown"),
             "detectorId": alert["detectorId"], "tenantId": tid, "title": alert["title"],
-            "description": alert["description"], "recommendedActions": alert.get("recommendedAction") or "",
+            "description": alert["description"], "recommendedActions": alert.get("recommendedAction"),
             "category": alert["category"], "assignedTo": alert["assignedTo"],
             "alertWebUrl": f"{PORTAL}/alerts/{alert['id']}?tid={tid}",
             "incidentWebUrl": f"{PORTAL}/incidents/{alert['incidentId']}?tid={tid}",
