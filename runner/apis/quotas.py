@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 
 from runner.errors import ConfigError
 
-# Documented limits (shared/defender-api.md section 5). Graph's security API documents no
+# Documented limits (each API reference page's "Limitations"). Graph's security API documents no
 # call-count limit for incidents, so it has none unless configured.
 DEFAULT_QUOTAS: dict[str, dict[str, int]] = {
     "mde": {"per_minute": 100, "per_hour": 1500},

@@ -1,7 +1,7 @@
 """Where each Microsoft cloud lives: token authority, API hosts, token resources.
 
-Facts from ``shared/defender-api.md`` section 0 and 1 (Defender gov pages, msticpy and
-demisto agree). Where Microsoft's sources disagree (GCC's Graph host) the choice is written
+Facts from Microsoft's Defender for Endpoint and Defender XDR pages for US Government customers
+(msticpy and demisto agree). Where Microsoft's sources disagree (GCC's Graph host) the choice is written
 next to the value. This module imports nothing heavy: :mod:`runner.config` uses it to
 validate ``cloud:`` and ``region:``.
 

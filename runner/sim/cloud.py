@@ -40,7 +40,7 @@ from runner.secrets import Secret
 NS = uuid.UUID("5f1c7e1a-6d0b-4c53-9a3e-50a7c0de0001")
 DEMO_TENANTS = ("contoso", "fabrikam")
 
-# What the demo app is granted by default: every role of defender-api.md section 3.
+# What the demo app is granted by default: every application role the Defender and Graph security APIs define.
 DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
     "mde": ("Alert.Read.All", "Alert.ReadWrite.All", "Machine.Read.All", "Machine.ReadWrite.All",
             "Machine.Isolate", "Machine.Scan", "Machine.CollectForensics", "Machine.RestrictExecution",

@@ -1,4 +1,4 @@
-"""runner.apis against small MockTransport handlers shaped like shared/defender-api.md."""
+"""runner.apis against small MockTransport handlers shaped like Microsoft's API reference."""
 
 from __future__ import annotations
 

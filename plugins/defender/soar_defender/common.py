@@ -19,7 +19,7 @@ from runner.errors import Location
 RAW_FILTER = ("Extra OData $filter, ANDed in: the playbook author's own text, sent as written; values from "
               "triggers or steps go in the typed inputs, never in here")
 
-# Roles (shared/defender-api.md section 3): any one of each tuple suffices.
+# Roles (the "Permissions" section of each API reference page): any one of each tuple suffices.
 MACHINE_READ = ("Machine.Read.All", "Machine.ReadWrite.All")
 ALERT_READ = ("Alert.Read.All", "Alert.ReadWrite.All")
 ALERT_WRITE = ("Alert.ReadWrite.All",)

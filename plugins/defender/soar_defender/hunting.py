@@ -1,6 +1,6 @@
 """Advanced hunting: ``defender.run_hunting_query`` on Graph, XDR or MDE, one normalized output.
 
-Three endpoints run KQL (shared/defender-api.md 4.2 and 5):
+Three endpoints run KQL (Microsoft's advanced hunting API pages):
 
 ======  ==========================================  =========================  ==========
 api     endpoint                                    role                       timeout
@@ -51,7 +51,7 @@ TIMEOUT_MARGIN = 15.0  # wait a little longer than the service, so that its own 
 ROW_LIMIT = 100_000  # every endpoint stops there (silently)
 SIZE_LIMITS = {"graph": "50 MB", "xdr": "124 MB", "mde": "124 MB"}
 LOOKBACK_DAYS = 30  # XDR and MDE always see the last 30 days
-RETIREMENT = dt.date(2027, 2, 1)  # XDR and MDE hunting stop returning data (defender-api.md 5)
+RETIREMENT = dt.date(2027, 2, 1)  # XDR and MDE hunting stop returning data (Microsoft's retirement notice for the XDR and MDE hunting APIs)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ISO = re.compile(r"^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
 

@@ -2,7 +2,7 @@
 
 Defender answers a repeated isolate/scan/restrict inconsistently: sometimes the pending action,
 sometimes HTTP 400 "already in progress" / ``ActiveRequestAlreadyExists``, and a duplicate can
-stay Pending and fire later (shared/defender-api.md 4.4). So every action here:
+stay Pending and fire later (Microsoft's "MachineAction resource type"). So every action here:
 
 1. looks up the action an earlier attempt of this step created (its answer was lost; it may
    have finished since), else an open (Pending/InProgress) action of the same type on the
@@ -35,7 +35,7 @@ ALL_ACTION_ROLES = ("Machine.Isolate", "Machine.Scan", "Machine.CollectForensics
 
 
 class MachineAction(Loose):
-    """A machineAction (shared/defender-api.md 4.4), plus ``reused``: true when an action that
+    """A machineAction (Microsoft's "MachineAction resource type"), plus ``reused``: true when an action that
     was already open (or sent by an earlier attempt) was returned instead of sending a new one."""
 
     id: str

@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from runner.sim.defender.service import DefenderSim
     from runner.sim.defender.state import TenantData
 
-CPU_CYCLE = 900.0  # the CPU quota resets every 15 minutes (defender-api.md section 5)
+CPU_CYCLE = 900.0  # the CPU quota resets every 15 minutes (Microsoft's advanced hunting API limits)
 MB = 1024 * 1024
 # Graph documents 50 MB; MDE 124 MB. XDR documents none: it shares MDE's backend, so 124 MB (UNCONFIRMED).
 MAX_RESULT_BYTES = {"graph": 50 * MB, "xdr": 124 * MB, "mde": 124 * MB}

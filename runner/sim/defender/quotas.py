@@ -1,6 +1,6 @@
 """Per-(tenant, bucket) sliding-window call quotas, on the simulated clock.
 
-Defaults are Defender's documented limits (defender-api.md section 5). A bucket's limits are
+Defaults are Defender's documented limits (each API reference page's "Limitations"). A bucket's limits are
 ``[(calls, window_seconds), ...]``; every window must have room for a call to pass.
 """
 

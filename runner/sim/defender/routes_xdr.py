@@ -16,7 +16,7 @@ WRITE = ("Incident.ReadWrite.All",)
 FILTERABLE = ("lastUpdateTime", "createdTime", "status", "assignedTo")
 STATUSES = ("Active", "InProgress", "Resolved", "Redirected")
 CLASSIFICATIONS = ("Unknown", "TruePositive", "InformationalExpectedActivity", "FalsePositive")
-# The update page's names and the resource page's names both pass (defender-api.md 4.1).
+# The update page's names and the resource page's names both pass (Microsoft's "Update incidents" and incident resource pages).
 DETERMINATIONS = ("NotAvailable", "MultiStagedAttack", "MaliciousUserActivity", "CompromisedAccount",
                   "CompromisedUser", "Malware", "Phishing", "UnwantedSoftware", "SecurityTesting",
                   "LineOfBusinessApplication", "ConfirmedActivity", "ConfirmedUserActivity",
