@@ -29,12 +29,12 @@ import re
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-import regex
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import ExpressionLimitError
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 MAX_INT_BITS = 4096  # integers: 1233 decimal digits
 MAX_STRING = 4_000_000  # characters of one string (bytes of one bytes value)
@@ -267,6 +267,8 @@ def check_printf(fmt: Any, args: Any) -> None:
 
 def regex_search(pattern: Any, text: str) -> Any:
     """``regex.search`` with the expression's remaining time as its timeout."""
+    import regex  # on first use: `soar validate` and playbooks without regexes never pay for it
+
     pattern = str(pattern)
     if len(pattern) > MAX_PATTERN:
         refuse(f"a regex pattern of {len(pattern):,} characters (at most {MAX_PATTERN:,})")
@@ -289,9 +291,11 @@ def regex_search(pattern: Any, text: str) -> Any:
 _pool: ThreadPoolExecutor | None = None
 
 
-def _executor() -> ThreadPoolExecutor:
+def _executor() -> "ThreadPoolExecutor":
     global _pool
     if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
         _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="soar-expr")
     return _pool
 
