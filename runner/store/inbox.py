@@ -27,9 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import Column, Index, MetaData, String, Table, and_, bindparam, delete, func, select
+from sqlalchemy import Column, Index, MetaData, String, Table, and_, bindparam, delete, func, select, text
 
-from .buffer import dialect_insert
 from .records import new_run_id, to_json
 from .tables import Json, UtcDateTime
 
@@ -208,12 +207,20 @@ class TriggerInbox:
     def _claim_keys(self, conn, rows: list[dict], windows: dict, now: datetime) -> dict:
         """Take the (playbook, key) row of each event, unless another event holds it within its
         window (also one earlier in ``rows``). One upsert for all rows, then one read per 500
-        keys: returns {(playbook, key): (event id, run id)} of the holders."""
+        keys: returns {(playbook, key): (event id, run id)} of the holders. For one event (a
+        webhook) the upsert's row count already says whether it took the key; the read is needed
+        only for a duplicate."""
         if not rows:
             return {}
-        conn.execute(self._upsert, [
-            {"playbook": r["playbook"], "dedup_key": r["dedup_key"], "event_id": r["id"], "run_id": r["run_id"],
-             "expires_at": now + timedelta(seconds=windows[id(r)]), "now": now} for r in rows])
+        params = [{"playbook": r["playbook"], "dedup_key": r["dedup_key"], "event_id": r["id"],
+                   "run_id": r["run_id"], "expires_at": now + timedelta(seconds=windows[id(r)]), "now": now}
+                  for r in rows]
+        if len(rows) == 1:
+            if conn.execute(self._upsert, params[0]).rowcount == 1:
+                r = rows[0]
+                return {(r["playbook"], r["dedup_key"]): (r["id"], r["run_id"])}
+        else:
+            conn.execute(self._upsert, params)
         holders: dict = {}
         keys = sorted({r["dedup_key"] for r in rows})
         for i in range(0, len(keys), 500):
@@ -225,15 +232,17 @@ class TriggerInbox:
 
     @functools.cached_property
     def _upsert(self):
-        """INSERT ... ON CONFLICT: the row is taken over only when its window has passed."""
-        stmt = dialect_insert(self._dialect, trigger_dedup).values(
-            playbook=bindparam("playbook"), dedup_key=bindparam("dedup_key"), event_id=bindparam("event_id"),
-            run_id=bindparam("run_id"), expires_at=bindparam("expires_at", type_=UtcDateTime()))
-        return stmt.on_conflict_do_update(
-            index_elements=["playbook", "dedup_key"],
-            set_={"event_id": stmt.excluded.event_id, "run_id": stmt.excluded.run_id,
-                  "expires_at": stmt.excluded.expires_at},
-            where=trigger_dedup.c.expires_at <= bindparam("now", type_=UtcDateTime()))
+        """INSERT ... ON CONFLICT: the row is taken over only when its window has passed. Written
+        as text (the same SQL on SQLite and PostgreSQL) so SQLAlchemy compiles it once: the
+        dialect's ``on_conflict_do_update`` construct with a ``where`` was compiled anew on every
+        webhook, which cost more than the rest of accepting it."""
+        return text(
+            "INSERT INTO trigger_dedup (playbook, dedup_key, event_id, run_id, expires_at) "
+            "VALUES (:playbook, :dedup_key, :event_id, :run_id, :expires_at) "
+            "ON CONFLICT (playbook, dedup_key) DO UPDATE SET event_id = excluded.event_id, "
+            "run_id = excluded.run_id, expires_at = excluded.expires_at "
+            "WHERE trigger_dedup.expires_at <= :now"
+        ).bindparams(bindparam("expires_at", type_=UtcDateTime()), bindparam("now", type_=UtcDateTime()))
 
     def last_succeeded(self, playbooks: Sequence[str]) -> dict[str, datetime]:
         """When each playbook's last succeeded top-level run started (``trigger.since``), for
