@@ -1,4 +1,4 @@
-"""The playbook, as typed data. The YAML contract is in DESIGN.md and docs/playbooks.md.
+"""The playbook, as typed data. The YAML contract is in docs/playbooks.md.
 
 These models check *shape* only. Cross-references (actions exist, inputs match, steps
 referenced by expressions exist and come earlier) are checked by ``runner.playbook.checks``,

@@ -99,7 +99,7 @@ def build_app(service: Any) -> Any:
 def _routes(service: Any) -> Starlette:
     metrics = service.metrics
     options = service.options
-    read_timeout = getattr(options, "read_timeout", None)
+    read_timeout = options.read_timeout
 
     def refuse(status: int, message: str, **extra) -> JSONResponse:
         metrics.rejected.labels(str(status)).inc()

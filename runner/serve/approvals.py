@@ -19,13 +19,13 @@ self-declared ``actor``. Either way the gate's ``approvers:`` are checked by the
 
 from __future__ import annotations
 
-import hmac
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from runner.errors import SoarError, UsageError
+from runner.serve.webhooks import check_bearer
 from runner.store.approval_queue import claim_waiting_run, decide_timed_out, decided_waiting_runs, due_approvals
 
 log = logging.getLogger("soar.serve")
@@ -42,16 +42,13 @@ class Caller:
 
 def identify(authorization: str, api_token: Any, approver_tokens: dict[str, Any]) -> Caller | None:
     """The caller a ``Authorization: Bearer <token>`` header proves, or None. Every configured
-    token is compared (in constant time), so the answer's timing does not say which matched."""
-    scheme, _, given = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    given_b = given.strip().encode()
+    token is compared (in constant time, :func:`~runner.serve.webhooks.check_bearer`), so the
+    answer's timing does not say which matched."""
     found: Caller | None = None
     for name, token in approver_tokens.items():
-        if hmac.compare_digest(token.reveal().encode(), given_b) and found is None:
+        if check_bearer(token, authorization) and found is None:
             found = Caller(name)
-    if api_token is not None and hmac.compare_digest(api_token.reveal().encode(), given_b) and found is None:
+    if api_token is not None and check_bearer(api_token, authorization) and found is None:
         found = Caller(None)
     return found
 
