@@ -74,6 +74,9 @@ def syntax_error(exc: Exception, text: str, source: str | None) -> PlaybookSynta
         mark = exc.problem_mark or exc.context_mark
         if depth_capped(exc):
             return too_deep(source, exc.context_mark or mark)
+        early = _ended_early(exc, text, source)
+        if early is not None:
+            return early
         ctx_mark = exc.context_mark
         ctx = f"line {ctx_mark.line + 1}, column {ctx_mark.column + 1}" if ctx_mark else "the start"
         problem = (exc.problem or "invalid YAML").replace("\t", "\\t")
@@ -92,3 +95,56 @@ def syntax_error(exc: Exception, text: str, source: str | None) -> PlaybookSynta
         return PlaybookSyntaxError(message, where=where, hint=hint)
     return PlaybookSyntaxError(f"invalid YAML: {exc}", where=Location(file=source),
                                hint="check the YAML syntax")
+
+
+def _ended_early(exc: yaml.MarkedYAMLError, text: str, source: str | None) -> PlaybookSyntaxError | None:
+    """A quote inside a quoted value ends it early: ``message: "Isolate ${{ inputs["x"] }}"``
+    reads as the value ``"Isolate ${{ inputs["`` followed by stray text, which the parser reports
+    as a misaligned block ("expected <block end>, but found ..."). Recognised when the text the
+    parser stumbled on comes right after a quote that closes a value opened on the same line."""
+    mark = exc.problem_mark
+    problem = exc.problem or ""
+    if mark is None or ("but found" not in problem and "but got" not in problem):
+        return None
+    lines = text.splitlines()
+    if mark.line >= len(lines):
+        return None
+    line = lines[mark.line]
+    end = min(mark.column, len(line)) - 1
+    while end >= 0 and line[end] in " \t":
+        end -= 1
+    if end < 1 or line[end] not in "\"'":
+        return None
+    quote = line[end]
+    start = _value_quote(line, end, quote)
+    if start is None:
+        return None
+    rest = line[mark.column:].rstrip()
+    shown = rest if len(rest) <= 40 else rest[:37] + "..."
+    opened = f"line {mark.line + 1}, column {start + 1}"
+    if quote == '"':
+        message = (f"invalid YAML: a `\"` ends the quoted value opened at {opened} early, so "
+                   f"`{shown}` after it is not part of the value")
+        hint = ("inside a \"...\" value, write quotes as ' (inputs['x']) or \\\"; or quote the whole value "
+                "with single quotes ('... inputs[\"x\"] ...'), or write it as a block scalar "
+                "(`key: >-` with the text on the next line, indented)")
+    else:
+        message = (f"invalid YAML: a `'` ends the quoted value opened at {opened} early, so "
+                   f"`{shown}` after it is not part of the value")
+        hint = ("inside a '...' value, write a single quote twice (''); or quote the whole value with "
+                "double quotes, or write it as a block scalar (`key: >-` with the text on the next line, indented)")
+    where = Location(file=source, line=mark.line + 1, column=end + 1)
+    return PlaybookSyntaxError(message, where=where, hint=hint)
+
+
+def _value_quote(line: str, end: int, quote: str) -> int | None:
+    """Where the quoted value closed at ``line[end]`` was opened: the first ``quote`` before it
+    that starts a value (after a key's colon, a list dash, a bracket or a comma)."""
+    for i in range(end):
+        if line[i] != quote:
+            continue
+        before = line[:i].rstrip()
+        if not before or before[-1] in ":-[{,":
+            return i
+        return None  # the first quote on the line does not open a value: not this mistake
+    return None
