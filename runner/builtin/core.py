@@ -32,8 +32,10 @@ class LogInput(_In):
 
 async def core_log(ctx, inputs: LogInput) -> None:
     """Write a line to the run's log (and the audit trail)."""
+    from runner.logfmt import PLAYBOOK_LINE
+
     level = getattr(logging, inputs.level.upper())
-    ctx.log.log(level, "%s", inputs.message)
+    ctx.log.log(level, "%s", inputs.message, extra={PLAYBOOK_LINE: True})  # shown without -v
     return None
 
 

@@ -74,16 +74,20 @@ class LazyGroup(click.Group):
               help="Path to soar.yaml (default: ./soar.yaml if present). Env: SOAR_CONFIG.")
 @click.option("--store", "store_url", envvar="SOAR_STORE",
               help="Run store URL (default: sqlite under ./.soar/). Env: SOAR_STORE.")
-@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="More log output (-v runs and events, -vv API calls).")
+@click.option("--log-format", type=click.Choice(["text", "json"], case_sensitive=False), default="text",
+              envvar="SOAR_LOG_FORMAT", show_default=True,
+              help="Log lines on stderr: text, or one JSON object per line. Env: SOAR_LOG_FORMAT.")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, store_url: str | None, verbose: int) -> None:
+def main(ctx: click.Context, config_path: str | None, store_url: str | None, verbose: int,
+         log_format: str) -> None:
     """soar — run security automation playbooks against Microsoft Defender.
 
     Try `soar demo` to run the triage playbook against the built-in simulated cloud.
     """
     from runner.cli.common import CliState, setup_logging
 
-    setup_logging(verbose)
+    setup_logging(verbose, log_format.lower())
     ctx.obj = CliState(config_path=config_path, store_url=store_url, verbose=verbose)
 
 

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import click
 
 from runner.errors import SoarError
+from runner.logfmt import FIELDS, PLAYBOOK_LINE, JsonFormatter, TextFormatter
 from runner.secrets import mask, redact
 
 log = logging.getLogger("soar")
@@ -24,7 +25,8 @@ DEFAULT_CONFIG = "soar.yaml"  # runner.config.DEFAULT_CONFIG, without importing 
 
 
 class RedactingFilter(logging.Filter):
-    """Last line of defence: no known secret value leaves through logging."""
+    """Last line of defence: no known secret value leaves through logging — not in the message,
+    the traceback, or a text field of the line (``runner.logfmt``), whichever format writes it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -37,14 +39,40 @@ class RedactingFilter(logging.Filter):
         if record.exc_info and record.exc_info[1] is not None:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
+        found = getattr(record, FIELDS, None)
+        if found:
+            masked = {k: _masked(v) for k, v in found.items()}
+            if masked != found:  # a new dict: the one given may be shared (a step's logger)
+                setattr(record, FIELDS, masked)
         return True
 
 
-def setup_logging(verbose: int) -> None:
+def _masked(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, (list, tuple)):
+        return [_masked(v) for v in value]
+    return value if isinstance(value, (int, float, bool)) or value is None else redact(str(value))
+
+
+class _DefaultVerbosity(logging.Filter):
+    """Without ``-v``: warnings and errors, and the lines a playbook asked for (``core.log``);
+    not what actions say about their work at INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or getattr(record, PLAYBOOK_LINE, False)
+
+
+def setup_logging(verbose: int, log_format: str = "text") -> None:
+    """One stderr handler on the root logger: ``-v`` INFO, ``-vv`` DEBUG (API calls on
+    ``soar.http``), ``-vvv`` the libraries' debug too; ``log_format`` ``text`` or ``json``
+    (``runner.logfmt``). Called again, it replaces its handler."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     handler.addFilter(RedactingFilter())
+    if verbose == 0:
+        handler.addFilter(_DefaultVerbosity())
     root = logging.getLogger()
     for h in list(root.handlers):
         if getattr(h, "_soar", False):
@@ -52,8 +80,8 @@ def setup_logging(verbose: int) -> None:
     handler._soar = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    # core.log lines are what the user asked to see
-    logging.getLogger("soar.step").setLevel(logging.INFO)
+    # core.log lines are what the user asked to see (the handler's filter keeps only those at INFO)
+    logging.getLogger("soar.step").setLevel(logging.INFO if verbose < 2 else logging.DEBUG)
     for noisy in ("httpx", "httpcore", "msal", "urllib3"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if verbose < 3 else logging.DEBUG)
 

@@ -50,6 +50,9 @@ class Services:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+_STEP_LOG = logging.getLogger("soar.step")
+
+
 class ActionContext:
     """Handed to every action call. Read-only for actions, apart from ``log``.
 
@@ -76,10 +79,20 @@ class ActionContext:
         self._log = None
 
     @property
-    def log(self) -> logging.Logger:
-        """A logger named ``soar.step.<step id>``; its lines pass the redacting filter."""
+    def log(self) -> logging.LoggerAdapter:
+        """The ``soar.step`` logger; every line names the run, the tenant and the step (and the
+        foreach item) as fields (``runner.logfmt``), and passes the redacting filter. Made on
+        first use: a step that logs nothing pays nothing."""
         if self._log is None:
-            self._log = logging.getLogger(f"soar.step.{self.step_id}")
+            from runner.logfmt import StepLog
+
+            found = {"run": self.run_id}
+            if self.tenant is not None:
+                found["tenant"] = self.tenant.name
+            found["step"] = self.step_id
+            if self.item is not None:
+                found["item"] = self.item
+            self._log = StepLog(_STEP_LOG, found)
         return self._log
 
     def warn(self, message: str) -> None:
