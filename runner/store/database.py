@@ -23,6 +23,7 @@ from runner.errors import StoreError
 from . import tables as t
 from .buffer import WriteBuffer, dialect_insert
 from .connect import create_store_engine, store_error
+from .migrate import upgrade
 
 UTC = timezone.utc
 
@@ -165,13 +166,14 @@ class Database:
             t.metadata.create_all(conn)
             conn.execute(dialect_insert(self.dialect, t.schema_version)
                          .values(id=1, version=t.SCHEMA_VERSION).on_conflict_do_nothing())
-            return conn.execute(select(t.schema_version.c.version)).scalar_one()
+            found = conn.execute(select(t.schema_version.c.version)).scalar_one()
+            return upgrade(conn, found)  # a store made by an older soar-runner (under the same lock)
 
         with self.read("read the schema version") as conn:  # usually there: no write lock needed
             exists = inspect(conn).has_table(t.schema_version.name)
             version = conn.execute(select(t.schema_version.c.version)).scalar() if exists else None
-        if version is None:
-            version = self.commit(create, doing="create the schema")
+        if version is None or version < t.SCHEMA_VERSION:
+            version = self.commit(create, doing="create or upgrade the schema")
         if version > t.SCHEMA_VERSION:
             raise StoreError(
                 f"run store {self.url} has schema version {version}; this soar-runner knows "

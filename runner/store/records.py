@@ -39,6 +39,10 @@ class RunRecord:
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    origin: Any = None  # how the run was started (runner.cli.origin), None for runs before it was kept
+    rerun_of: str | None = None
+    cancel_requested_at: datetime | None = None
+    cancel_requested_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +70,11 @@ class StepRecord:
 
 @dataclass(frozen=True)
 class ApprovalRecord:
-    """An approval gate on a step. ``status``: pending | approved | denied | expired."""
+    """An approval gate on a step. ``status``: pending | approved | denied | expired | cancelled.
+
+    ``plan`` is what approving lets the step do: ``{"action", "effect", "items": [{"item", "name",
+    "effect", "inputs"}], "skipped", "errors"}`` with the inputs resolved and masked (None for
+    gates recorded before it was kept)."""
 
     run_id: str
     step_id: str
@@ -79,6 +87,10 @@ class ApprovalRecord:
     decided_at: datetime | None
     decided_by: str | None
     reason: str | None
+    tenant: str | None = None
+    playbook: str | None = None
+    step_name: str | None = None
+    plan: Any = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,8 @@ def run_record(row) -> RunRecord:
         inputs=m["inputs"], trigger=m["trigger"], dry_run=bool(m["dry_run"]), status=m["status"],
         outputs=m["outputs"], error=m["error"], created_at=m["created_at"],
         started_at=m["started_at"], finished_at=m["finished_at"], updated_at=m["updated_at"],
+        origin=m["origin"], rerun_of=m["rerun_of"], cancel_requested_at=m["cancel_requested_at"],
+        cancel_requested_by=m["cancel_requested_by"],
     )
 
 
@@ -125,7 +139,8 @@ def approval_record(row, *, now: datetime | None = None) -> ApprovalRecord:
         run_id=m["run_id"], step_id=m["step_id"], item=None if m["item"] == NO_ITEM else m["item"],
         status=status, message=m["message"], approvers=list(m["approvers"] or []),
         requested_at=m["requested_at"], expires_at=m["expires_at"], decided_at=m["decided_at"],
-        decided_by=m["decided_by"], reason=m["reason"],
+        decided_by=m["decided_by"], reason=m["reason"], tenant=m["tenant"], playbook=m["playbook"],
+        step_name=m["step_name"], plan=m["plan"],
     )
 
 

@@ -102,23 +102,28 @@ class RunStore:
     def create_run(self, *, playbook_name: str, playbook_path: str | None, playbook_text: str,
                    inputs: dict, trigger: dict | None = None, tenant: str | None = None,
                    parent_id: str | None = None, dry_run: bool = False, status: str = "pending",
-                   run_id: str | None = None) -> str:
-        """Record a new run, durably, and return its id (``r-`` + a time-ordered ULID by default)."""
+                   run_id: str | None = None, origin: dict | None = None,
+                   rerun_of: str | None = None) -> str:
+        """Record a new run, durably, and return its id (``r-`` + a time-ordered ULID by default).
+        ``origin``: how it was started (what resuming it from another process needs)."""
         row = self._run_row(playbook_name=playbook_name, playbook_path=playbook_path,
                             playbook_text=playbook_text, inputs=inputs, trigger=trigger, tenant=tenant,
-                            parent_id=parent_id, dry_run=dry_run, status=status, run_id=run_id)
+                            parent_id=parent_id, dry_run=dry_run, status=status, run_id=run_id,
+                            origin=origin, rerun_of=rerun_of)
         self._insert_runs([row], doing="create a run")
         return row["id"]
 
     def create_run_family(self, *, playbook_name: str, playbook_path: str | None, playbook_text: str,
                           inputs: dict, tenants: list[str], trigger: dict | None = None,
-                          dry_run: bool = False, run_id: str | None = None) -> tuple[str, dict[str, str]]:
+                          dry_run: bool = False, run_id: str | None = None, origin: dict | None = None,
+                          rerun_of: str | None = None) -> tuple[str, dict[str, str]]:
         """Record a multi-tenant run — a ``running`` parent and one ``pending`` child per tenant —
         in one transaction, so a crash leaves all of them or none. Returns ``(parent id,
         {tenant: child id})``."""
         common = dict(playbook_name=playbook_name, playbook_path=playbook_path, playbook_text=playbook_text,
                       inputs=inputs, trigger=trigger, dry_run=dry_run)
-        parent = self._run_row(**common, tenant=None, status="running", run_id=run_id)
+        parent = self._run_row(**common, tenant=None, status="running", run_id=run_id, origin=origin,
+                               rerun_of=rerun_of)
         children = [self._run_row(**common, tenant=name, parent_id=parent["id"], status="pending",
                                   text=parent["playbook_text"], json_of=parent) for name in tenants]
         self._insert_runs([parent, *children], doing="create a run and its tenant runs")
@@ -126,7 +131,7 @@ class RunStore:
 
     def _run_row(self, *, playbook_name, playbook_path, playbook_text, inputs, trigger, tenant,
                  parent_id=None, dry_run=False, status="pending", run_id=None, text=None,
-                 json_of=None) -> dict:
+                 json_of=None, origin=None, rerun_of=None) -> dict:
         _check(status, STATUSES, "run status")
         now = datetime.now(UTC)
         return dict(
@@ -136,6 +141,7 @@ class RunStore:
             # children share the parent's (already masked) inputs and trigger
             inputs=json_of["inputs"] if json_of else to_json(inputs),
             trigger=json_of["trigger"] if json_of else to_json(trigger),
+            origin=json_of["origin"] if json_of else to_json(origin), rerun_of=rerun_of,
             created_at=now, updated_at=now, started_at=now if status == "running" else None,
             finished_at=now if status in FINISHED else None,
         )
@@ -322,12 +328,16 @@ class RunStore:
 
     def request_approval(self, run_id: str, step_id: str, *, item: int | None = None,
                          message: str = "", approvers: list[str] | None = None,
-                         expires_at: datetime | None = None) -> None:
-        """Ask for a human decision on a step. Durable; asking again for the same gate does nothing."""
+                         expires_at: datetime | None = None, tenant: str | None = None,
+                         playbook: str | None = None, step_name: str | None = None,
+                         plan: dict | None = None) -> None:
+        """Ask for a human decision on a step. Durable; asking again for the same gate does nothing.
+        ``plan``: what approving lets the step do (see :class:`ApprovalRecord`), stored masked."""
         row = dict(run_id=run_id, step_id=step_id, item=t.NO_ITEM if item is None else item,
                    status="pending", message=redact(message or ""),
                    approvers=to_json(list(approvers or [])), requested_at=datetime.now(UTC),
-                   expires_at=expires_at)
+                   expires_at=expires_at, tenant=tenant, playbook=playbook,
+                   step_name=None if step_name is None else redact(step_name), plan=to_json(plan))
 
         def insert(conn):
             if not self._run_exists(conn, run_id):
@@ -399,6 +409,14 @@ class RunStore:
         with self._db.read("list pending approvals") as conn:
             records = [approval_record(r, now=now) for r in conn.execute(query)]
         return [r for r in records if r.status == "pending"]
+
+    def approvals_of(self, run_ids: list[str]) -> list[ApprovalRecord]:
+        """Every gate of these runs (whatever its status), oldest request first."""
+        query = (select(t.approvals).where(t.approvals.c.run_id.in_(list(run_ids)))
+                 .order_by(t.approvals.c.requested_at, t.approvals.c.run_id))
+        now = datetime.now(UTC)
+        with self._db.read("read approvals") as conn:
+            return [approval_record(r, now=now) for r in conn.execute(query)]
 
     # ---- internals: errors --------------------------------------------------------------------
 

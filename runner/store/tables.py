@@ -14,7 +14,8 @@ Conventions that hold for every table:
 - ``item`` is ``-1`` for a step that is not a foreach item, so it can be part of a unique key
   (NULLs are never equal in SQL).
 
-``schema_version`` holds one row (``id = 1``). Version 1 is this file; a later migration bumps it.
+``schema_version`` holds one row (``id = 1``). Version 2 is this file; :mod:`runner.store.migrate`
+brings an older store up to it (:data:`ADDED` lists what each version added).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 NO_ITEM = -1  # `item` of a step that is not a foreach item
 
 UTC = timezone.utc
@@ -143,6 +144,12 @@ runs = Table(
     # for `soar serve` (later): which worker holds the run, and until when
     Column("lease_owner", String),
     Column("lease_expires_at", UtcDateTime),
+    # version 2: how the run was started (simulated or not, config file, ...: runner.cli.origin),
+    # so `soar approve` / `soar runs resume` continue it without the original flags
+    Column("origin", Json),
+    Column("rerun_of", String),  # the run this one repeats (`soar runs rerun`)
+    Column("cancel_requested_at", UtcDateTime),  # `soar runs cancel` on a run another process runs
+    Column("cancel_requested_by", String),
     Index("ix_runs_status", "status"),
     Index("ix_runs_parent", "parent_id"),
     Index("ix_runs_created", "created_at"),
@@ -200,7 +207,7 @@ approvals = Table(
     Column("run_id", String, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
     Column("step_id", String, primary_key=True),
     Column("item", Integer, primary_key=True),
-    Column("status", String, nullable=False),  # pending | approved | denied | expired
+    Column("status", String, nullable=False),  # pending | approved | denied | expired | cancelled
     Column("message", Text, nullable=False, default=""),
     Column("approvers", Json),
     Column("requested_at", UtcDateTime, nullable=False),
@@ -208,8 +215,20 @@ approvals = Table(
     Column("decided_at", UtcDateTime),
     Column("decided_by", String),
     Column("reason", Text),
+    # version 2: what the approver is asked about, without reading the run
+    Column("tenant", String),
+    Column("playbook", String),
+    Column("step_name", Text),  # the step's `name:`, rendered
+    Column("plan", Json),  # {"action", "effect", "items": [{item, name, effect, inputs}], ...}, masked
     Index("ix_approvals_status", "status"),
 )
+
+# What each schema version added to the tables of the version before it (all nullable columns,
+# so an older store gains them with ALTER TABLE ... ADD COLUMN: runner.store.migrate).
+ADDED: dict[int, dict[str, tuple[str, ...]]] = {
+    2: {"runs": ("origin", "rerun_of", "cancel_requested_at", "cancel_requested_by"),
+        "approvals": ("tenant", "playbook", "step_name", "plan")},
+}
 
 # ---- polling triggers (runner.store.cursors; added without a schema version bump: the
 # cursor store creates these tables when an older store lacks them) ----------------------------

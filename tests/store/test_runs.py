@@ -174,11 +174,11 @@ def test_a_second_store_sees_committed_runs(store, other):
     assert other.get_run(run_id).status == "running"
 
 
-def test_schema_version_is_one(store, store_url):
+def test_schema_version_is_current(store, store_url):
     from sqlalchemy import select
 
     with store._db.read("test") as conn:
-        assert conn.execute(select(t.schema_version.c.version)).scalar_one() == 1
+        assert conn.execute(select(t.schema_version.c.version)).scalar_one() == t.SCHEMA_VERSION == 2
 
 
 def test_newer_schema_version_is_refused(store, store_url):
