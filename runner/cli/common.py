@@ -82,7 +82,7 @@ def setup_logging(verbose: int, log_format: str = "text") -> None:
     root.setLevel(level)
     # core.log lines are what the user asked to see (the handler's filter keeps only those at INFO)
     logging.getLogger("soar.step").setLevel(logging.INFO if verbose < 2 else logging.DEBUG)
-    for noisy in ("httpx", "httpcore", "msal", "urllib3"):
+    for noisy in ("httpx", "httpcore", "msal", "urllib3", "apscheduler", "asyncio"):  # soar says it itself
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING) if verbose < 3 else logging.DEBUG)
 
 

@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict, deque
 from datetime import datetime, timezone
 from typing import Any
 
 from runner.errors import RunNotFound, SoarError, StepError, StoreError
+from runner.logfmt import fields
 
 log = logging.getLogger("soar.serve")
 
@@ -148,6 +150,14 @@ class Dispatcher:
             return
         self.metrics.run_started(event.playbook)
         started = datetime.now(timezone.utc)
+        t0 = time.monotonic()
+        if log.isEnabledFor(logging.INFO):
+            tenants = event.tenant or playbook.tenants  # one tenant, a list, "all" or None
+            log.info("run of %s started (trigger %s, event %s%s)", event.playbook, event.source, event.id,
+                     f", tenants {_names(tenants)}" if tenants else "",
+                     extra=fields(run=event.run_id, tenant=event.tenant, playbook=event.playbook,
+                                  trigger=event.source, event=event.id,
+                                  tenants=None if event.tenant or not tenants else tenants))
         try:
             result = await self.engine.start(playbook, trigger=event.trigger(), tenant=event.tenant,
                                              run_id=event.run_id)
@@ -166,6 +176,7 @@ class Dispatcher:
             self._record_failure(event, playbook, StepError(f"internal error: {type(exc).__name__}: {exc}"))
             return
         self.metrics.run_finished(event.playbook, result.status)
+        _log_end(result, event.playbook, event.source, time.monotonic() - t0)
         if result.status == "succeeded":
             self.last_success[event.playbook] = started.isoformat()
 
@@ -192,6 +203,8 @@ class Dispatcher:
 
     async def _resume(self, run_id: str, playbook: str) -> None:
         self.metrics.run_started(playbook)
+        t0 = time.monotonic()
+        log.info("run of %s resumed", playbook, extra=fields(run=run_id, playbook=playbook))
         try:
             result = await self.engine.resume(run_id)
         except StoreError as exc:
@@ -207,10 +220,13 @@ class Dispatcher:
             log.exception("run %s crashed while resuming", run_id)
             return
         self.metrics.run_finished(playbook, result.status)
+        _log_end(result, playbook, None, time.monotonic() - t0)
 
     def _record_failure(self, event: Any, playbook: Any, error: SoarError) -> None:
         """The event's run could not start: record it as a failed run, so the event is done."""
-        log.error("run %s of %s failed to start: %s", event.run_id, event.playbook, error)
+        log.error("run %s of %s failed to start: %s", event.run_id, event.playbook, _one_line(error),
+                  extra=fields(run=event.run_id, tenant=event.tenant, playbook=event.playbook,
+                               trigger=event.source, event=event.id, status="failed", error=_one_line(error)))
         try:
             self._record_failed_run(event, playbook, error)
         except StoreError as exc:  # its event stays unstarted: the inbox sweep tries again
@@ -261,3 +277,35 @@ class Dispatcher:
                 store.update_run(run.id, status="running")
         store.audit(run_id, "run_interrupted", data={"reason": "soar serve stopped"}, durable=True)
         log.warning("run %s interrupted by shutdown; it resumes at the next start", run_id)
+
+
+# ---- log lines ------------------------------------------------------------------------------------
+
+def _log_end(result: Any, playbook: str, trigger: str | None, seconds: float) -> None:
+    """A run's end: INFO, or WARNING when it failed (so it shows without ``-v``)."""
+    status = result.status
+    level = logging.WARNING if status == "failed" else logging.INFO
+    if not log.isEnabledFor(level):
+        return
+    tenants = list(result.children) or None
+    error = _one_line(result.error) if result.error is not None and status == "failed" else None
+    waiting = ", ".join(step for _run, step in result.waiting) if status == "waiting_approval" else None
+    said = (f"FAILED after {seconds:.2f}s" if status == "failed" else
+            f"waits for approval of step {waiting} ({seconds:.2f}s)" if waiting else f"{status} in {seconds:.2f}s")
+    log.log(level, "run of %s %s%s%s", playbook, said, f" (tenants {_names(tenants)})" if tenants else "",
+            f": {error}" if error else "",
+            extra=fields(run=result.run_id, tenant=result.tenant, playbook=playbook, trigger=trigger,
+                         tenants=tenants, status=status, duration_ms=round(seconds * 1000, 1), error=error,
+                         waiting=waiting))
+
+
+def _names(tenants: Any) -> str:
+    return tenants if isinstance(tenants, str) else ", ".join(tenants)
+
+
+def _one_line(error: Any) -> str:
+    """An error as one log line (where: message; no hint): text from outside cannot start a line."""
+    where = str(getattr(error, "where", "") or "")
+    message = getattr(error, "message", None) or str(error)
+    text = f"{where}: {message}" if where else message
+    return text.replace("\r", "\\r").replace("\n", "\\n")

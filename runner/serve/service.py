@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from runner.errors import ConfigError, SoarError
+from runner.logfmt import fields
 from runner.secrets import Secret
 from runner.serve.approvals import ApprovalDesk
 from runner.serve.catalog import Change, JobSpec, PlaybookCatalog
@@ -195,6 +196,8 @@ class ServeService:
     def accept(self, playbook: str, source: str, payload: Any, **kw: Any) -> Accepted:
         """Record a trigger event (durably) and hand it to the dispatcher."""
         accepted = self.inbox.accept(playbook, source, payload, **kw)
+        if log.isEnabledFor(logging.INFO if source == "webhook" else logging.DEBUG):
+            _log_event(source, playbook, kw.get("trigger_key"), kw.get("tenant"), accepted)
         if accepted.duplicate:
             self.metrics.duplicates.labels(playbook, source).inc()
             return accepted
@@ -237,6 +240,9 @@ class ServeService:
         if not requests and write_jobs is None:
             return
         for request, accepted in zip(requests, self.inbox.accept_many(requests, also=write_jobs)):
+            if log.isEnabledFor(logging.INFO):
+                _log_event("schedule", request["playbook"], request["trigger_key"], None, accepted,
+                           scheduled_for=request["payload"]["scheduled_for"])
             if accepted.duplicate:
                 self.metrics.duplicates.labels(request["playbook"], "schedule").inc()
             else:
@@ -288,11 +294,20 @@ class ServeService:
             return None if accepted.duplicate else accepted.event_id
 
         try:
-            return await poller.poll_once(submit)
+            result = await poller.poll_once(submit)
         except SoarError as exc:
             log.warning("%s: poll of %s on %s failed: %s", job.playbook, job.poll.source, job.tenant, exc)
         except Exception:  # noqa: BLE001 - one failing poll must not stop the server
             log.exception("%s: poll of %s on %s crashed", job.playbook, job.poll.source, job.tenant)
+        else:
+            if log.isEnabledFor(logging.INFO):
+                log.info("poll of %s for %s: %d item(s), %d new event(s), %d already seen%s", job.poll.source,
+                         job.playbook, result.items_seen, result.events, result.duplicates,
+                         f", {result.failed_pages} page(s) failed" if result.failed_pages else "",
+                         extra=fields(tenant=job.tenant, playbook=job.playbook, trigger="poll",
+                                      source=job.poll.source, items=result.items_seen, events=result.events,
+                                      duplicates=result.duplicates, failed_pages=result.failed_pages))
+            return result
         return None
 
     # ---- reload -------------------------------------------------------------------------------
@@ -419,3 +434,19 @@ class ServeService:
                               where=playbook.locate(("tenants",)),
                               hint="configured tenants: " + (", ".join(configured) or "none (add them to soar.yaml)"))
         return list(wanted)
+
+
+def _log_event(source: str, playbook: str, key: str | None, tenant: str | None, accepted: Accepted,
+               **more: Any) -> None:
+    """An accepted trigger event (INFO; a poll's items at DEBUG, the poll itself says INFO)."""
+    level = logging.INFO if source != "poll" else logging.DEBUG
+    what = {"webhook": f"webhook {key}", "schedule": f"schedule {key} fired", "poll": f"poll item of {key}"}.get(
+        source, source)
+    if "scheduled_for" in more:
+        what += f" for {more['scheduled_for']}"
+    # the run (the first event's, for a duplicate) is a field: text lines show it before the message
+    said = (f"duplicate of event {accepted.event_id}: no new run" if accepted.duplicate
+            else f"event {accepted.event_id} accepted")
+    log.log(level, "%s (playbook %s): %s", what, playbook, said,
+            extra=fields(run=accepted.run_id, tenant=tenant, playbook=playbook, trigger=source,
+                         trigger_key=key, event=accepted.event_id, duplicate=accepted.duplicate, **more))
