@@ -136,6 +136,29 @@ def entra_error(body: Any, f: RequestFacts, *, status: int | None = None) -> Aut
                      hint="look the AADSTS code up at https://login.microsoftonline.com/error")
 
 
+def unreachable(host: str, exc: BaseException, *, tenant: str | None = None, relay: str | None = None,
+                what: str = "the login host") -> AuthError:
+    """A request to Entra ID that got no answer at all (name resolution, connection refused, TLS,
+    proxy, timeout). Consent is not the problem then — nothing answered — so the message names the
+    host and the error, and the hint what to check. ``relay``: the ``--sim-url`` the request went
+    through (``soar sim serve``), if any. The error is ``retryable`` and carries ``unreachable``
+    (the host) for callers that word their advice by it (``soar tenants check``)."""
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    via = f" through the simulated cloud at {relay}" if relay else ""
+    for_tenant = f" for tenant '{tenant}'" if tenant else ""
+    if relay:
+        hint = (f"is `soar sim serve` running at {relay}? Start it, or pass the URL it printed as "
+                "--sim-url (or SOAR_SIM_URL)")
+    else:
+        hint = (f"check this machine's network: name resolution of {host}, the proxy (HTTPS_PROXY, NO_PROXY) "
+                "and the firewall; to rehearse against `soar sim serve` instead, pass --sim-url")
+    err = AuthError(f"could not reach {what} {host}{via}{for_tenant}: {detail}",
+                    where=Location(tenant=tenant) if tenant else None, hint=hint)
+    err.retryable = True
+    err.unreachable = host  # type: ignore[attr-defined]
+    return err
+
+
 def _trace(body: dict) -> str:
     trace = body.get("trace_id")
     corr = body.get("correlation_id")

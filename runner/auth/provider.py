@@ -29,7 +29,7 @@ from runner.auth import clouds
 from runner.auth.cache import CacheStore, FileCacheStore, MemoryCacheStore, SharedTokenCache, encrypted_store
 from runner.auth.consent import consent_urls
 from runner.auth.credentials import AppCredential
-from runner.auth.entra_errors import RequestFacts, entra_error
+from runner.auth.entra_errors import RequestFacts, entra_error, unreachable
 from runner.auth.bearer import BearerAuth
 from runner.auth.token import AccessToken
 from runner.auth.validation import TokenValidator
@@ -367,11 +367,8 @@ class TokenProvider:
             app = self._app(route, cred)
             result = app.acquire_token_for_client(scopes=[route.scope])
         except httpx.HTTPError as exc:
-            err = AuthError(f"cannot reach {route.cloud.authority_host} for tenant '{route.tenant.name}' "
-                            f"({type(exc).__name__})", where=Location(tenant=route.tenant.name),
-                            hint="check the network (proxy, firewall) and retry")
-            err.retryable = True
-            raise err from None
+            raise unreachable(route.cloud.authority_host, exc, tenant=route.tenant.name,
+                              relay=getattr(self.network, "relay", None)) from None
         except ValueError as exc:  # msal: unusable credential or authority
             raise AuthError(f"msal refused the request for tenant '{route.tenant.name}': {exc}",
                             where=Location(tenant=route.tenant.name),
@@ -458,10 +455,8 @@ class TokenProvider:
                 client = await self.network.pooled_async_client()  # one pool per loop, not a client per tenant
                 resp = await client.get(url)
             except httpx.HTTPError as exc:
-                err = AuthError(f"cannot reach {host} ({type(exc).__name__})",
-                                hint="check the network (proxy, firewall) and retry")
-                err.retryable = True
-                raise err from None
+                raise unreachable(host, exc, tenant=route.tenant.name if route is not None else None,
+                                  relay=getattr(self.network, "relay", None)) from None
             try:
                 body = resp.json()
             except ValueError:

@@ -62,8 +62,10 @@ class TokenValidator:
             client = await self.network.pooled_async_client()  # one pool per loop, not a client per tenant
             resp = await client.get(uri)
         except httpx.HTTPError as exc:
-            raise AuthError(f"cannot fetch the signing keys of tenant {tenant_id} from {host} "
-                            f"({type(exc).__name__})", hint="check the network and retry") from None
+            from runner.auth.entra_errors import unreachable
+
+            raise unreachable(host, exc, relay=getattr(self.network, "relay", None),
+                              what=f"the signing keys of tenant {tenant_id} at") from None
         if resp.status_code != 200:
             raise AuthError(f"{host} answered HTTP {resp.status_code} for the signing keys of tenant {tenant_id}")
         keys: dict[str, jwt.PyJWK] = {}

@@ -78,9 +78,12 @@ class LazyGroup(click.Group):
 @click.option("--log-format", type=click.Choice(["text", "json"], case_sensitive=False), default="text",
               envvar="SOAR_LOG_FORMAT", show_default=True,
               help="Log lines on stderr: text, or one JSON object per line. Env: SOAR_LOG_FORMAT.")
+@click.option("--sim-url", envvar="SOAR_SIM_URL", metavar="URL",
+              help="Send every token and API request of the command to `soar sim serve` at URL, with the "
+                   "app and tenants of soar.yaml (a rehearsal). Env: SOAR_SIM_URL.")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, store_url: str | None, verbose: int,
-         log_format: str) -> None:
+         log_format: str, sim_url: str | None) -> None:
     """soar — run security automation playbooks against Microsoft Defender.
 
     Try `soar demo` to run the triage playbook against the built-in simulated cloud.
@@ -88,7 +91,7 @@ def main(ctx: click.Context, config_path: str | None, store_url: str | None, ver
     from runner.cli.common import CliState, setup_logging
 
     setup_logging(verbose, log_format.lower())
-    ctx.obj = CliState(config_path=config_path, store_url=store_url, verbose=verbose)
+    ctx.obj = CliState(config_path=config_path, store_url=store_url, verbose=verbose, sim_url=sim_url)
 
 
 own_process = False  # True in the `soar` console process: see run_main and common.startup_gc

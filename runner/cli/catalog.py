@@ -19,8 +19,9 @@ def actions():
 @handle_errors
 def list_actions(as_json):
     """Every installed action with its effect and summary."""
-    from rich.table import Table
+    from rich.text import Text
 
+    from runner.cli.tables import print_table
     from runner.plugins import load_plugins
 
     host = load_plugins()
@@ -28,13 +29,9 @@ def list_actions(as_json):
         print_json([{"name": a.name, "effect": a.effect, "summary": a.summary, "plugin": a.plugin}
                     for a in host.actions])
         return
-    table = Table(box=None, header_style="bold")
-    for col in ("action", "effect", "summary"):
-        table.add_column(col)
-    for a in host.actions:
-        style = {"destructive": "red", "write": "yellow"}.get(a.effect, "")
-        table.add_row(a.name, f"[{style}]{a.effect}[/]" if style else a.effect, a.summary)
-    console().print(table)
+    rows = [(a.name, Text(a.effect, style={"destructive": "red", "write": "yellow"}.get(a.effect, "")), a.summary)
+            for a in host.actions]
+    print_table(console(), ("action", "effect", "summary"), rows, ids=(0,))
 
 
 @actions.command("show")
@@ -136,17 +133,12 @@ def plugins():
 @handle_errors
 def list_plugins(as_json):
     """Every plugin (built-in and installed) with its package, version and actions."""
-    from rich.table import Table
-
+    from runner.cli.tables import print_table
     from runner.plugins import load_plugins
 
     rows = load_plugins().plugins()
     if as_json:
         print_json(rows)
         return
-    table = Table(box=None, header_style="bold")
-    for col in ("plugin", "package", "version", "actions"):
-        table.add_column(col)
-    for p in rows:
-        table.add_row(p["name"], p["package"], p["version"], str(len(p["actions"])))
-    console().print(table)
+    print_table(console(), ("plugin", "package", "version", "actions"),
+                [(p["name"], p["package"], p["version"], str(len(p["actions"]))) for p in rows], ids=(0, 1))

@@ -11,7 +11,7 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import click
 
@@ -111,6 +111,7 @@ class CliState:
     config_path: str | None = None
     store_url: str | None = None
     verbose: int = 0
+    sim_url: str | None = None  # root --sim-url / SOAR_SIM_URL: every command's default
     _cleanup: list = field(default_factory=list)
 
 
@@ -196,18 +197,64 @@ class Runtime:
 
 
 def build_runtime(*, simulate: bool = False, auto_approve: bool = False, need_config: bool = False,
-                  sim_tenants: int | None = None, sim_url: str | None = None, replay: str | None = None) -> Runtime:
+                  sim_tenants: int | None = None, sim_url: str | None = None, replay: str | None = None,
+                  allow_hosts: Sequence[str] = ()) -> Runtime:
     """Config + store + network + auth. ``simulate`` uses the in-process simulated cloud;
     ``sim_url`` sends every request to a simulated cloud on loopback (``soar sim serve``), with
-    the app and tenants of soar.yaml; ``replay`` answers every API request from the recordings
-    in that directory (:mod:`runner.replay`), with the simulated Entra ID's tokens."""
+    the app and tenants of soar.yaml (default: the root ``--sim-url``, unless ``simulate`` or
+    ``replay``); ``replay`` answers every API request from the recordings in that directory
+    (:mod:`runner.replay`), with the simulated Entra ID's tokens. ``allow_hosts``: under
+    simulation, hosts whose requests go out over the real network (``--allow-host``)."""
+    sim_url = resolve_sim_url(sim_url, simulate=simulate, replay=replay)
+    if allow_hosts and not (simulate or sim_url or replay is not None):
+        from runner.errors import UsageError
+
+        raise UsageError("--allow-host only applies under simulation (--simulate, --sim-url or --replay)",
+                         hint="without them every request already goes over the real network")
     with startup_gc():
         return _build_runtime(simulate=simulate, auto_approve=auto_approve, need_config=need_config,
-                              sim_tenants=sim_tenants, sim_url=sim_url, replay=replay)
+                              sim_tenants=sim_tenants, sim_url=sim_url, replay=replay,
+                              allow_hosts=tuple(allow_hosts))
+
+
+def resolve_sim_url(sim_url: str | None, *, simulate: bool = False, replay: str | None = None) -> str | None:
+    """A command's ``--sim-url``, else the root one (``soar --sim-url URL ...``, SOAR_SIM_URL).
+    Given with ``--simulate`` or ``--replay`` (two different clouds), a usage error — except the
+    root default, which only applies where neither is given."""
+    from runner.errors import UsageError
+
+    if sim_url and (simulate or replay is not None):
+        other = "--simulate" if simulate else "--replay"
+        raise UsageError(f"--sim-url and {other} are two different simulated clouds; choose one",
+                         hint="--sim-url sends requests to `soar sim serve`; --simulate runs one in-process")
+    if sim_url or simulate or replay is not None:
+        return sim_url or None
+    return state().sim_url or None
+
+
+def allow_hosts_option(func: Callable) -> Callable:
+    """``--allow-host HOST`` (repeatable; env SOAR_ALLOW_HOSTS, comma-separated)."""
+    return click.option(
+        "--allow-host", "allow_hosts", multiple=True, metavar="HOST", envvar="SOAR_ALLOW_HOSTS",
+        callback=_split_hosts,
+        help="Under simulation, let requests to HOST go out over the real network (e.g. your Teams "
+             "webhook); repeatable. Env: SOAR_ALLOW_HOSTS (comma-separated).")(func)
+
+
+def _split_hosts(_ctx: Any, _param: Any, values: Sequence[str]) -> tuple[str, ...]:
+    return tuple(h.strip() for v in values or () for h in str(v).split(",") if h.strip())
+
+
+def sim_url_option(func: Callable) -> Callable:
+    """``--sim-url URL`` on a command that talks to the cloud (default: the root ``--sim-url``)."""
+    return click.option(
+        "--sim-url", metavar="URL",
+        help="Send every token and API request to `soar sim serve` at URL (app and tenants from "
+             "soar.yaml). Default: `soar --sim-url` / SOAR_SIM_URL.")(func)
 
 
 def _build_runtime(*, simulate: bool, auto_approve: bool, need_config: bool, sim_tenants: int | None,
-                   sim_url: str | None, replay: str | None = None) -> Runtime:
+                   sim_url: str | None, replay: str | None = None, allow_hosts: tuple[str, ...] = ()) -> Runtime:
     from runner.engine.context import Services
     from runner.http import Network
     from runner.plugins import load_plugins
@@ -222,13 +269,13 @@ def _build_runtime(*, simulate: bool, auto_approve: bool, need_config: bool, sim
         recorded = Replay(replay)
         cloud = recorded.cloud()
         config = cloud.demo_config()
-        network = cloud.network()
+        network = cloud.network(allow_hosts=allow_hosts)
     elif simulate:
         from runner.sim import SimulatedCloud
 
         cloud = SimulatedCloud(tenants=sim_tenants) if sim_tenants else SimulatedCloud()
         config = cloud.demo_config()
-        network = cloud.network()
+        network = cloud.network(allow_hosts=allow_hosts)
     else:
         config = None
         if st.config_path is not None or Path(DEFAULT_CONFIG).is_file():  # else skip the import (start-up)
@@ -240,7 +287,7 @@ def _build_runtime(*, simulate: bool, auto_approve: bool, need_config: bool, sim
 
             raise ConfigError("no soar.yaml found",
                               hint="create soar.yaml (see docs/auth.md), pass --config, or use --simulate")
-        network = Network.loopback(sim_url) if sim_url else Network.internet()
+        network = Network.loopback(sim_url, allow_hosts=allow_hosts) if sim_url else Network.internet()
     auth = None
     if config is not None and getattr(config, "app", None) is not None:
         from runner.auth import TokenProvider

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from runner.cli.common import build_runtime, handle_errors, print_json
+from runner.cli.common import allow_hosts_option, build_runtime, handle_errors, print_json
 
 DEMO_PLAYBOOK = "triage-high-severity-incidents.yaml"
 
@@ -154,7 +154,7 @@ def render(console: Any, s: DemoSummary) -> None:
     pairs = ", ".join(f"{t}/{a}" for t, a in s.api_pairs)
     table = Table(box=None, show_header=False, pad_edge=False)
     table.add_column(style="bold", no_wrap=True)
-    table.add_column()
+    table.add_column(overflow="fold")  # device and tenant names wrap, never end in an ellipsis
     rows = [
         ("incidents seen", f"{s.incidents}\n" + per_tenant(lambda t: "?" if t.incidents is None else t.incidents)),
         ("devices isolated", f"{sum(len(t.isolated) for t in s.tenants.values())}\n" + per_tenant(isolated)),
@@ -174,8 +174,9 @@ def render(console: Any, s: DemoSummary) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document (the run and a `summary`).")
+@allow_hosts_option
 @handle_errors
-def demo(as_json):
+def demo(as_json, allow_hosts):
     """Run the triage playbook against the simulated cloud: offline, no config, approvals auto-approved.
 
     Starts the simulated cloud in-process with the demo tenants contoso and fabrikam, runs
@@ -190,7 +191,7 @@ def demo(as_json):
     banner = (f"[bold]soar demo[/]: running [cyan]{path.stem}[/] against the in-process simulated cloud "
               "(tenants contoso and fabrikam, offline).\n"
               "[yellow]Approval gates are auto-approved in the demo[/]: a real run waits for `soar approve`.")
-    runtime = build_runtime(simulate=True, auto_approve=True)
+    runtime = build_runtime(simulate=True, auto_approve=True, allow_hosts=allow_hosts)
     try:
         outcome = run_playbook(runtime, str(path), inputs={}, tenant=None, as_json=as_json, banner=banner,
                                log_lines=True)

@@ -101,17 +101,27 @@ class ProgressView:
         self.live.update(self.table(live=True))
 
     def table(self, live: bool = False) -> Table:
-        from rich.table import Table
+        """The steps as a rich table (identifiers kept whole: :mod:`runner.cli.tables`)."""
+        from runner.cli.tables import rich_table
+
+        columns, rows, ids = self.rows_table()
+        return rich_table(columns, rows, ids=ids, justify={len(columns) - 1: "right"})
+
+    def print_table(self, console: Console) -> None:
+        """The steps as a table on a terminal, plain lines otherwise (nothing cut short)."""
+        from runner.cli.tables import print_table
+
+        columns, rows, ids = self.rows_table()
+        print_table(console, columns, rows, ids=ids, justify={len(columns) - 1: "right"})
+
+    def rows_table(self) -> tuple[list[str], list[list[Any]], tuple[int, ...]]:
+        """(columns, rows, indexes of the identifier columns) of the steps seen so far."""
         from rich.text import Text
 
         multi = any(t for t, _ in self.order)
-        table = Table(box=None, pad_edge=False, show_header=True, header_style="bold")
-        if multi:
-            table.add_column("tenant")
-        table.add_column("step")
-        table.add_column("action")
-        table.add_column("status")
-        table.add_column("items", justify="right")
+        columns = (["tenant"] if multi else []) + ["step", "action", "status", "items"]
+        ids = (0, 1, 2) if multi else (0, 1)
+        rows = []
         for key in self.order:
             row = self.rows[key]
             status = row.get("status", "pending")
@@ -123,15 +133,15 @@ class ProgressView:
             cells = [key[1] or "", row.get("action", ""), Text(status, style=STATUS_STYLE.get(status, ""))]
             if multi:
                 cells.insert(0, key[0] or "")
-            table.add_row(*cells, items)
-        return table
+            rows.append([*cells, items])
+        return columns, rows, ids
 
 
 def summary(console: Console, result: Any, view: ProgressView | None, elapsed: float,
             outputs: bool = True) -> None:
     """Print the end-of-run summary: per-step table, errors, plan (dry-run), outputs, next steps."""
     if view is not None and view.order and not view.lines:
-        console.print(view.table())
+        view.print_table(console)
     status = result.status
     style = STATUS_STYLE.get(status, "")
     console.print(f"\nrun [bold]{result.run_id}[/] [{style}]{status}[/] in {elapsed:.2f}s")

@@ -10,9 +10,11 @@ from typing import Any
 
 import click
 
-from runner.cli.common import Runtime, build_runtime, console, handle_errors, print_json
+from runner.cli.common import (Runtime, allow_hosts_option, build_runtime, console, handle_errors, print_json,
+                               sim_url_option)
 
 EXIT = {"succeeded": 0, "failed": 1, "cancelled": 1, "waiting_approval": 3}
+TRIGGER_TYPES = ["webhook", "poll", "schedule", "manual"]
 
 
 def _parse_inputs(pairs: tuple[str, ...]) -> dict:
@@ -43,7 +45,7 @@ class Outcome:
 
 def run_playbook(runtime: Runtime, playbook_path: str, *, inputs: dict, tenant: str | None,
                  dry_run: bool = False, as_json: bool = False, banner: str | None = None,
-                 log_lines: bool = False) -> Outcome:
+                 log_lines: bool = False, trigger: Any = None) -> Outcome:
     """Load and run one playbook with ``runtime``'s services, showing live progress.
 
     Progress is a live table on a terminal; with ``log_lines`` (and no terminal) it is one line
@@ -53,6 +55,8 @@ def run_playbook(runtime: Runtime, playbook_path: str, *, inputs: dict, tenant: 
     from runner.playbook.loader import PlaybookLoader
 
     playbook = PlaybookLoader(runtime.services.plugins).load(playbook_path)
+    if callable(trigger):  # built from the loaded playbook (its webhook path, a warning)
+        trigger = trigger(playbook)
     out = None if as_json else console()  # --json shows nothing but the document (and no rich import)
     if banner and out is not None:
         out.print(banner)
@@ -61,13 +65,15 @@ def run_playbook(runtime: Runtime, playbook_path: str, *, inputs: dict, tenant: 
     engine = Engine(runtime.services, progress=view)
     t0 = time.perf_counter()
     with view:
-        result = asyncio.run(engine.start(playbook, inputs=inputs, tenant=tenant, dry_run=dry_run))
+        result = asyncio.run(engine.start(playbook, inputs=inputs, tenant=tenant, dry_run=dry_run, trigger=trigger))
     return Outcome(result, view, time.perf_counter() - t0, out)
 
 
 def execute(playbook_path: str, *, inputs: dict, tenant: str | None, dry_run: bool, as_json: bool,
-            simulate: bool, auto_approve: bool, replay: str | None = None) -> int:
-    """Load, run, report. Returns the exit code."""
+            simulate: bool, auto_approve: bool, replay: str | None = None, sim_url: str | None = None,
+            allow_hosts: tuple[str, ...] = (), trigger: Any = None) -> int:
+    """Load, run, report. Returns the exit code. ``trigger``: the run's ``trigger`` (a dict, or a
+    function of the loaded playbook returning one); default a manual run."""
     from runner.cli.progress import summary
 
     if replay is not None and simulate:
@@ -75,10 +81,11 @@ def execute(playbook_path: str, *, inputs: dict, tenant: str | None, dry_run: bo
 
         raise UsageError("--replay and --simulate exclude each other",
                          hint="--replay DIR answers from recordings; --simulate from the simulated cloud")
-    runtime = build_runtime(simulate=simulate, auto_approve=auto_approve, replay=replay)
+    runtime = build_runtime(simulate=simulate, auto_approve=auto_approve, replay=replay, sim_url=sim_url,
+                            allow_hosts=allow_hosts)
     try:
         outcome = run_playbook(runtime, playbook_path, inputs=inputs, tenant=tenant, dry_run=dry_run,
-                               as_json=as_json)
+                               as_json=as_json, trigger=trigger)
         doc = outcome.result.to_json()
         if runtime.replay is not None:
             doc["replay"] = replay_report(runtime.replay)
@@ -121,16 +128,35 @@ def _print_replay(console: Any, report: dict) -> None:
 @click.option("--replay", type=click.Path(file_okay=False), metavar="DIR",
               help="Answer every API request from the recorded exchanges in DIR (docs/replay.md); offline.")
 @click.option("--auto-approve", is_flag=True, help="Approve approval-gated steps automatically (recorded as such).")
+@click.option("--payload", metavar="FILE|-",
+              help="The trigger's payload (`trigger.payload`): a JSON or YAML file, or - for stdin. "
+                   "Implies --trigger-type webhook.")
+@click.option("--trigger-type", type=click.Choice(TRIGGER_TYPES),
+              help="`trigger.type` of the run, as `soar serve` would start it (default: webhook with "
+                   "--payload, else manual).")
+@sim_url_option
+@allow_hosts_option
 @handle_errors
-def run(playbook, inputs, tenant, dry_run, as_json, simulate, replay, auto_approve):
+def run(playbook, inputs, tenant, dry_run, as_json, simulate, replay, auto_approve, payload, trigger_type,
+        sim_url, allow_hosts):
     """Run PLAYBOOK now.
 
     With --simulate it runs offline against the simulated cloud (tenants contoso and fabrikam,
     seeded incidents, devices and indicators): try a playbook before pointing it at a tenant.
     With --replay DIR it runs offline against what a tenant answered, recorded in DIR.
+    With --payload FILE a webhook playbook runs as if FILE had been posted to its webhook.
 
     Exit codes: 0 succeeded, 1 failed, 2 invalid playbook/config/usage, 3 waiting for approval.
     """
+    trigger = None
+    if payload is not None or trigger_type is not None:
+        from runner.cli.triggers import read_payload, trigger_for
+
+        body = read_payload(payload) if payload is not None else None
+        kind = trigger_type or "webhook"
+        trigger = lambda playbook: trigger_for(playbook, kind, body, tenant=tenant,  # noqa: E731
+                                               has_payload=payload is not None)
     code = execute(playbook, inputs=_parse_inputs(inputs), tenant=tenant, dry_run=dry_run,
-                   as_json=as_json, simulate=simulate, auto_approve=auto_approve, replay=replay)
+                   as_json=as_json, simulate=simulate, auto_approve=auto_approve, replay=replay,
+                   sim_url=sim_url, allow_hosts=allow_hosts, trigger=trigger)
     sys.exit(code)

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from runner.cli.common import build_runtime, handle_errors
+from runner.cli.common import allow_hosts_option, build_runtime, handle_errors
 
 
 def _seconds(value: str, option: str) -> float | None:
@@ -90,10 +90,11 @@ def _approver_tokens(values: tuple[str, ...]) -> dict:
 @click.option("--keep-alive", default="5s", show_default=True, help="Close idle keep-alive connections after this.")
 @click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Answer 503 at once beyond this many connections (keep `ulimit -n` above it).")
+@allow_hosts_option
 @handle_errors
 def serve(playbook_dir, host, port, simulate, sim_url, max_runs, grace, misfire_grace, body_limit,
           api_token, approvers, approval_timeout, watch_interval, auto_approve, head_timeout, read_timeout, keep_alive,
-          max_connections):
+          max_connections, allow_hosts):
     """Serve the playbooks in PLAYBOOK_DIR (default ./playbooks): schedules, webhooks under
     /hooks/..., polls, approvals over HTTP, /healthz and /metrics.
 
@@ -119,7 +120,7 @@ def serve(playbook_dir, host, port, simulate, sim_url, max_runs, grace, misfire_
         head_timeout=_positive(head_timeout, "--head-timeout"), read_timeout=_positive(read_timeout, "--read-timeout"),
         keep_alive=_positive(keep_alive, "--keep-alive"), max_connections=max_connections)
     sock = _listen(host, port)
-    runtime = build_runtime(simulate=simulate, sim_url=sim_url, auto_approve=auto_approve)
+    runtime = build_runtime(simulate=simulate, sim_url=sim_url, auto_approve=auto_approve, allow_hosts=allow_hosts)
 
     async def main() -> None:
         service = ServeService(runtime.services, options)

@@ -24,9 +24,12 @@ def sim() -> None:
 @click.option("--devices-per-tenant", type=click.IntRange(min=0, max=100_000), default=None,
               help="Machines in each tenant's Defender inventory (default 25).")
 @click.option("--no-quotas", is_flag=True, help="Switch off the simulated API quotas (no 429s).")
+@click.option("--without-role", "without_roles", multiple=True, metavar="[TENANT:]ROLE",
+              help="The demo app lacks ROLE (e.g. Machine.Isolate) in every tenant, or in TENANT only, as if "
+                   "no admin had consented to it: rehearse `soar tenants check`. Repeatable.")
 @handle_errors
 def serve(host: str, port: int, n_tenants: int | None, token_lifetime: int, devices_per_tenant: int | None,
-          no_quotas: bool) -> None:
+          no_quotas: bool, without_roles: tuple[str, ...]) -> None:
     """Serve the simulated cloud until interrupted.
 
     The first line of output is one JSON document: base_url, tenants (name, tenant_id),
@@ -35,6 +38,7 @@ def serve(host: str, port: int, n_tenants: int | None, token_lifetime: int, devi
     """
     import uvicorn
 
+    from runner.cli.tenants import withhold_roles
     from runner.errors import UsageError
     from runner.sim import SimulatedCloud
 
@@ -45,6 +49,7 @@ def serve(host: str, port: int, n_tenants: int | None, token_lifetime: int, devi
     if no_quotas:
         knobs["quotas"] = False
     cloud = SimulatedCloud(tenants=n_tenants, token_lifetime=token_lifetime, defender=knobs or None)
+    withhold_roles(cloud, without_roles)
     sock = listen_socket(host, port)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
@@ -58,6 +63,8 @@ def serve(host: str, port: int, n_tenants: int | None, token_lifetime: int, devi
     click.echo(f"  v1 token:  POST {base}/{first['tenant_id']}/oauth2/token  "
                "(resource=https://api.securitycenter.microsoft.com)")
     click.echo(f"  metadata:  GET  {base}/{first['tenant_id']}/v2.0/.well-known/openid-configuration")
+    if without_roles:
+        click.echo(f"  the app lacks: {', '.join(without_roles)}")
     click.echo("Press Ctrl-C to stop.", nl=True)
     import sys
 

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 
 import click
 
-from runner.cli.common import console, handle_errors, print_json, state
+from runner.cli.common import console, handle_errors, print_json, resolve_sim_url, sim_url_option, state
 from runner.errors import ConfigError, SoarError
 
 API_CHOICE = click.Choice(["mde", "xdr", "graph"])
@@ -23,12 +23,21 @@ simulate_option = click.option("--simulate", is_flag=True,
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 
 
-def _config(simulate: bool) -> tuple[Any, Any, Any]:
-    """(config, network, simulated cloud or None)."""
+def _config(simulate: bool, sim_url: str | None = None, without_roles: tuple[str, ...] = ()) -> tuple[Any, Any, Any]:
+    """(config, network, simulated cloud or None). ``sim_url``: soar.yaml's app and tenants, every
+    request sent to `soar sim serve` at that URL (default: the root --sim-url); ``without_roles``:
+    roles the in-process simulated cloud's app lacks (``--without-role``, with --simulate)."""
+    sim_url = resolve_sim_url(sim_url, simulate=simulate)
+    if without_roles and not simulate:
+        from runner.errors import UsageError
+
+        raise UsageError("--without-role applies to the in-process simulated cloud (--simulate)",
+                         hint="for `soar sim serve`, give it --without-role instead")
     if simulate:
         from runner.sim import SimulatedCloud
 
         cloud = SimulatedCloud()
+        withhold_roles(cloud, without_roles)
         return cloud.demo_config(), cloud.network(), cloud
     from runner.config import load_config
     from runner.http import Network
@@ -37,7 +46,29 @@ def _config(simulate: bool) -> tuple[Any, Any, Any]:
     if config is None:
         raise ConfigError("no soar.yaml found",
                           hint="create soar.yaml (see docs/auth.md), pass --config, or use --simulate")
-    return config, Network.internet(), None
+    return config, Network.loopback(sim_url) if sim_url else Network.internet(), None
+
+
+def withhold_roles(cloud: Any, specs: tuple[str, ...]) -> None:
+    """``--without-role [TENANT:]ROLE`` options: take the role from the simulated app (in every
+    tenant, or in TENANT only), so `soar tenants check` shows what a missing consent looks like."""
+    from runner.errors import UsageError
+
+    for spec in specs:
+        tenant, sep, role = spec.rpartition(":")
+        tenant, role = (tenant.strip() or None) if sep else None, role.strip()
+        if not role:
+            raise UsageError(f"--without-role {spec!r}: name a role", hint="e.g. --without-role Machine.Isolate")
+        try:
+            cloud.withhold_role(role, tenant=tenant)
+        except ValueError as exc:
+            raise UsageError(f"--without-role {spec}: {exc}",
+                             hint="role names are the app permissions, e.g. Machine.Isolate, Ti.ReadWrite.All") from None
+
+
+without_role_option = click.option(
+    "--without-role", "without_roles", multiple=True, metavar="[TENANT:]ROLE",
+    help="With --simulate: the simulated app lacks ROLE (in every tenant, or in TENANT only); repeatable.")
 
 
 @contextmanager
@@ -116,11 +147,14 @@ def consent_url(tenant_name: str | None, redirect_uri: str | None, client_id: st
 @click.option("--decode", is_flag=True, help="Show every claim (never the signature).")
 @click.option("--raw", is_flag=True, help="Print the raw access token (and nothing else).")
 @simulate_option
+@sim_url_option
+@without_role_option
 @json_option
 @handle_errors
-def token(tenant: str, api: str, decode: bool, raw: bool, simulate: bool, as_json: bool) -> None:
+def token(tenant: str, api: str, decode: bool, raw: bool, simulate: bool, sim_url: str | None,
+          without_roles: tuple[str, ...], as_json: bool) -> None:
     """Get a token for TENANT and show its claims, roles and expiry."""
-    config, network, _cloud = _config(simulate)
+    config, network, _cloud = _config(simulate, sim_url, without_roles)
     _app(config)
     with _provider(config, network) as provider:
         tok = asyncio.run(provider.get_token(tenant, api))
@@ -157,38 +191,38 @@ def tenants() -> None:
 
 @tenants.command("list")
 @simulate_option
+@sim_url_option
 @json_option
 @handle_errors
-def list_tenants(simulate: bool, as_json: bool) -> None:
+def list_tenants(simulate: bool, sim_url: str | None, as_json: bool) -> None:
     """The configured tenants."""
-    config, _network, _cloud = _config(simulate)
+    config, _network, _cloud = _config(simulate, sim_url)
     rows = [{"name": t.name, "tenant_id": t.id, "cloud": t.cloud, "region": t.region, "apis": dict(t.apis)}
             for t in config.tenants.values()]
     if as_json:
         print_json({"tenants": rows})
         return
-    from rich.table import Table
+    from runner.cli.tables import print_table
 
-    table = Table(box=None, header_style="bold")
-    for col in ("tenant", "tenant id", "cloud", "region", "api preferences"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["name"], r["tenant_id"], r["cloud"], r["region"] or "-",
-                      ", ".join(f"{k}: {v}" for k, v in r["apis"].items()) or "-")
-    console().print(table)
+    print_table(console(), ("tenant", "tenant id", "cloud", "region", "api preferences"),
+                [(r["name"], r["tenant_id"], r["cloud"], r["region"] or "-",
+                  ", ".join(f"{k}: {v}" for k, v in r["apis"].items()) or "-") for r in rows], ids=(0, 1))
 
 
 @tenants.command("check")
 @click.argument("playbook_dir", required=False, type=click.Path(exists=True, file_okay=False))
 @simulate_option
+@sim_url_option
+@without_role_option
 @json_option
 @handle_errors
-def check_tenants(playbook_dir: str | None, simulate: bool, as_json: bool) -> None:
+def check_tenants(playbook_dir: str | None, simulate: bool, sim_url: str | None, without_roles: tuple[str, ...],
+                  as_json: bool) -> None:
     """Per tenant: can a token be obtained, and does it hold the roles the playbooks need?
 
     Exits 1 when a tenant has a problem (no token, or a role missing).
     """
-    config, network, _cloud = _config(simulate)
+    config, network, _cloud = _config(simulate, sim_url, without_roles)
     _app(config)
     needs = roles_needed(Path(playbook_dir)) if playbook_dir else None
     with _provider(config, network) as provider:
@@ -267,6 +301,7 @@ async def _check_one(provider: Any, config: Any, name: str, needs: list[dict] | 
         except SoarError as err:
             entry["error"] = err.message
             entry["hint"] = err.hint
+            entry["unreachable"] = getattr(err, "unreachable", None)  # no answer at all: not consent
             ok = False
         else:
             entry["token"] = True
@@ -278,29 +313,44 @@ async def _check_one(provider: Any, config: Any, name: str, needs: list[dict] | 
                                              "any_of": list(roles)})
             ok = ok and not entry["missing"]
         apis[api] = entry
+    unreachable = any(e.get("unreachable") for e in apis.values())
     return {"name": name, "tenant_id": t.id, "cloud": t.cloud, "ok": ok, "apis": apis,
-            "consent_url": None if ok else provider.consent_url(name)}
+            "unreachable": unreachable,
+            # consent grants roles and admits the app: worth it only when Entra ID answered
+            "consent_url": None if ok or unreachable else provider.consent_url(name)}
 
 
 def _print_report(report: list[dict], with_needs: bool) -> None:
-    from rich.table import Table
+    from rich.markup import escape
+    from rich.text import Text
 
-    table = Table(box=None, header_style="bold")
-    for col in ("tenant", "cloud", "api", "token", "roles held", "missing" if with_needs else ""):
-        table.add_column(col)
+    from runner.cli.tables import print_table
+
+    rows = []
     for r in report:
         first = True
         for api, e in r["apis"].items():
-            token_cell = "[green]yes[/]" if e["token"] else f"[red]no[/] {e['error'] or ''}"
-            missing = "; ".join(f"{' or '.join(m['any_of'])} ({m['action']})" for m in e["missing"])
-            table.add_row(r["name"] if first else "", r["cloud"] if first else "", api, token_cell,
-                          ", ".join(e["roles"]) or "-", f"[red]{missing}[/]" if missing else "")
+            token_cell = Text("yes", style="green") if e["token"] else Text.assemble(("no", "red"), " " + (e["error"] or ""))
+            missing = "; ".join(dict.fromkeys(f"{' or '.join(m['any_of'])} ({m['action']})" for m in e["missing"]))
+            row = [r["name"] if first else "", r["cloud"] if first else "", api, token_cell,
+                   ", ".join(e["roles"]) or "-"]
+            if with_needs:
+                row.append(Text(missing, style="red"))
+            rows.append(row)
             first = False
+    columns = ("tenant", "cloud", "api", "token", "roles held") + (("missing",) if with_needs else ())
     out = console()
-    out.print(table)
+    print_table(out, columns, rows, ids=(0,))
     for r in report:
-        if not r["ok"]:
-            out.print(f"[yellow]{r['name']}[/]: an admin of the tenant should (re)consent: {r['consent_url']}")
+        if r["ok"]:
+            continue
+        name = escape(r["name"])
+        if r.get("unreachable"):
+            failed = next(e for e in r["apis"].values() if e.get("unreachable"))
+            out.print(f"[yellow]{name}[/]: {escape(failed['error'])}")
+            out.print(f"  [yellow]hint:[/] {escape(failed['hint'] or '')}")
+            continue
+        out.print(f"[yellow]{name}[/]: an admin of the tenant should (re)consent: {escape(r['consent_url'] or '')}")
 
 
 __all__ = ["consent_url", "token", "tenants", "roles_needed"]

@@ -221,6 +221,25 @@ class SimulatedCloud:
         self.app.secret_expired = expired
 
     def set_provisioned(self, tenant: str, resource: str, provisioned: bool) -> None:
+    def withhold_role(self, role: str, tenant: str | None = None) -> int:
+        """Take ``role`` from the demo app on every API that grants it, in ``tenant`` (default:
+        every tenant), as if no admin had consented to it. Returns how many grants were taken;
+        raises ``ValueError`` for an unknown tenant or a role no tenant's app holds."""
+        if tenant is not None and tenant not in self.tenants:
+            raise ValueError(f"no simulated tenant '{tenant}' (tenants: {', '.join(self.tenants)})")
+        targets = [self.tenants[tenant]] if tenant is not None else list(self.tenants.values())
+        known = {r for t in targets for granted in t.roles.values() for r in granted}
+        match = next((r for r in known if r.lower() == role.lower()), None)
+        if match is None:
+            raise ValueError(f"the simulated app holds no role '{role}'")
+        taken = 0
+        for t in targets:
+            for granted in t.roles.values():
+                if match in granted:
+                    granted.discard(match)
+                    taken += 1
+        return taken
+
         self.tenants[tenant].provisioned[self._api(resource)] = provisioned
 
     def set_subscribed(self, tenant: str, resource: str, subscribed: bool) -> None:

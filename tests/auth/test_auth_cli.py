@@ -29,8 +29,8 @@ def on_cloud(monkeypatch):
     cloud = SimulatedCloud()
     real = tenants_cli._config
 
-    def fake(simulate):
-        config, _network, _ = real(simulate)
+    def fake(simulate, *rest):
+        config, _network, _ = real(simulate, *rest)
         return config, cloud.network(), cloud
 
     monkeypatch.setattr(tenants_cli, "_config", fake)
