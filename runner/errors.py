@@ -27,7 +27,9 @@
         ├── ApiError                the Defender / Graph API answered an error
         │   ├── RateLimited         429 after the retry budget
         │   └── TransientApiError   5xx / timeout after the retry budget
-        └── NotRecorded             a replayed run sent a request no recording answers (runner.replay)
+        ├── NotRecorded             a replayed run sent a request no recording answers (runner.replay)
+        └── UnservedHostError       a simulated run sent a request to a host no simulated service
+                                    serves and no `--allow-host` lets out (runner.sim, runner.http)
 
 Every error carries ``where`` (``file:line:col``, step id, tenant — whatever is known) and
 ``hint`` (what to do next). ``str(err)`` gives the one-line located form the CLI prints::
@@ -244,6 +246,23 @@ class NotRecorded(StepError):
     the run would need an answer the tenant never gave, so the step fails instead of guessing."""
 
     retryable = False
+
+
+class UnservedHostError(StepError):
+    """Under simulation (``--simulate``, ``--sim-url``, the pytest fixtures) a request went to a
+    host that no simulated service serves and that is not allowed through to the real network:
+    it was not sent. Its message names the host; the hint says how to allow it."""
+
+    retryable = False
+
+    def __init__(self, host: str, *, method: str | None = None, **kw):
+        self.host = host
+        what = f"a {method} request to {host}" if method else f"a request to {host}"
+        kw.setdefault("hint", f"to send it over the real network while simulating, allow the host: "
+                              f"`--allow-host {host}` (or SOAR_ALLOW_HOSTS; `allow_hosts=[...]` in Python); "
+                              f"else fix the URL")
+        super().__init__(f"{what} was not sent: the network is simulated, no simulated service serves "
+                         f"{host}, and it is not an allowed host", **kw)
 
 
 class RunCancelled(Exception):

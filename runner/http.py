@@ -3,7 +3,9 @@
 Every request soar-runner makes goes through a :class:`Network`. A network either reaches the
 real Microsoft endpoints, or is *simulated*: every request is answered by an in-process handler
 (``runner.sim``), and nothing can leave the process. Tests build simulated networks only, and
-the test suite's guard refuses any real connection.
+the test suite's guard refuses any real connection. A simulated network may let chosen hosts
+out (:class:`AllowedHosts`, ``--allow-host``): their requests go over the real network, every
+other host stays simulated or is refused (:class:`runner.errors.UnservedHostError`).
 
 msal is synchronous and needs a sync client; actions are async. One handler function
 ``handler(request) -> httpx.Response`` serves both through ``httpx.MockTransport``.
@@ -13,18 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import ssl
 import weakref
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Callable
+from typing import Callable, Iterable
 
 import httpx
 
-from runner.errors import UsageError
+from runner.allowhosts import AllowedHosts, AsyncLetOut, LetOut, host_of
+from runner.errors import UnservedHostError, UsageError
 from runner.jsoncodec import body_bytes
 
 Handler = Callable[[httpx.Request], httpx.Response]
+log = logging.getLogger("soar.http")
 
+# `soar sim serve` marks its answer for a host no simulated service serves with this header (the
+# host as its value): the relay turns it into an UnservedHostError, as the in-process cloud raises
+UNSERVED_HEADER = "x-soar-unserved-host"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 USER_AGENT = "soar-runner/0.1"
 
@@ -34,6 +42,47 @@ def _tls() -> ssl.SSLContext:
     """The process's one TLS context, shared by every client: httpx builds a new one per client
     otherwise, and loading the CA bundle costs ~20 ms — more than a request to Defender."""
     return httpx.create_ssl_context()
+
+
+@functools.lru_cache(maxsize=16)
+def ca_context(path: str) -> ssl.SSLContext:
+    """A TLS context that trusts the CA certificates in ``path`` (PEM), read once per process.
+    Raises ``OSError`` or ``ssl.SSLError`` when the file cannot be read as certificates."""
+    return ssl.create_default_context(cafile=path)
+
+
+def _verify(verify: bool | str) -> ssl.SSLContext | bool:
+    """What httpx's ``verify=`` gets for a ``verify`` option: the process's context (``True``),
+    no verification (``False``), or a context trusting a CA bundle (a path)."""
+    if verify is True:
+        return _tls()
+    return False if verify is False else ca_context(verify)
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _way_out(sync: bool, verify: bool | str) -> Callable[[httpx.URL], httpx.BaseTransport | httpx.AsyncBaseTransport]:
+    """Makes the real transport for an allowed host's URL (:class:`AllowedHosts`): the proxy of
+    the environment (none for loopback), refused when ``SOAR_OFFLINE=1`` unless on loopback."""
+    import os
+
+    def make(url: httpx.URL) -> httpx.BaseTransport | httpx.AsyncBaseTransport:
+        local = _is_loopback(url.host)
+        if not local and os.environ.get("SOAR_OFFLINE") == "1":
+            return httpx.MockTransport(_refuse)
+        proxy = None if local else _env_proxy(str(url))
+        if sync:
+            return httpx.HTTPTransport(verify=_verify(verify), proxy=proxy)
+        return httpx.AsyncHTTPTransport(verify=_verify(verify), proxy=proxy)
+
+    return make
 
 
 def _refuse(request: httpx.Request) -> httpx.Response:
@@ -47,33 +96,42 @@ class Network:
     """Builds httpx clients that all go to the same place (real, simulated, or nowhere)."""
 
     def __init__(self, handler: Handler | None = None, *, real: bool = False, name: str = "",
-                 relay: str | None = None):
+                 relay: str | None = None, allow_hosts: "Iterable[str] | AllowedHosts" = ()):
         if handler is None and not real and relay is None:
             handler = _refuse
         self.handler = handler
         self.real = real
         self.relay = relay.rstrip("/") if relay else None
         self.name = name or ("real" if real else "loopback" if relay else "simulated")
+        allowed = allow_hosts if isinstance(allow_hosts, AllowedHosts) else AllowedHosts(allow_hosts)
+        if allowed and real:
+            raise UsageError("allowed hosts are for a simulated network; the real network reaches every host",
+                             hint="pass allow_hosts only with --simulate or --sim-url")
+        self.allowed = allowed
+        if allowed:
+            log.info("simulated network: requests to %s go out over the real network; every other host is "
+                     "simulated or refused", ", ".join(allowed.entries))
 
     @classmethod
-    def simulated(cls, handler: Handler) -> "Network":
-        return cls(handler, name="simulated")
+    def simulated(cls, handler: Handler, *, allow_hosts: "Iterable[str] | AllowedHosts" = ()) -> "Network":
+        return cls(handler, name="simulated", allow_hosts=allow_hosts)
 
     @classmethod
-    def loopback(cls, base_url: str) -> "Network":
+    def loopback(cls, base_url: str, allow_hosts: Iterable[str] = ()) -> "Network":
         """Every request goes to a simulated cloud served on loopback (``soar sim serve``):
-        ``https://HOST/PATH`` is sent to ``{base_url}/_host/HOST/PATH``. Refuses other hosts."""
-        import ipaddress
-
-        host = httpx.URL(base_url).host
-        try:
-            loop = host == "localhost" or ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loop = False
-        if not loop:
+        ``https://HOST/PATH`` is sent to ``{base_url}/_host/HOST/PATH``, except to the
+        ``allow_hosts`` (see :class:`AllowedHosts`), which go out over the real network. A host
+        the simulated cloud does not serve is refused (:class:`~runner.errors.UnservedHostError`)."""
+        if not _is_loopback(httpx.URL(base_url).host):
             raise UsageError(f"the simulated cloud URL {base_url} is not on loopback",
                              hint="use the URL `soar sim serve` printed, e.g. http://127.0.0.1:8765")
-        return cls(relay=base_url)
+        allowed = AllowedHosts(allow_hosts)
+        if allowed:
+            from runner.auth import clouds
+            from runner.sim.defender import HOSTS
+
+            allowed.refuse_overlap([*clouds.LOGIN_HOSTS, *HOSTS])
+        return cls(relay=base_url, allow_hosts=allowed)
 
     @classmethod
     def internet(cls) -> "Network":
@@ -84,27 +142,35 @@ class Network:
             return cls(_refuse, name="offline")
         return cls(None, real=True)
 
-    def _transport(self, sync: bool) -> httpx.BaseTransport | httpx.AsyncBaseTransport | None:
-        """The loopback relay or the in-process handler; ``None`` for the real network."""
+    def _transport(self, sync: bool, verify: bool | str = True) -> httpx.BaseTransport | httpx.AsyncBaseTransport | None:
+        """The loopback relay or the in-process handler (behind the allowed hosts' way out, if
+        any); ``None`` for the real network."""
         if self.real:
             return None
         if self.relay is not None:
-            return _Relay(self.relay) if sync else _AsyncRelay(self.relay)
-        return httpx.MockTransport(self.handler)
+            inner = _Relay(self.relay) if sync else _AsyncRelay(self.relay)
+        else:
+            inner = httpx.MockTransport(self.handler)
+        if self.allowed:
+            out = _way_out(sync, verify)
+            return LetOut(inner, self.allowed, out) if sync else AsyncLetOut(inner, self.allowed, out)
+        return inner
 
-    def _transport_kwargs(self, sync: bool = True) -> dict:
-        transport = self._transport(sync)
-        return {"verify": _tls()} if transport is None else {"transport": transport}
+    def _transport_kwargs(self, sync: bool = True, verify: bool | str = True) -> dict:
+        transport = self._transport(sync, verify)
+        return {"verify": _verify(verify)} if transport is None else {"transport": transport}
 
-    def sync_client(self, **kw) -> httpx.Client:
+    def sync_client(self, *, verify: bool | str = True, **kw) -> httpx.Client:
+        """``verify``: check TLS certificates against the system's CAs (``True``), a CA bundle
+        (a path) or not at all (``False``) — for the real network and the allowed hosts."""
         kw.setdefault("timeout", DEFAULT_TIMEOUT)
         kw.setdefault("headers", {"User-Agent": USER_AGENT})
-        return httpx.Client(**self._transport_kwargs(sync=True), **kw)
+        return httpx.Client(**self._transport_kwargs(sync=True, verify=verify), **kw)
 
-    def async_client(self, **kw) -> httpx.AsyncClient:
+    def async_client(self, *, verify: bool | str = True, **kw) -> httpx.AsyncClient:
         kw.setdefault("timeout", DEFAULT_TIMEOUT)
         kw.setdefault("headers", {"User-Agent": USER_AGENT})
-        return httpx.AsyncClient(**self._transport_kwargs(sync=False), **kw)
+        return httpx.AsyncClient(**self._transport_kwargs(sync=False, verify=verify), **kw)
 
     def sender(self, base_url: str, *, headers: dict[str, str]) -> "Sender":
         """A :class:`Sender` for API calls to ``base_url``'s host: requests go straight to this
@@ -114,31 +180,36 @@ class Network:
         return Sender(transport, {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate",
                                   "Connection": "keep-alive", **headers})
 
-    async def pooled_async_client(self) -> httpx.AsyncClient:
+    async def pooled_async_client(self, verify: bool | str = True) -> httpx.AsyncClient:
         """This network's shared client on the running event loop, for one-off requests
-        (``core.http_request``): a connection pool per (network, loop) instead of a client and
-        a connection per request. Like a fresh client it keeps no cookies and never makes a
-        request wait for a free connection; pass ``timeout=`` per request. Closed by
+        (``core.http_request``): a connection pool per (network, loop, ``verify``) instead of a
+        client and a connection per request. Like a fresh client it keeps no cookies and never
+        makes a request wait for a free connection; pass ``timeout=`` per request. Closed by
         :meth:`aclose_pooled` on that loop, else when the loop shuts its async generators down
-        (``asyncio.run`` does, after the main coroutine), so no connection outlives its loop."""
+        (``asyncio.run`` does, after the main coroutine), so no connection outlives its loop.
+        ``verify``: as for :meth:`sync_client`; a CA bundle that cannot be read raises
+        ``OSError`` or ``ssl.SSLError``."""
         loop = asyncio.get_running_loop()
         pools = self.__dict__.get("_pools")
         if pools is None:
             pools = self._pools = weakref.WeakKeyDictionary()
         held = pools.get(loop)
         if held is None:
-            client = self.async_client(cookies=CookieJar(DefaultCookiePolicy(allowed_domains=())),
+            held = pools[loop] = {}
+        pooled = held.get(verify)
+        if pooled is None:
+            client = self.async_client(cookies=CookieJar(DefaultCookiePolicy(allowed_domains=())), verify=verify,
                                        limits=httpx.Limits(max_connections=None, max_keepalive_connections=20))
             closer = _close_at_loop_end(client)
-            held = pools[loop] = (client, closer)  # the loop holds its async generators weakly
+            pooled = held[verify] = (client, closer)  # the loop holds its async generators weakly
             await closer.asend(None)  # registered with the loop from here on
-        return held[0]
+        return pooled[0]
 
     async def aclose_pooled(self) -> None:
-        """Close the running loop's pooled client, if any (see :meth:`pooled_async_client`)."""
+        """Close the running loop's pooled clients, if any (see :meth:`pooled_async_client`)."""
         held = self.__dict__.get("_pools", {}).pop(asyncio.get_running_loop(), None)
-        if held is not None:
-            await held[1].aclose()
+        for _client, closer in (held or {}).values():
+            await closer.aclose()
 
 
 class Sender:
@@ -262,13 +333,15 @@ def api_url(base: httpx.URL, path: str, params=None) -> httpx.URL:
 
 
 def _env_proxy(base_url: str) -> str | None:
-    """The proxy for ``base_url`` from the environment (``HTTPS_PROXY``, ``ALL_PROXY``; none if
-    ``NO_PROXY`` names the host) — what ``httpx.AsyncClient(trust_env=True)`` would use."""
+    """The proxy for ``base_url`` from the environment (``HTTPS_PROXY`` — ``HTTP_PROXY`` for an
+    http URL —, ``ALL_PROXY``; none if ``NO_PROXY`` names the host) — what
+    ``httpx.AsyncClient(trust_env=True)`` would use."""
     import urllib.request
 
     proxies = urllib.request.getproxies()
-    proxy = proxies.get("https") or proxies.get("all")
-    host = httpx.URL(base_url).host
+    url = httpx.URL(base_url)
+    proxy = proxies.get(url.scheme) or proxies.get("all")
+    host = url.host
     if not proxy or urllib.request.proxy_bypass(host):
         return None
     return proxy if "://" in proxy else f"http://{proxy}"
@@ -327,9 +400,13 @@ class _Relay(httpx.BaseTransport):
         request.read()
         relayed = _Relayed(self._base, self._netloc, request)
         try:
-            return self._inner.handle_request(request)
+            response = self._inner.handle_request(request)
         finally:
             relayed.restore()
+        if UNSERVED_HEADER in response.headers:
+            response.close()
+            raise UnservedHostError(host_of(request.url), method=request.method)
+        return response
 
     def close(self) -> None:
         self._inner.close()
@@ -344,9 +421,13 @@ class _AsyncRelay(httpx.AsyncBaseTransport):
         await request.aread()
         relayed = _Relayed(self._base, self._netloc, request)
         try:
-            return await self._inner.handle_async_request(request)
+            response = await self._inner.handle_async_request(request)
         finally:
             relayed.restore()
+        if UNSERVED_HEADER in response.headers:
+            await response.aclose()
+            raise UnservedHostError(host_of(request.url), method=request.method)
+        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()

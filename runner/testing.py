@@ -10,7 +10,9 @@ that has soar-runner installed gets these fixtures — see ``docs/testing.md``:
 - ``soar_runner`` — a :class:`SoarRunner` bound to ``soar_cloud``: ``run(playbook)`` runs a
   playbook file or YAML text in-process and returns a :class:`RunOutcome`; ``action(name, ...)``
   calls one action for one tenant. ``make_soar_runner(cloud, **options)`` builds one with other
-  options (``auto_approve``, client ``quotas``, ``retry``, extra ``plugins``, ``token_cache``).
+  options (``auto_approve``, client ``quotas``, ``retry``, extra ``plugins``, ``token_cache``,
+  ``allow_hosts``: hosts let out to the real network, e.g. a local webhook receiver; any other
+  host the cloud does not serve fails the step with ``UnservedHostError``).
 - ``soar_action`` — shorthand for ``soar_runner.action``.
 - ``soar_replay`` — ``soar_replay(DIR, **options)``: a :class:`SoarRunner` answered from the
   recorded exchanges in ``DIR`` (:mod:`runner.replay`) instead of the simulator.
@@ -163,13 +165,16 @@ class SoarRunner:
     simulated time (default: the simulator's, so both count the same "minute"). ``retry``: a
     :class:`runner.apis.RetryPolicy` or a dict of its fields (e.g. ``{"backoff": 0.01}``).
     ``token_cache``: a path to persist tokens (default: in memory). ``auto_approve``: approval
-    gates pass (recorded as auto-approved); per run it can be overridden.
+    gates pass (recorded as auto-approved); per run it can be overridden. ``allow_hosts``: hosts
+    whose requests go out over the real network (a local webhook receiver, ``"127.0.0.1:8080"``;
+    :mod:`runner.allowhosts`); a request to any other host the cloud does not serve fails with
+    :class:`~runner.errors.UnservedHostError`.
     """
 
     def __init__(self, cloud: "SimulatedCloud | None" = None, *, workdir: str | Path | None = None,
                  store: str | None = None, plugins: Iterable[Any] = (), quotas: Any = None,
                  time_scale: float | None = None, retry: Any = None, token_cache: str | Path | None = None,
-                 auto_approve: bool = False) -> None:
+                 auto_approve: bool = False, allow_hosts: Iterable[str] = ()) -> None:
         from runner.apis import ApiClients, RetryPolicy
         from runner.auth import TokenProvider
         from runner.auth.cache import MemoryCacheStore
@@ -186,7 +191,7 @@ class SoarRunner:
         self.config = self.cloud.demo_config()
         if quotas is not None:
             self.config = self.config.model_copy(update={"quotas": quotas})
-        self.network = self.cloud.network()
+        self.network = self.cloud.network(allow_hosts=allow_hosts)
         extra = list(plugins)
         host = PluginHost(extra=extra) if extra else load_plugins()
         cache = {"cache_path": token_cache} if token_cache else {"cache_store": MemoryCacheStore()}
@@ -343,7 +348,7 @@ def soar_cloud(request: pytest.FixtureRequest) -> "SimulatedCloud":
 @pytest.fixture
 def make_soar_runner(request: pytest.FixtureRequest, tmp_path: Path):
     """A factory: ``make_soar_runner(cloud=None, **options)`` → a :class:`SoarRunner` (options:
-    ``auto_approve``, ``quotas``, ``retry``, ``plugins``, ``token_cache``...) on ``cloud``
+    ``auto_approve``, ``quotas``, ``retry``, ``plugins``, ``token_cache``, ``allow_hosts``...) on ``cloud``
     (default: ``soar_cloud``), its store in ``tmp_path``; closed after the test."""
     made: list[SoarRunner] = []
 

@@ -8,10 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from runner.actions import Action, AnyInputs
+from runner.builtin.http_request import HttpInput, HttpOutput, core_http_request  # noqa: F401 - importable here
 from runner.durations import parse_duration
-from runner.errors import ActionInputError, ConfigError, StepError
+from runner.errors import StepError
 from runner.hookspecs import hookimpl
-from runner.secrets import Secret, reveal, reveal_all
 
 log = logging.getLogger("soar.core")
 
@@ -67,50 +67,6 @@ async def core_sleep(ctx, inputs: SleepInput) -> None:
     return None
 
 
-class HttpInput(_In):
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "GET"
-    url: str
-    headers: dict[str, str | Secret] = Field(default_factory=dict)
-    params: dict[str, Any] = Field(default_factory=dict)
-    json_: Any = Field(None, alias="json")
-    auth: str | None = Field(None, description="Token provider: mde | xdr | graph (a token for the run's tenant)")
-    timeout: float = 30.0
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class HttpOutput(BaseModel):
-    status: int
-    headers: dict[str, str]
-    json_: Any = Field(None, alias="json")
-    text: str
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
-
-
-async def core_http_request(ctx, inputs: HttpInput) -> HttpOutput:
-    """Make one HTTP request through the run's network (real, or the simulated cloud)."""
-    headers = {k: reveal(v) for k, v in inputs.headers.items()}
-    for name, value in headers.items():
-        if not value.isascii():  # httpx would raise a bare UnicodeEncodeError (a "plugin bug")
-            raise ActionInputError(f"header '{name}' holds a non-ASCII character, which an HTTP header cannot carry",
-                                   hint="percent-encode the value, or send it in `json` or `params`")
-    if inputs.auth:
-        token = await ctx.token(inputs.auth)
-        headers["Authorization"] = token.authorization_header().reveal()
-    network = ctx.services.network
-    if network is None:
-        raise ConfigError("no network is configured for core.http_request")
-    client = await network.pooled_async_client()  # one pool per run's loop: no connection per call
-    # a secret goes on the wire as its value wherever it is (query, nested JSON); the step's
-    # recorded inputs keep the Secret, so they stay masked (docs/engine.md, "Secrets")
-    resp = await client.request(inputs.method, inputs.url, headers=headers, params=reveal_all(inputs.params) or None,
-                                json=reveal_all(inputs.json_), timeout=inputs.timeout)
-    try:
-        body = resp.json()
-    except ValueError:
-        body = None
-    return HttpOutput(status=resp.status_code, headers=dict(resp.headers), json=body, text=resp.text)
-
-
 class PlaybookInput(_In):
     playbook: str = Field(description="A playbook name or a relative .yaml/.yml path, inside the playbook "
                                       "directory (nested at most 8 levels; no cycles)")
@@ -134,6 +90,6 @@ def register_actions(register):
                     input_model=SleepInput, needs_tenant=False))
     register(Action(name="core.http_request", summary="Make an HTTP request", func=core_http_request,
                     input_model=HttpInput, output_model=HttpOutput, effect="write", needs_tenant=False,
-                    effect_of=lambda i: "read" if i.method in ("GET", "HEAD") else "write"))
+                    effect_of=lambda i: "read" if i.method in ("GET", "HEAD", "OPTIONS") else "write"))
     register(Action(name="core.playbook", summary="Run a sub-playbook", func=core_playbook,
                     input_model=PlaybookInput, needs_tenant=False))

@@ -6,7 +6,9 @@ sync function ``httpx.Request -> httpx.Response`` that serves msal's sync client
 clients alike (``httpx.MockTransport``); :meth:`asgi_app` serves the same over loopback.
 
 The login hosts go to the simulated Entra ID (:mod:`runner.sim.entra`); other hosts go to
-whatever was :meth:`mount`-ed for them (the Defender/Graph simulators), else 404.
+whatever was :meth:`mount`-ed for them (the Defender/Graph simulators). A request to any other
+host is refused with :class:`~runner.errors.UnservedHostError` — never answered — unless
+:meth:`network` lets that host out to the real network (``allow_hosts``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ from jwt.algorithms import RSAAlgorithm
 
 from runner import secrets
 from runner.auth import clouds
+from runner.allowhosts import AllowedHosts, host_of
+from runner.errors import UnservedHostError
 from runner.http import Handler, Network
 from runner.secrets import Secret
 
@@ -217,10 +221,6 @@ class SimulatedCloud:
         """Roles granted to the demo app in ``tenant`` on ``resource`` (``mde``/``xdr``/``graph`` or a URI)."""
         self.tenants[tenant].roles[self._api(resource)] = set(roles)
 
-    def set_secret_expired(self, expired: bool = True) -> None:
-        self.app.secret_expired = expired
-
-    def set_provisioned(self, tenant: str, resource: str, provisioned: bool) -> None:
     def withhold_role(self, role: str, tenant: str | None = None) -> int:
         """Take ``role`` from the demo app on every API that grants it, in ``tenant`` (default:
         every tenant), as if no admin had consented to it. Returns how many grants were taken;
@@ -240,6 +240,10 @@ class SimulatedCloud:
                     taken += 1
         return taken
 
+    def set_secret_expired(self, expired: bool = True) -> None:
+        self.app.secret_expired = expired
+
+    def set_provisioned(self, tenant: str, resource: str, provisioned: bool) -> None:
         self.tenants[tenant].provisioned[self._api(resource)] = provisioned
 
     def set_subscribed(self, tenant: str, resource: str, subscribed: bool) -> None:
@@ -437,11 +441,22 @@ class SimulatedCloud:
             route = next((h for pat, h in self._routes.items() if fnmatch.fnmatch(host, pat)), None)
         if route is not None:
             return route(request)
-        return httpx.Response(404, json={"error": {"code": "NotFound",
-                                                   "message": f"the simulated cloud has no service at {host}"}})
+        # never an answer for a host no simulated service serves: an action would read a 404 as
+        # the receiver's, and the run would pass although nothing was sent
+        raise UnservedHostError(host_of(request.url), method=request.method)
 
-    def network(self) -> Network:
-        return Network.simulated(self.handler)
+    def serves(self) -> list[str]:
+        """The hosts (and ``*`` patterns) this cloud answers for: Entra ID's and the mounted ones."""
+        return [*clouds.LOGIN_HOSTS, *self._routes]
+
+    def network(self, allow_hosts: Iterable[str] = ()) -> Network:
+        """A simulated network answered by :meth:`handler`; requests to ``allow_hosts`` (host
+        names, ``host:port``, ``*.domain``: :mod:`runner.allowhosts`) go out over the real
+        network instead. A host neither serves raises :class:`~runner.errors.UnservedHostError`."""
+        allowed = AllowedHosts(allow_hosts)
+        if allowed:
+            allowed.refuse_overlap(self.serves())
+        return Network.simulated(self.handler, allow_hosts=allowed)
 
     def asgi_app(self) -> Any:
         from runner.sim.serve import build_asgi_app

@@ -3,6 +3,9 @@
 Paths are Entra's (``/{tenant}/oauth2/token`` ...), whatever the host. A mounted service
 (the Defender/Graph simulators) is reached as ``/_host/{host}/{path}``, e.g.
 ``http://127.0.0.1:8765/_host/api.security.microsoft.com/api/incidents``.
+A host no simulated service serves is answered 421 Misdirected Request with an
+``X-Soar-Unserved-Host`` header naming it: a client relaying through
+:meth:`runner.http.Network.loopback` raises :class:`~runner.errors.UnservedHostError` for it.
 ``GET /_sim/stats`` gives the counters a benchmark or test checks from outside the process:
 token requests per tenant, and the Defender/Graph requests by method and path.
 """
@@ -16,6 +19,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from runner.errors import UnservedHostError
+from runner.http import UNSERVED_HEADER
 
 if TYPE_CHECKING:  # pragma: no cover
     from runner.sim.cloud import SimulatedCloud
@@ -35,7 +41,11 @@ def build_asgi_app(cloud: "SimulatedCloud") -> Any:
         if path.startswith("/_host/"):
             host, _, rest = path[len("/_host/"):].partition("/")
             url = f"https://{host}/{rest}" + (f"?{query}" if query else "")
-            answer = cloud.handler(httpx.Request(request.method, url, headers=headers, content=body))
+            try:
+                answer = cloud.handler(httpx.Request(request.method, url, headers=headers, content=body))
+            except UnservedHostError as exc:
+                return JSONResponse({"error": {"code": "UnservedHost", "message": exc.message, "host": exc.host}},
+                                    status_code=421, headers={UNSERVED_HEADER: exc.host})
         else:
             url = f"{request.url.scheme}://{request.url.netloc}{path}" + (f"?{query}" if query else "")
             answer = cloud.entra.handle(httpx.Request(request.method, url, headers=headers, content=body), None)

@@ -15,6 +15,7 @@ import httpx
 import jwt
 import pytest
 
+from runner.errors import UnservedHostError
 from runner.sim import SimulatedCloud
 
 MDE = "https://api.securitycenter.microsoft.com"
@@ -135,7 +136,8 @@ def test_many_tenants_and_routing_table(cloud):
     cloud.mount("example.invalid", lambda r: seen.append(r.url.path) or httpx.Response(204))
     with cloud.network().sync_client() as c:
         assert c.get("https://example.invalid/api/incidents").status_code == 204
-        assert c.get("https://unserved.invalid/v1.0/security/incidents").status_code == 404
+        with pytest.raises(UnservedHostError, match="unserved.invalid"):  # never a 404 the caller reads as data
+            c.get("https://unserved.invalid/v1.0/security/incidents")
     assert seen == ["/api/incidents"]
 
 
