@@ -23,6 +23,7 @@ from typing import Callable, Iterable
 
 import httpx
 
+from runner import httplog
 from runner.allowhosts import AllowedHosts, AsyncLetOut, LetOut, host_of
 from runner.errors import UnservedHostError, UsageError
 from runner.jsoncodec import body_bytes
@@ -165,11 +166,15 @@ class Network:
         (a path) or not at all (``False``) — for the real network and the allowed hosts."""
         kw.setdefault("timeout", DEFAULT_TIMEOUT)
         kw.setdefault("headers", {"User-Agent": USER_AGENT})
+        if httplog.enabled():  # -vv: a line per request
+            kw["event_hooks"] = httplog.event_hooks(True, kw.get("event_hooks"))
         return httpx.Client(**self._transport_kwargs(sync=True, verify=verify), **kw)
 
     def async_client(self, *, verify: bool | str = True, **kw) -> httpx.AsyncClient:
         kw.setdefault("timeout", DEFAULT_TIMEOUT)
         kw.setdefault("headers", {"User-Agent": USER_AGENT})
+        if httplog.enabled():
+            kw["event_hooks"] = httplog.event_hooks(False, kw.get("event_hooks"))
         return httpx.AsyncClient(**self._transport_kwargs(sync=False, verify=verify), **kw)
 
     def sender(self, base_url: str, *, headers: dict[str, str]) -> "Sender":
@@ -253,12 +258,20 @@ class Sender:
         return httpx.Request(method, url, params=params, content=content, headers=base, extensions=extensions)
 
     async def send(self, request: httpx.Request) -> httpx.Response:
-        response = await self._transport.handle_async_request(request)
+        started = httplog.start()  # -vv: when it was sent, to log the call; else None
+        try:
+            response = await self._transport.handle_async_request(request)
+        except Exception as exc:
+            if started is not None:
+                httplog.failed(request, exc, started)
+            raise
         response.request = request
         try:
             await response.aread()
         finally:
             await response.aclose()
+        if started is not None:
+            httplog.answered(request, response, started)
         return response
 
     async def aclose(self) -> None:
