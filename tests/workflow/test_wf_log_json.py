@@ -102,3 +102,21 @@ def test_a_secret_in_a_field_or_traceback_is_masked_in_json(capsys):
     [doc] = [json.loads(line) for line in err.splitlines()]
     assert doc["message"] == "failed: ***" and doc["error"] == "x *** y" and doc["tenants"] == ["***"]
     assert "ValueError: bad ***" in doc["exc"] and secret.reveal() not in err
+
+
+def test_vv_never_shows_a_url_kept_as_a_secret(soar, sim, monkeypatch):
+    """A webhook URL is often a credential (its path holds the key): -vv shows its host only."""
+    monkeypatch.setenv("WF_HOOK_URL", f"https://graph.microsoft.com/v1.0/hooks/{CANARY}?sig={CANARY}x")
+    pb = soar.write("u.yaml", """
+name: notify
+secrets: {hook: env:WF_HOOK_URL}
+steps:
+  - id: post
+    action: core.http_request
+    on_error: continue
+    with: {method: POST, url: "${{ secrets.hook }}", json: {text: hi}}
+""")
+    result = soar("-vv", "--log-format", "json", "run", str(pb), "--simulate")
+    assert CANARY not in result.output
+    calls = [d for d in _objects(result.stderr) if d["logger"] == "soar.http"]
+    assert calls and {(d["method"], d["host"], d["path"]) for d in calls} == {("POST", "graph.microsoft.com", "/***")}
