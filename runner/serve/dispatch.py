@@ -290,8 +290,9 @@ def _log_end(result: Any, playbook: str, trigger: str | None, seconds: float) ->
     tenants = list(result.children) or None
     error = _one_line(result.error) if result.error is not None and status == "failed" else None
     waiting = ", ".join(step for _run, step in result.waiting) if status == "waiting_approval" else None
-    said = (f"FAILED after {seconds:.2f}s" if status == "failed" else
-            f"waits for approval of step {waiting} ({seconds:.2f}s)" if waiting else f"{status} in {seconds:.2f}s")
+    took = f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f}s"
+    said = (f"FAILED after {took}" if status == "failed" else
+            f"waits for approval of step {waiting} ({took})" if waiting else f"{status} in {took}")
     log.log(level, "run of %s %s%s%s", playbook, said, f" (tenants {_names(tenants)})" if tenants else "",
             f": {error}" if error else "",
             extra=fields(run=result.run_id, tenant=result.tenant, playbook=playbook, trigger=trigger,

@@ -102,7 +102,7 @@ def test_v_logs_events_runs_and_step_lines_with_tenant(tmp_path):
     # the run's start and end, with its tenants, trigger and duration
     one(rf"^INFO soar\.serve run={run}: run of hunt-hook started \(trigger webhook, event {event}, "
         r"tenants contoso, fabrikam\)$")
-    one(rf"^INFO soar\.serve run={run}: run of hunt-hook succeeded in \d+\.\d\ds \(tenants contoso, fabrikam\)$")
+    one(rf"^INFO soar\.serve run={run}: run of hunt-hook succeeded in (\d+ ms|\d+\.\d\ds) \(tenants contoso, fabrikam\)$")
     # each tenant's step line names its tenant run, the tenant and the step
     for tenant in ("contoso", "fabrikam"):
         one(rf"^INFO soar\.step run={children[tenant]} tenant={tenant} step=hunt: hunting query on \w+: "
@@ -110,7 +110,7 @@ def test_v_logs_events_runs_and_step_lines_with_tenant(tmp_path):
     # a schedule fire and its run; a poll
     one(rf"^INFO soar\.serve run={tick}: schedule tick/every/\w+ fired for \S+ \(playbook tick\): event \S+ "
         r"accepted$")
-    one(rf"^INFO soar\.serve run={tick} tenant=contoso: run of tick succeeded in \d+\.\d\ds$")
+    one(rf"^INFO soar\.serve run={tick} tenant=contoso: run of tick succeeded in (\d+ ms|\d+\.\d\ds)$")
     one(r"^INFO soar\.serve tenant=contoso: poll of defender\.incidents for polled: \d+ item\(s\), \d+ new "
         r"event\(s\), \d+ already seen$")
     assert "Traceback" not in err and HOOK_TOKEN not in err
