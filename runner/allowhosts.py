@@ -36,7 +36,7 @@ _NOT_IN_A_HOST = set("/?#@ \t\\")
 class AllowedHosts:
     """A parsed list of allowed hosts (see the module's docstring); false when empty."""
 
-    __slots__ = ("entries", "_hosts", "_ports", "_suffixes")
+    __slots__ = ("entries", "_hosts", "_ports", "_suffixes", "_named")
 
     def __init__(self, entries: Iterable[str] = ()) -> None:
         if isinstance(entries, str):
@@ -45,6 +45,7 @@ class AllowedHosts:
         self._hosts: set[str] = set()
         self._ports: set[tuple[str, int]] = set()
         self._suffixes: list[str] = []
+        self._named: list[tuple[str, str]] = []  # (entry, host or *.domain)
         seen: list[str] = []
         for raw in entries:
             entry = str(raw).strip().lower()
@@ -52,6 +53,7 @@ class AllowedHosts:
                 continue
             host, port = _parse(str(raw).strip())
             seen.append(entry)
+            self._named.append((entry, host))
             if host.startswith("*."):
                 self._suffixes.append(host[1:])  # ".example.com"
             elif port is None:
@@ -75,24 +77,28 @@ class AllowedHosts:
             return True
         return any(host.endswith(s) for s in self._suffixes)
 
-    def _names(self, host: str) -> bool:
-        """Whether some entry names ``host`` (on any port)."""
-        return (host in self._hosts or any(host == h for h, _p in self._ports)
-                or any(host.endswith(s) for s in self._suffixes))
-
     def refuse_overlap(self, served: Iterable[str]) -> None:
-        """Raise :class:`UsageError` when an entry names a host the simulated cloud serves
-        (``served``: host names, ``*`` patterns allowed)."""
-        named = [*self._hosts, *(h for h, _p in self._ports)]
+        """Raise :class:`UsageError` when an entry takes in a host the simulated cloud serves
+        (``served``: host names, or ``*.domain`` patterns)."""
         for pattern in served:
             pattern = pattern.lower()
-            hit = next((h for h in named if fnmatch.fnmatchcase(h, pattern)), None) if "*" in pattern \
-                else (pattern if self._names(pattern) else None)
-            if hit is not None:
-                raise UsageError(f"allowed host {hit} is served by the simulated cloud: its requests carry "
-                                 f"simulated tokens and stay simulated",
-                                 hint="allow only hosts the simulation does not serve (webhook receivers and "
-                                      "the like); run without --simulate to reach the real Microsoft APIs")
+            for entry, host in self._named:
+                if _overlap(host, pattern):
+                    what = f"{pattern} is" if host == pattern else f"{entry} overlaps {pattern}, which is"
+                    raise UsageError(f"allowed host {what} served by the simulated cloud: its requests carry "
+                                     f"simulated tokens and stay simulated",
+                                     hint="allow only hosts the simulation does not serve (webhook receivers and "
+                                          "the like); run without --simulate to reach the real Microsoft APIs")
+
+
+def _overlap(host: str, pattern: str) -> bool:
+    """Whether an allowed ``host`` (a name or ``*.domain``) and a served ``pattern`` (the same
+    forms, or any ``fnmatch`` pattern) can name the same host."""
+    if host.startswith("*."):
+        if pattern.startswith("*."):
+            return pattern[1:].endswith(host[1:]) or host[1:].endswith(pattern[1:])
+        return pattern.endswith(host[1:])
+    return fnmatch.fnmatchcase(host, pattern) if "*" in pattern else host == pattern
 
 
 def host_of(url: httpx.URL) -> str:

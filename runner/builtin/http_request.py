@@ -23,6 +23,11 @@ _EXCERPT = 200  # characters of an unexpected answer's body shown in the error
 _Scalar = str | int | float | bool | None
 
 
+def _text_or_null(schema: dict) -> None:
+    """How ``body`` reads in the catalogue and the editor schema: text (or bytes from Python)."""
+    schema["anyOf"] = [{"type": "string"}, {"type": "null"}]
+
+
 class BasicAuth(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str
@@ -32,12 +37,13 @@ class BasicAuth(BaseModel):
 class HttpInput(BaseModel):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"] = "GET"
     url: str = Field(description="An http:// or https:// URL")
-    headers: dict[str, str | Secret] = Field(default_factory=dict)
+    headers: dict[str, str | Secret] = Field(default_factory=dict, description="Request headers")
     params: dict[str, Any] = Field(default_factory=dict, description="Query parameters")
     json_: Any = Field(None, alias="json", description="A JSON body")
     form: dict[str, _Scalar | Secret | list[_Scalar | Secret]] | None = Field(
         None, description="A form body (application/x-www-form-urlencoded); a list value repeats the key")
-    body: str | bytes | Secret | None = Field(None, description="A raw body (text is sent as UTF-8)")
+    body: str | bytes | Secret | None = Field(None, description="A raw body (text is sent as UTF-8)",
+                                              json_schema_extra=_text_or_null)
     content_type: str | None = Field(None, description="The Content-Type of `body` (default: text/plain; "
                                                        "charset=utf-8, or application/octet-stream for bytes)")
     auth: str | None = Field(None, description="Token provider: mde | xdr | graph (a token for the run's tenant)")
@@ -52,7 +58,7 @@ class HttpInput(BaseModel):
                                                     "the system's (a private CA)")
     idempotent: bool = Field(False, description="The request is safe to send twice: a 5xx answer to a "
                                                 "POST is retried by the step's `retry:`")
-    timeout: float = 30.0
+    timeout: float = Field(30.0, description="Seconds to wait for a connection, and for each part of the answer")
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @field_validator("expect")
