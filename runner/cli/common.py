@@ -189,6 +189,11 @@ class Runtime:
     simulated: Any = None  # the SimulatedCloud, when --simulate (or --replay: it signs the tokens)
     replay: Any = None     # the runner.replay.Replay, when --replay
 
+    @property
+    def origin(self) -> dict | None:
+        """How runs of this runtime are started (:mod:`runner.cli.origin`), as stored with each."""
+        return self.services.origin
+
     def close(self) -> None:
         self.services.store.close()
         auth = self.services.auth
@@ -305,6 +310,11 @@ def _build_runtime(*, simulate: bool, auto_approve: bool, need_config: bool, sim
         services.extras["sim"] = cloud
     if recorded is not None:
         services.extras["replay"] = recorded
+    from runner.cli.origin import origin_of
+
+    # kept with every run this process starts, so `soar approve` / `runs resume` continue it alike
+    services.origin = origin_of(simulate=simulate, sim_tenants=sim_tenants, sim_url=sim_url, replay=replay,
+                                config=config, allow_hosts=allow_hosts)
     return Runtime(services, cloud, recorded)
 
 

@@ -38,6 +38,10 @@ class Services:
     - ``auth``: the token provider (``runner.auth``), or ``None`` when no app is configured.
     - ``apis``: the API client factory (``runner.http``), or ``None``.
     - ``extras``: anything a plugin needs to share across a process.
+    - ``origin``: how this process was started — simulated or not, the config file, ... — kept with
+      every run it starts, so another process can continue the run the same way.
+    - ``approval_timeout``: seconds until a gate without its own ``timeout:`` expires (``soar
+      serve --approval-timeout``; None: never).
     """
 
     plugins: "PluginHost"
@@ -48,6 +52,8 @@ class Services:
     apis: Any = None
     auto_approve: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+    origin: dict | None = None  # how runs of this process are started (kept with each run)
+    approval_timeout: float | None = None  # expiry of a gate without `timeout:` (soar serve)
 
 
 _STEP_LOG = logging.getLogger("soar.step")

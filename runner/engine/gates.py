@@ -10,10 +10,14 @@ from __future__ import annotations
 import datetime as _dt
 
 from runner.engine.context import ActionContext
-from runner.engine.outcomes import Known, Recorded, RunPaused, StepOutcome, output_of
-from runner.errors import ApprovalDenied, ReconcileError
+from runner.engine.outcomes import Known, Recorded, RunPaused, StepOutcome, output_of, plain
+from runner.errors import ApprovalDenied, ReconcileError, SoarError
+from runner.notes import warn
 from runner.playbook.model import Step
+from runner.secrets import mask
 from runner.store.approval_queue import decide_timed_out
+
+PLAN_ITEMS = 1000  # items a gate's plan lists (the rest are counted)
 
 
 class StepGates:
@@ -57,7 +61,27 @@ class StepGates:
             return False
         return self.playbook.approvals.destructive
 
-    async def _approval_gate(self, step: Step, action_name: str) -> None:
+    def _may_gate(self, step: Step, action) -> bool:
+        """Whether the step may stop at an approval gate, known before any item is resolved. Not
+        with ``--auto-approve``: that gate is passed as the first item reaches it (no plan)."""
+        if self.dry_run or step.id in self._gates_passed or self.services.auto_approve:
+            return False
+        if step.approval is not None:
+            return step.approval.required
+        if action.effect != "destructive" and action.effect_of is None:
+            return False
+        return self._needs_approval(step, "destructive")
+
+    async def _gate_step(self, step: Step, action, compiled, items: list | None) -> None:
+        """The gate of a whole step, before any of its items runs, so that the approver sees what
+        every item would do (:meth:`_plan`). No gate when no item would call the action."""
+
+        async def plan() -> dict:
+            return await self._plan(step, action, compiled, items)
+
+        await self._approval_gate(step, action.name, plan_of=plan)
+
+    async def _approval_gate(self, step: Step, action_name: str, plan_of=None) -> None:
         """Once per step (not per item): pass if approved, fail if denied, else pause the run."""
         if step.id in self._gates_passed:
             return
@@ -75,29 +99,106 @@ class StepGates:
                 record = store.get_approval(self.run_id, step.id)
                 self.events("approved" if record.status == "approved" else "denied",
                             step=step.id, actor=record.decided_by)
+            if record is None:
+                plan = await plan_of() if plan_of is not None else None
+                if plan is not None and not plan["items"]:
+                    return  # no item calls the action (all skipped, or failing before it): nothing to ask
+                request = await self._gate_request(step, action_name, plan)
             if record is None and self.services.auto_approve:
                 # the operator turned gates off for this process: a policy, like a timeout, not
                 # a person — so it is recorded as such, not checked against `approvers:`
-                store.request_approval(self.run_id, step.id, message=_approval_message(step, action_name),
-                                       approvers=list(spec.approvers) if spec else [])
+                store.request_approval(self.run_id, step.id, **request)
                 decide_timed_out(store, store.get_approval(self.run_id, step.id), approved=True,
                                  actor="auto-approve", reason="auto-approved (demo / --auto-approve)")
                 record = store.get_approval(self.run_id, step.id)
                 self.events("approved", step=step.id, actor="auto-approve")
             if record is None or record.status == "pending":
                 if record is None:
-                    expires = None
-                    if spec is not None and spec.timeout:
-                        expires = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=spec.timeout)
-                    store.request_approval(self.run_id, step.id, message=_approval_message(step, action_name),
-                                           approvers=list(spec.approvers) if spec else [], expires_at=expires)
+                    timeout = spec.timeout if spec is not None and spec.timeout else self.services.approval_timeout
+                    if timeout:
+                        request["expires_at"] = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=timeout)
+                    store.request_approval(self.run_id, step.id, **request)
                 self.events("waiting_approval", step=step.id)
                 raise RunPaused(step.id)
             if record.status != "approved":
                 who = record.decided_by or "someone"
-                raise ApprovalDenied(f"approval denied by {who}" + (f": {record.reason}" if record.reason else ""),
+                raise ApprovalDenied(f"approval {record.status} by {who}" + (f": {record.reason}" if record.reason else ""),
                                      where=self.where(step, "approval"))
             self._gates_passed.add(step.id)
+
+    async def _gate_request(self, step: Step, action_name: str, plan: dict | None) -> dict:
+        """What the gate asks: the message and step name rendered with the run's context
+        (secrets masked), the tenant, the playbook, who may decide and the plan."""
+        spec = step.approval
+        if spec is not None and spec.message:
+            message, error = await self._text(step, spec.message, self.ctx, ("approval", "message"))
+            if error is not None:
+                # the question could not be put as written: ask it unrendered, and say so (in
+                # the gate's plan for the approver, as a step warning for the run)
+                warn(f"step '{step.id}': the approval message could not be rendered ({error}); "
+                     "the approver sees it as written")
+                plan = {**(plan or {}), "message_error": error}
+        else:
+            count = f" for {len(plan['items'])} item(s)" if plan and plan.get("foreach") else ""
+            message = f"step '{step.id}' wants to run {action_name}{count}"
+        name = None
+        if step.name:
+            rendered, error = await self._text(step, step.name, self.ctx, ("name",))
+            name = rendered if error is None else None if plan and plan.get("foreach") else step.name
+        return dict(message=message, approvers=list(spec.approvers) if spec else [],
+                    tenant=self.tenant.name if self.tenant else None, playbook=self.playbook.name,
+                    step_name=name, plan=plan)
+
+    async def _text(self, step: Step, template: str, ctx: dict, where: tuple) -> tuple[str, str | None]:
+        """``template`` rendered as text, secrets masked; on an error, the template and the error."""
+        if "${{" not in template:
+            return template, None
+        try:
+            compiled = self.engine.expressions.compile_value(template)
+            value = await self._render(step, compiled, ctx, *where)
+        except SoarError as exc:
+            return template, exc.message
+        return str(mask(value)), None
+
+    async def _plan(self, step: Step, action, compiled, items: list | None) -> dict:
+        """What approving ``step`` lets it do: per item that would call the action, its name,
+        effect and resolved inputs (masked) — the dry-run plan of the step. Items skipped by
+        `when`, already done (on resume), or whose inputs fail are counted, not listed."""
+        from runner.engine.steps import resolve_inputs_of
+
+        entries: list[dict] = []
+        skipped, more, errors = 0, 0, []
+        seq = [(None, self.ctx)] if items is None else \
+            [(i, {**self.ctx, "item": it, "index": i}) for i, it in enumerate(items)]
+        for i, ctx in seq:
+            rec = self.recorded.get((step.id, i)) if self.recorded else None
+            if rec is not None and rec.status in (Known.SUCCEEDED, Known.SKIPPED):
+                skipped += 1
+                continue
+            try:
+                if i is not None and compiled.when is not None \
+                        and not await self._truthy(step, compiled.when, ctx, "when"):
+                    skipped += 1
+                    continue
+                _raw, inputs = await resolve_inputs_of(self, step, action, compiled, ctx)
+            except SoarError as exc:
+                errors.append({"item": i, "error": exc.message})
+                continue
+            effect = action.effect_for(inputs)
+            if not ((step.approval is not None or effect == "destructive") and self._needs_approval(step, effect)):
+                continue
+            if len(entries) >= PLAN_ITEMS:
+                more += 1
+                continue
+            entry = {"item": i, "effect": effect, "inputs": mask(plain(inputs))}
+            if step.name:
+                entry["name"], _err = await self._text(step, step.name, ctx, ("name",))
+            entries.append(entry)
+        plan = {"action": action.name, "effect": action.effect, "foreach": items is not None,
+                "items": entries, "skipped": skipped, "errors": errors[:PLAN_ITEMS]}
+        if more:
+            plan["more"] = more
+        return plan
 
     async def _preflight(self, step: Step, action, inputs) -> None:
         auth = self.services.auth
@@ -124,7 +225,3 @@ def _api_input(inputs) -> str | None:
     return value
 
 
-def _approval_message(step: Step, action_name: str) -> str:
-    if step.approval is not None and step.approval.message:
-        return step.approval.message
-    return f"step '{step.id}' wants to run {action_name}"

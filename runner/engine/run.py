@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from runner.engine.context import Services, TenantInfo
+from runner.engine.control import RunCancelled
 from runner.engine.durable import GroupCommit
 from runner.engine.inputs import resolve_inputs
 from runner.engine.outcomes import Known
@@ -23,6 +24,7 @@ from runner.errors import ConfigError, SoarError, StepError, SubPlaybookError, U
 from runner.expressions import render_async
 from runner.playbook.model import Playbook
 from runner.secrets import mask, resolve
+from runner.store.runcontrol import cancel_requested, finish_cancelled
 
 log = logging.getLogger("soar.engine")
 
@@ -142,6 +144,9 @@ class Engine:
     def tenant_info(self, name: str | None) -> TenantInfo | None:
         if name is None:
             return None
+        if self.services.config is None:
+            raise ConfigError(f"this run acts on tenant '{name}', but no tenants are configured",
+                              hint="pass --config (the soar.yaml it ran with), or --simulate for a simulated run")
         t = self.services.config.tenant(name)
         return TenantInfo(name=name, id=getattr(t, "id", None), cloud=getattr(t, "cloud", "commercial"),
                           region=getattr(t, "region", None))
@@ -159,11 +164,14 @@ class Engine:
     # ---- start ------------------------------------------------------------------------------------
     async def start(self, playbook: Playbook, *, inputs: dict | None = None, tenant: str | None = None,
                     dry_run: bool = False, trigger: dict | None = None,
-                    run_id: str | None = None) -> RunResult:
+                    run_id: str | None = None, scope: list[str] | None = None,
+                    rerun_of: str | None = None) -> RunResult:
         """Start a run. ``run_id``: the id to create it under (``soar serve`` chooses it when a
-        trigger event is accepted, so an event can start at most one run); default a new one."""
+        trigger event is accepted, so an event can start at most one run); default a new one.
+        ``scope``: exactly these tenants (a rerun: those of the run it repeats, ``rerun_of``)."""
         values = resolve_inputs(playbook, inputs or {})
-        tenants = self._tenants(playbook, tenant)
+        tenants = self._tenants(playbook, tenant) if scope is None else \
+            [self.tenant_info(n) for n in scope] or [None]
         self.prepare(playbook)
         secrets = self._secrets(playbook)
         trigger = trigger or {"type": "manual"}
@@ -174,13 +182,13 @@ class Engine:
             run_id = store.create_run(playbook_name=playbook.name, playbook_path=_absolute(playbook.source_path),
                                       playbook_text=text, inputs=values, trigger=trigger,
                                       tenant=t.name if t else None, dry_run=dry_run, status="running",
-                                      run_id=run_id)
+                                      run_id=run_id, origin=self.services.origin, rerun_of=rerun_of)
             return await self._execute(playbook, run_id, t, values, trigger, dry_run, secrets, None, {})
         # parent and children in one commit: a crash never leaves a parent without its tenant runs
         parent, child_ids = store.create_run_family(
             playbook_name=playbook.name, playbook_path=_absolute(playbook.source_path), playbook_text=text,
             inputs=values, trigger=trigger, tenants=[t.name for t in tenants], dry_run=dry_run,
-            run_id=run_id)
+            run_id=run_id, origin=self.services.origin, rerun_of=rerun_of)
         return await self._run_parent(playbook, parent, tenants, child_ids, values, trigger, dry_run,
                                       secrets, {})
 
@@ -196,20 +204,35 @@ class Engine:
 
         results = await asyncio.gather(*(child(t) for t in tenants))
         children = {t.name: r for t, r in zip(tenants, results)}
-        statuses = {r.status for r in results}
-        if "waiting_approval" in statuses:
-            status = "waiting_approval"
-        elif "failed" in statuses:
-            status = "failed"
-        else:
-            status = "succeeded"
+        status = self._family_status(parent, results)
         outputs = {name: {"status": r.status, "outputs": r.outputs} for name, r in children.items()}
-        store.update_run(parent, status=status, outputs=outputs)
         failed = [f"{n}: {r.error.message}" for n, r in children.items() if r.error is not None]
         error = StepError("; ".join(failed)) if failed else None
+        store.update_run(parent, status=status, outputs=outputs,  # the tenants' errors: `soar runs show`
+                         error=error.to_dict() if error is not None else None)
         return RunResult(parent, status, outputs, error, children=children,
                          plan=[e for r in results for e in r.plan],
                          waiting=[w for r in results for w in r.waiting])
+
+    def _family_status(self, parent: str, results: list) -> str:
+        """A parent run's status from its tenant runs': cancelled, else waiting for an approval,
+        else failed, else succeeded. A tenant run that paused at a gate while ``soar runs cancel``
+        cancelled the run (it ended at once, in the store) is cancelled, not waiting."""
+        statuses = {r.status for r in results}
+        if "waiting_approval" in statuses and "cancelled" not in statuses:
+            by = cancel_requested(self.services.store, parent)
+            if by is not None:
+                for r in results:
+                    if r.status == "waiting_approval":
+                        r.status, r.waiting = "cancelled", []
+                statuses = {r.status for r in results}
+        if "cancelled" in statuses:
+            finish_cancelled(self.services.store, parent,
+                             actor=cancel_requested(self.services.store, parent) or "someone")
+            return "cancelled"
+        if "waiting_approval" in statuses:
+            return "waiting_approval"
+        return "failed" if "failed" in statuses else "succeeded"
 
     async def _execute(self, playbook: Playbook, run_id: str, tenant: TenantInfo | None, values: dict,
                        trigger: dict, dry_run: bool, secrets: dict, parent_id: str | None,
@@ -241,6 +264,10 @@ class Engine:
         except RunPaused as paused:
             status, outputs = "waiting_approval", None
             waiting = [(run_id, paused.step_id)]
+            if ex.cancel.requested():  # cancelled while it ran up to the gate: end it now
+                status, waiting = "cancelled", []
+        except RunCancelled:
+            status, outputs = "cancelled", None
         except SoarError as exc:
             status, outputs, error = "failed", None, exc
         except Exception as exc:  # a bug of ours: the run still ends failed, never stays 'running'
@@ -253,9 +280,12 @@ class Engine:
             store.update_run(run_id, status="cancelled")
             raise
         self._subruns.pop(run_id, None)  # a top-level run's count lives while it runs
-        store.update_run(run_id, status=status, outputs=outputs,
-                         error=error.to_dict() if error is not None else None)
-        store.audit(run_id, f"run_{status}", data={"error": str(error)} if error else None)
+        if status == "cancelled":
+            finish_cancelled(store, run_id, actor=ex.cancel.requested() or "someone")
+        else:
+            store.update_run(run_id, status=status, outputs=outputs,
+                             error=error.to_dict() if error is not None else None)
+            store.audit(run_id, f"run_{status}", data={"error": str(error)} if error else None)
         store.flush()
         steps = [{"id": sid, "status": s["status"], **({"error": s["error"]} if s["error"] else {}),
                   **({"warnings": s["warnings"]} if s.get("warnings") else {})}
@@ -287,6 +317,8 @@ class Engine:
         if run.parent_id is not None and not retry_steps and not skip_steps:
             # resuming one tenant resumes the whole parent, so the parent's result is right
             return await self.resume(run.parent_id)
+        if run.cancel_requested_at is not None and run.status not in FINAL:
+            return self._end_cancelled(run)
         playbook = PlaybookLoader(self.services.plugins).load_text(run.playbook_text, run.playbook_path or "<stored>")
         secrets = self._secrets(playbook)
         children = store.children(run.id)
@@ -306,6 +338,21 @@ class Engine:
         return await self._execute(playbook, run.id, tenant, run.inputs, trigger, run.dry_run, secrets,
                                    run.parent_id, self._recorded(run.id, retry_steps, skip_steps))
 
+    def _end_cancelled(self, run) -> RunResult:
+        """A run cancelled while no process executed it (``soar runs cancel`` asked; it had
+        crashed or was interrupted): resuming it ends it, and its unfinished tenant runs, cancelled."""
+        store = self.services.store
+        by = run.cancel_requested_by or "someone"
+        children = {}
+        for child in store.children(run.id):
+            if child.status not in FINAL:
+                finish_cancelled(store, child.id, actor=by)
+            children[child.tenant or child.id] = RunResult(
+                child.id, "cancelled" if child.status not in FINAL else child.status, child.outputs,
+                tenant=child.tenant)
+        finish_cancelled(store, run.id, actor=by)
+        return RunResult(run.id, "cancelled", children=children, tenant=run.tenant)
+
     async def _run_parent_resume(self, playbook, run, tenants, ids, done, recorded, secrets, trigger):
         todo = [t for t in tenants if t.name not in done]
         if not todo:
@@ -314,10 +361,8 @@ class Engine:
                                         secrets, recorded)
         for name, child in done.items():  # fold finished tenants back into the parent's result
             result.children[name] = RunResult(child.id, child.status, child.outputs, tenant=name)
+        status = self._family_status(run.id, list(result.children.values()))
         outputs = {n: {"status": r.status, "outputs": r.outputs} for n, r in result.children.items()}
-        statuses = {r.status for r in result.children.values()}
-        status = ("waiting_approval" if "waiting_approval" in statuses else
-                  "failed" if "failed" in statuses else "succeeded")
         self.services.store.update_run(run.id, status=status, outputs=outputs)
         result.status, result.outputs = status, outputs
         return result
@@ -368,7 +413,8 @@ class Engine:
             run_id = store.create_run(playbook_name=playbook.name, playbook_path=playbook.source_path,
                                       playbook_text=playbook.source_text, inputs=values, trigger=key,
                                       tenant=parent.tenant.name if parent.tenant else None,
-                                      parent_id=parent.run_id, dry_run=parent.dry_run, status="running")
+                                      parent_id=parent.run_id, dry_run=parent.dry_run, status="running",
+                                      origin=self.services.origin)
             result = await self._execute(playbook, run_id, parent.tenant, values, key, parent.dry_run,
                                          self._secrets(playbook), parent.run_id, {})
         parent.plan.extend(result.plan)

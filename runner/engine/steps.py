@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from runner.engine.compiled import compiled_step, step_table
 from runner.engine.context import ActionContext, TenantInfo
+from runner.engine.control import CancelWatch, RunCancelled
 from runner.engine.events import RunInfo, StepInfo
 from runner.engine.gates import StepGates
 from runner.engine.outcomes import Known, Recorded, RunPaused, StepOutcome, input_error, output_of, plain
@@ -66,6 +67,7 @@ class RunExecution(StepGates):
         self._by_id = {s.id: s for s in self.playbook.all_steps()}
         self._compiled = step_table(self.engine.expressions, self.playbook)
         self.source_path = self.playbook.source_path  # pydantic private attrs are slow to read
+        self.cancel = CancelWatch(self.store, self.run_id)  # `soar runs cancel` from elsewhere
 
     # ---- info ------------------------------------------------------------------------------
     def info(self, status: str, error: str | None = None) -> RunInfo:
@@ -80,6 +82,7 @@ class RunExecution(StepGates):
     async def run_steps(self) -> None:
         """Run the top-level steps in order. Raises the error that failed the run, or RunPaused."""
         for step in self.playbook.steps:
+            self.cancel.check()
             if step.id in self.handlers:
                 if step.id not in self.ctx["steps"]:
                     self._set(step, StepOutcome("skipped"))
@@ -169,6 +172,8 @@ class RunExecution(StepGates):
                 return StepOutcome("skipped")
             if self.engine.progress is not None:
                 self.events("step_start", step=step.id, total=1, action=action.name)
+            if self._may_gate(step, action):
+                await self._gate_step(step, action, compiled, None)
             return await self._invoke(step, action, compiled, self.ctx, NO_ITEM)
         items = await self._render(step, compiled.foreach, self.ctx, "foreach")
         if isinstance(items, dict):
@@ -179,9 +184,12 @@ class RunExecution(StepGates):
             raise ActionInputError(f"`foreach` must give a list, got {type(items).__name__}",
                                    where=self.where(step, "foreach"))
         self.events("step_start", step=step.id, total=len(items), action=action.name)
+        if self._may_gate(step, action):  # one approval for the whole step, with every item's plan
+            await self._gate_step(step, action, compiled, items)
         results: list[StepOutcome | None] = [None] * len(items)
 
         async def one(i: int, item: Any) -> None:
+            self.cancel.check()
             ictx = {**self.ctx, "item": item, "index": i}
             if compiled.when is not None and not await self._truthy(step, compiled.when, ictx, "when"):
                 self._record_skip(step, action.name, i)
@@ -204,7 +212,10 @@ class RunExecution(StepGates):
                 async with sem:
                     if failed.is_set() and step.on_error == "fail":
                         return
-                    await one(i, item)
+                    try:
+                        await one(i, item)
+                    except RunCancelled:  # items in flight finish; the run stops after them
+                        return
                     if results[i].status == "failed":
                         failed.set()
 
@@ -216,6 +227,7 @@ class RunExecution(StepGates):
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
+            self.cancel.check()  # an item saw a cancel request: stop here, after the items in flight
         ran = [r for r in results if r is not None and r.status != "skipped"]
         output = [r.output for r in ran if r.status == "succeeded"]
         errors = [r.error for r in ran if r.status == "failed"]
@@ -250,18 +262,7 @@ class RunExecution(StepGates):
 
     async def _invoke(self, step: Step, action, compiled, ctx: dict, item: int | None) -> StepOutcome:
         """Resolve inputs and run one call of the action (one foreach item), with retries."""
-        raw = await self._render(step, compiled.with_, ctx, "with")
-        try:
-            try:
-                inputs = action.input_model.model_validate(raw)
-            except ValidationError:
-                if not contains_secret(raw):
-                    raise
-                # a secret given to a plain-string input: hand over its text (still redacted in output)
-                inputs = action.input_model.model_validate(_reveal_plain_fields(action.input_model, raw))
-        except ValidationError as exc:
-            raise ActionInputError(input_error(action.name, exc), where=self.where(step, "with"),
-                                   hint=f"`soar actions show {action.name}` lists its inputs") from None
+        raw, inputs = await resolve_inputs_of(self, step, action, compiled, ctx)
         effect = action.effect_for(inputs)
         # Crash recovery: reuse what was recorded before the crash.
         rec = self.recorded.get((step.id, item)) if self.recorded else None
@@ -370,6 +371,24 @@ class RunExecution(StepGates):
     # ---- sub-playbooks --------------------------------------------------------------------------
     async def run_subplaybook(self, actx: ActionContext, playbook: str, inputs: dict) -> Any:
         return await self.engine.run_child_playbook(self, actx, playbook, inputs)
+
+
+async def resolve_inputs_of(ex: RunExecution, step: Step, action, compiled, ctx: dict) -> tuple[Any, Any]:
+    """One call's inputs: ``with:`` rendered in ``ctx`` (raw) and validated by the action's model.
+    Raises a located :class:`ActionInputError` when they do not fit."""
+    raw = await ex._render(step, compiled.with_, ctx, "with")
+    try:
+        try:
+            inputs = action.input_model.model_validate(raw)
+        except ValidationError:
+            if not contains_secret(raw):
+                raise
+            # a secret given to a plain-string input: hand over its text (still redacted in output)
+            inputs = action.input_model.model_validate(_reveal_plain_fields(action.input_model, raw))
+    except ValidationError as exc:
+        raise ActionInputError(input_error(action.name, exc), where=ex.where(step, "with"),
+                               hint=f"`soar actions show {action.name}` lists its inputs") from None
+    return raw, inputs
 
 
 @functools.cache

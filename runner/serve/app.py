@@ -6,6 +6,7 @@
     GET  /approvals                     pending approvals            (bearer: --approver / --api-token)
     POST /approvals/<run id>/<step>     {"decision": "approve"|"deny", "actor", "reason"}
                                         (a --approver token decides as its name; "actor" only with --api-token)
+    POST /runs/<run id>/cancel          {"actor", "reason"} (optional; same bearer tokens as /approvals)
 
 Webhook answers, in the order they are checked: 404 unknown path, 413 body over the limit,
 408 body not received within ``--read-timeout``, 401 bad or missing signature/token (nothing else
@@ -201,6 +202,42 @@ def _routes(service: Any) -> Starlette:
             return JSONResponse(exc.to_dict(), status_code=403 if refused else 404 if unknown else 409)
         return JSONResponse({"decided": decided})
 
+    async def run_cancel(request: Request) -> Response:
+        """Cancel a run (with its tenant runs): one waiting for an approval at once, one being
+        executed before its next step or item (runner.store.runcontrol)."""
+        from runner.store.runcontrol import request_cancel
+
+        caller = authorized(request)
+        if isinstance(caller, Response):
+            return caller
+        try:
+            body = await _read_limited(request, options.body_limit, read_timeout)
+        except BodyTimeout:
+            return JSONResponse({"error": f"the body did not arrive within {read_timeout:g}s"}, status_code=408,
+                                headers=_CLOSE[408])
+        if body is None:
+            return JSONResponse({"error": f"the body is larger than {options.body_limit} bytes"}, status_code=413,
+                                headers=_CLOSE[413])
+        try:
+            doc = parse_json(body) if body.strip() else {}
+        except BadPayload as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        doc = doc if isinstance(doc, dict) else {}
+        actor = caller.name if caller.name is not None else str(doc.get("actor") or "http")
+        store = service.store
+        try:
+            run = store.get_run(request.path_params["run_id"])
+            if run.parent_id is not None:  # a run is cancelled as a whole
+                run = store.get_run(run.parent_id)
+            done = request_cancel(store, run.id, actor=actor, reason=str(doc.get("reason") or ""))
+        except SoarError as exc:
+            return JSONResponse(exc.to_dict(), status_code=404 if isinstance(exc, RunNotFound) else 409)
+        status = store.get_run(run.id).status
+        return JSONResponse({"run_id": run.id, "status": status, "cancelled": done.cancelled,
+                             "requested": done.requested,
+                             "approvals_closed": [{"run_id": r, "step": s} for r, s in done.approvals]},
+                            status_code=200 if status == "cancelled" else 202)
+
     async def internal_error(request: Request, _exc: Exception) -> Response:
         # Starlette's last resort answers this, then re-raises: _Guard logs the traceback
         return JSONResponse({"error": "internal error; see the soar serve log"}, status_code=500)
@@ -211,4 +248,5 @@ def _routes(service: Any) -> Starlette:
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/approvals", approvals_list, methods=["GET"]),
         Route("/approvals/{run_id}/{step}", approvals_decide, methods=["POST"]),
+        Route("/runs/{run_id}/cancel", run_cancel, methods=["POST"]),
     ])

@@ -20,13 +20,14 @@ self-declared ``actor``. Either way the gate's ``approvers:`` are checked by the
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from runner.errors import SoarError, UsageError
 from runner.serve.webhooks import check_bearer
-from runner.store.approval_queue import claim_waiting_run, decide_timed_out, decided_waiting_runs, due_approvals
+from runner.store.approval_queue import (claim_waiting_run, decide_timed_out, decided_waiting_runs, due_approvals,
+                                         stamp_expiry, with_run_details)
 
 log = logging.getLogger("soar.serve")
 UTC = timezone.utc
@@ -61,12 +62,20 @@ class ApprovalDesk:
         self.loader = loader
         self.default_timeout = default_timeout
         self.settle = settle
+        # the gates this server's engine opens carry the expiry it applies to them (shown by
+        # `soar approvals list` and GET /approvals); older ones get it at the next sweep
+        dispatcher.engine.services.approval_timeout = default_timeout
 
     def pending(self) -> list[dict]:
-        return [{"run_id": a.run_id, "step": a.step_id, "item": a.item, "message": a.message,
-                 "approvers": a.approvers, "requested_at": a.requested_at.isoformat(),
-                 "expires_at": a.expires_at.isoformat() if a.expires_at else None}
-                for a in self.store.pending_approvals()]
+        """``GET /approvals``: each pending gate as ``soar approvals list --json`` shows it — the
+        rendered message, tenant, playbook, approvers, expiry (the one this server applies) and
+        the plan of the gated step (action, effect, each item's inputs, masked)."""
+        docs = []
+        for a in with_run_details(self.store, self.store.pending_approvals()):
+            if a.expires_at is None and self.default_timeout is not None:
+                a = replace(a, expires_at=a.requested_at + timedelta(seconds=self.default_timeout))
+            docs.append(a.as_doc())
+        return docs
 
     def decide(self, run_id: str, step_id: str, *, approved: bool, actor: str, reason: str = "") -> list[dict]:
         """Decide the gate of ``step_id`` on ``run_id`` (on a parent run: on every tenant run
@@ -90,6 +99,8 @@ class ApprovalDesk:
         """Decide timed-out gates and continue decided runs; returns how many runs were continued."""
         store = self.store
         decided_now: set[str] = set()
+        if self.default_timeout is not None:
+            stamp_expiry(store, self.default_timeout)  # gates opened elsewhere (soar run) included
         for record in due_approvals(store, default_timeout=self.default_timeout):
             approve = self._on_timeout(record) == "approve"
             if decide_timed_out(store, record, approved=approve):

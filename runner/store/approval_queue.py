@@ -11,6 +11,7 @@ the timeout's ``on_timeout``, or ``--auto-approve`` — with ``decided_by = "tim
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -57,6 +58,41 @@ def due_approvals(store: Any, *, default_timeout: float | None = None,
              .order_by(t.approvals.c.requested_at))
     with store._db.read("list timed-out approvals") as conn:
         return [approval_record(r) for r in conn.execute(query)]
+
+
+def stamp_expiry(store: Any, default_timeout: float) -> int:
+    """Give the pending gates without an expiry of their own the one ``soar serve`` applies to
+    them (requested + ``default_timeout``), so what ``soar approvals list`` shows is when they
+    really expire. Returns how many were stamped."""
+    query = select(t.approvals.c.run_id, t.approvals.c.step_id, t.approvals.c.item, t.approvals.c.requested_at) \
+        .where(t.approvals.c.status == "pending", t.approvals.c.expires_at.is_(None))
+
+    def work(conn) -> int:
+        rows = list(conn.execute(query))
+        for row in rows:
+            conn.execute(update(t.approvals).where(
+                t.approvals.c.run_id == row.run_id, t.approvals.c.step_id == row.step_id,
+                t.approvals.c.item == row.item, t.approvals.c.expires_at.is_(None)).values(
+                expires_at=row.requested_at + timedelta(seconds=default_timeout)))
+        return len(rows)
+
+    with store._db.read("list approvals without an expiry") as conn:  # usually none: no write
+        if conn.execute(query.limit(1)).first() is None:
+            return 0
+    return store._db.commit(work, doing="record approval expiries")
+
+
+def with_run_details(store: Any, records: list[ApprovalRecord]) -> list[ApprovalRecord]:
+    """Gates recorded before they kept their tenant and playbook, completed from their run."""
+    out, runs = [], {}
+    for record in records:
+        if record.playbook is None:
+            run = runs.get(record.run_id)
+            if run is None:
+                run = runs[record.run_id] = store.get_run(record.run_id)
+            record = replace(record, tenant=run.tenant, playbook=run.playbook_name)
+        out.append(record)
+    return out
 
 
 def decide_timed_out(store: Any, record: ApprovalRecord, *, approved: bool, actor: str = "timeout",

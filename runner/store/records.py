@@ -92,6 +92,18 @@ class ApprovalRecord:
     step_name: str | None = None
     plan: Any = None
 
+    def as_doc(self) -> dict:
+        """As JSON data (times in ISO 8601): ``soar approvals list --json``, ``GET /approvals``."""
+        def when(value: datetime | None) -> str | None:
+            return value.isoformat() if value is not None else None
+
+        return {"run_id": self.run_id, "step": self.step_id, "step_name": self.step_name, "item": self.item,
+                "status": self.status, "tenant": self.tenant, "playbook": self.playbook,
+                "message": self.message, "approvers": list(self.approvers),
+                "requested_at": when(self.requested_at), "expires_at": when(self.expires_at),
+                "decided_at": when(self.decided_at), "decided_by": self.decided_by, "reason": self.reason,
+                "plan": self.plan}
+
 
 @dataclass(frozen=True)
 class EventRecord:
