@@ -154,6 +154,8 @@ def test_error_body_is_entra_shaped():
 
 
 def test_simulated_network_refuses_other_hosts(make_provider):
+    from runner.errors import UnservedHostError
+
     cloud = SimulatedCloud()
-    resp = cloud.network().sync_client().get("https://example.invalid/api/incidents")
-    assert resp.status_code == 404
+    with pytest.raises(UnservedHostError, match="example.invalid"):  # refused, never answered
+        cloud.network().sync_client().get("https://example.invalid/api/incidents")
