@@ -91,7 +91,8 @@ class Server(uvicorn.Server):
 
 def build_server(app: Any, limits: HttpLimits) -> Server:
     """A uvicorn server for ``app`` with ``limits``, serving on sockets handed to ``serve``."""
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
+    # log_config=None: uvicorn's lines go through soar's handler (its format, the redacting filter)
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False, log_config=None,
                             timeout_graceful_shutdown=5, http=protocol_for(limits),
                             timeout_keep_alive=max(1, round(limits.keep_alive)),
                             limit_concurrency=limits.max_connections,

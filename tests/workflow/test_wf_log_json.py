@@ -120,3 +120,18 @@ steps:
     assert CANARY not in result.output
     calls = [d for d in _objects(result.stderr) if d["logger"] == "soar.http"]
     assert calls and {(d["method"], d["host"], d["path"]) for d in calls} == {("POST", "graph.microsoft.com", "/***")}
+
+
+def test_the_http_servers_own_warnings_are_json_lines_too(tmp_path):
+    import socket
+
+    served = Served(tmp_path, {"leaky.yaml": LEAKY}, "--log-format", "json", env={"WF_CANARY": CANARY})
+    try:
+        host, port = served.url.removeprefix("http://").rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            sock.recv(1024)
+        err = served.stop()
+    finally:
+        served.kill()
+    assert [d for d in _objects(err) if d["logger"].startswith("uvicorn") and d["level"] == "WARNING"], err
