@@ -34,12 +34,14 @@ from runner.errors import ExpressionError, ExpressionLimitError, ExpressionSynta
 from runner.filters import (BUILTIN_FILTERS, BUILTIN_GLOBALS, f_alerts, f_defang, f_devices,  # noqa: F401
                             f_entities, f_flatten, f_from_json, f_regex_search, f_to_json, f_unique_by,
                             g_ago, g_now)
+from runner.expr_hints import null_value_hint
 from runner.expr_limits import render_async  # noqa: F401  (the engine renders through it)
+from runner.placeholders import PlaceholderMap
 from runner.sandbox import ConcatToFilter, SoarSandbox, install_filters, settle
 from runner.secrets import Secret, redact
 
 EXPR_RE = re.compile(r"\$\{\{(.*?)\}\}", re.S)
-ROOT_NAMES = frozenset({"inputs", "steps", "item", "index", "tenant", "trigger", "playbook",
+ROOT_NAMES = frozenset({"inputs", "steps", "item", "index", "tenant", "tenants", "trigger", "playbook",
                         "run", "secrets"})
 _REF_RE = re.compile(
     r"^\s*([A-Za-z_]\w*)((?:\s*\.\s*[A-Za-z_]\w*|\s*\[\s*-?\d+\s*\]|\s*\[\s*'[^'\\]*'\s*\]"
@@ -117,11 +119,13 @@ class Expr(Compiled):
             raise
         except UndefinedError as exc:
             raise ExpressionError(f"in ${{{{ {self.text} }}}}: {exc}",
-                                  hint="check the name; `soar validate` lists what is defined") from None
+                                  hint=null_value_hint(self.text, ctx)
+                                  or "check the name; `soar validate` lists what is defined") from None
         except SecurityError as exc:
             raise ExpressionError(f"in ${{{{ {self.text} }}}}: not allowed in the sandbox ({exc})") from None
         except Exception as exc:  # any error of user-level evaluation, reported in place
-            raise ExpressionError(f"in ${{{{ {self.text} }}}}: {type(exc).__name__}: {exc}") from None
+            raise ExpressionError(f"in ${{{{ {self.text} }}}}: {type(exc).__name__}: {exc}",
+                                  hint=null_value_hint(self.text, ctx)) from None
 
 
 class Ref(Expr):
@@ -171,7 +175,7 @@ class Interp(Compiled):
             elif isinstance(v, bool):
                 out.append("true" if v else "false")
             elif isinstance(v, (dict, list)):
-                out.append(f_to_json(v))
+                out.append(str(v) if isinstance(v, PlaceholderMap) else f_to_json(v))
             else:
                 out.append(str(v))
             shown.append(out[-1])
@@ -238,6 +242,8 @@ def _resolve_path(ctx: Mapping[str, Any], root: str, parts: tuple, text: str) ->
             hint = None
             if isinstance(value, dict) and value:
                 hint = "available keys: " + ", ".join(sorted(map(str, value))[:12])
+            elif value is None:
+                hint = null_value_hint(text, ctx)
             raise ExpressionError(f"in ${{{{ {text} }}}}: '{walked}' {what}", hint=hint)
         value = nxt
         walked += f"[{part}]" if isinstance(part, int) else f".{part}"

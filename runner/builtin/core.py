@@ -71,11 +71,15 @@ class PlaybookInput(_In):
     playbook: str = Field(description="A playbook name or a relative .yaml/.yml path, inside the playbook "
                                       "directory (nested at most 8 levels; no cycles)")
     inputs: dict[str, Any] = Field(default_factory=dict)
+    tenant: str | None = Field(None, min_length=1, description=(
+        "Run it on this tenant (a name configured in soar.yaml; the sub-playbook's `tenants:` must "
+        "allow it); default: this run's tenant"))
 
 
 async def core_playbook(ctx, inputs: PlaybookInput) -> Any:
-    """Run another playbook on this run's tenant; its ``outputs`` become this step's output."""
-    return await ctx.run_playbook(inputs.playbook, inputs.inputs)
+    """Run another playbook, on this run's tenant or on ``tenant``; its ``outputs`` become this
+    step's output."""
+    return await ctx.run_playbook(inputs.playbook, inputs.inputs, tenant=inputs.tenant)
 
 
 @hookimpl

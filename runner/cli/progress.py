@@ -147,6 +147,8 @@ def summary(console: Console, result: Any, view: ProgressView | None, elapsed: f
     console.print(f"\nrun [bold]{result.run_id}[/] [{style}]{status}[/] in {elapsed:.2f}s")
     errors = [(None, result.error)] if result.error is not None and not result.children else []
     errors += [(name, child.error) for name, child in result.children.items() if child.error is not None]
+    if getattr(result, "after_error", None) is not None:
+        errors.append(("after_tenants", result.after_error))
     from rich.markup import escape
 
     for tenant, err in errors:
@@ -167,6 +169,10 @@ def summary(console: Console, result: Any, view: ProgressView | None, elapsed: f
             item = f"[{entry['item']}]" if entry.get("item") is not None else ""
             console.print(f"  {escape(where)}{entry['step']}{item} → {entry['action']} ({entry['effect']}) "
                           f"{escape(_short(mask(entry['inputs'])))}")
+            if entry.get("placeholders"):
+                console.print(f"      [dim]inputs from placeholders:[/] {escape(', '.join(entry['placeholders']))}")
+            if "output" in entry:
+                console.print(f"      [dim]output (a placeholder for later steps):[/] {escape(_short(entry['output']))}")
     for run_id, step in result.waiting:
         console.print(f"[yellow]waiting for approval:[/] run {run_id} step '{step}' — "
                       f"`soar approve {run_id} {step}` or `soar deny {run_id} {step}`")
@@ -176,6 +182,12 @@ def summary(console: Console, result: Any, view: ProgressView | None, elapsed: f
         from runner.secrets import mask
 
         console.print("[bold]outputs:[/] " + escape(json.dumps(mask(result.outputs), default=str)[:2000]))
+        if result.plan:
+            from runner.placeholders import placeholder_paths
+
+            held = placeholder_paths(result.outputs)
+            if held:
+                console.print(f"  [dim]outputs from dry-run placeholders:[/] {escape(', '.join(held))}")
 
 
 def step_warnings(result: Any) -> list[tuple[str | None, str, str]]:

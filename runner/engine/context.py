@@ -126,6 +126,7 @@ class ActionContext:
                               hint="set `tenants:` on the playbook")
         return await self.services.auth.get_token(self.tenant.name, api, roles=roles)
 
-    async def run_playbook(self, playbook: str, inputs: dict) -> Any:
-        """Run a sub-playbook in this run's tenant and return its outputs (``core.playbook``)."""
-        return await self._engine.run_subplaybook(self, playbook, inputs)
+    async def run_playbook(self, playbook: str, inputs: dict, tenant: str | None = None) -> Any:
+        """Run a sub-playbook on this run's tenant (or on ``tenant``, a configured tenant) and
+        return its outputs (``core.playbook``)."""
+        return await self._engine.run_subplaybook(self, playbook, inputs, tenant)

@@ -25,6 +25,7 @@ class StepOutcome:
     status: str  # succeeded | failed | skipped
     output: Any = None
     error: SoarError | None = None
+    note: str | None = None  # why a step was skipped, for the error of an expression that reads it
 
 
 class Known(StrEnum):

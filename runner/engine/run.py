@@ -14,15 +14,17 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from runner.engine import after as after_mod
 from runner.engine.context import Services, TenantInfo
 from runner.engine.control import RunCancelled
 from runner.engine.durable import GroupCommit
 from runner.engine.inputs import resolve_inputs
 from runner.engine.outcomes import Known
 from runner.engine.steps import Recorded, RunExecution, RunPaused
-from runner.errors import ConfigError, SoarError, StepError, SubPlaybookError, UsageError
+from runner.errors import ConfigError, SoarError, StepError, UsageError
 from runner.expressions import render_async
 from runner.playbook.model import Playbook
+from runner.playbook.phases import summary_keys
 from runner.secrets import mask, resolve
 from runner.store.runcontrol import cancel_requested, finish_cancelled
 
@@ -50,6 +52,7 @@ class RunResult:
     plan: list = field(default_factory=list)
     waiting: list = field(default_factory=list)  # (run_id, step_id) awaiting approval
     tenant: str | None = None
+    after_error: SoarError | None = None  # the after_tenants steps' error, when `error` is another
 
     def __repr__(self) -> str:
         # short: asyncio.run() formats the main task's result (this) while it restores SIGINT
@@ -68,6 +71,11 @@ class RunResult:
             doc["tenants"] = {name: child.to_json() for name, child in self.children.items()}
         if self.plan:
             doc["plan"] = mask(self.plan)
+            from runner.placeholders import placeholder_paths
+
+            held = placeholder_paths(self.outputs)
+            if held:  # outputs computed from what a dry-run did not run
+                doc["placeholder_outputs"] = held
         if self.waiting:
             doc["waiting_approval"] = [{"run_id": r, "step": s} for r, s in self.waiting]
         return doc
@@ -119,6 +127,11 @@ class Engine:
         config = self.services.config
         configured = config.tenant_names() if config is not None else []
         wanted = playbook.tenants
+        if wanted == "none":
+            if only is not None:
+                raise UsageError(f"playbook '{playbook.name}' runs on no tenant (`tenants: none`)",
+                                 hint="run it without --tenant")
+            return [None]
         if wanted is None or wanted == "all":
             names = configured
         else:
@@ -183,7 +196,8 @@ class Engine:
                                       playbook_text=text, inputs=values, trigger=trigger,
                                       tenant=t.name if t else None, dry_run=dry_run, status="running",
                                       run_id=run_id, origin=self.services.origin, rerun_of=rerun_of)
-            return await self._execute(playbook, run_id, t, values, trigger, dry_run, secrets, None, {})
+            return await self._execute(playbook, run_id, t, values, trigger, dry_run, secrets, None, {},
+                                       after=True)
         # parent and children in one commit: a crash never leaves a parent without its tenant runs
         parent, child_ids = store.create_run_family(
             playbook_name=playbook.name, playbook_path=_absolute(playbook.source_path), playbook_text=text,
@@ -193,11 +207,18 @@ class Engine:
                                       secrets, {})
 
     async def _run_parent(self, playbook, parent, tenants, child_ids, values, trigger, dry_run,
-                          secrets, recorded_by_child) -> RunResult:
+                          secrets, recorded_by_child, done: dict | None = None,
+                          after_recorded: dict | None = None) -> RunResult:
+        """Run the tenant runs of ``parent`` (those not ``done`` yet: tenant → its finished run
+        record, on resume), then its after-tenant steps (``after_recorded``: their records)."""
         store = self.services.store
         sem = asyncio.Semaphore(TENANT_CONCURRENCY)
+        done = done or {}
 
         async def child(t: TenantInfo) -> RunResult:
+            if t.name in done:  # finished before a resume
+                rec = done[t.name]
+                return RunResult(rec.id, rec.status, rec.outputs, tenant=t.name)
             async with sem:
                 return await self._execute(playbook, child_ids[t.name], t, values, trigger, dry_run,
                                            secrets, parent, recorded_by_child.get(t.name, {}))
@@ -208,11 +229,48 @@ class Engine:
         outputs = {name: {"status": r.status, "outputs": r.outputs} for name, r in children.items()}
         failed = [f"{n}: {r.error.message}" for n, r in children.items() if r.error is not None]
         error = StepError("; ".join(failed)) if failed else None
-        store.update_run(parent, status=status, outputs=outputs,  # the tenants' errors: `soar runs show`
-                         error=error.to_dict() if error is not None else None)
-        return RunResult(parent, status, outputs, error, children=children,
-                         plan=[e for r in results for e in r.plan],
-                         waiting=[w for r in results for w in r.waiting])
+        result = RunResult(parent, status, outputs, error, children=children,
+                           plan=[e for r in results for e in r.plan],
+                           waiting=[w for r in results for w in r.waiting])
+        if playbook.after_tenants and status in ("succeeded", "failed"):
+            scope = {name: after_mod.tenant_entry(r.run_id, r.status, r.outputs,
+                                                  r.error or getattr(done.get(name), "error", None))
+                     for name, r in children.items()}
+            ctx = self._context(playbook, parent, None, values, trigger, dry_run, secrets, None)
+            ctx["tenants"] = scope
+            part = await after_mod.run_after_tenants(self, playbook, parent, ctx, dry_run=dry_run, parent_id=None,
+                                                     recorded=after_recorded or {})
+            self._fold_after(result, part, summary=True)
+            if part.status == "cancelled":
+                finish_cancelled(store, parent, actor=cancel_requested(store, parent) or "someone")
+                return result
+        store.update_run(parent, status=result.status, outputs=result.outputs,  # errors: `soar runs show`
+                         error=result.error.to_dict() if result.error is not None else None)
+        return result
+
+    def _fold_after(self, result: RunResult, part, summary: bool) -> None:
+        """Add the after-tenant steps' outcome to ``result``. ``summary``: a parent run, whose
+        outputs become the summary outputs when the playbook has any (a one-tenant run adds
+        them to its own)."""
+        result.steps = result.steps + part.steps
+        result.plan = result.plan + part.plan
+        result.waiting = result.waiting + part.waiting
+        if part.status in ("waiting_approval", "cancelled"):
+            result.status = part.status
+            return
+        if part.outputs:
+            result.outputs = part.outputs if summary else {**(result.outputs or {}), **part.outputs}
+        if part.status != "failed":
+            return
+        result.status = "failed"
+        if result.error is None:
+            result.error = part.error
+            if summary:  # `soar run` shows a parent's tenants' errors, and this one
+                result.after_error = part.error
+        else:
+            result.after_error = part.error
+            if summary:  # the parent's stored error says everything
+                result.error = StepError(f"{result.error.message}; after_tenants: {part.error.message}")
 
     def _family_status(self, parent: str, results: list) -> str:
         """A parent run's status from its tenant runs': cancelled, else waiting for an approval,
@@ -234,13 +292,13 @@ class Engine:
             return "waiting_approval"
         return "failed" if "failed" in statuses else "succeeded"
 
-    async def _execute(self, playbook: Playbook, run_id: str, tenant: TenantInfo | None, values: dict,
-                       trigger: dict, dry_run: bool, secrets: dict, parent_id: str | None,
-                       recorded: dict, ctx_steps: dict | None = None) -> RunResult:
-        store = self.services.store
-        ctx = {
+    @staticmethod
+    def _context(playbook: Playbook, run_id: str, tenant: TenantInfo | None, values: dict, trigger: dict,
+                 dry_run: bool, secrets: dict, parent_id: str | None) -> dict:
+        """What a run's expressions read (docs/playbooks.md, "Expressions")."""
+        return {
             "inputs": values,
-            "steps": dict(ctx_steps or {}),
+            "steps": {},
             "tenant": tenant.as_context() if tenant else None,
             "trigger": {**_TRIGGER_KEYS, **trigger},  # documented keys always exist (a manual run: None)
             "playbook": {"name": playbook.name, "description": playbook.description,
@@ -248,6 +306,19 @@ class Engine:
             "run": {"id": run_id, "dry_run": dry_run, "parent_id": parent_id},
             "secrets": secrets,
         }
+
+    async def _execute(self, playbook: Playbook, run_id: str, tenant: TenantInfo | None, values: dict,
+                       trigger: dict, dry_run: bool, secrets: dict, parent_id: str | None,
+                       recorded: dict, ctx_steps: dict | None = None, *, after: bool = False,
+                       resumed: bool = False) -> RunResult:
+        """Run ``playbook``'s steps as run ``run_id``. ``after``: a run of its own (not one tenant
+        run of a parent), which runs the after-tenant steps itself; ``resumed``: a resume."""
+        store = self.services.store
+        ctx = self._context(playbook, run_id, tenant, values, trigger, dry_run, secrets, parent_id)
+        if ctx_steps:
+            ctx["steps"].update(ctx_steps)
+        after = after and bool(playbook.after_tenants)
+        prior = after_mod.recorded_tenant_part(store, run_id) if after and resumed else None
         ex = RunExecution(self, playbook, run_id, tenant, dry_run, ctx, parent_id=parent_id,
                           recorded=recorded, resuming=bool(recorded))
         if recorded:
@@ -258,9 +329,13 @@ class Engine:
         error: SoarError | None = None
         waiting: list = []
         try:
-            await ex.run_steps()
-            outputs = await self._outputs(playbook, ex)
-            status = "succeeded"
+            if prior is None:
+                await ex.run_steps()
+                outputs = await self._outputs(playbook, ex)
+                status = "succeeded"
+            else:  # a resume of the after-tenant steps: the tenant steps ended before
+                status, outputs = prior["status"], prior["outputs"]
+                error = StepError(prior["error"]["message"]) if prior.get("error") else None
         except RunPaused as paused:
             status, outputs = "waiting_approval", None
             waiting = [(run_id, paused.step_id)]
@@ -279,6 +354,12 @@ class Engine:
             store.flush()
             store.update_run(run_id, status="cancelled")
             raise
+        part = None
+        if after and status in ("succeeded", "failed"):
+            part = await self._after_one(playbook, ex, tenant, status, outputs, error, prior is None)
+            folded = RunResult(run_id, status, outputs, error)
+            self._fold_after(folded, part, summary=False)
+            status, outputs, error, waiting = folded.status, folded.outputs, folded.error, folded.waiting
         self._subruns.pop(run_id, None)  # a top-level run's count lives while it runs
         if status == "cancelled":
             finish_cancelled(store, run_id, actor=ex.cancel.requested() or "someone")
@@ -293,12 +374,35 @@ class Engine:
         self.services.plugins.notify("soar_run_finished", run=ex.info(status, str(error) if error else None))
         self.progress and self.progress("run_done", run_id=run_id, tenant=tenant.name if tenant else None,
                                         status=status)
-        return RunResult(run_id, status, outputs, error, steps=steps, plan=ex.plan, waiting=waiting,
-                         tenant=tenant.name if tenant else None)
+        result = RunResult(run_id, status, outputs, error, steps=steps, plan=ex.plan, waiting=waiting,
+                           tenant=tenant.name if tenant else None)
+        if part is not None:
+            result.steps, result.plan = steps + part.steps, ex.plan + part.plan
+            result.after_error = folded.after_error
+        return result
 
-    async def _outputs(self, playbook: Playbook, ex: RunExecution) -> dict:
+    async def _after_one(self, playbook: Playbook, ex: RunExecution, tenant: TenantInfo | None, status: str,
+                         outputs: Any, error: SoarError | None, record: bool):
+        """The after-tenant steps of a run of one tenant (or none), in that run. ``record``: write
+        how its tenant steps ended first (a resume reads it back)."""
+        if record:
+            after_mod.record_tenant_part(self.services.store, ex.run_id, status, outputs, error)
+        ctx = {**ex.ctx, "steps": {}, "tenant": None,
+               "tenants": {tenant.name: after_mod.tenant_entry(ex.run_id, status, outputs, error)} if tenant else {}}
+        return await after_mod.run_after_tenants(self, playbook, ex.run_id, ctx, dry_run=ex.dry_run,
+                                                 parent_id=ex.parent_id, recorded=ex.recorded)
+
+    async def _outputs(self, playbook: Playbook, ex: RunExecution, keys: list | None = None) -> dict:
+        """The playbook's outputs evaluated in ``ex``'s scope: ``keys`` (the summary outputs,
+        after the after-tenant steps), or else the tenant outputs (:mod:`runner.playbook.phases`)."""
         out = {}
-        for key, value in playbook.outputs.items():
+        items = playbook.outputs.items()
+        if keys is not None:
+            items = [(k, playbook.outputs[k]) for k in keys]
+        elif playbook.after_tenants:
+            summary = set(summary_keys(playbook, self.expressions.references))
+            items = [(k, v) for k, v in items if k not in summary]
+        for key, value in items:
             try:
                 out[key] = await render_async(self.expressions.compile_value(value), ex.ctx)
             except SoarError as exc:
@@ -321,7 +425,8 @@ class Engine:
             return self._end_cancelled(run)
         playbook = PlaybookLoader(self.services.plugins).load_text(run.playbook_text, run.playbook_path or "<stored>")
         secrets = self._secrets(playbook)
-        children = store.children(run.id)
+        # its tenant runs (a parent); the runs of its core.playbook steps resume with their step
+        children = [c for c in store.children(run.id) if (c.trigger or {}).get("type") != "playbook"]
         trigger = run.trigger or {"type": "manual"}
         store.audit(run.id, "run_resumed", durable=True)
         if children:
@@ -329,14 +434,19 @@ class Engine:
             ids = {c.tenant: c.id for c in children}
             done = {c.tenant: c for c in children if c.status in FINAL}
             recorded = {c.tenant: self._recorded(c.id, retry_steps, skip_steps) for c in children}
-            result = await self._run_parent_resume(playbook, run, tenants, ids, done, recorded, secrets, trigger)
+            after_recorded = self._recorded(run.id, retry_steps, skip_steps) if playbook.after_tenants else {}
+            result = await self._run_parent_resume(playbook, run, tenants, ids, done, recorded, secrets, trigger,
+                                                   after_recorded)
             return result
         if run.status in FINAL and not retry_steps and not skip_steps:
             raise UsageError(f"run {run.id} already {run.status}; nothing to resume",
                              hint=f"`soar runs show {run.id}`")
         tenant = self.tenant_info(run.tenant)
+        # a run of its own runs its after-tenant steps; a tenant run of a parent leaves them to it
+        own = run.parent_id is None or trigger.get("type") == "playbook"
         return await self._execute(playbook, run.id, tenant, run.inputs, trigger, run.dry_run, secrets,
-                                   run.parent_id, self._recorded(run.id, retry_steps, skip_steps))
+                                   run.parent_id, self._recorded(run.id, retry_steps, skip_steps),
+                                   after=own, resumed=True)
 
     def _end_cancelled(self, run) -> RunResult:
         """A run cancelled while no process executed it (``soar runs cancel`` asked; it had
@@ -353,19 +463,16 @@ class Engine:
         finish_cancelled(store, run.id, actor=by)
         return RunResult(run.id, "cancelled", children=children, tenant=run.tenant)
 
-    async def _run_parent_resume(self, playbook, run, tenants, ids, done, recorded, secrets, trigger):
+    async def _run_parent_resume(self, playbook, run, tenants, ids, done, recorded, secrets, trigger,
+                                 after_recorded):
+        """Resume the tenant runs that had not finished, then the after-tenant steps (which also
+        resume alone: every tenant had finished and one of them waited for an approval)."""
         todo = [t for t in tenants if t.name not in done]
-        if not todo:
+        if not todo and (not playbook.after_tenants or run.status in FINAL):
             raise UsageError(f"run {run.id} already {run.status}; nothing to resume")
-        result = await self._run_parent(playbook, run.id, todo, ids, run.inputs, trigger, run.dry_run,
-                                        secrets, recorded)
-        for name, child in done.items():  # fold finished tenants back into the parent's result
-            result.children[name] = RunResult(child.id, child.status, child.outputs, tenant=name)
-        status = self._family_status(run.id, list(result.children.values()))
-        outputs = {n: {"status": r.status, "outputs": r.outputs} for n, r in result.children.items()}
-        self.services.store.update_run(run.id, status=status, outputs=outputs)
-        result.status, result.outputs = status, outputs
-        return result
+        self.services.store.update_run(run.id, status="running")
+        return await self._run_parent(playbook, run.id, tenants, ids, run.inputs, trigger, run.dry_run,
+                                      secrets, recorded, done=done, after_recorded=after_recorded)
 
     def _recorded(self, run_id: str, retry_steps: tuple, skip_steps: tuple) -> dict:
         """Latest attempt per (step, item), as the store has it."""
@@ -385,58 +492,13 @@ class Engine:
         # a step that failed before the crash is run again on resume (failed ≠ unknown)
         return {k: v for k, v in out.items() if v.status != Known.FAILED}
 
-    # ---- sub-playbooks ----------------------------------------------------------------------------
-    async def run_child_playbook(self, parent: RunExecution, actx, ref: str, inputs: dict) -> Any:
-        """Run the sub-playbook ``ref`` of a ``core.playbook`` step (confined to the playbook
-        directory, bounded in depth and count: runner.playbook.subplaybooks) and return its outputs."""
-        from runner.playbook import subplaybooks
-        from runner.playbook.loader import PlaybookLoader
+    # ---- sub-playbooks (runner.engine.subruns) ---------------------------------------------------
+    async def run_child_playbook(self, parent: RunExecution, actx, ref: str, inputs: dict,
+                                 tenant: str | None = None) -> Any:
+        """Run the sub-playbook ``ref`` of a ``core.playbook`` step and return its outputs."""
+        from runner.engine.subruns import run_child_playbook
 
-        chain = subplaybooks.Chain.of_run(parent.ctx["trigger"], parent.playbook, parent.run_id)
-        path = subplaybooks.resolve(ref, parent.source_path, chain.root)
-        chain = chain.enter(path)  # refuses a cycle, or nesting past the limit
-        playbook = subplaybooks.load(PlaybookLoader(self.services.plugins), path, ref)
-        store = self.services.store
-        key = {"type": "playbook", "parent_run": parent.run_id, "parent_step": actx.step_id, "item": actx.item,
-               **chain.as_trigger()}
-        existing = [c for c in store.children(parent.run_id) if (c.trigger or {}).get("parent_step") == actx.step_id
-                    and (c.trigger or {}).get("item") == actx.item]
-        values = resolve_inputs(playbook, inputs)
-        if existing:
-            child = existing[0]
-            if child.status == "succeeded":
-                return child.outputs
-            result = await self._execute(playbook, child.id, parent.tenant, child.inputs, key, parent.dry_run,
-                                         self._secrets(playbook), parent.run_id, self._recorded(child.id, (), ()))
-        else:
-            self._count_subrun(chain)
-            run_id = store.create_run(playbook_name=playbook.name, playbook_path=playbook.source_path,
-                                      playbook_text=playbook.source_text, inputs=values, trigger=key,
-                                      tenant=parent.tenant.name if parent.tenant else None,
-                                      parent_id=parent.run_id, dry_run=parent.dry_run, status="running",
-                                      origin=self.services.origin)
-            result = await self._execute(playbook, run_id, parent.tenant, values, key, parent.dry_run,
-                                         self._secrets(playbook), parent.run_id, {})
-        parent.plan.extend(result.plan)
-        if result.status == "waiting_approval":
-            raise RunPaused(actx.step_id)
-        if result.status != "succeeded":
-            err = result.error or StepError("sub-playbook failed")
-            raise StepError(f"sub-playbook '{playbook.name}' (run {result.run_id}) failed: {err.message}",
-                            hint=err.hint)
-        return result.outputs
-
-    def _count_subrun(self, chain) -> None:
-        """Bound fan-out: sub-runs started under one top-level run (a sub-playbook in a foreach
-        that calls more grows as the product of the lists; depth alone does not bound it)."""
-        from runner.playbook.subplaybooks import MAX_SUBRUNS
-
-        n = self._subruns.get(chain.top_run, 0) + 1
-        if n > MAX_SUBRUNS:
-            raise SubPlaybookError(f"run {chain.top_run} has started {MAX_SUBRUNS} sub-playbook runs; "
-                                   f"no more are started ({chain.text()})",
-                                   hint="call the sub-playbook for fewer items, or do the work in one playbook")
-        self._subruns[chain.top_run] = n
+        return await run_child_playbook(self, parent, actx, ref, inputs, tenant)
 
 
 def _absolute(source_path: str | None) -> str | None:

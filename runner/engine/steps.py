@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from runner.engine import dryrun
 from runner.engine.compiled import compiled_step, step_table
 from runner.engine.context import ActionContext, TenantInfo
 from runner.engine.control import CancelWatch, RunCancelled
@@ -28,7 +29,7 @@ from runner.errors import ActionInputError, ConfigError, SoarError, StepError, S
 from runner.expressions import render_async
 from runner.notes import collecting
 from runner.playbook.model import Playbook, Step
-from runner.secrets import contains_secret, mask, reveal_all
+from runner.secrets import contains_secret, reveal_all
 
 if TYPE_CHECKING:  # pragma: no cover
     from runner.engine.run import Engine
@@ -54,6 +55,7 @@ class RunExecution(StepGates):
     plan: list = field(default_factory=list)
     handlers: frozenset = frozenset()
     resuming: bool = False
+    steps: list | None = None  # the top-level steps to run: the playbook's `steps` by default
 
     def __post_init__(self) -> None:
         self.services = self.engine.services
@@ -67,6 +69,8 @@ class RunExecution(StepGates):
         self._by_id = {s.id: s for s in self.playbook.all_steps()}
         self._compiled = step_table(self.engine.expressions, self.playbook)
         self.source_path = self.playbook.source_path  # pydantic private attrs are slow to read
+        if self.steps is None:
+            self.steps = self.playbook.steps
         self.cancel = CancelWatch(self.store, self.run_id)  # `soar runs cancel` from elsewhere
 
     # ---- info ------------------------------------------------------------------------------
@@ -81,11 +85,11 @@ class RunExecution(StepGates):
     # ---- the run's steps --------------------------------------------------------------------
     async def run_steps(self) -> None:
         """Run the top-level steps in order. Raises the error that failed the run, or RunPaused."""
-        for step in self.playbook.steps:
+        for step in self.steps:
             self.cancel.check()
             if step.id in self.handlers:
                 if step.id not in self.ctx["steps"]:
-                    self._set(step, StepOutcome("skipped"))
+                    self._set(step, StepOutcome("skipped", note="an on_error handler no failed step routed to"), [])
                 continue
             outcome = await self.exec_step(step)
             if outcome.status == "failed":
@@ -108,6 +112,7 @@ class RunExecution(StepGates):
             "status": outcome.status,
             "error": outcome.error.message if outcome.error else None,
             "warnings": warnings,
+            "note": outcome.note,
         }
 
     def events(self, kind: str, **data) -> None:
@@ -169,7 +174,7 @@ class RunExecution(StepGates):
         if step.foreach is None:
             if compiled.when is not None and not await self._truthy(step, compiled.when, self.ctx, "when"):
                 self._record_skip(step, action.name, NO_ITEM)
-                return StepOutcome("skipped")
+                return StepOutcome("skipped", note="when: false")
             if self.engine.progress is not None:
                 self.events("step_start", step=step.id, total=1, action=action.name)
             if self._may_gate(step, action):
@@ -237,7 +242,7 @@ class RunExecution(StepGates):
                 first.message = f"{first.message} (and {len(errors) - 1} more item(s) failed)"
             return StepOutcome("failed", output, first)
         if not ran and items:
-            return StepOutcome("skipped", [])
+            return StepOutcome("skipped", [], note="when: false for every item")
         return StepOutcome("succeeded", output)
 
     async def _render(self, step: Step, compiled: Any, ctx: dict, *where) -> Any:
@@ -273,27 +278,25 @@ class RunExecution(StepGates):
             if rec.status == Known.SUCCEEDED and (not rec.output_redacted or rec.effect != "read"):
                 return StepOutcome("succeeded", rec.output)
             if rec.status == Known.SKIPPED:
-                return StepOutcome("skipped")
+                return StepOutcome("skipped", dryrun.replanned(step, action, rec.output) if self.dry_run else None,
+                                   note="recorded as skipped before the run was resumed")
             attempt0 = rec.attempt
             if rec.status in (Known.RUNNING, Known.RETRY) and rec.effect != "read":
                 outcome = await self._reconcile(step, action, inputs, ctx, item, rec)
                 if outcome is not None:
                     return outcome
         if self.dry_run and effect != "read":
-            entry = {"tenant": self.tenant.name if self.tenant else None, "step": step.id,
-                     "item": item, "action": action.name, "effect": effect,
-                     "inputs": mask(plain(inputs))}
-            self.plan.append(entry)
-            self.store.step_finished(self.run_id, step.id, item=item, attempt=1, status="skipped",
-                                     output={"dry_run": True, "planned": entry}, durable=False)
-            return StepOutcome("skipped", None)
+            return dryrun.plan_and_skip(self, step, action, inputs, raw, item, effect)
         if (step.approval is not None or effect == "destructive") and self._needs_approval(step, effect):
             await self._approval_gate(step, action.name)
         if action.roles and self.services.auth is not None:
             await self._preflight(step, action, inputs)
         # the inputs as recorded: a model that takes any mapping holds exactly ``raw`` (no dump)
         shown_inputs = raw if raw.__class__ is dict and _takes_any_mapping(action.input_model) else None
-        return await self._attempts(step, action, inputs, effect, ctx, item, attempt0, shown_inputs)
+        outcome = await self._attempts(step, action, inputs, effect, ctx, item, attempt0, shown_inputs)
+        if outcome.status == "failed" and self.dry_run:
+            dryrun.explain_failure(outcome, raw)
+        return outcome
 
     async def _attempts(self, step, action, inputs, effect, ctx, item, attempt0,
                         shown_inputs=None) -> StepOutcome:
@@ -369,8 +372,9 @@ class RunExecution(StepGates):
                 step=StepInfo(step.id, action.name, item, attempt, status, time.perf_counter() - t0, error))
 
     # ---- sub-playbooks --------------------------------------------------------------------------
-    async def run_subplaybook(self, actx: ActionContext, playbook: str, inputs: dict) -> Any:
-        return await self.engine.run_child_playbook(self, actx, playbook, inputs)
+    async def run_subplaybook(self, actx: ActionContext, playbook: str, inputs: dict,
+                              tenant: str | None = None) -> Any:
+        return await self.engine.run_child_playbook(self, actx, playbook, inputs, tenant)
 
 
 async def resolve_inputs_of(ex: RunExecution, step: Step, action, compiled, ctx: dict) -> tuple[Any, Any]:
@@ -386,8 +390,11 @@ async def resolve_inputs_of(ex: RunExecution, step: Step, action, compiled, ctx:
             # a secret given to a plain-string input: hand over its text (still redacted in output)
             inputs = action.input_model.model_validate(_reveal_plain_fields(action.input_model, raw))
     except ValidationError as exc:
-        raise ActionInputError(input_error(action.name, exc), where=ex.where(step, "with"),
-                               hint=f"`soar actions show {action.name}` lists its inputs") from None
+        err = ActionInputError(input_error(action.name, exc), where=ex.where(step, "with"),
+                               hint=f"`soar actions show {action.name}` lists its inputs")
+        if ex.dry_run:
+            dryrun.explain_failure(StepOutcome("failed", error=err), raw)
+        raise err from None
     return raw, inputs
 
 

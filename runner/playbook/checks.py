@@ -11,7 +11,10 @@ Every problem is reported, each located at its node:
   ``steps.<id>`` of a step that has finished by then, ``inputs``/``secrets`` that are declared,
   ``item``/``index`` inside a ``foreach`` step;
 - durations, retries, inputs' defaults, trigger secrets and tenants make sense;
-- literal ``core.playbook`` references stay in the playbook directory and make no cycle.
+- literal ``core.playbook`` references stay in the playbook directory and make no cycle;
+- ``after_tenants`` steps read only earlier after-tenant steps and ``tenants``, use only actions
+  that need no tenant, and no tenant step reads them; an output reads one phase, not both
+  (:mod:`runner.playbook.phases`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from runner.errors import ExpressionSyntaxError, PlaybookError, PlaybookValidati
 from runner.expressions import EXPR_RE, ROOT_NAMES, ExpressionEngine
 from runner.playbook.loader import data_path, did_you_mean, explain_input_error
 from runner.playbook.model import Playbook, Step
+from runner.playbook.phases import AFTER, MIXED, TENANT, phase_of_chains
 
 STEP_ATTRS = ("output", "status", "error")
 _INPUT_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
@@ -37,6 +41,7 @@ class _StepInfo:
     step: Step
     order: int  # index of its top-level step: a step may read steps of a lower order
     ancestors: tuple[str, ...]  # ids of the parallel groups that contain it
+    phase: str = TENANT  # TENANT (`steps:`, per tenant) or AFTER (`after_tenants:`, once)
 
 
 def check_playbook(playbook: Playbook, actions: ActionRegistry, engine: ExpressionEngine) -> list[PlaybookError]:
@@ -71,8 +76,8 @@ class _Checker:
 
     # ---- structure ----------------------------------------------------------------------------
     def collect_steps(self) -> None:
-        def walk(step: Step, order: int, ancestors: tuple[str, ...]) -> None:
-            info = _StepInfo(step, order, ancestors)
+        def walk(step: Step, order: int, ancestors: tuple[str, ...], phase: str) -> None:
+            info = _StepInfo(step, order, ancestors, phase)
             self.infos.append(info)
             if step.id in self.steps:
                 first = self.pb.position(self.steps[step.id].step.path + ("id",))[0]
@@ -81,16 +86,20 @@ class _Checker:
             else:
                 self.steps[step.id] = info
             for child in step.parallel or ():
-                walk(child, order, ancestors + (step.id,))
+                walk(child, order, ancestors + (step.id,), phase)
 
         for order, step in enumerate(self.pb.steps):
-            walk(step, order, ())
+            walk(step, order, (), TENANT)
+        for order, step in enumerate(self.pb.after_tenants, start=len(self.pb.steps)):
+            walk(step, order, (), AFTER)
 
     def check_playbook_level(self) -> None:
         pb = self.pb
         if isinstance(pb.tenants, list):
             if not pb.tenants:
-                self.error(("tenants",), "`tenants` is an empty list", "name tenants, write `all`, or remove the key")
+                self.error(("tenants",), "`tenants` is an empty list",
+                           "write `tenants: none` for a playbook that acts on no tenant; name tenants, "
+                           "write `all`, or remove the key to run for every configured tenant")
             seen: set[str] = set()
             for i, name in enumerate(pb.tenants):
                 if name in seen:
@@ -141,7 +150,7 @@ class _Checker:
         step = info.step
         path = step.path
         if step.action is not None:
-            self.check_action(step)
+            self.check_action(step, info)
         self.check_on_error(info)
         if step.timeout is not None and step.timeout <= 0:
             self.error(path + ("timeout",), "'timeout' must be more than 0", "e.g. `timeout: 5m`", step)
@@ -169,7 +178,7 @@ class _Checker:
         if step.approval is not None:
             self.check_value(step.approval.message, path + ("approval", "message"), info, per_item)
 
-    def check_action(self, step: Step) -> None:
+    def check_action(self, step: Step, info: _StepInfo) -> None:
         path = step.path
         action = self.actions.get(step.action)
         if action is None:
@@ -177,6 +186,11 @@ class _Checker:
             hint = (guess + " " if guess else "") + "`soar actions list` shows all actions"
             self.error(path + ("action",), f"unknown action '{step.action}'", hint, step)
             return
+        if info.phase == AFTER and action.needs_tenant:
+            self.error(path + ("action",), f"action '{action.name}' acts on a tenant, and after_tenants steps "
+                       "run on none (after every tenant's run)",
+                       "do per-tenant work in `steps:` and read it here as ${{ tenants.<name>.outputs }}; "
+                       "or run a sub-playbook on a tenant: core.playbook with `tenant:`", step)
         model: type[BaseModel] = action.input_model
         spec = self.inputs_of(action.name, model)
         if spec is None:
@@ -247,6 +261,10 @@ class _Checker:
             guess = did_you_mean(target, list(self.steps) + ["fail", "continue"])
             self.error(path, f"'on_error' must be fail, continue or the id of a handler step; "
                        f"there is no step '{target}'", guess, step)
+        elif handler.phase != info.phase:
+            where = "after_tenants" if handler.phase == AFTER else "steps"
+            self.error(path, f"on_error handler '{target}' is under `{where}:`, and a handler must be in the "
+                       "same list as the step it handles", "move the handler into the same list", step)
         elif handler.order <= info.order:
             self.error(path, f"on_error handler '{target}' must come after step '{step.id}' "
                        "(it runs when this step fails)", "move the handler step further down", step)
@@ -260,8 +278,17 @@ class _Checker:
             self.error(step.path + ("with", "playbook"), message, hint, step)
 
     def check_outputs(self) -> None:
+        after = frozenset(i.step.id for i in self.infos if i.phase == AFTER)
         for key, value in self.pb.outputs.items():
             self.check_value(value, ("outputs", key), None, False)
+            chains = [c for _p, text in _strings(value, ()) for expr in EXPR_RE.findall(text)
+                      for c in self._refs.get(expr.strip(), ())]
+            if phase_of_chains(chains, after) == MIXED:
+                self.error(("outputs", key), f"output '{key}' reads both a step of `steps:` and an after_tenants "
+                           "step (or `tenants`): the first is evaluated in each tenant's run, the second once, "
+                           "after all of them",
+                           "split it into two outputs: a tenant output reaches after_tenants steps and "
+                           "summary outputs as ${{ tenants.<name>.outputs.<key> }}")
 
     # ---- expressions ----------------------------------------------------------------------------
     def check_value(self, value: Any, path: tuple, info: _StepInfo | None, per_item: bool) -> None:
@@ -302,6 +329,15 @@ class _Checker:
             guess = did_you_mean(root, ROOT_NAMES)
             self.error(path, f"unknown name '{root}' in {_clip(shown)}",
                        (guess + " " if guess else "") + "names available: " + ", ".join(sorted(ROOT_NAMES)), step)
+        elif root == "tenants" and info is not None and info.phase != AFTER:
+            self.error(path, "'tenants' is only defined in after_tenants steps and playbook outputs "
+                       f"(in {_clip(shown)})",
+                       "a step of `steps:` runs in one tenant's run: read ${{ tenant.name }}; to act on every "
+                       "tenant's results, add an `after_tenants:` step", step)
+        elif root == "tenant" and info is not None and info.phase == AFTER:
+            self.error(path, f"'tenant' is null in after_tenants steps, which run on no tenant (in {_clip(shown)})",
+                       "read every tenant's results as ${{ tenants }} (name → status, outputs, error, run_id)",
+                       step)
         elif root in ("item", "index") and not per_item:
             where = "in `foreach` itself" if path[-1:] == ("foreach",) and info else (
                 "in playbook outputs" if info is None else "in a step without `foreach`")
@@ -333,6 +369,17 @@ class _Checker:
                        "output, status and error", guess, step)
         if info is None:
             return  # playbook outputs: every step has finished
+        if target.phase != info.phase:
+            if info.phase == AFTER:
+                self.error(path, f"after_tenants step '{info.step.id}' cannot read steps.{ref_id}, a step that "
+                           f"runs in each tenant's run (in {_clip(shown)})",
+                           "name the value in the playbook's `outputs:` and read it as "
+                           "${{ tenants.<name>.outputs.<key> }}", step)
+            else:
+                self.error(path, f"step '{ref_id}' is an after_tenants step: it runs after every tenant's run, "
+                           f"so this step cannot read it (in {_clip(shown)})",
+                           f"read '{ref_id}' from another after_tenants step or from the playbook's outputs", step)
+            return
         if target is info:
             self.error(path, f"step '{ref_id}' cannot read its own result (in {_clip(shown)})",
                        "use ${{ item }} in a foreach, or split the step in two", step)

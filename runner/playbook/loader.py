@@ -113,8 +113,9 @@ class PlaybookLoader:
         playbook._source_path = path
         playbook._source_text = text
         playbook._positions = positions
-        for i, step in enumerate(playbook.steps):
-            _set_paths(step, ("steps", i))
+        for key in ("steps", "after_tenants"):
+            for i, step in enumerate(getattr(playbook, key)):
+                _set_paths(step, (key, i))
         if check:
             problems = self.check(playbook)
             if problems:
@@ -167,9 +168,9 @@ def position(positions: dict, path: tuple) -> tuple[int | None, int | None]:
 
 def step_of(data: Any, path: tuple) -> tuple[tuple, str | None]:
     """The path of the innermost step containing ``path`` in the raw data, and its id."""
-    if len(path) < 2 or path[0] != "steps" or not isinstance(path[1], int):
+    if len(path) < 2 or path[0] not in ("steps", "after_tenants") or not isinstance(path[1], int):
         return (), None
-    steps = data.get("steps") if isinstance(data, dict) else None
+    steps = data.get(path[0]) if isinstance(data, dict) else None
     node = steps[path[1]] if isinstance(steps, list) and 0 <= path[1] < len(steps) else None
     step_path, i = path[:2], 2
     while len(path) >= i + 2 and path[i] == "parallel" and isinstance(path[i + 1], int) and isinstance(node, dict):
@@ -202,7 +203,8 @@ def validation_errors(exc: ValidationError, data: Any, positions: dict, source: 
         seen.add(key)
         step_path, sid = step_of(data, path)
         if step_path and sid is None:
-            message = f"{message} (in step #{_step_number(step_path)})"
+            where = "after_tenants step" if step_path[0] == "after_tenants" else "step"
+            message = f"{message} (in {where} #{_step_number(step_path)})"
         line, col = position(positions, path)
         out.append(PlaybookValidationError(message, where=Location(file=source, line=line, column=col, step=sid),
                                            hint=hint))
@@ -313,8 +315,9 @@ def _explain_model_error(err: dict, path: tuple, container: tuple, field: Any,
         if len(path) > 1:
             return (f"tenant entry #{path[1] + 1} must be a tenant name (text), got {_show(err['input'])}",
                     "tenants are named in soar.yaml; `soar tenants list` shows them", path)
-        return (f"'tenants' must be `all` or a list of tenant names, got {_show(err['input'])}",
-                "e.g. `tenants: all` or `tenants: [contoso, fabrikam]`", path)
+        return (f"'tenants' must be `all`, `none` or a list of tenant names, got {_show(err['input'])}",
+                "e.g. `tenants: all`, `tenants: [contoso, fabrikam]`, or `tenants: none` for a playbook "
+                "that acts on no tenant", path)
     if kind in ("value_error", "assertion_error"):
         text = str(err.get("ctx", {}).get("error", err["msg"]))
         path, text = _refine(path, text, data)

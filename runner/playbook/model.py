@@ -202,7 +202,7 @@ class ApprovalPolicy(_Strict):
 class Playbook(_Strict):
     name: str = Field(pattern=NAME_PATTERN)
     description: str = ""
-    tenants: Literal["all"] | list[str] | None = None
+    tenants: Literal["all", "none"] | list[str] | None = None
     on: list[Trigger] = Field(default_factory=list)
     max_runs: int | None = Field(None, ge=1, le=1000, description=(
         "`soar serve`: at most this many runs of this playbook at once (default: --max-runs, 1); "
@@ -211,6 +211,7 @@ class Playbook(_Strict):
     secrets: dict[str, str] = Field(default_factory=dict)
     approvals: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
     steps: list[Step] = Field(min_length=1)
+    after_tenants: list[Step] = Field(default_factory=list)  # run once, after every tenant's run
     outputs: dict[str, Any] = Field(default_factory=dict)
 
     # Filled by the loader: where this playbook came from and where each node is.
@@ -251,8 +252,11 @@ class Playbook(_Strict):
         return self._source_text
 
     def all_steps(self):
-        """Every step, groups and their children, in document order."""
+        """Every step, groups and their children, in document order: ``steps``, then
+        ``after_tenants``."""
         for step in self.steps:
+            yield from step.walk()
+        for step in self.after_tenants:
             yield from step.walk()
 
     def position(self, path: tuple) -> tuple[int | None, int | None]:

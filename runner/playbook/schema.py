@@ -37,12 +37,15 @@ _DESCRIPTIONS = {
     "Playbook": {
         "name": "Playbook name: lowercase letters, digits and '-'",
         "description": "What the playbook does, in one line",
-        "tenants": "`all`, or the tenants (names from soar.yaml) to run for: one child run per tenant",
+        "tenants": "`all` (the default), `none` (runs without any tenant), or the tenants (names from "
+                   "soar.yaml) to run for: one child run per tenant",
         "on": "Triggers; none means the playbook runs only by hand (`soar run`)",
         "inputs": "Inputs given with `--input name=value` or by a trigger; read as ${{ inputs.name }}",
         "secrets": "Secret references (env:NAME, file:PATH, ...); read as ${{ secrets.name }}, always redacted",
         "approvals": "Approval policy for the whole playbook",
         "steps": "The steps, run in order",
+        "after_tenants": "Steps run once, after every tenant's run has finished (also after one tenant), "
+                         "with every tenant's status and outputs in ${{ tenants }}",
         "outputs": "The run's outputs: values, usually ${{ }} expressions over step outputs",
     },
     "Step": {
