@@ -24,7 +24,7 @@ from runner.engine.steps import Recorded, RunExecution, RunPaused
 from runner.errors import ConfigError, SoarError, StepError, UsageError
 from runner.expressions import render_async
 from runner.playbook.model import Playbook
-from runner.playbook.phases import summary_keys
+from runner.playbook.phases import has_after_phase, summary_keys
 from runner.secrets import mask, resolve
 from runner.store.runcontrol import cancel_requested, finish_cancelled
 
@@ -232,7 +232,7 @@ class Engine:
         result = RunResult(parent, status, outputs, error, children=children,
                            plan=[e for r in results for e in r.plan],
                            waiting=[w for r in results for w in r.waiting])
-        if playbook.after_tenants and status in ("succeeded", "failed"):
+        if status in ("succeeded", "failed") and self._after_phase(playbook):
             scope = {name: after_mod.tenant_entry(r.run_id, r.status, r.outputs,
                                                   r.error or getattr(done.get(name), "error", None))
                      for name, r in children.items()}
@@ -292,6 +292,10 @@ class Engine:
             return "waiting_approval"
         return "failed" if "failed" in statuses else "succeeded"
 
+    def _after_phase(self, playbook: Playbook) -> bool:
+        """After-tenant steps or summary outputs (:mod:`runner.playbook.phases`)."""
+        return bool(playbook.after_tenants) or has_after_phase(playbook, self.expressions.references)
+
     @staticmethod
     def _context(playbook: Playbook, run_id: str, tenant: TenantInfo | None, values: dict, trigger: dict,
                  dry_run: bool, secrets: dict, parent_id: str | None) -> dict:
@@ -317,7 +321,7 @@ class Engine:
         ctx = self._context(playbook, run_id, tenant, values, trigger, dry_run, secrets, parent_id)
         if ctx_steps:
             ctx["steps"].update(ctx_steps)
-        after = after and bool(playbook.after_tenants)
+        after = after and self._after_phase(playbook)
         prior = after_mod.recorded_tenant_part(store, run_id) if after and resumed else None
         ex = RunExecution(self, playbook, run_id, tenant, dry_run, ctx, parent_id=parent_id,
                           recorded=recorded, resuming=bool(recorded))
@@ -399,7 +403,7 @@ class Engine:
         items = playbook.outputs.items()
         if keys is not None:
             items = [(k, playbook.outputs[k]) for k in keys]
-        elif playbook.after_tenants:
+        elif self._after_phase(playbook):
             summary = set(summary_keys(playbook, self.expressions.references))
             items = [(k, v) for k, v in items if k not in summary]
         for key, value in items:
@@ -434,7 +438,7 @@ class Engine:
             ids = {c.tenant: c.id for c in children}
             done = {c.tenant: c for c in children if c.status in FINAL}
             recorded = {c.tenant: self._recorded(c.id, retry_steps, skip_steps) for c in children}
-            after_recorded = self._recorded(run.id, retry_steps, skip_steps) if playbook.after_tenants else {}
+            after_recorded = self._recorded(run.id, retry_steps, skip_steps) if self._after_phase(playbook) else {}
             result = await self._run_parent_resume(playbook, run, tenants, ids, done, recorded, secrets, trigger,
                                                    after_recorded)
             return result
@@ -468,7 +472,7 @@ class Engine:
         """Resume the tenant runs that had not finished, then the after-tenant steps (which also
         resume alone: every tenant had finished and one of them waited for an approval)."""
         todo = [t for t in tenants if t.name not in done]
-        if not todo and (not playbook.after_tenants or run.status in FINAL):
+        if not todo and (not self._after_phase(playbook) or run.status in FINAL):
             raise UsageError(f"run {run.id} already {run.status}; nothing to resume")
         self.services.store.update_run(run.id, status="running")
         return await self._run_parent(playbook, run.id, tenants, ids, run.inputs, trigger, run.dry_run,

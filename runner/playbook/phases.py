@@ -3,7 +3,8 @@ steps (run once, after every tenant's run has finished), and which phase each of
 playbook's ``outputs`` belongs to.
 
 An output is a *summary output* when it reads ``tenants`` or an after-tenant step: it is
-evaluated once, after the after-tenant steps. Every other output is a *tenant output*,
+evaluated once, after the after-tenant steps (a playbook may have summary outputs and no
+after-tenant step). Every other output is a *tenant output*,
 evaluated in each tenant's run as it always was. An output cannot read both (``soar
 validate`` says so). The split is computed once per playbook and kept with it.
 """
@@ -65,7 +66,11 @@ def output_phases(playbook: "Playbook", references: Callable[[str], list]) -> di
 
 
 def summary_keys(playbook: "Playbook", references: Callable[[str], list]) -> list[str]:
-    """The keys of the summary outputs (empty for a playbook without ``after_tenants``)."""
-    if not playbook.after_tenants:
-        return []
+    """The keys of the summary outputs."""
     return [k for k, phase in output_phases(playbook, references).items() if phase == AFTER]
+
+
+def has_after_phase(playbook: "Playbook", references: Callable[[str], list]) -> bool:
+    """Whether a run of ``playbook`` has anything to do after its tenants: after-tenant steps,
+    or summary outputs (an output may read ``tenants`` without any after-tenant step)."""
+    return bool(playbook.after_tenants) or bool(summary_keys(playbook, references))

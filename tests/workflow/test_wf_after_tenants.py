@@ -79,6 +79,22 @@ def test_one_tenant_runs_its_after_tenant_steps_in_its_own_run(soar, sim):
     assert doc["outputs"] == {"incidents": 7, "total": 7, "failed": []}
 
 
+def test_a_summary_output_needs_no_after_tenant_step(soar, sim):
+    pb = soar.write("count.yaml", """\
+name: count-ok
+steps:
+  - id: name
+    action: core.set
+    with: {tenant: "${{ tenant.name }}"}
+outputs:
+  name: "${{ steps.name.output.tenant }}"
+  ok: "${{ tenants.values() | selectattr('status', 'eq', 'succeeded') | map(attribute='outputs.name') | list }}"
+""")
+    doc = soar.json("run", str(pb), "--simulate")
+    assert doc["outputs"] == {"ok": ["contoso", "fabrikam"]}
+    assert doc["tenants"]["fabrikam"]["outputs"] == {"name": "fabrikam"}
+
+
 GATED = """\
 name: gated-summary
 steps:
