@@ -7,8 +7,6 @@ playbook and tenant).
 
 from __future__ import annotations
 
-import datetime as _dt
-
 from runner.engine.context import ActionContext
 from runner.engine.outcomes import Known, Recorded, RunPaused, StepOutcome, output_of, plain
 from runner.errors import ApprovalDenied, ReconcileError, SoarError
@@ -116,7 +114,7 @@ class StepGates:
                 if record is None:
                     timeout = spec.timeout if spec is not None and spec.timeout else self.services.approval_timeout
                     if timeout:
-                        request["expires_at"] = _dt.datetime.now(_dt.timezone.utc) + _dt.timedelta(seconds=timeout)
+                        request["expires_in"] = timeout
                     store.request_approval(self.run_id, step.id, **request)
                 self.events("waiting_approval", step=step.id)
                 raise RunPaused(step.id)

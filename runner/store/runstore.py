@@ -14,7 +14,7 @@ the store is called, buffered or not.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import func, literal, select, update
@@ -330,12 +330,16 @@ class RunStore:
                          message: str = "", approvers: list[str] | None = None,
                          expires_at: datetime | None = None, tenant: str | None = None,
                          playbook: str | None = None, step_name: str | None = None,
-                         plan: dict | None = None) -> None:
+                         plan: dict | None = None, expires_in: float | None = None) -> None:
         """Ask for a human decision on a step. Durable; asking again for the same gate does nothing.
-        ``plan``: what approving lets the step do (see :class:`ApprovalRecord`), stored masked."""
+        ``plan``: what approving lets the step do (see :class:`ApprovalRecord`), stored masked;
+        ``expires_in``: seconds from now until it expires (instead of ``expires_at``)."""
+        now = datetime.now(UTC)
+        if expires_in is not None:
+            expires_at = now + timedelta(seconds=expires_in)
         row = dict(run_id=run_id, step_id=step_id, item=t.NO_ITEM if item is None else item,
                    status="pending", message=redact(message or ""),
-                   approvers=to_json(list(approvers or [])), requested_at=datetime.now(UTC),
+                   approvers=to_json(list(approvers or [])), requested_at=now,
                    expires_at=expires_at, tenant=tenant, playbook=playbook,
                    step_name=None if step_name is None else redact(step_name), plan=to_json(plan))
 
