@@ -318,6 +318,23 @@ def _build_runtime(*, simulate: bool, auto_approve: bool, need_config: bool, sim
     return Runtime(services, cloud, recorded)
 
 
+def run_async(runtime: Runtime, coro: Any) -> Any:
+    """``asyncio.run(coro)``, then close the API clients' connection pools of that event loop:
+    they belong to it, and left open past its end their connections (to ``soar sim serve``, to
+    Defender) would only be closed, noisily, by the garbage collector."""
+    import asyncio
+
+    async def main() -> Any:
+        try:
+            return await coro
+        finally:
+            apis = getattr(runtime.services, "apis", None)
+            if apis is not None:
+                await apis.aclose()
+
+    return asyncio.run(main())
+
+
 def _cache_kwargs(config: Any, simulate: bool) -> dict:
     if simulate:
         return {"cache_path": None}  # simulated keys are per process: never reuse its tokens

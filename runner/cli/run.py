@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from typing import Any
 import click
 
 from runner.cli.common import (Runtime, allow_hosts_option, build_runtime, console, handle_errors, print_json,
-                               sim_url_option)
+                               run_async, sim_url_option)
 
 EXIT = {"succeeded": 0, "failed": 1, "cancelled": 1, "waiting_approval": 3}
 TRIGGER_TYPES = ["webhook", "poll", "schedule", "manual"]
@@ -65,7 +64,8 @@ def run_playbook(runtime: Runtime, playbook_path: str, *, inputs: dict, tenant: 
     engine = Engine(runtime.services, progress=view)
     t0 = time.perf_counter()
     with view:
-        result = asyncio.run(engine.start(playbook, inputs=inputs, tenant=tenant, dry_run=dry_run, trigger=trigger))
+        result = run_async(runtime, engine.start(playbook, inputs=inputs, tenant=tenant, dry_run=dry_run,
+                                                 trigger=trigger))
     return Outcome(result, view, time.perf_counter() - t0, out)
 
 
