@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "sim": "runner.cli.sim:sim",
     "serve": "runner.cli.serve:serve",
     "approvals": "runner.cli.approvals:approvals",
+    "events": "runner.cli.events:events",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -43,6 +44,7 @@ SHORT_HELP: dict[str, str] = {
     "sim": "Serve the simulated cloud on loopback.",
     "serve": "Run playbooks from their triggers (schedules, webhooks, polls).",
     "approvals": "List approvals waiting for a decision.",
+    "events": "List recorded trigger events; replay one as a new run.",
 }
 
 

@@ -74,8 +74,6 @@ def execute(playbook_path: str, *, inputs: dict, tenant: str | None, dry_run: bo
             allow_hosts: tuple[str, ...] = (), trigger: Any = None) -> int:
     """Load, run, report. Returns the exit code. ``trigger``: the run's ``trigger`` (a dict, or a
     function of the loaded playbook returning one); default a manual run."""
-    from runner.cli.progress import summary
-
     if replay is not None and simulate:
         from runner.errors import UsageError
 
@@ -84,20 +82,29 @@ def execute(playbook_path: str, *, inputs: dict, tenant: str | None, dry_run: bo
     runtime = build_runtime(simulate=simulate, auto_approve=auto_approve, replay=replay, sim_url=sim_url,
                             allow_hosts=allow_hosts)
     try:
-        outcome = run_playbook(runtime, playbook_path, inputs=inputs, tenant=tenant, dry_run=dry_run,
-                               as_json=as_json, trigger=trigger)
-        doc = outcome.result.to_json()
-        if runtime.replay is not None:
-            doc["replay"] = replay_report(runtime.replay)
-        if as_json:
-            print_json(doc)
-        else:
-            summary(outcome.console, outcome.result, outcome.view, outcome.elapsed)
-            if runtime.replay is not None:
-                _print_replay(outcome.console, doc["replay"])
-        return outcome.exit_code
+        return run_and_report(runtime, playbook_path, inputs=inputs, tenant=tenant, dry_run=dry_run,
+                              as_json=as_json, trigger=trigger)
     finally:
         runtime.close()
+
+
+def run_and_report(runtime: Runtime, playbook_path: str, *, inputs: dict, tenant: str | None, dry_run: bool,
+                   as_json: bool, trigger: Any = None) -> int:
+    """Run with ``runtime`` (not closed here), print the summary or the JSON document; the exit code."""
+    from runner.cli.progress import summary
+
+    outcome = run_playbook(runtime, playbook_path, inputs=inputs, tenant=tenant, dry_run=dry_run,
+                           as_json=as_json, trigger=trigger)
+    doc = outcome.result.to_json()
+    if runtime.replay is not None:
+        doc["replay"] = replay_report(runtime.replay)
+    if as_json:
+        print_json(doc)
+    else:
+        summary(outcome.console, outcome.result, outcome.view, outcome.elapsed)
+        if runtime.replay is not None:
+            _print_replay(outcome.console, doc["replay"])
+    return outcome.exit_code
 
 
 def replay_report(replay: Any) -> dict:

@@ -72,22 +72,22 @@ def _yaml(text: str, source: str) -> Any:
 
 
 def trigger_for(playbook: Any, kind: str, payload: Any, *, tenant: str | None = None, has_payload: bool = True,
-                now: datetime | None = None, warn: Any = None) -> dict:
+                now: datetime | None = None, on_warning: Any = None) -> dict:
     """``trigger`` for a run of ``playbook`` of type ``kind`` with ``payload``, as ``soar serve``
     builds it (type, event id, key, payload, received_at, since; a poll's tenant). Warns (on
-    stderr, or through ``warn(message)``) when the playbook has no trigger of that kind, so
+    stderr, or through ``on_warning(message)``) when the playbook has no trigger of that kind, so
     ``soar serve`` would never start it that way."""
-    warn = warn or _warn
+    say = on_warning or warn
     now = now or datetime.now(timezone.utc)
     if kind == "manual":
         if has_payload:
-            warn("a manual run gets no payload from soar serve (trigger.payload is null there); "
+            say("a manual run gets no payload from soar serve (trigger.payload is null there); "
                  "giving it this one anyway")
         return {"type": "manual", "payload": payload}
     served = [t for t in playbook.on if t.kind in SERVED_BY[kind]]
     if not served:
         have = ", ".join(sorted({t.kind for t in playbook.on})) or "none (manual only)"
-        warn(f"playbook '{playbook.name}' has no {kind} trigger (its triggers: {have}), so soar serve "
+        say(f"playbook '{playbook.name}' has no {kind} trigger (its triggers: {have}), so soar serve "
              f"never starts it with trigger.type {kind}; running it that way anyway")
     if kind == "schedule" and payload is None:  # what a schedule's event carries
         payload = {"scheduled_for": now.isoformat(), "since": None}
@@ -105,7 +105,8 @@ def trigger_for(playbook: Any, kind: str, payload: Any, *, tenant: str | None = 
     return doc
 
 
-def _warn(message: str) -> None:
+def warn(message: str) -> None:
+    """A warning on stderr (the run goes on)."""
     from runner.cli.common import console
 
     console(stderr=True).print(f"[yellow]warning:[/] {_escape(message)}")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import Column, Index, MetaData, String, Table, and_, bindparam, delete, func, select, text
+from sqlalchemy import Column, Index, MetaData, String, Table, and_, bindparam, cast, delete, func, select, text
 
 from .records import new_run_id, to_json
 from .tables import Json, UtcDateTime
@@ -92,6 +92,26 @@ class TriggerEvent:
         if self.tenant is not None:
             doc["tenant"] = self.tenant
         return doc
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """A trigger event as ``soar events`` shows it: read from the trigger its run keeps (which
+    outlives the inbox row :meth:`TriggerInbox.prune` deletes), or from the inbox for an event
+    whose run has not started. ``event_id`` is None for a replay (``replay_of`` names the event
+    it replayed); ``run_status`` None: not started yet."""
+
+    event_id: str | None
+    run_id: str
+    playbook: str
+    source: str
+    key: str | None
+    tenant: str | None
+    payload: Any
+    received_at: str | None
+    run_status: str | None = None
+    playbook_path: str | None = None
+    replay_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -312,6 +332,45 @@ class TriggerInbox:
             query = query.where(trigger_events.c.source == source)
         with self._db.read("list trigger events") as conn:
             return [_event(r) for r in conn.execute(query)]
+
+    def recorded(self, *, source: str | None = "webhook", playbook: str | None = None,
+                 event_id: str | None = None, limit: int | None = 50) -> list[RecordedEvent]:
+        """Trigger events (of ``source``; None: every source) newest first, with the run each
+        started — the events not started yet first. ``event_id``: only that event and the
+        replays of it. Reads the runs' stored triggers (a prefix filter on their text, then a
+        check of each), so it finds events the inbox has pruned; for ``soar events``, not for
+        a hot path."""
+        from .tables import runs
+
+        wanted = (lambda trig: trig.get("type") == source) if source else (lambda trig: trig.get("type") != "manual")
+        out: list[RecordedEvent] = []
+        for ev in reversed(self.unstarted()):
+            if (source is None or ev.source == source) and (playbook is None or ev.playbook == playbook) \
+                    and (event_id is None or ev.id == event_id):
+                out.append(RecordedEvent(ev.id, ev.run_id, ev.playbook, ev.source, ev.trigger_key, ev.tenant,
+                                         ev.payload, ev.received_at.isoformat()))
+        query = (select(runs.c.id, runs.c.playbook_name, runs.c.playbook_path, runs.c.status, runs.c.trigger)
+                 .where(runs.c.parent_id.is_(None), runs.c.trigger.is_not(None))
+                 .order_by(runs.c.created_at.desc(), runs.c.id.desc()))
+        text_of = cast(runs.c.trigger, String)
+        query = query.where(text_of.contains(f'"{event_id}"' if event_id else '"event_id"', autoescape=True))
+        if source:
+            query = query.where(text_of.contains(f'"{source}"', autoescape=True))
+        if playbook is not None:
+            query = query.where(runs.c.playbook_name == playbook)
+        with self._db.read("list recorded trigger events") as conn:
+            for row in conn.execute(query):
+                trig = row.trigger if isinstance(row.trigger, dict) else {}
+                ids = (trig.get("event_id"), trig.get("replay_of"))
+                if not wanted(trig) or not any(ids) or (event_id is not None and event_id not in ids):
+                    continue
+                if limit is not None and len(out) >= limit:
+                    break
+                out.append(RecordedEvent(trig.get("event_id"), row.id, row.playbook_name, trig.get("type"),
+                                         trig.get("key"), trig.get("tenant"), trig.get("payload"),
+                                         trig.get("received_at"), row.status, row.playbook_path,
+                                         trig.get("replay_of")))
+        return out[:limit] if limit is not None else out
 
     def count(self) -> int:
         with self._db.read("count trigger events") as conn:
