@@ -142,7 +142,7 @@ class StepGates:
         name = None
         if step.name:
             rendered, error = await self._text(step, step.name, self.ctx, ("name",))
-            name = rendered if error is None else None if plan and plan.get("foreach") else step.name
+            name = rendered if error is None else None  # e.g. a name made of `item` (each item has its own)
         return dict(message=message, approvers=list(spec.approvers) if spec else [],
                     tenant=self.tenant.name if self.tenant else None, playbook=self.playbook.name,
                     step_name=name, plan=plan)
@@ -190,7 +190,9 @@ class StepGates:
                 continue
             entry = {"item": i, "effect": effect, "inputs": mask(plain(inputs))}
             if step.name:
-                entry["name"], _err = await self._text(step, step.name, ctx, ("name",))
+                name, error = await self._text(step, step.name, ctx, ("name",))
+                if error is None:
+                    entry["name"] = name
             entries.append(entry)
         plan = {"action": action.name, "effect": action.effect, "foreach": items is not None,
                 "items": entries, "skipped": skipped, "errors": errors[:PLAN_ITEMS]}
