@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "serve": "runner.cli.serve:serve",
     "approvals": "runner.cli.approvals:approvals",
     "events": "runner.cli.events:events",
+    "playbooks": "runner.cli.playbooks:playbooks",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -45,6 +46,7 @@ SHORT_HELP: dict[str, str] = {
     "serve": "Run playbooks from their triggers (schedules, webhooks, polls).",
     "approvals": "List approvals waiting for a decision.",
     "events": "List recorded trigger events; replay one as a new run.",
+    "playbooks": "List playbooks with their triggers and next schedule times.",
 }
 
 

@@ -79,6 +79,41 @@ def _digest(doc: Any) -> str:
     return hashlib.sha1(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:12]  # noqa: S324
 
 
+def schedule_job(playbook: str, trigger: Any) -> JobSpec:
+    """The job ``soar serve`` schedules for a ``schedule:`` (cron) or ``every:`` trigger of
+    ``playbook``; its id is stable while the trigger is unchanged."""
+    if trigger.kind == "schedule":
+        # "dow": days of the week numbered as crontab numbers them (runner.playbook.cron); a job
+        # persisted before (read with APScheduler's Monday-first numbers) gets a new id: replaced
+        doc = {"cron": trigger.schedule, "tz": trigger.timezone, "dow": "crontab"}
+        return JobSpec(f"{playbook}/schedule/{_digest(doc)}", playbook, "schedule", cron=trigger.schedule,
+                       timezone=trigger.timezone)
+    return JobSpec(f"{playbook}/every/{_digest(trigger.every)}", playbook, "every", every=trigger.every)
+
+
+def describe_triggers(playbook: Playbook) -> list[dict]:
+    """What starts ``playbook`` under ``soar serve``, one dict per trigger (``soar playbooks
+    list``): a schedule's cron and time zone or interval (with its ``job``), a webhook's URL
+    path, credentials (the references, never their values) and deduplication, a poll's source,
+    interval and filter. Nothing is resolved or scheduled."""
+    out: list[dict] = []
+    for trigger in playbook.on:
+        if trigger.kind in ("schedule", "every"):
+            job = schedule_job(playbook.name, trigger)
+            out.append({"kind": trigger.kind, "cron": job.cron, "timezone": job.timezone or ("UTC" if job.cron else None),
+                        "every": job.every, "job": job})
+        elif trigger.kind == "webhook":
+            spec = trigger.webhook
+            out.append({"kind": "webhook", "path": hook_url_path(spec.path), "secret": spec.secret,
+                        "token": spec.token, "dedup_key": spec.dedup_key or ("body" if spec.dedup_window else None),
+                        "dedup_window": spec.dedup_window})
+        elif trigger.kind == "poll":
+            spec = trigger.poll
+            out.append({"kind": "poll", "source": spec.source, "every": spec.every, "filter": spec.filter,
+                        "batch": spec.batch, "overlap": spec.overlap})
+    return out
+
+
 def _stamp(path: Path) -> tuple:
     st = path.stat()
     return (st.st_mtime_ns, st.st_size)
@@ -196,13 +231,8 @@ class PlaybookCatalog:
             where = playbook.locate(("on", i))
             if trigger.kind == "webhook":
                 entry.hooks.append(self._hook(playbook, trigger.webhook, ("on", i, "webhook")))
-            elif trigger.kind == "schedule":
-                doc = {"cron": trigger.schedule, "tz": trigger.timezone}
-                entry.jobs.append(JobSpec(f"{name}/schedule/{_digest(doc)}", name, "schedule",
-                                          cron=trigger.schedule, timezone=trigger.timezone))
-            elif trigger.kind == "every":
-                entry.jobs.append(JobSpec(f"{name}/every/{_digest(trigger.every)}", name, "every",
-                                          every=trigger.every))
+            elif trigger.kind in ("schedule", "every"):
+                entry.jobs.append(schedule_job(name, trigger))
             elif trigger.kind == "poll":
                 tenants = [t for t in self.tenants_of(playbook) if t]
                 if not tenants:

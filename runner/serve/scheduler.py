@@ -38,7 +38,6 @@ from apscheduler.executors.base import BaseExecutor
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from apscheduler.util import datetime_to_utc_timestamp, utc_timestamp_to_datetime
 from sqlalchemy import bindparam, null, select
@@ -272,10 +271,29 @@ def _phase(job_id: str, seconds: float) -> float:
 def make_trigger(job: Any, now: datetime | None = None):
     """The APScheduler trigger of a :class:`~runner.serve.catalog.JobSpec`."""
     if job.kind == "schedule":
-        return CronTrigger.from_crontab(job.cron, timezone=job.timezone or "UTC")
+        from runner.playbook.cron import cron_trigger  # crontab's day-of-week numbering
+
+        return cron_trigger(job.cron, job.timezone)
     now = now or datetime.now(UTC)
     first = now + timedelta(seconds=_phase(job.id, job.every))
     return IntervalTrigger(seconds=job.every, start_date=first, timezone=UTC)
+
+
+def next_fire_times(job: Any, count: int = 3, now: datetime | None = None) -> list[datetime]:
+    """The next ``count`` times (UTC) ``job`` (a :class:`~runner.serve.catalog.JobSpec`) fires
+    after ``now``, as this scheduler computes them. An interval job's first time is the one a
+    ``soar serve`` started at ``now`` would give it (its phase; a running serve keeps its own)."""
+    now = now or datetime.now(UTC)
+    trigger = make_trigger(job, now)
+    times: list[datetime] = []
+    previous = None
+    while len(times) < count:
+        following = trigger.get_next_fire_time(previous, previous or now)
+        if following is None:
+            break
+        times.append(following.astimezone(UTC))
+        previous = following
+    return times
 
 
 class Schedules:
