@@ -246,7 +246,10 @@ class SoarRunner:
     async def arun(self, playbook: str | Path, *, inputs: Mapping[str, Any] | None = None,
                    tenant: str | None = None, dry_run: bool = False, auto_approve: bool | None = None,
                    trigger: dict | None = None) -> RunOutcome:
-        """Run ``playbook`` (path or YAML text) to its end in the running event loop."""
+        """Run ``playbook`` (path or YAML text) to its end in the running event loop.
+
+        ``trigger``: the run's ``trigger`` context, e.g. ``{"type": "webhook", "payload": {...}}``
+        for a playbook that reads ``trigger.payload`` (default: a manual run)."""
         from runner.engine.run import Engine
 
         loaded = self.load(playbook)

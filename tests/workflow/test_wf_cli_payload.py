@@ -111,3 +111,10 @@ def test_schedule_and_manual_trigger_types(tmp_path):
     assert "no schedule trigger" in " ".join(result.stderr.split())
     result, doc = run(tmp_path)  # no option: a manual run, as before
     assert result.exit_code == 0 and doc["outputs"]["type"] == "manual" and doc["outputs"]["payload"] is None
+
+
+def test_the_test_kit_takes_the_trigger_the_docs_show(soar_runner):
+    out = soar_runner.run(HOOK, tenant="contoso", trigger={
+        "type": "webhook", "key": "/hooks/phish", "payload": {"reporter": "eve@contoso.example"}})
+    assert out.status == "succeeded"
+    assert out.outputs["payload"] == {"reporter": "eve@contoso.example"} and out.outputs["key"] == "/hooks/phish"
