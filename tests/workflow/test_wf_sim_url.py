@@ -175,3 +175,12 @@ def test_allow_host_without_a_simulation_is_a_usage_error(tmp_path):
     result = soar(tmp_path, "run", str(pb), "--allow-host", "hooks.example.org")
     assert result.exit_code == 2
     assert "--allow-host only applies under simulation" in result.output
+
+
+@pytest.mark.parametrize("command", [["demo"], ["serve", "books", "--simulate", "--port", "0"]], ids=["demo", "serve"])
+def test_demo_and_serve_take_allow_host(tmp_path, command):
+    """The option reaches the simulated network: a host the simulated cloud serves cannot be let out."""
+    (tmp_path / "books").mkdir()
+    result = soar(tmp_path, *command, "--allow-host", "login.microsoftonline.com")
+    assert result.exit_code == 2, result.output
+    assert "login.microsoftonline.com" in result.output and "Traceback" not in result.output
