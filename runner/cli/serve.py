@@ -120,7 +120,12 @@ def serve(playbook_dir, host, port, simulate, sim_url, max_runs, grace, misfire_
         head_timeout=_positive(head_timeout, "--head-timeout"), read_timeout=_positive(read_timeout, "--read-timeout"),
         keep_alive=_positive(keep_alive, "--keep-alive"), max_connections=max_connections)
     sock = _listen(host, port)
-    runtime = build_runtime(simulate=simulate, sim_url=sim_url, auto_approve=auto_approve, allow_hosts=allow_hosts)
+    try:
+        runtime = build_runtime(simulate=simulate, sim_url=sim_url, auto_approve=auto_approve,
+                                allow_hosts=allow_hosts)
+    except BaseException:  # a refused option (e.g. --allow-host) must not leave the socket open
+        sock.close()
+        raise
 
     async def main() -> None:
         service = ServeService(runtime.services, options)
