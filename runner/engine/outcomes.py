@@ -3,13 +3,16 @@ resume, and the action's inputs and output as plain data."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from runner.errors import SoarError, StepError
+from runner.secrets import mask
+
+FINAL = ("succeeded", "failed", "cancelled")  # a run in one of these is over
 
 
 class RunPaused(Exception):
@@ -86,3 +89,45 @@ def input_error(action: str, exc: ValidationError) -> str:
             parts.append(f"input '{loc}': {e['msg']} (got {shown})")
     more = len(exc.errors()) - 5
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+@dataclass
+class RunResult:
+    """What a run ended with. ``children`` holds the per-tenant results of a parent run."""
+
+    run_id: str
+    status: str
+    outputs: Any = None
+    error: SoarError | None = None
+    steps: list = field(default_factory=list)
+    children: dict = field(default_factory=dict)
+    plan: list = field(default_factory=list)
+    waiting: list = field(default_factory=list)  # (run_id, step_id) awaiting approval
+    tenant: str | None = None
+    after_error: SoarError | None = None  # the after_tenants steps' error, when `error` is another
+
+    def __repr__(self) -> str:
+        # short: asyncio.run() formats the main task's result (this) while it restores SIGINT
+        # handling, and a run of 10,000 steps should not pay for printing all of them
+        return (f"RunResult(run_id={self.run_id!r}, status={self.status!r}, steps={len(self.steps)}, "
+                f"tenants={len(self.children)})")
+
+    def to_json(self) -> dict:
+        doc = {"run_id": self.run_id, "status": self.status, "outputs": mask(self.outputs),
+               "steps": self.steps}
+        if self.tenant:
+            doc["tenant"] = self.tenant
+        if self.error is not None:
+            doc["error"] = self.error.to_dict()
+        if self.children:
+            doc["tenants"] = {name: child.to_json() for name, child in self.children.items()}
+        if self.plan:
+            doc["plan"] = mask(self.plan)
+            from runner.placeholders import placeholder_paths
+
+            held = placeholder_paths(self.outputs)
+            if held:  # outputs computed from what a dry-run did not run
+                doc["placeholder_outputs"] = held
+        if self.waiting:
+            doc["waiting_approval"] = [{"run_id": r, "step": s} for r, s in self.waiting]
+        return doc

@@ -11,74 +11,31 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Callable
 
 from runner.engine import after as after_mod
 from runner.engine.context import Services, TenantInfo
-from runner.engine.control import RunCancelled
+from runner.engine.control import RunCancelled, end_cancelled, family_status
 from runner.engine.durable import GroupCommit
 from runner.engine.inputs import resolve_inputs
-from runner.engine.outcomes import Known
+from runner.engine.outcomes import FINAL, Known, RunResult
 from runner.engine.steps import Recorded, RunExecution, RunPaused
 from runner.errors import ConfigError, SoarError, StepError, UsageError
 from runner.expressions import render_async
 from runner.playbook.model import Playbook
 from runner.playbook.phases import has_after_phase, summary_keys
-from runner.secrets import mask, resolve
+from runner.secrets import resolve
 from runner.store.runcontrol import cancel_requested, finish_cancelled
 
 log = logging.getLogger("soar.engine")
 
-FINAL = ("succeeded", "failed", "cancelled")
 TENANT_CONCURRENCY = 20
 FREEZE_FROM_STEPS = 1000  # playbooks this long are moved out of the garbage collector's way
 
 
 # What `trigger.*` always offers a playbook (docs/playbooks.md), whatever started the run.
 _TRIGGER_KEYS = {"type": "manual", "payload": None, "since": None}
-
-
-@dataclass
-class RunResult:
-    """What a run ended with. ``children`` holds the per-tenant results of a parent run."""
-
-    run_id: str
-    status: str
-    outputs: Any = None
-    error: SoarError | None = None
-    steps: list = field(default_factory=list)
-    children: dict = field(default_factory=dict)
-    plan: list = field(default_factory=list)
-    waiting: list = field(default_factory=list)  # (run_id, step_id) awaiting approval
-    tenant: str | None = None
-    after_error: SoarError | None = None  # the after_tenants steps' error, when `error` is another
-
-    def __repr__(self) -> str:
-        # short: asyncio.run() formats the main task's result (this) while it restores SIGINT
-        # handling, and a run of 10,000 steps should not pay for printing all of them
-        return (f"RunResult(run_id={self.run_id!r}, status={self.status!r}, steps={len(self.steps)}, "
-                f"tenants={len(self.children)})")
-
-    def to_json(self) -> dict:
-        doc = {"run_id": self.run_id, "status": self.status, "outputs": mask(self.outputs),
-               "steps": self.steps}
-        if self.tenant:
-            doc["tenant"] = self.tenant
-        if self.error is not None:
-            doc["error"] = self.error.to_dict()
-        if self.children:
-            doc["tenants"] = {name: child.to_json() for name, child in self.children.items()}
-        if self.plan:
-            doc["plan"] = mask(self.plan)
-            from runner.placeholders import placeholder_paths
-
-            held = placeholder_paths(self.outputs)
-            if held:  # outputs computed from what a dry-run did not run
-                doc["placeholder_outputs"] = held
-        if self.waiting:
-            doc["waiting_approval"] = [{"run_id": r, "step": s} for r, s in self.waiting]
-        return doc
 
 
 class Engine:
@@ -225,7 +182,7 @@ class Engine:
 
         results = await asyncio.gather(*(child(t) for t in tenants))
         children = {t.name: r for t, r in zip(tenants, results)}
-        status = self._family_status(parent, results)
+        status = family_status(store, parent, results)
         outputs = {name: {"status": r.status, "outputs": r.outputs} for name, r in children.items()}
         failed = [f"{n}: {r.error.message}" for n, r in children.items() if r.error is not None]
         error = StepError("; ".join(failed)) if failed else None
@@ -271,26 +228,6 @@ class Engine:
             result.after_error = part.error
             if summary:  # the parent's stored error says everything
                 result.error = StepError(f"{result.error.message}; after_tenants: {part.error.message}")
-
-    def _family_status(self, parent: str, results: list) -> str:
-        """A parent run's status from its tenant runs': cancelled, else waiting for an approval,
-        else failed, else succeeded. A tenant run that paused at a gate while ``soar runs cancel``
-        cancelled the run (it ended at once, in the store) is cancelled, not waiting."""
-        statuses = {r.status for r in results}
-        if "waiting_approval" in statuses and "cancelled" not in statuses:
-            by = cancel_requested(self.services.store, parent)
-            if by is not None:
-                for r in results:
-                    if r.status == "waiting_approval":
-                        r.status, r.waiting = "cancelled", []
-                statuses = {r.status for r in results}
-        if "cancelled" in statuses:
-            finish_cancelled(self.services.store, parent,
-                             actor=cancel_requested(self.services.store, parent) or "someone")
-            return "cancelled"
-        if "waiting_approval" in statuses:
-            return "waiting_approval"
-        return "failed" if "failed" in statuses else "succeeded"
 
     def _after_phase(self, playbook: Playbook) -> bool:
         """After-tenant steps or summary outputs (:mod:`runner.playbook.phases`)."""
@@ -426,7 +363,7 @@ class Engine:
             # resuming one tenant resumes the whole parent, so the parent's result is right
             return await self.resume(run.parent_id)
         if run.cancel_requested_at is not None and run.status not in FINAL:
-            return self._end_cancelled(run)
+            return end_cancelled(store, run)
         playbook = PlaybookLoader(self.services.plugins).load_text(run.playbook_text, run.playbook_path or "<stored>")
         secrets = self._secrets(playbook)
         # its tenant runs (a parent); the runs of its core.playbook steps resume with their step
@@ -451,21 +388,6 @@ class Engine:
         return await self._execute(playbook, run.id, tenant, run.inputs, trigger, run.dry_run, secrets,
                                    run.parent_id, self._recorded(run.id, retry_steps, skip_steps),
                                    after=own, resumed=True)
-
-    def _end_cancelled(self, run) -> RunResult:
-        """A run cancelled while no process executed it (``soar runs cancel`` asked; it had
-        crashed or was interrupted): resuming it ends it, and its unfinished tenant runs, cancelled."""
-        store = self.services.store
-        by = run.cancel_requested_by or "someone"
-        children = {}
-        for child in store.children(run.id):
-            if child.status not in FINAL:
-                finish_cancelled(store, child.id, actor=by)
-            children[child.tenant or child.id] = RunResult(
-                child.id, "cancelled" if child.status not in FINAL else child.status, child.outputs,
-                tenant=child.tenant)
-        finish_cancelled(store, run.id, actor=by)
-        return RunResult(run.id, "cancelled", children=children, tenant=run.tenant)
 
     async def _run_parent_resume(self, playbook, run, tenants, ids, done, recorded, secrets, trigger,
                                  after_recorded):
