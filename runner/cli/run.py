@@ -12,7 +12,9 @@ import click
 from runner.cli.common import (Runtime, allow_hosts_option, build_runtime, console, handle_errors, print_json,
                                run_async, sim_url_option)
 
-EXIT = {"succeeded": 0, "failed": 1, "cancelled": 1, "waiting_approval": 3}
+# how a run ended, as the exit code of `soar run`, `soar runs resume|rerun`, `soar approve|deny`
+# (2 is a SoarError's: an invalid playbook, config or usage)
+EXIT = {"succeeded": 0, "failed": 1, "waiting_approval": 3, "cancelled": 4}
 TRIGGER_TYPES = ["webhook", "poll", "schedule", "manual"]
 
 
@@ -153,7 +155,8 @@ def run(playbook, inputs, tenant, dry_run, as_json, simulate, replay, auto_appro
     With --replay DIR it runs offline against what a tenant answered, recorded in DIR.
     With --payload FILE a webhook playbook runs as if FILE had been posted to its webhook.
 
-    Exit codes: 0 succeeded, 1 failed, 2 invalid playbook/config/usage, 3 waiting for approval.
+    Exit codes: 0 succeeded, 1 failed, 2 invalid playbook/config/usage, 3 waiting for approval,
+    4 cancelled (`soar runs cancel`).
     """
     trigger = None
     if payload is not None or trigger_type is not None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import sys
 import time
 
 import click
 
-from runner.cli.common import build_runtime, console, handle_errors, print_json
+from runner.cli.common import build_runtime, console, handle_errors, print_json, run_async
 
 FINISHED = ("succeeded", "failed", "cancelled", "skipped")
 
@@ -122,7 +121,8 @@ def resume_and_report(run_id: str, *, simulate: bool, as_json: bool, retry_steps
         engine = Engine(runtime.services, progress=view)
         t0 = time.perf_counter()
         with view:
-            result = asyncio.run(engine.resume(run.id, retry_steps=tuple(retry_steps), skip_steps=tuple(skip_steps)))
+            result = run_async(runtime, engine.resume(run.id, retry_steps=tuple(retry_steps),
+                                                      skip_steps=tuple(skip_steps)))
         if as_json:
             print_json(result.to_json())
         else:
@@ -152,6 +152,8 @@ def resume(run_id, simulate, retry_step, skip_step, as_json):
     Completed steps are not repeated; a write step that was started but not recorded is
     reconciled by its action, never blindly sent again. With --retry-step, only the step's
     items without a recorded outcome are sent (after its reconcile hook, if any, found nothing).
+
+    Exit codes as `soar run`: 0 succeeded, 1 failed, 3 waiting for approval, 4 cancelled.
     """
     sys.exit(resume_and_report(run_id, simulate=simulate, as_json=as_json, retry_steps=retry_step,
                                skip_steps=skip_step))
@@ -254,7 +256,7 @@ def rerun(run_id, from_file, dry_run, simulate, auto_approve, as_json):
         engine = Engine(services, progress=view)
         t0 = time.perf_counter()
         with view:
-            result = asyncio.run(engine.start(
+            result = run_async(runtime, engine.start(
                 playbook, inputs=run.inputs or {}, trigger=run.trigger or {"type": "manual"}, scope=scope,
                 dry_run=run.dry_run if dry_run is None else dry_run, rerun_of=run.id))
         if as_json:

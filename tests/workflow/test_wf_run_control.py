@@ -90,7 +90,7 @@ def test_cancelling_a_run_another_process_executes_stops_it_between_items(soar):
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert proc.returncode == 1, (out, err)
+    assert proc.returncode == 4, (out, err)  # cancelled
     assert "cancelled" in out
     doc = soar.json("runs", "show", run_id)
     assert doc["status"] == "cancelled"
@@ -111,7 +111,7 @@ def test_a_run_no_process_executes_any_more_ends_cancelled_on_resume(soar):
     assert result.exit_code == 0, result.output
     assert "still running" in result.output and f"soar runs resume {run_id}" in result.output
     resumed = soar("runs", "resume", run_id)
-    assert resumed.exit_code == 1, resumed.output
+    assert resumed.exit_code == 4, resumed.output  # cancelled
     doc = soar.json("runs", "show", run_id)
     assert doc["status"] == "cancelled" and len([s for s in doc["steps"] if s["step_id"] == "tick"]) < 80
 

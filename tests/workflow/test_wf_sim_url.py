@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -51,12 +49,6 @@ def soar(tmp_path, *args: str, env: dict | None = None):
     return CliRunner().invoke(main, ["--store", f"sqlite:///{tmp_path}/soar.db", *args], env=env)
 
 
-def soar_process(tmp_path, *args: str) -> subprocess.CompletedProcess:
-    """`soar ...` in a process of its own (the approval is decided later, from another shell)."""
-    return subprocess.run([sys.executable, "-m", "runner.cli", "--store", f"sqlite:///{tmp_path}/soar.db", *args],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
-
-
 def test_token_through_the_root_option_and_the_command_option(tmp_path, rehearsal):
     cloud, url = rehearsal
     root = soar(tmp_path, "--sim-url", url, "token", "contoso", "--json")
@@ -87,8 +79,8 @@ def test_run_then_approve_continue_against_the_same_loopback_cloud(tmp_path, reh
     assert first.exit_code == 3, first.output  # the destructive step waits for approval
     run_id = json.loads(first.output)["run_id"]
     assert _isolations(cloud) == []
-    decided = soar_process(tmp_path, "--sim-url", url, "approve", run_id, "isolate", "--reason", "rehearsal")
-    assert decided.returncode == 0, decided.stderr
+    decided = soar(tmp_path, "--sim-url", url, "approve", run_id, "isolate", "--reason", "rehearsal")
+    assert decided.exit_code == 0, decided.output
     assert _isolations(cloud) == [machine]  # sent to the loopback cloud
 
 
@@ -101,8 +93,8 @@ def test_runs_resume_takes_the_root_option(tmp_path, rehearsal):
     assert first.exit_code == 3, first.output
     run_id = json.loads(first.output)["run_id"]
     assert soar(tmp_path, "approve", run_id, "isolate", "--no-resume").exit_code == 0
-    resumed = soar_process(tmp_path, "--sim-url", url, "runs", "resume", run_id)
-    assert resumed.returncode == 0, resumed.stderr
+    resumed = soar(tmp_path, "--sim-url", url, "runs", "resume", run_id)
+    assert resumed.exit_code == 0, resumed.output
     assert _isolations(cloud) == [machine]
 
 
