@@ -9,7 +9,8 @@ Every problem is reported, each located at its node:
   expressions are checked when the step runs;
 - every ``${{ }}`` parses (with the host's filters) and reads only names that exist there:
   ``steps.<id>`` of a step that has finished by then, ``inputs``/``secrets`` that are declared,
-  ``item``/``index`` inside a ``foreach`` step;
+  ``item``/``index`` inside a ``foreach`` step (not in its approval message: one gate covers
+  every item);
 - durations, retries, inputs' defaults, trigger secrets and tenants make sense;
 - literal ``core.playbook`` references stay in the playbook directory and make no cycle;
 - ``after_tenants`` steps read only earlier after-tenant steps and ``tenants``, use only actions
@@ -19,6 +20,7 @@ Every problem is reported, each located at its node:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -177,6 +179,22 @@ class _Checker:
         self.check_value(step.name, path + ("name",), info, per_item)
         if step.approval is not None:
             self.check_value(step.approval.message, path + ("approval", "message"), info, per_item)
+            if per_item:
+                self.check_gate_message(step)
+
+    def check_gate_message(self, step: Step) -> None:
+        """A foreach step's approval message cannot read ``item``/``index``: one gate covers every
+        item, asked before any runs, so the message is rendered once, without an item."""
+        for spath, text in _strings(step.approval.message, step.path + ("approval", "message")):
+            for expr in EXPR_RE.findall(text):
+                chains = self._refs.get(expr.strip()) or ()  # parsed by check_value (None: it failed)
+                root = next((c[0] for c in chains if c[0] in ("item", "index")), None)
+                if root is None:
+                    continue
+                self.error(spath, f"the approval message reads '{root}' (in {_clip('${{ ' + expr.strip() + ' }}')}), "
+                           "but one approval covers every item of a foreach step: it is asked once, with no item",
+                           "say what the whole step does, e.g. count its items: " + _count_hint(step.foreach) +
+                           "; the approval lists each item's inputs in its plan (`soar approvals list`)", step)
 
     def check_action(self, step: Step, info: _StepInfo) -> None:
         path = step.path
@@ -419,6 +437,18 @@ def _is_whole_expression(value: Any) -> bool:
         return False
     found = EXPR_RE.findall(value)
     return len(found) == 1 and value.strip() == "${{" + found[0] + "}}"
+
+
+def _count_hint(foreach: Any) -> str:
+    """A message part counting a foreach step's items: its own list expression, with ``length``."""
+    if _is_whole_expression(foreach):
+        expr = EXPR_RE.findall(foreach)[0].strip()
+        if not re.fullmatch(r"[A-Za-z_][\w.]*", expr):
+            expr = f"({expr})"
+        return f"${{{{ {expr} | length }}}}"
+    if isinstance(foreach, list):
+        return f"{len(foreach)} (its list is written out)"
+    return "${{ steps.<id>.output | length }}"
 
 
 def _describe(value: Any) -> str:
