@@ -40,6 +40,9 @@ log = logging.getLogger("soar.engine")
 _output = output_of  # the name runner.testing imports
 
 NO_ITEM = None
+# the longest wait a step's `retry:` accepts from an error's ``retry_after`` (a 429's Retry-After),
+# as long as the API clients wait for one (runner.apis.client.RetryPolicy.max_retry_after)
+RETRY_AFTER_CAP = 300.0
 
 
 @dataclass
@@ -350,15 +353,18 @@ class RunExecution(StepGates):
                 if self.observe:
                     self._notify_done(step, action, item, attempt, "succeeded", t0)
                 return StepOutcome("succeeded", output)
+            delay = None
+            if n < attempts and getattr(error, "retryable", False):
+                delay = retry_delay(retry, n, getattr(error, "retry_after", None))
+                if delay is None:  # asked to wait longer than a step waits: fail now, and say why
+                    error.hint = (f"the server asks to wait {error.retry_after:g}s, longer than a step's "
+                                  f"`retry:` waits ({RETRY_AFTER_CAP:g}s): run it again later")
             self.store.step_finished(self.run_id, step.id, item=item, attempt=attempt, status="failed",
                                      error=error.to_dict(), durable=False)
             if durable_done:
                 await self.group.durable()
             self._notify_done(step, action, item, attempt, "failed", t0, str(error))
-            if n < attempts and getattr(error, "retryable", False):
-                delay = min(retry.max_backoff, retry.backoff * (2 ** (n - 1)))
-                if retry.jitter:
-                    delay *= random.uniform(0.5, 1.0)
+            if delay is not None:
                 self.events("retry", step=step.id, index=item, attempt=attempt, delay=delay)
                 await asyncio.sleep(delay)
                 continue
@@ -375,6 +381,20 @@ class RunExecution(StepGates):
     async def run_subplaybook(self, actx: ActionContext, playbook: str, inputs: dict,
                               tenant: str | None = None) -> Any:
         return await self.engine.run_child_playbook(self, actx, playbook, inputs, tenant)
+
+
+def retry_delay(retry, n: int, asked: float | None) -> float | None:
+    """Seconds to wait before attempt ``n + 1``: the step's backoff (``backoff × 2^(n-1)``,
+    capped at ``max_backoff``, jittered), or longer when the error says how long the server asked
+    to wait (``retry_after``: a 429's Retry-After) — None when that is over RETRY_AFTER_CAP."""
+    delay = min(retry.max_backoff, retry.backoff * (2 ** (n - 1)))
+    if retry.jitter:
+        delay *= random.uniform(0.5, 1.0)
+    if asked is None:
+        return delay
+    if asked > RETRY_AFTER_CAP:
+        return None
+    return max(delay, asked)
 
 
 async def resolve_inputs_of(ex: RunExecution, step: Step, action, compiled, ctx: dict) -> tuple[Any, Any]:
