@@ -6,8 +6,10 @@ Importing :mod:`runner` loads nothing. :func:`load_plugins` builds the process-w
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
+import sys
 from typing import Any, Callable, Iterable
 
 import pluggy
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 ENTRY_POINT_GROUP = "soar.plugins"
 # Built-in features go through the same path as third-party plugins (like datasette's).
 DEFAULT_PLUGINS: tuple[str, ...] = ("runner.builtin.core",)
+OBSERVER_HOOKS = ("soar_run_started", "soar_run_finished", "soar_step_started", "soar_step_finished")
 
 
 class PluginHost:
@@ -58,27 +61,49 @@ class PluginHost:
         self.actions = ActionRegistry()
         self.filters: dict[str, Callable] = {}
         self._collect()
+        self._guard_observers()
 
     def _name(self, plugin: Any) -> str:
         return self.pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
 
     def _collect(self) -> None:
-        hook = self.pm.hook
-        for impl in hook.register_actions.get_hookimpls():
-            name = self._name(impl.plugin)
-            impl.function(register=lambda action, _n=name: self.actions.add(action, _n))
-        for impl in hook.register_filters.get_hookimpls():
-            name = self._name(impl.plugin)
+        # Every call goes through pluggy, so hookwrappers and tryfirst/trylast ordering apply.
+        # ``register`` is one callable for all implementations; the plugin an action or filter
+        # belongs to is the one whose implementation is on the call stack.
+        owners = self._owners("register_actions")
+        self.pm.hook.register_actions(
+            register=lambda action: self.actions.add(action, _caller(owners)))
+        owners = self._owners("register_filters")
 
-            def register(fname: str, func: Callable, _n: str = name) -> None:
-                if fname in self.filters:
-                    raise PluginError(f"plugin '{_n}' registers filter '{fname}', which is already taken")
-                if not callable(func):
-                    raise PluginError(f"plugin '{_n}' registers filter '{fname}' that is not callable")
-                self.filters[fname] = func
+        def register(fname: str, func: Callable) -> None:
+            who = _caller(owners)
+            if fname in self.filters:
+                raise PluginError(f"plugin '{who}' registers filter '{fname}', which is already taken")
+            if not callable(func):
+                raise PluginError(f"plugin '{who}' registers filter '{fname}' that is not callable")
+            self.filters[fname] = func
 
-            impl.function(register=register)
+        self.pm.hook.register_filters(register=register)
         self.actions.check_undo()
+
+    def _owners(self, hook_name: str) -> dict[Any, list[tuple[Any, str]]]:
+        """The code object of each implementation of ``hook_name`` → (bound ``self``, plugin name)."""
+        owners: dict[Any, list[tuple[Any, str]]] = {}
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            code = getattr(impl.function, "__code__", None)
+            if code is not None:
+                owners.setdefault(code, []).append(
+                    (getattr(impl.function, "__self__", None), self._name(impl.plugin)))
+        return owners
+
+    def _guard_observers(self) -> None:
+        """A failing observer is logged, never fatal, and never stops the other observers: each
+        plain implementation of an observer hook is wrapped once, so ``pm.hook`` can call them all."""
+        for hook_name in OBSERVER_HOOKS:
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                if impl.hookwrapper or impl.wrapper or getattr(impl.function, "_soar_guarded", False):
+                    continue
+                impl.function = _guarded(impl.function, hook_name, self._name(impl.plugin))
 
     @property
     def expressions(self):
@@ -107,18 +132,44 @@ class PluginHost:
         return sorted(out, key=lambda p: p["name"])
 
     def notify(self, hook_name: str, **kwargs: Any) -> None:
-        """Call an observer hook; a failing observer is logged, never fatal."""
-        hook = getattr(self.pm.hook, hook_name)
-        for impl in hook.get_hookimpls():
-            try:
-                impl.function(**kwargs)
-            except Exception:  # noqa: BLE001 - observers must not break runs
-                log.exception("observer %s of plugin %s failed", hook_name, self._name(impl.plugin))
+        """Call an observer hook through pluggy; a failing observer is logged, never fatal."""
+        try:
+            getattr(self.pm.hook, hook_name)(**kwargs)
+        except Exception:  # noqa: BLE001 - a failing hookwrapper must not break runs either
+            log.exception("an observer wrapper of %s failed", hook_name)
 
     def has_observers(self) -> bool:
         h = self.pm.hook
-        return any(getattr(h, n).get_hookimpls() for n in
-                   ("soar_run_started", "soar_run_finished", "soar_step_started", "soar_step_finished"))
+        return any(getattr(h, n).get_hookimpls() for n in OBSERVER_HOOKS)
+
+
+def _caller(owners: dict[Any, list[tuple[Any, str]]]) -> str:
+    """The plugin whose hook implementation (or a function it called) is calling ``register``."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        candidates = owners.get(frame.f_code)
+        if candidates:
+            if len(candidates) > 1:  # one class, several instances registered: match ``self``
+                me = frame.f_locals.get("self")
+                for bound, name in candidates:
+                    if bound is me:
+                        return name
+            return candidates[0][1]
+        frame = frame.f_back
+    return "unknown"
+
+
+def _guarded(func: Callable, hook_name: str, plugin: str) -> Callable:
+    @functools.wraps(func)
+    def call(*args: Any) -> Any:
+        try:
+            return func(*args)
+        except Exception:  # noqa: BLE001 - observers must not break runs
+            log.exception("observer %s of plugin %s failed", hook_name, plugin)
+            return None
+
+    call._soar_guarded = True  # type: ignore[attr-defined]
+    return call
 
 
 def _env_plugins() -> list[str]:

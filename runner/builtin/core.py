@@ -82,7 +82,7 @@ async def core_playbook(ctx, inputs: PlaybookInput) -> Any:
     return await ctx.run_playbook(inputs.playbook, inputs.inputs, tenant=inputs.tenant)
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # built-ins claim their names before any plugin
 def register_actions(register):
     register(Action(name="core.set", summary="Name values for later steps", func=core_set,
                     input_model=AnyInputs, needs_tenant=False))
