@@ -4,88 +4,132 @@ A plugin is a module (or object) with functions decorated by :data:`hookimpl`, n
 specifications below. Third-party plugins are found through the ``soar.plugins`` entry-point
 group; built-in ones (``core.*``) go through the same path (see ``runner.plugins``).
 
+Every hook is called through pluggy, so the usual pluggy options apply to an implementation:
+
+- ``@hookimpl(tryfirst=True)`` / ``@hookimpl(trylast=True)`` move it to the front or the back of
+  the plain implementations (otherwise the plugin registered last is called first);
+- ``@hookimpl(wrapper=True)`` (a generator that ``yield``\\ s once and returns the result) or the
+  older ``@hookimpl(hookwrapper=True)`` runs around all plain implementations.
+
+No hook is ``firstresult``: every hook either registers through a callback or observes, so
+every implementation is called and return values are ignored.
+
 Hook implementations are synchronous: an ``async def`` hookimpl would return an un-awaited
 coroutine. Make the *action function* async instead.
 
 Observer hooks (``soar_run_*``, ``soar_step_*``) are called by the engine in the event loop
-thread; they must be quick and must not raise (an exception is logged and ignored, so an
-observer can never fail a run). Their arguments are read-only snapshots with secrets masked.
+thread; they must be quick and must not raise (an exception is logged and ignored, and the
+other observers are still called, so an observer can never fail a run). Their arguments are
+read-only snapshots with secrets masked.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable
+
 import pluggy
+
+if TYPE_CHECKING:
+    from runner.actions import Action
+    from runner.engine.events import RunInfo, StepInfo
+
+__all__ = ["hookspec", "hookimpl", "RegisterAction", "RegisterFilter"]
 
 hookspec = pluggy.HookspecMarker("soar")
 hookimpl = pluggy.HookimplMarker("soar")
 
+#: The ``register`` callback of :func:`register_actions`: ``register(action)``.
+RegisterAction = Callable[["Action"], None]
+#: The ``register`` callback of :func:`register_filters`: ``register(name, function)``.
+RegisterFilter = Callable[[str, Callable[..., Any]], None]
+
 
 @hookspec
-def register_actions(register):
+def register_actions(register: RegisterAction) -> None:
     """Register actions.
 
-    :param register: call ``register(action)`` once per :class:`runner.Action`. The core
-        validates each declaration and rejects a duplicate name with an error naming both
-        plugins.
+    Called once per process, when the plugins are loaded (the first command that needs actions,
+    or a :class:`runner.PluginHost` built by an embedder or a test).
 
-    Called once, when plugins are loaded. Added in 0.1.
+    :param register: call ``register(action)`` once per :class:`runner.Action`. The core
+        validates each declaration and rejects a duplicate name with a
+        :class:`runner.errors.PluginError` naming both plugins (built-in ``core.*`` actions
+        register first).
+    :return: nothing; the return value is ignored.
+
+    Added in 0.1.
     """
 
 
 @hookspec
-def register_filters(register):
+def register_filters(register: RegisterFilter) -> None:
     """Register expression filters usable in ``${{ value | name(args) }}``.
+
+    Called once per process, when the plugins are loaded, after :func:`register_actions`.
 
     :param register: call ``register(name, function)``; ``function(value, *args)`` must be a
         pure function of plain data (it runs inside the expression sandbox). A name already
-        taken raises a :class:`runner.errors.PluginError`.
+        taken, or a function that is not callable, raises a :class:`runner.errors.PluginError`.
+    :return: nothing; the return value is ignored.
 
-    Called once, when plugins are loaded. Added in 0.1.
+    Added in 0.1.
     """
 
 
 @hookspec
-def soar_run_started(run):
+def soar_run_started(run: RunInfo) -> None:
     """A run (or a tenant's child run) started or resumed.
+
+    Called by the engine, in the event loop thread, before the run's first step.
 
     :param run: a :class:`runner.engine.events.RunInfo` snapshot — ``run_id``, ``playbook``,
         ``tenant``, ``parent_id``, ``dry_run``, ``status``.
+    :return: nothing; the return value is ignored.
 
     Added in 0.1.
     """
 
 
 @hookspec
-def soar_run_finished(run):
+def soar_run_finished(run: RunInfo) -> None:
     """A run reached a final or waiting state.
+
+    Called by the engine, in the event loop thread, once per run (and per tenant child run).
 
     :param run: a :class:`runner.engine.events.RunInfo`; ``status`` is ``succeeded``,
         ``failed``, ``cancelled`` or ``waiting_approval``; ``error`` is the message of a failure.
+    :return: nothing; the return value is ignored.
 
     Added in 0.1.
     """
 
 
 @hookspec
-def soar_step_started(run, step):
+def soar_step_started(run: RunInfo, step: StepInfo) -> None:
     """An attempt of a step (or of one ``foreach`` item) is about to run its action.
+
+    Called by the engine, in the event loop thread, once per attempt (retries call it again).
 
     :param run: the :class:`~runner.engine.events.RunInfo` of the run.
     :param step: a :class:`runner.engine.events.StepInfo` — ``step_id``, ``action``, ``item``
         (index in a foreach, else ``None``), ``attempt`` (1-based), ``status``.
+    :return: nothing; the return value is ignored.
 
     Added in 0.1.
     """
 
 
 @hookspec
-def soar_step_finished(run, step):
+def soar_step_finished(run: RunInfo, step: StepInfo) -> None:
     """An attempt of a step (or of one ``foreach`` item) ended.
+
+    Called by the engine, in the event loop thread, once per attempt.
 
     :param run: the :class:`~runner.engine.events.RunInfo` of the run.
     :param step: a :class:`runner.engine.events.StepInfo` whose ``status`` is ``succeeded``,
         ``failed``, ``skipped`` or ``waiting_approval``, with ``duration`` in seconds and
         ``error`` (masked message) when it failed.
+    :return: nothing; the return value is ignored.
 
     Added in 0.1.
     """
