@@ -3,10 +3,16 @@ against a simulated cloud the test can inspect and seed."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 from shipped_helpers import Cli
+
+# the workflow tests' real HTTP receiver on 127.0.0.1 (the chat webhook of the newcomer playbooks)
+sys.path.insert(0, str(Path(__file__).parents[1] / "workflow"))
+import wf_receiver  # noqa: E402
 
 
 @pytest.fixture
@@ -33,3 +39,11 @@ def make_sim(monkeypatch):
 @pytest.fixture
 def sim(make_sim):
     return make_sim()
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    """A real HTTP server on 127.0.0.1 that records every request (wf_receiver.Receiver)."""
+    rec = wf_receiver.start(tmp_path)
+    yield rec
+    wf_receiver.stop(rec)
