@@ -5,7 +5,8 @@
 The line says the method, the host, the path, the query's parameter *names* (their values may
 hold anything: they are masked), the status (a 429 adds its ``Retry-After``) and how long the
 answer took; as fields (``runner.logfmt``): ``method``, ``host``, ``path``, ``status``,
-``duration_ms``. It never says a header, a body or a query value. A URL that holds a known
+``duration_ms`` — and, for a request a step makes, the step's ``run``, ``tenant``, ``step``
+(and ``item``), so the text line reads ``DEBUG soar.http run=… tenant=… step=…: GET …``. It never says a header, a body or a query value. A URL that holds a known
 secret (a webhook URL kept as a secret, say) is shown as its host alone.
 
 :mod:`runner.http` calls :func:`answered` / :func:`failed` from ``Sender.send`` (API calls) and
@@ -21,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from runner.logfmt import fields
+from runner.logfmt import with_step
 
 CALLS = logging.getLogger("soar.http")
 _STARTED = "soar_started"  # request extension: when the request hook saw it (httpx clients)
@@ -58,16 +59,16 @@ def answered(request: httpx.Request, response: httpx.Response, started: float) -
     wait = response.headers.get("retry-after") if status == 429 else None
     CALLS.debug("%s %s%s -> %d in %.1f ms%s", request.method, host, path, status, ms,
                 f" (Retry-After {wait})" if wait else "",
-                extra=fields(method=request.method, host=host, path=path, status=status,
-                             duration_ms=round(ms, 1), retry_after=wait))
+                extra=with_step(method=request.method, host=host, path=path, status=status,
+                                duration_ms=round(ms, 1), retry_after=wait))
 
 
 def failed(request: httpx.Request, error: BaseException, started: float) -> None:
     ms = (time.perf_counter() - started) * 1000
     host, path = _where(request.url)
     CALLS.debug("%s %s%s -> %s after %.1f ms", request.method, host, path, type(error).__name__, ms,
-                extra=fields(method=request.method, host=host, path=path, error=type(error).__name__,
-                             duration_ms=round(ms, 1)))
+                extra=with_step(method=request.method, host=host, path=path, error=type(error).__name__,
+                                duration_ms=round(ms, 1)))
 
 
 def event_hooks(sync: bool, given: dict | None = None) -> dict:

@@ -5,6 +5,13 @@ line, the playbook, event and status of a ``soar serve`` line, the method, host 
 API call. They travel on the log record as one dict (attribute :data:`FIELDS`; pass them with
 ``extra=fields(...)``) so a formatter can write them as data.
 
+**The step being run.** While the engine runs a step (and each foreach item), a context variable
+(:data:`STEP`) holds its run, tenant, step (and item) as fields; the engine sets it once per step
+and per item. A line logged meanwhile is about that step: :func:`with_step` adds them to a line's
+own fields (API calls on ``soar.http``, step warnings on ``soar.warnings``), ``ctx.log`` carries
+them, and either formatter writes them for any other line logged inside a step that names no
+run, tenant or step of its own (a 429 wait, a token request).
+
 ``text`` (the default, for people): ``LEVEL logger run=… tenant=… step=…: message``. Only the
 fields that say *where* (:data:`CONTEXT`) are written before the message; the message already
 says the rest in words. Values are quoted when they hold spaces, ``=``, quotes or control
@@ -20,6 +27,7 @@ the JSON formatter masks the finished line once more, as JSON text.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import time
@@ -33,9 +41,33 @@ _BASE = ("ts", "level", "logger", "message", "exc")  # JSON keys a field may not
 _PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/@+,*#$")
 
 
+# the fields of the step being run (run, tenant, step, item), set by runner.engine.steps
+STEP: contextvars.ContextVar[dict | None] = contextvars.ContextVar("soar_step_fields", default=None)
+
+
 def fields(**values: Any) -> dict:
     """``extra=`` for a log call: the fields given (``None`` values left out)."""
     return {FIELDS: {k: v for k, v in values.items() if v is not None}}
+
+
+def with_step(**values: Any) -> dict:
+    """``extra=`` for a line about the step being run, if any: its run, tenant, step and item
+    (:data:`STEP`), then the fields given (``None`` values left out)."""
+    own = {k: v for k, v in values.items() if v is not None}
+    step = STEP.get()
+    return {FIELDS: {**step, **own} if step else own}
+
+
+def _with_context(record: logging.LogRecord) -> Mapping[str, Any] | None:
+    """The line's fields; inside a step, the step's run, tenant and step (and item) for a line
+    that names none of them itself."""
+    found = getattr(record, FIELDS, None)
+    if found and ("run" in found or "step" in found):
+        return found
+    step = STEP.get()
+    if step is None:
+        return found
+    return {**step, **found} if found else step
 
 
 def fields_of(record: logging.LogRecord) -> Mapping[str, Any] | None:
@@ -69,7 +101,7 @@ class TextFormatter(logging.Formatter):
     """``LEVEL logger k=v …: message`` (the context fields only; see the module doc)."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        found = getattr(record, FIELDS, None)
+        found = _with_context(record)
         if found:
             where = " ".join(f"{k}={_shown(found[k])}" for k in CONTEXT if k in found)
             if where:
@@ -90,7 +122,7 @@ class JsonFormatter(logging.Formatter):
 
         doc: dict[str, Any] = {"ts": _utc(record.created), "level": record.levelname, "logger": record.name,
                                "message": record.getMessage()}
-        found = getattr(record, FIELDS, None)
+        found = _with_context(record)
         if found:
             for key, value in found.items():
                 doc[f"field_{key}" if key in _BASE else key] = value

@@ -2,8 +2,9 @@
 
 A filter or an action that drops data it needed (every device lacks its machine id, say)
 calls :func:`warn`; the engine collects the warnings of each step (:func:`collecting`) and
-keeps them with the step's result (``soar run``, ``soar run --json``, the demo summary). Outside
-a collecting step, :func:`warn` logs the warning only.
+keeps them with the step's result (``soar run``, ``soar run --json``, the demo summary), and logs
+each on ``soar.warnings`` with the step's run, tenant and step (:func:`runner.logfmt.with_step`).
+Outside a collecting step, :func:`warn` logs the warning only.
 
 The collector travels in a context variable; an expression that is moved off the event loop
 runs in a copy of the context (:func:`runner.expr_limits.render_async`), which shares the same
@@ -17,6 +18,8 @@ import contextvars
 import logging
 from typing import Iterator
 
+from runner.logfmt import with_step
+
 log = logging.getLogger("soar.warnings")
 
 _sink: contextvars.ContextVar[dict[str, None] | None] = contextvars.ContextVar("soar_step_warnings", default=None)
@@ -27,11 +30,11 @@ def warn(message: str) -> None:
     """Record a warning for the step being run (and log it)."""
     sink = _sink.get()
     if sink is None:
-        log.warning("%s", message)
+        log.warning("%s", message, extra=with_step())
         return
     if message not in sink and len(sink) < MAX_WARNINGS:
         sink[message] = None
-        log.warning("%s", message)
+        log.warning("%s", message, extra=with_step())  # names the run, tenant and step
 
 
 @contextlib.contextmanager

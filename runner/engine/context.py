@@ -90,14 +90,17 @@ class ActionContext:
         foreach item) as fields (``runner.logfmt``), and passes the redacting filter. Made on
         first use: a step that logs nothing pays nothing."""
         if self._log is None:
-            from runner.logfmt import StepLog
+            from runner.logfmt import STEP, StepLog
 
-            found = {"run": self.run_id}
-            if self.tenant is not None:
-                found["tenant"] = self.tenant.name
-            found["step"] = self.step_id
-            if self.item is not None:
-                found["item"] = self.item
+            found = STEP.get()  # the engine's, for the step being run (runner.logfmt)
+            if found is None or found.get("run") != self.run_id or found.get("step") != self.step_id \
+                    or found.get("item") != self.item:  # an action context made outside the engine
+                found = {"run": self.run_id}
+                if self.tenant is not None:
+                    found["tenant"] = self.tenant.name
+                found["step"] = self.step_id
+                if self.item is not None:
+                    found["item"] = self.item
             self._log = StepLog(_STEP_LOG, found)
         return self._log
 

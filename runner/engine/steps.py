@@ -27,6 +27,7 @@ from runner.engine.gates import StepGates
 from runner.engine.outcomes import Known, Recorded, RunPaused, StepOutcome, input_error, output_of, plain
 from runner.errors import ActionInputError, ConfigError, SoarError, StepError, StepTimeout
 from runner.expressions import render_async
+from runner.logfmt import STEP
 from runner.notes import collecting
 from runner.playbook.model import Playbook, Step
 from runner.secrets import contains_secret, reveal_all
@@ -75,6 +76,8 @@ class RunExecution(StepGates):
         if self.steps is None:
             self.steps = self.playbook.steps
         self.cancel = CancelWatch(self.store, self.run_id)  # `soar runs cancel` from elsewhere
+        # what every log line about one of this run's steps names (runner.logfmt.STEP)
+        self._where = {"run": self.run_id, "tenant": self.tenant.name} if self.tenant else {"run": self.run_id}
 
     # ---- info ------------------------------------------------------------------------------
     def info(self, status: str, error: str | None = None) -> RunInfo:
@@ -128,14 +131,19 @@ class RunExecution(StepGates):
             outcome = await self._exec_group(step)
             warnings: list[str] = []
         else:
-            # what the step's expressions and action report through runner.notes.warn
-            with collecting() as notes:
-                try:
-                    outcome = await self._exec_action_step(step)
-                except RunPaused:
-                    raise
-                except SoarError as exc:
-                    outcome = StepOutcome("failed", error=exc.locate(**self._loc(step)))
+            # what the step's expressions and action report through runner.notes.warn, and the
+            # step every line logged meanwhile is about
+            token = STEP.set({**self._where, "step": step.id})
+            try:
+                with collecting() as notes:
+                    try:
+                        outcome = await self._exec_action_step(step)
+                    except RunPaused:
+                        raise
+                    except SoarError as exc:
+                        outcome = StepOutcome("failed", error=exc.locate(**self._loc(step)))
+            finally:
+                STEP.reset(token)
             warnings = list(notes)
         self._set(step, outcome, warnings)
         if self.engine.progress is not None:
@@ -196,14 +204,20 @@ class RunExecution(StepGates):
             await self._gate_step(step, action, compiled, items)
         results: list[StepOutcome | None] = [None] * len(items)
 
+        where = STEP.get() or {**self._where, "step": step.id}
+
         async def one(i: int, item: Any) -> None:
             self.cancel.check()
             ictx = {**self.ctx, "item": item, "index": i}
-            if compiled.when is not None and not await self._truthy(step, compiled.when, ictx, "when"):
-                self._record_skip(step, action.name, i)
-                results[i] = StepOutcome("skipped")
-            else:
-                results[i] = await self._invoke(step, action, compiled, ictx, i)
+            token = STEP.set({**where, "item": i})  # lines about this item name it
+            try:
+                if compiled.when is not None and not await self._truthy(step, compiled.when, ictx, "when"):
+                    self._record_skip(step, action.name, i)
+                    results[i] = StepOutcome("skipped")
+                else:
+                    results[i] = await self._invoke(step, action, compiled, ictx, i)
+            finally:
+                STEP.reset(token)
             if self.engine.progress is not None:
                 self.events("item_done", step=step.id, index=i, status=results[i].status)
 
