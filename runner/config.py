@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from runner import secrets
 from runner.auth import clouds
 from runner.auth import vaults as _vaults  # registers the keyring: and keyvault: schemes
-from runner.durations import parse_duration
+from runner.durations import Duration
 from runner.errors import ConfigError, Location
 
 __all__ = ["SoarConfig", "AppConfig", "TenantConfig", "CertificateConfig", "TokenCacheConfig",
@@ -64,13 +64,8 @@ def _secret_ref(value: str) -> str:
     return value
 
 
-def _duration(value: Any) -> float:
-    return parse_duration(value)
-
-
 Guid = Annotated[str, AfterValidator(_guid)]
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
-Duration = Annotated[float, BeforeValidator(_duration)]
 Api = Literal["mde", "xdr", "graph"]
 
 

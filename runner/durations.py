@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import Any
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -32,3 +34,27 @@ def format_duration(seconds: float) -> str:
     if seconds < 3600:
         return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
     return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
+
+
+@functools.lru_cache(maxsize=512)
+def _duration_text(text: str) -> float:
+    # big playbooks repeat the same few durations ("5m", "2s") thousands of times
+    return parse_duration(text)
+
+
+def duration_seconds(value: Any) -> float:
+    """The validator of :data:`Duration` (tools recognise a ``Duration`` field by it)."""
+    return _duration_text(value) if isinstance(value, str) else parse_duration(value)
+
+
+def __getattr__(name: str) -> Any:
+    """``Duration``: the one pydantic field type for durations (playbooks and soar.yaml), a float
+    of seconds. Built on first use, so :func:`parse_duration` alone does not import pydantic."""
+    if name != "Duration":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from typing import Annotated
+
+    from pydantic import BeforeValidator
+
+    duration = globals()["Duration"] = Annotated[float, BeforeValidator(duration_seconds)]
+    return duration

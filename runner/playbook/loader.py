@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from runner import durations
 from runner.errors import Location, PlaybookError, PlaybookErrors, PlaybookSyntaxError, PlaybookValidationError
 from runner.playbook import model as m
 from runner.playbook.yamlpos import parse_mapping
@@ -404,7 +405,7 @@ def _expected(model: type[BaseModel] | None, field: Any) -> str | None:
     if typing.get_origin(ann) is typing.Annotated:
         metadata += list(ann.__metadata__)
         ann = typing.get_args(ann)[0]
-    if any(getattr(x, "func", None) is m._duration for x in metadata):
+    if any(getattr(x, "func", None) is durations.duration_seconds for x in metadata):
         return "a duration such as 500ms, 30s, 5m or 1h"
     if ann is int:
         ge = next((x.ge for x in metadata if hasattr(x, "ge")), None)

@@ -7,30 +7,16 @@ which needs the plugin registry. Every model forbids unknown keys, so a typo is 
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, PrivateAttr, Tag,
                       field_validator, model_validator)
 
-from runner.durations import parse_duration
+from runner.durations import Duration
 
 ID_PATTERN = r"^[a-z][a-z0-9_-]*$"
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
-
-
-def _duration(v: Any) -> float:
-    return _duration_text(v) if isinstance(v, str) else parse_duration(v)
-
-
-@functools.lru_cache(maxsize=512)
-def _duration_text(text: str) -> float:
-    # big playbooks repeat the same few durations ("5m", "2s") thousands of times
-    return parse_duration(text)
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
 
 
 class _Strict(BaseModel):

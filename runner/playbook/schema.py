@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, BeforeValidator, PlainValidator, WrapValidator
 from pydantic_core import PydanticUndefined
 
+from runner import durations
 from runner.playbook import model as m
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -139,9 +140,9 @@ def _improve(schema: dict, defs: dict) -> None:
 
 
 def _is_duration(info: Any) -> bool:
-    if any(getattr(x, "func", None) is m._duration for x in info.metadata):
+    if any(getattr(x, "func", None) is durations.duration_seconds for x in info.metadata):
         return True
-    return "_duration" in repr(info.annotation)
+    return "duration_seconds" in repr(info.annotation)
 
 
 def _add_actions(schema: dict, host: PluginHost) -> None:

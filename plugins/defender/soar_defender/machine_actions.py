@@ -86,10 +86,6 @@ async def _find(ctx: Any, machine_id: str, type_: str, want: Callable[[dict], bo
     return next((a for a in items if want(a)), None)
 
 
-async def find_open(ctx: Any, machine_id: str, type_: str, match: Callable[[dict], bool] | None = None):
-    return await _find(ctx, machine_id, type_, lambda a: a.get("status") in OPEN and (match is None or match(a)))
-
-
 async def find_mine(ctx: Any, machine_id: str, type_: str):
     tag = marker(ctx)
     return await _find(ctx, machine_id, type_, lambda a: tag in (a.get("requestorComment") or ""))
