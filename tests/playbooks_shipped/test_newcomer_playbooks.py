@@ -85,11 +85,14 @@ def test_summary_reports_a_failed_tenant_and_the_run_fails(cli, sim, hook):
     contoso, fabrikam = message["text"].splitlines()[1:]
     assert contoso.startswith("contoso: ") and "alert(s)" in contoso
     assert fabrikam.startswith("fabrikam: FAILED: ") and "403" in fabrikam
+    assert doc["outputs"] == {"posted": 200, "failed_tenants": ["fabrikam"]}
 
 
 def test_summary_dry_run_prints_the_plan_and_posts_nothing(cli, sim, hook):
-    result = cli("run", str(PLAYBOOKS / SUMMARY), "--simulate", "--dry-run", "--allow-host", hook.host)
+    result = cli("run", str(PLAYBOOKS / SUMMARY), "--simulate", "--dry-run", "--allow-host", hook.host,
+                 "--trigger-type", "schedule")
     assert result.exit_code == 0, result.output
+    assert "no schedule trigger" not in result.output  # soar serve starts it this way
     assert "dry-run plan" in result.output and "post → core.http_request (write)" in result.output
     assert hook.got == []
     assert sim.defender.count(method="GET", path="/api/alerts") == 2  # reads still run
