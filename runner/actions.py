@@ -150,6 +150,29 @@ class Action:
         }
 
 
+def type_label(schema: dict, sep: str = " | ") -> str:
+    """How an input's JSON schema reads in the catalogue: ``string``, ``integer | null``, an
+    enum's values, a model's name, or ``secret`` for a :class:`runner.Secret` (which accepts a
+    secret reference or a plain value, so ``Secret | str`` is just ``secret``)."""
+    if schema.get("format") == "secret":
+        return "secret"
+    if "enum" in schema:
+        return sep.join(map(str, schema["enum"]))
+    if "type" in schema:
+        kind = schema["type"]
+        return sep.join(kind) if isinstance(kind, list) else kind
+    if "$ref" in schema:
+        return schema["$ref"].rsplit("/", 1)[-1]
+    labels: list[str] = []
+    for member in schema.get("anyOf", []):
+        label = type_label(member, sep)
+        if label not in labels:
+            labels.append(label)
+    if "secret" in labels and "string" in labels:
+        labels.remove("string")
+    return sep.join(labels) or "any"
+
+
 class ActionRegistry:
     """All actions known to this process, by name."""
 

@@ -213,7 +213,8 @@ class Secret:
 
     @classmethod
     def __get_pydantic_json_schema__(cls, core_schema, handler):
-        return {"type": "string", "format": "password", "writeOnly": True}
+        # "secret": a secret reference or value, never shown (the catalogue renders it so)
+        return {"type": "string", "format": "secret", "writeOnly": True}
 
 
 def reveal(value: Any) -> Any:

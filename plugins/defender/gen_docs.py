@@ -11,12 +11,17 @@ import sys
 
 
 def _type(schema: dict, defs: dict) -> str:
+    if schema.get("format") == "secret":  # a runner.Secret: a secret reference or value, never shown
+        return "secret"
     if "$ref" in schema:
         return schema["$ref"].rsplit("/", 1)[-1]
     if "enum" in schema:
         return " \\| ".join(str(v) for v in schema["enum"])
     if "anyOf" in schema:
-        return " \\| ".join(_type(s, defs) for s in schema["anyOf"] if s.get("type") != "null")
+        kinds = list(dict.fromkeys(_type(s, defs) for s in schema["anyOf"] if s.get("type") != "null"))
+        if "secret" in kinds and "string" in kinds:  # Secret accepts a plain string already
+            kinds.remove("string")
+        return " \\| ".join(kinds)
     if schema.get("type") == "array":
         return f"list of {_type(schema.get('items', {}), defs)}"
     return schema.get("type", "any")

@@ -45,6 +45,8 @@ def show_action(name, as_json):
     from runner.errors import UsageError
     from runner.plugins import load_plugins
 
+    from runner.actions import type_label
+
     host = load_plugins()
     action = host.actions.get(name)
     if action is None:
@@ -68,9 +70,7 @@ def show_action(name, as_json):
     if props:
         out.print("[bold]inputs[/]:")
         for key, schema in props.items():
-            kind = schema.get("type") or " | ".join(s.get("type", "?") for s in schema.get("anyOf", [])) or "any"
-            if "enum" in schema:
-                kind = " | ".join(map(str, schema["enum"]))
+            kind = type_label(schema)
             extra = " (required)" if key in required else (f" = {json.dumps(schema['default'])}" if "default" in schema else "")
             out.print(f"  {key}: {kind}{extra}  {schema.get('description', '')}")
     elif meta["inputs"].get("additionalProperties", True):
@@ -81,6 +81,8 @@ def show_action(name, as_json):
 
 def catalogue_markdown(host) -> str:
     """docs/actions.md, rendered from the actions' own metadata (a test keeps the file current)."""
+    from runner.actions import type_label
+
     lines = ["# Action catalogue", "",
              "Generated from the actions' metadata by `soar actions docs > docs/actions.md`; "
              "do not edit by hand.", ""]
@@ -100,10 +102,7 @@ def catalogue_markdown(host) -> str:
         if props:
             lines += ["", "| input | type | default | description |", "|---|---|---|---|"]
             for key, schema in props.items():
-                kind = schema.get("type") or " \\| ".join(
-                    x.get("type", x.get("$ref", "?").split("/")[-1]) for x in schema.get("anyOf", [])) or "any"
-                if "enum" in schema:
-                    kind = " \\| ".join(map(str, schema["enum"]))
+                kind = type_label(schema, " \\| ")
                 default = "required" if key in required else json.dumps(schema.get("default"))
                 lines.append(f"| `{key}` | {kind} | {default} | {schema.get('description', '')} |")
         else:
