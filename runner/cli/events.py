@@ -150,7 +150,7 @@ def replay(event: str, playbook_path: str | None, tenant: str | None, dry_run: b
                              hint=f"give the file of playbook '{ev.playbook}' with --playbook FILE")
         trigger = replay_trigger(ev)
 
-        def checked(playbook: Any) -> dict:
+        def checked(playbook: Any, store: Any = None) -> dict:
             if playbook.name != ev.playbook:
                 from runner.cli.triggers import warn
 

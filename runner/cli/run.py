@@ -44,6 +44,18 @@ class Outcome:
         return EXIT.get(self.result.status, 1)
 
 
+def _last_success(store: Any, playbook: Any, kind: str, body: Any) -> str | None:
+    """``trigger.since`` of a scheduled run started by hand: as ``soar serve`` gives it, the start
+    of the playbook's last succeeded run in this store (None: there is none), unless the given
+    payload says otherwise."""
+    if kind != "schedule" or (isinstance(body, dict) and "since" in body):
+        return None
+    from runner.store.inbox import TriggerInbox
+
+    found = TriggerInbox(store).last_succeeded([playbook.name]).get(playbook.name)
+    return found.isoformat() if found is not None else None
+
+
 def run_playbook(runtime: Runtime, playbook_path: str, *, inputs: dict, tenant: str | None,
                  dry_run: bool = False, as_json: bool = False, banner: str | None = None,
                  log_lines: bool = False, trigger: Any = None) -> Outcome:
@@ -56,8 +68,8 @@ def run_playbook(runtime: Runtime, playbook_path: str, *, inputs: dict, tenant: 
     from runner.playbook.loader import PlaybookLoader
 
     playbook = PlaybookLoader(runtime.services.plugins).load(playbook_path)
-    if callable(trigger):  # built from the loaded playbook (its webhook path, a warning)
-        trigger = trigger(playbook)
+    if callable(trigger):  # built from the loaded playbook (its webhook path, a warning) and the store
+        trigger = trigger(playbook, runtime.services.store)
     out = None if as_json else console()  # --json shows nothing but the document (and no rich import)
     if banner and out is not None:
         out.print(banner)
@@ -164,8 +176,9 @@ def run(playbook, inputs, tenant, dry_run, as_json, simulate, replay, auto_appro
 
         body = read_payload(payload) if payload is not None else None
         kind = trigger_type or "webhook"
-        trigger = lambda playbook: trigger_for(playbook, kind, body, tenant=tenant,  # noqa: E731
-                                               has_payload=payload is not None)
+        trigger = lambda playbook, store: trigger_for(playbook, kind, body, tenant=tenant,  # noqa: E731
+                                                      has_payload=payload is not None,
+                                                      since=_last_success(store, playbook, kind, body))
     code = execute(playbook, inputs=_parse_inputs(inputs), tenant=tenant, dry_run=dry_run,
                    as_json=as_json, simulate=simulate, auto_approve=auto_approve, replay=replay,
                    sim_url=sim_url, allow_hosts=allow_hosts, trigger=trigger)

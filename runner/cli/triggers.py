@@ -72,11 +72,12 @@ def _yaml(text: str, source: str) -> Any:
 
 
 def trigger_for(playbook: Any, kind: str, payload: Any, *, tenant: str | None = None, has_payload: bool = True,
-                now: datetime | None = None, on_warning: Any = None) -> dict:
+                now: datetime | None = None, on_warning: Any = None, since: str | None = None) -> dict:
     """``trigger`` for a run of ``playbook`` of type ``kind`` with ``payload``, as ``soar serve``
     builds it (type, event id, key, payload, received_at, since; a poll's tenant). Warns (on
     stderr, or through ``on_warning(message)``) when the playbook has no trigger of that kind, so
-    ``soar serve`` would never start it that way."""
+    ``soar serve`` would never start it that way. ``since``: a schedule's ``trigger.since`` (the
+    start of the playbook's last succeeded run), when no payload is given."""
     say = on_warning or warn
     now = now or datetime.now(timezone.utc)
     if kind == "manual":
@@ -90,7 +91,7 @@ def trigger_for(playbook: Any, kind: str, payload: Any, *, tenant: str | None = 
         say(f"playbook '{playbook.name}' has no {kind} trigger (its triggers: {have}), so soar serve "
              f"never starts it with trigger.type {kind}; running it that way anyway")
     if kind == "schedule" and payload is None:  # what a schedule's event carries
-        payload = {"scheduled_for": now.isoformat(), "since": None}
+        payload = {"scheduled_for": now.isoformat(), "since": since}
     key = None
     if kind == "webhook" and served:
         from runner.serve.webhooks import hook_url_path

@@ -118,3 +118,18 @@ def test_the_test_kit_takes_the_trigger_the_docs_show(soar_runner):
         "type": "webhook", "key": "/hooks/phish", "payload": {"reporter": "eve@contoso.example"}})
     assert out.status == "succeeded"
     assert out.outputs["payload"] == {"reporter": "eve@contoso.example"} and out.outputs["key"] == "/hooks/phish"
+
+
+def test_a_scheduled_run_by_hand_gets_since_as_serve_gives_it(tmp_path):
+    """`trigger.since` of `--trigger-type schedule` is the start of the playbook's last succeeded
+    run in the store (what `soar serve` gives a schedule's run), not always null."""
+    result, first = run(tmp_path, "--trigger-type", "schedule")
+    assert result.exit_code == 0, result.output
+    assert first["outputs"]["since"] is None  # no earlier succeeded run
+    result, second = run(tmp_path, "--trigger-type", "schedule")
+    assert result.exit_code == 0, result.output
+    listed = json.loads(soar(tmp_path, "runs", "list", "--json").stdout)
+    started = {r["run_id"]: r for r in listed}[first["run_id"]]
+    since = datetime.fromisoformat(second["outputs"]["since"])
+    assert since.tzinfo is not None and second["outputs"]["payload"]["since"] == second["outputs"]["since"]
+    assert abs((since - datetime.fromisoformat(started["created_at"])).total_seconds()) < 1
