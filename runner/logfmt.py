@@ -88,7 +88,9 @@ class StepLog(logging.LoggerAdapter):
         return msg, kwargs
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
+    """``value`` as one token of a text line: as it is when plain, else JSON-quoted (so a value
+    from outside — a tenant name, a request path — cannot break or forge a line)."""
     if isinstance(value, (list, tuple)):
         value = ",".join(str(v) for v in value)
     text = str(value)
@@ -103,7 +105,7 @@ class TextFormatter(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:
         found = _with_context(record)
         if found:
-            where = " ".join(f"{k}={_shown(found[k])}" for k in CONTEXT if k in found)
+            where = " ".join(f"{k}={shown(found[k])}" for k in CONTEXT if k in found)
             if where:
                 return f"{record.levelname} {record.name} {where}: {record.message}"
         return f"{record.levelname} {record.name}: {record.message}"

@@ -14,7 +14,8 @@ is said), 400 not JSON (or beyond the parser's limits), 200 duplicate (the first
 same ``dedup_key``, or without one the same body, inside the window), 202 accepted. The event is
 committed to the inbox before the 202 is sent; if it could not be, the answer is 503.
 
-No answer ever carries a traceback: :class:`_Guard` turns an unexpected exception into a JSON 500
+Each refusal (4xx) is counted (``soar_webhook_rejected_total``) and logged at WARNING, at most one
+line per route and status every 10 s (:mod:`runner.serve.rejections`). No answer ever carries a traceback: :class:`_Guard` turns an unexpected exception into a JSON 500
 (and logs it), whatever the endpoint.
 """
 
@@ -31,6 +32,7 @@ from starlette.routing import Route
 
 from runner.errors import NotAnApprover, RunNotFound, SoarError, UsageError
 from runner.serve.approvals import Caller, identify
+from runner.serve.rejections import RejectionLog
 from runner.serve.webhooks import BadPayload, body_key, dedup_key, parse_json
 
 log = logging.getLogger("soar.serve.http")
@@ -101,10 +103,15 @@ def _routes(service: Any) -> Starlette:
     metrics = service.metrics
     options = service.options
     read_timeout = options.read_timeout
+    rejections = RejectionLog()
 
-    def refuse(status: int, message: str, **extra) -> JSONResponse:
+    def refuse(request: Request, route: str, status: int, message: str, reason: str | None = None) -> JSONResponse:
+        """The answer refusing ``request``, counted and logged (``reason``: what the log says,
+        when it knows more than the answer does; never the body or a credential)."""
         metrics.rejected.labels(str(status)).inc()
-        return JSONResponse({"error": message, **extra}, status_code=status, headers=_CLOSE.get(status))
+        rejections.refused(route=route, method=request.method, path=request.url.path, status=status,
+                           reason=reason or message, client=request.client.host if request.client else None)
+        return JSONResponse({"error": message}, status_code=status, headers=_CLOSE.get(status))
 
     async def hook(request: Request) -> Response:
         if service.stopping:
@@ -112,20 +119,22 @@ def _routes(service: Any) -> Starlette:
                                 headers={"Retry-After": "5"})
         path = "/" + request.path_params["path"].strip("/")
         found = service.catalog.hooks.get("/hooks" + (path if path != "/" else ""))
-        if found is None:
-            return refuse(404, f"no webhook at /hooks{path}")
+        if found is None:  # one route for every unknown path: a scan of random paths logs one line
+            return refuse(request, "/hooks/*", 404, f"no webhook at /hooks{path}", "no webhook at this path")
+        route = found.url_path
         try:
             body = await _read_limited(request, options.body_limit, read_timeout)
         except BodyTimeout:
-            return refuse(408, f"the body did not arrive within {read_timeout:g}s")
+            return refuse(request, route, 408, f"the body did not arrive within {read_timeout:g}s")
         if body is None:
-            return refuse(413, f"the body is larger than {options.body_limit} bytes")
-        if not found.auth.check(body, request.headers):
-            return refuse(401, "bad or missing signature / token")
+            return refuse(request, route, 413, f"the body is larger than {options.body_limit} bytes")
+        refusal = found.auth.refusal(body, request.headers)
+        if refusal is not None:  # the caller learns nothing more; the log says which credential
+            return refuse(request, route, 401, "bad or missing signature / token", refusal)
         try:
             payload = parse_json(body)
-        except BadPayload as exc:
-            return refuse(400, str(exc))
+        except BadPayload as exc:  # its message may quote the body: not for the log
+            return refuse(request, route, 400, str(exc), "the body is not JSON soar accepts")
         window = found.spec.dedup_window
         key = None
         if window > 0:  # 0 turns deduplication off for this webhook
@@ -162,7 +171,10 @@ def _routes(service: Any) -> Starlette:
                                  "hint": "start soar serve with --approver NAME=env:VAR (or --api-token env:NAME)"},
                                 status_code=403)
         caller = identify(request.headers.get("authorization", ""), options.api_token, options.approver_tokens)
-        return refuse(401, "bad or missing bearer token") if caller is None else caller
+        if caller is not None:
+            return caller
+        route = "/approvals" if request.url.path.startswith("/approvals") else "/runs/*/cancel"
+        return refuse(request, route, 401, "bad or missing bearer token")
 
     async def approvals_list(request: Request) -> Response:
         caller = authorized(request)

@@ -42,14 +42,25 @@ class HookAuth:
 
     def check(self, body: bytes, headers: Mapping[str, str]) -> bool:
         """True when every configured credential is present and right."""
+        return self.refusal(body, headers) is None
+
+    def refusal(self, body: bytes, headers: Mapping[str, str]) -> str | None:
+        """Why the request is refused (for the server's log; the caller is told nothing more
+        than 401), or None when every configured credential is present and right. It names
+        which credential failed and how (missing or wrong), never a value."""
         if self.secret is None and self.token is None:
-            return False  # never open: the catalog refuses such a webhook anyway
-        ok = True
+            return "the webhook has no credentials"  # never open: the catalog refuses such a webhook anyway
+        why = []
         if self.secret is not None:
-            ok &= check_signature(self.secret, body, headers.get(SIGNATURE_HEADER))
+            given = headers.get(SIGNATURE_HEADER)
+            if not check_signature(self.secret, body, given):
+                why.append("signature does not match" if given else f"no {SIGNATURE_HEADER} header")
         if self.token is not None:
-            ok &= check_bearer(self.token, headers.get("authorization"))
-        return ok
+            given = headers.get("authorization")
+            if not check_bearer(self.token, given):
+                why.append("no bearer token" if not given else "bearer token does not match"
+                           if given.lower().startswith("bearer ") else "Authorization is not a bearer token")
+        return "; ".join(why) or None
 
 
 def sign(secret: str | Secret, body: bytes) -> str:
