@@ -10,8 +10,6 @@ import logging
 import httpx
 from wf_log_helpers import HOOK_TOKEN, Served
 
-from runner.serve.rejections import RejectionLog
-
 HOOK = """
 name: hunt-hook
 on:
@@ -78,6 +76,8 @@ def test_json_lines_carry_the_fields(tmp_path):
 
 
 def test_the_next_line_counts_what_the_window_held_back(caplog):
+    from runner.serve.rejections import RejectionLog
+
     now = [100.0]
     rejections = RejectionLog(window=10.0, clock=lambda: now[0])
     caplog.set_level(logging.WARNING, logger="soar.serve.http")
