@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from runner.errors import ActionInputError, ApiError, ConfigError, RateLimited, StepError, TransientApiError
-from runner.secrets import Secret, reveal, reveal_all
+from runner.secrets import Secret, redact, reveal, reveal_all
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})  # as runner.apis retries them
 _EXCERPT = 200  # characters of an unexpected answer's body shown in the error
@@ -223,7 +223,12 @@ def _shown(url: Any) -> str:
     """``scheme://host[:port]/path`` of a URL, without credentials or query (which may hold secrets)."""
     port = f":{url.port}" if url.port is not None else ""
     query = "?…" if url.query else ""
-    return f"{url.scheme}://{url.host}{port}{url.path}{query}"
+    shown = f"{url.scheme}://{url.host}{port}{url.path}{query}"
+    if redact(shown) == shown:
+        return shown
+    # the URL holds a secret (a chat webhook's URL is one): name the host, never the rest
+    origin = f"{url.scheme}://{url.host}{port}"
+    return f"{origin}/***" if redact(origin) == origin else "***"
 
 
 def _expected(status: int, expect: list[int | str] | None) -> bool:
