@@ -6,8 +6,9 @@ The line says the method, the host, the path, the query's parameter *names* (the
 hold anything: they are masked), the status (a 429 adds its ``Retry-After``) and how long the
 answer took; as fields (``runner.logfmt``): ``method``, ``host``, ``path``, ``status``,
 ``duration_ms`` — and, for a request a step makes, the step's ``run``, ``tenant``, ``step``
-(and ``item``), so the text line reads ``DEBUG soar.http run=… tenant=… step=…: GET …``. It never says a header, a body or a query value. A URL that holds a known
-secret (a webhook URL kept as a secret, say) is shown as its host alone.
+(and ``item``), so the text line reads ``DEBUG soar.http run=… tenant=… step=…: GET …``. It
+never says a header, a body or a query value. A URL that holds a known secret (a webhook URL
+kept as a secret, say) is shown as its host alone.
 
 :mod:`runner.http` calls :func:`answered` / :func:`failed` from ``Sender.send`` (API calls) and
 installs :func:`event_hooks` on the httpx clients it builds (token requests, one-off requests)

@@ -15,7 +15,9 @@ same ``dedup_key``, or without one the same body, inside the window), 202 accept
 committed to the inbox before the 202 is sent; if it could not be, the answer is 503.
 
 Each refusal (4xx) is counted (``soar_webhook_rejected_total``) and logged at WARNING, at most one
-line per route and status every 10 s (:mod:`runner.serve.rejections`). No answer ever carries a traceback: :class:`_Guard` turns an unexpected exception into a JSON 500
+line per route and status every 10 s (:mod:`runner.serve.rejections`).
+
+No answer ever carries a traceback: :class:`_Guard` turns an unexpected exception into a JSON 500
 (and logs it), whatever the endpoint.
 """
 

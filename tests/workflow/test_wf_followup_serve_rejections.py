@@ -35,7 +35,8 @@ def test_refused_webhooks_are_logged_without_their_body_or_token(tmp_path):
         with httpx.Client(base_url=served.url, timeout=10) as http:
             for i in range(3):  # a scan of unknown paths: one line
                 assert http.post(f'/hooks/nope {i}"', json={"k": BODY_CANARY}).status_code == 404
-            wrong = http.post("/hooks/hunt", json={"k": BODY_CANARY}, headers={"Authorization": f"Bearer {TOKEN_CANARY}"})
+            wrong = http.post("/hooks/hunt", json={"k": BODY_CANARY},
+                              headers={"Authorization": f"Bearer {TOKEN_CANARY}"})
             assert wrong.status_code == 401
             assert http.post("/hooks/hunt", json={"k": BODY_CANARY}).status_code == 401  # held back
             big = http.post("/hooks/hunt", content=(BODY_CANARY * 100_000).encode(),
@@ -82,8 +83,8 @@ def test_the_next_line_counts_what_the_window_held_back(caplog):
     rejections = RejectionLog(window=10.0, clock=lambda: now[0])
     caplog.set_level(logging.WARNING, logger="soar.serve.http")
     for _ in range(5):
-        rejections.refused(route="/hooks/*", method="POST", path="/hooks/a", status=404, reason="no webhook at this path",
-                           client="10.0.0.7")
+        rejections.refused(route="/hooks/*", method="POST", path="/hooks/a", status=404,
+                           reason="no webhook at this path", client="10.0.0.7")
     rejections.refused(route="/hooks/hunt", method="POST", path="/hooks/hunt", status=401, reason="no bearer token",
                        client="10.0.0.7")  # another route: its own line
     now[0] += 12
