@@ -59,15 +59,11 @@ def api_error(response: httpx.Response, *, tenant: str | None, api: str, consent
     if status == 404:
         return ApiError(f"not found: {what} on {title} ({said}){track}", status=404, code=code or "NotFound",
                         where=where, hint="check the id; it may belong to another tenant or be gone")
-    if status == 429 and cpu_quota(response):
-        return RateLimited(f"{title} refused {what}: the tenant's advanced-hunting CPU quota is used up ({said})",
-                           status=429, code=code or "TooManyRequests", retryable=True, where=where,
-                           hint="the CPU quota resets every 15 minutes; run the query later, or make it cheaper "
-                                "(filter on Timestamp first, project fewer columns, summarize)")
     if status == 429:
-        return RateLimited(f"{title} is still throttling {what} after retries ({said})", status=429,
-                           code=code or "TooManyRequests", retryable=True, where=where,
-                           hint="lower the step's concurrency or the `quotas:` in soar.yaml, or retry later")
+        # the step's `retry:` waits at least this long (runner.engine.steps.retry_delay)
+        err = _rate_limited(response, title, what, said, code, where)
+        err.retry_after = retry_after(response)
+        return err
     if status >= 500:
         return TransientApiError(
             f"{title} failed {what} with HTTP {status} ({said}){track}", status=status, code=code, where=where,
@@ -90,6 +86,19 @@ def cpu_quota(response: httpx.Response) -> bool:
     """A hunting 429 that speaks of the CPU quota (not the call count): it names its reset."""
     _code, message, _t = _error_body(response)
     return response.status_code == 429 and re.search(r"\bCPU\b", message or "", re.IGNORECASE) is not None
+
+
+def _rate_limited(response: httpx.Response, title: str, what: str, said: str, code: str | None,
+                  where: Location | None) -> RateLimited:
+    """The error for a 429 the client's own retries did not get past."""
+    if cpu_quota(response):
+        return RateLimited(f"{title} refused {what}: the tenant's advanced-hunting CPU quota is used up ({said})",
+                           status=429, code=code or "TooManyRequests", retryable=True, where=where,
+                           hint="the CPU quota resets every 15 minutes; run the query later, or make it cheaper "
+                                "(filter on Timestamp first, project fewer columns, summarize)")
+    return RateLimited(f"{title} is still throttling {what} after retries ({said})", status=429,
+                       code=code or "TooManyRequests", retryable=True, where=where,
+                       hint="lower the step's concurrency or the `quotas:` in soar.yaml, or retry later")
 
 
 def retry_after(response: httpx.Response, now: float | None = None) -> float | None:
