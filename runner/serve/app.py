@@ -115,6 +115,24 @@ def _routes(service: Any) -> Starlette:
                            reason=reason or message, client=request.client.host if request.client else None)
         return JSONResponse({"error": message}, status_code=status, headers=_CLOSE.get(status))
 
+    async def json_body(request: Request, *, empty: Any) -> Any:
+        """The JSON body of an API request (``empty``: what an empty body means; None: it is
+        parsed like any other), or the answer refusing it (408, 413, 400)."""
+        try:
+            body = await _read_limited(request, options.body_limit, read_timeout)
+        except BodyTimeout:
+            return JSONResponse({"error": f"the body did not arrive within {read_timeout:g}s"}, status_code=408,
+                                headers=_CLOSE[408])
+        if body is None:
+            return JSONResponse({"error": f"the body is larger than {options.body_limit} bytes"}, status_code=413,
+                                headers=_CLOSE[413])
+        if empty is not None and not body.strip():
+            return empty
+        try:
+            return parse_json(body)
+        except BadPayload as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+
     async def hook(request: Request) -> Response:
         if service.stopping:
             return JSONResponse({"error": "stopping; send again later"}, status_code=503,
@@ -188,18 +206,9 @@ def _routes(service: Any) -> Starlette:
         caller = authorized(request)
         if isinstance(caller, Response):
             return caller
-        try:
-            body = await _read_limited(request, options.body_limit, read_timeout)
-        except BodyTimeout:
-            return JSONResponse({"error": f"the body did not arrive within {read_timeout:g}s"}, status_code=408,
-                                headers=_CLOSE[408])
-        if body is None:
-            return JSONResponse({"error": f"the body is larger than {options.body_limit} bytes"}, status_code=413,
-                                headers=_CLOSE[413])
-        try:
-            doc = parse_json(body)
-        except BadPayload as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+        doc = await json_body(request, empty=None)
+        if isinstance(doc, Response):
+            return doc
         decision = doc.get("decision") if isinstance(doc, dict) else None
         if decision not in ("approve", "deny"):
             return JSONResponse({"error": 'send {"decision": "approve" | "deny", "actor": "...", "reason": "..."}'},
@@ -224,18 +233,9 @@ def _routes(service: Any) -> Starlette:
         caller = authorized(request)
         if isinstance(caller, Response):
             return caller
-        try:
-            body = await _read_limited(request, options.body_limit, read_timeout)
-        except BodyTimeout:
-            return JSONResponse({"error": f"the body did not arrive within {read_timeout:g}s"}, status_code=408,
-                                headers=_CLOSE[408])
-        if body is None:
-            return JSONResponse({"error": f"the body is larger than {options.body_limit} bytes"}, status_code=413,
-                                headers=_CLOSE[413])
-        try:
-            doc = parse_json(body) if body.strip() else {}
-        except BadPayload as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+        doc = await json_body(request, empty={})
+        if isinstance(doc, Response):
+            return doc
         doc = doc if isinstance(doc, dict) else {}
         actor = caller.name if caller.name is not None else str(doc.get("actor") or "http")
         store = service.store
