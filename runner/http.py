@@ -60,7 +60,7 @@ def _verify(verify: bool | str) -> ssl.SSLContext | bool:
     return False if verify is False else ca_context(verify)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     import ipaddress
 
     try:
@@ -75,7 +75,7 @@ def _way_out(sync: bool, verify: bool | str) -> Callable[[httpx.URL], httpx.Base
     import os
 
     def make(url: httpx.URL) -> httpx.BaseTransport | httpx.AsyncBaseTransport:
-        local = _is_loopback(url.host)
+        local = is_loopback(url.host)
         if not local and os.environ.get("SOAR_OFFLINE") == "1":
             return httpx.MockTransport(_refuse)
         proxy = None if local else _env_proxy(str(url))
@@ -123,7 +123,7 @@ class Network:
         ``https://HOST/PATH`` is sent to ``{base_url}/_host/HOST/PATH``, except to the
         ``allow_hosts`` (see :class:`AllowedHosts`), which go out over the real network. A host
         the simulated cloud does not serve is refused (:class:`~runner.errors.UnservedHostError`)."""
-        if not _is_loopback(httpx.URL(base_url).host):
+        if not is_loopback(httpx.URL(base_url).host):
             raise UsageError(f"the simulated cloud URL {base_url} is not on loopback",
                              hint="use the URL `soar sim serve` printed, e.g. http://127.0.0.1:8765")
         allowed = AllowedHosts(allow_hosts)

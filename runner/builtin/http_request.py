@@ -127,6 +127,8 @@ async def core_http_request(ctx, inputs: HttpInput) -> HttpOutput:
     allowed hosts); an answer that is not a 2xx (or one of ``expect``) fails the step."""
     import httpx  # here, not at import: `soar validate` never needs it (start-up)
 
+    from runner.http import is_loopback
+
     headers = {k: reveal(v) for k, v in inputs.headers.items()}
     for name, value in headers.items():
         if not value.isascii():  # httpx would raise a bare UnicodeEncodeError (a "plugin bug")
@@ -144,7 +146,7 @@ async def core_http_request(ctx, inputs: HttpInput) -> HttpOutput:
         headers["Authorization"] = token.authorization_header().reveal()
     if inputs.basic_auth is not None:
         headers["Authorization"] = _basic(inputs.basic_auth)
-        if url.scheme == "http" and not _local(url.host):
+        if url.scheme == "http" and not is_loopback(url.host):
             ctx.warn(f"basic auth credentials went to {url.host} over plain http: anyone on the network "
                      "path can read them; use https")
     content = data = None
@@ -211,12 +213,6 @@ def _tls_option(inputs: HttpInput) -> bool | str:
                                hint="give the path of a PEM file holding the CA certificate(s) that signed "
                                     "the server's certificate (relative paths start at the current directory)") from None
     return path
-
-
-def _local(host: str) -> bool:
-    from runner.http import _is_loopback
-
-    return _is_loopback(host)
 
 
 def _shown(url: Any) -> str:
