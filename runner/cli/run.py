@@ -63,23 +63,32 @@ def run_playbook(runtime: Runtime, playbook_path: str, *, inputs: dict, tenant: 
 
     Progress is a live table on a terminal; with ``log_lines`` (and no terminal) it is one line
     per finished step instead, so piped output still shows it as it happens."""
-    from runner.cli.progress import ProgressView
-    from runner.engine.run import Engine
     from runner.playbook.loader import PlaybookLoader
 
     playbook = PlaybookLoader(runtime.services.plugins).load(playbook_path)
     if callable(trigger):  # built from the loaded playbook (its webhook path, a warning) and the store
         trigger = trigger(playbook, runtime.services.store)
+    return drive(runtime, lambda engine: engine.start(playbook, inputs=inputs, tenant=tenant, dry_run=dry_run,
+                                                      trigger=trigger),
+                 as_json=as_json, banner=banner, log_lines=log_lines)
+
+
+def drive(runtime: Runtime, begin: Any, *, as_json: bool, banner: str | None = None,
+          log_lines: bool = False) -> Outcome:
+    """Run ``begin(engine)`` (the coroutine of an :class:`~runner.engine.run.Engine`'s start or
+    resume) with ``runtime``'s services, showing live progress: a live table on a terminal; with
+    ``log_lines`` (and no terminal) one line per finished step, so piped output still shows it."""
+    from runner.cli.progress import ProgressView
+    from runner.engine.run import Engine
+
     out = None if as_json else console()  # --json shows nothing but the document (and no rich import)
     if banner and out is not None:
         out.print(banner)
     live = out is not None and out.is_terminal
     view = ProgressView(out, live=live, lines=log_lines and not live and not as_json)
-    engine = Engine(runtime.services, progress=view)
     t0 = time.perf_counter()
     with view:
-        result = run_async(runtime, engine.start(playbook, inputs=inputs, tenant=tenant, dry_run=dry_run,
-                                                 trigger=trigger))
+        result = run_async(runtime, begin(Engine(runtime.services, progress=view)))
     return Outcome(result, view, time.perf_counter() - t0, out)
 
 

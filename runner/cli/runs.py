@@ -8,7 +8,7 @@ import time
 
 import click
 
-from runner.cli.common import build_runtime, console, handle_errors, print_json, run_async
+from runner.cli.common import build_runtime, console, handle_errors, print_json
 
 FINISHED = ("succeeded", "failed", "cancelled", "skipped")
 
@@ -108,26 +108,20 @@ def resume_and_report(run_id: str, *, simulate: bool, as_json: bool, retry_steps
                       auto_approve: bool = False) -> int:
     """Continue a run the way it was started (its stored origin: runner.cli.origin), report."""
     from runner.cli.origin import runtime_for_run
-    from runner.cli.progress import ProgressView, summary
-    from runner.cli.run import EXIT
-    from runner.engine.run import Engine
+    from runner.cli.progress import summary
+    from runner.cli.run import drive
 
     run = _read_run(run_id)
     runtime, notes = runtime_for_run(run, simulate=simulate, auto_approve=auto_approve)
     _say(notes)
     try:
-        out = console(stderr=as_json)
-        view = ProgressView(out, live=out.is_terminal and not as_json)
-        engine = Engine(runtime.services, progress=view)
-        t0 = time.perf_counter()
-        with view:
-            result = run_async(runtime, engine.resume(run.id, retry_steps=tuple(retry_steps),
-                                                      skip_steps=tuple(skip_steps)))
+        outcome = drive(runtime, lambda engine: engine.resume(run.id, retry_steps=tuple(retry_steps),
+                                                              skip_steps=tuple(skip_steps)), as_json=as_json)
         if as_json:
-            print_json(result.to_json())
+            print_json(outcome.result.to_json())
         else:
-            summary(out, result, view, time.perf_counter() - t0)
-        return EXIT.get(result.status, 1)
+            summary(outcome.console, outcome.result, outcome.view, outcome.elapsed)
+        return outcome.exit_code
     finally:
         runtime.close()
 
@@ -228,9 +222,8 @@ def rerun(run_id, from_file, dry_run, simulate, auto_approve, as_json):
     (simulated or not, config file: the run remembers), the playbook version it ran. Prints the
     new run id; the new run records which run it repeats (rerun_of)."""
     from runner.cli.origin import runtime_for_run
-    from runner.cli.progress import ProgressView, summary
-    from runner.cli.run import EXIT
-    from runner.engine.run import Engine
+    from runner.cli.progress import summary
+    from runner.cli.run import drive
     from runner.errors import UsageError
     from runner.playbook.loader import PlaybookLoader
 
@@ -251,22 +244,17 @@ def rerun(run_id, from_file, dry_run, simulate, auto_approve, as_json):
             playbook = loader.load_text(run.playbook_text, run.playbook_path or "<stored>")
         scope = [c.tenant for c in services.store.children(run.id) if c.tenant] or (
             [run.tenant] if run.tenant else [])
-        out = console(stderr=as_json)
-        view = ProgressView(out, live=out.is_terminal and not as_json)
-        engine = Engine(services, progress=view)
-        t0 = time.perf_counter()
-        with view:
-            result = run_async(runtime, engine.start(
-                playbook, inputs=run.inputs or {}, trigger=run.trigger or {"type": "manual"}, scope=scope,
-                dry_run=run.dry_run if dry_run is None else dry_run, rerun_of=run.id))
+        outcome = drive(runtime, lambda engine: engine.start(
+            playbook, inputs=run.inputs or {}, trigger=run.trigger or {"type": "manual"}, scope=scope,
+            dry_run=run.dry_run if dry_run is None else dry_run, rerun_of=run.id), as_json=as_json)
         if as_json:
-            print_json({**result.to_json(), "rerun_of": run.id})
+            print_json({**outcome.result.to_json(), "rerun_of": run.id})
         else:
-            summary(out, result, view, time.perf_counter() - t0)
-            out.print(f"rerun of {run.id}: new run {result.run_id}")
+            summary(outcome.console, outcome.result, outcome.view, outcome.elapsed)
+            outcome.console.print(f"rerun of {run.id}: new run {outcome.result.run_id}")
     finally:
         runtime.close()
-    sys.exit(EXIT.get(result.status, 1))
+    sys.exit(outcome.exit_code)
 
 
 def _decide(run_id: str, step: str, approved: bool, reason: str, resume_now: bool, simulate: bool, actor: str | None):
