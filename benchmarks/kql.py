@@ -26,8 +26,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runner.sim.kql import Table, run_query  # noqa: E402
-from runner.sim.kql.schemas import SCHEMAS  # noqa: E402
+from soar_defender.kql import Table, run_query  # noqa: E402
+from soar_defender.kql.schemas import SCHEMAS  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 QUERY = ('DeviceProcessEvents | where Timestamp > ago(7d) and FileName =~ "powershell.exe" '

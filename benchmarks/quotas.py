@@ -33,7 +33,7 @@ from benchmarks.common import Row, Samples, format_table  # noqa: E402
 
 TARGET = 0.90
 TIME_SCALE = 60.0
-LIMIT, WINDOW = 100, 60.0  # the mde bucket's per-minute budget (runner/sim/defender/quotas.py)
+LIMIT, WINDOW = 100, 60.0  # the mde bucket's per-minute budget (plugins/defender/soar_defender/sim/quotas.py)
 TENANT = "contoso"
 MDE_HOST = "api.securitycenter.microsoft.com"
 

@@ -129,7 +129,7 @@ class Network:
         allowed = AllowedHosts(allow_hosts)
         if allowed:
             from runner.auth import clouds
-            from runner.sim.defender import HOSTS
+            from soar_defender.sim import HOSTS
 
             allowed.refuse_overlap([*clouds.LOGIN_HOSTS, *HOSTS])
         return cls(relay=base_url, allow_hosts=allowed)

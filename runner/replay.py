@@ -166,7 +166,7 @@ class Replay:
         tokens, and every Defender and Graph host is answered by :meth:`handle`."""
         if self._cloud is None:
             from runner.sim import SimulatedCloud
-            from runner.sim.defender import HOSTS
+            from soar_defender.sim import HOSTS
 
             cloud = SimulatedCloud(tenants=[self.tenant], defender={"incidents_per_tenant": 0,
                                                                     "devices_per_tenant": 0})

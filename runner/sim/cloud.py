@@ -121,7 +121,7 @@ class SimulatedCloud:
     def __init__(self, tenants: int | Iterable[str] | None = None, *, token_lifetime: int = 3599,
                  state_dir: str | Path | None = None, clock: Callable[[], float] = time.time,
                  graph_nonce: bool = False, defender: Any = None, devices_per_tenant: int | None = None) -> None:
-        from runner.sim.defender import DefenderConfig, DefenderSim
+        from soar_defender.sim import DefenderConfig, DefenderSim
         from runner.sim.entra import EntraSimulator
 
         self.clock = clock
@@ -147,7 +147,7 @@ class SimulatedCloud:
         self.tenants: dict[str, SimTenant] = {}
         for name in names:
             self.add_tenant(name)
-        # The Defender/Graph security APIs on every API host (runner.sim.defender). `defender` is a
+        # The Defender/Graph security APIs on every API host (soar_defender.sim). `defender` is a
         # DefenderConfig or a dict of its knobs; `devices_per_tenant` is a shortcut for sizing.
         knobs = dict(defender) if isinstance(defender, dict) else {}
         if devices_per_tenant is not None:

@@ -1,4 +1,4 @@
-"""The Defender actions end-to-end against the simulated cloud (runner.sim.defender)."""
+"""The Defender actions end-to-end against the simulated cloud (soar_defender.sim)."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ class Responder:
 
 
 def replayed(make_soar_cloud, make_soar_runner, name: str, exchanges: list[dict] | None = None):
-    from runner.sim.defender import HOSTS
+    from soar_defender.sim import HOSTS
 
     cloud = make_soar_cloud(["replay"], defender={"incidents_per_tenant": 0, "devices_per_tenant": 0})
     if name == "graph-incident":

@@ -14,7 +14,7 @@ from runner.apis import ApiClients, RetryPolicy
 from runner.config import SoarConfig
 from runner.http import Network
 from runner.sim import SimulatedCloud
-from runner.sim.kql.tables import KNOWN_BAD_IP, KNOWN_BAD_SHA256
+from soar_defender.kql.tables import KNOWN_BAD_IP, KNOWN_BAD_SHA256
 from soar_defender import hunting
 
 from hunting_env import START, Env, plugin_host

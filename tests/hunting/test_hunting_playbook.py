@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import runner.sim
 from runner.sim import SimulatedCloud
-from runner.sim.kql.tables import KNOWN_BAD_SHA256
+from soar_defender.kql.tables import KNOWN_BAD_SHA256
 
 PLAYBOOK = Path(__file__).resolve().parents[2] / "playbooks" / "hunt-file-hash.yaml"
 HUNTING_PATHS = ("/v1.0/security/runHuntingQuery", "/api/advancedhunting/run", "/api/advancedqueries/run")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kql_dataset import make_tables
-from runner.sim.kql import Table
+from soar_defender.kql import Table
 
 
 @pytest.fixture(scope="session")

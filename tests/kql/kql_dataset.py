@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from runner.sim.kql import Column, Table
+from soar_defender.kql import Column, Table
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 BAD = "9e45d75dc2a03dd2bda120c11e48e635de3394fb1ae9a1cbcfe0159ce61b4f5f"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runner.sim.kql.api import hunting_response, parse_duration
+from soar_defender.kql.api import hunting_response, parse_duration
 
 from kql_dataset import NOW
 

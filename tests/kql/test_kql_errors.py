@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.sim.kql import KqlError, run_query
+from soar_defender.kql import KqlError, run_query
 
 from kql_dataset import NOW
 

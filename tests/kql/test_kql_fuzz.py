@@ -9,7 +9,7 @@ import time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.sim.kql import KqlError, QueryResult, run_query
+from soar_defender.kql import KqlError, QueryResult, run_query
 
 from kql_dataset import NOW, make_tables
 

@@ -17,8 +17,8 @@ import pytest
 from runner.auth import TokenProvider
 from runner.auth.cache import MemoryCacheStore
 from runner.sim import SimulatedCloud
-from runner.sim.kql import API_TYPE_NAMES
-from runner.sim.kql.tables import KNOWN_BAD_SHA256, known_bad_hosts
+from soar_defender.kql import API_TYPE_NAMES
+from soar_defender.kql.tables import KNOWN_BAD_SHA256, known_bad_hosts
 
 from kql_dataset import NOW, make_tables
 from test_kql_errors import CASES as REFUSED

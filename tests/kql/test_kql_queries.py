@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from runner.sim.kql import KqlError, QueryResult, run_query
+from soar_defender.kql import KqlError, QueryResult, run_query
 
 from kql_dataset import BAD, GUID_A, NOW
 
@@ -263,13 +263,13 @@ def test_table_rows_are_not_modified_by_queries(tables):
 
 
 def test_api_type_names_for_schema():
-    from runner.sim.kql import Column
+    from soar_defender.kql import Column
     assert Column("Timestamp", "datetime").api_type == "DateTime"
     assert Column("FileName", "string").api_type == "String"
     assert Column("IsAzureADJoined", "boolean").type == "bool"
 
 
 def test_public_api_is_exactly_all():
-    import runner.sim.kql as kql
+    import soar_defender.kql as kql
     assert sorted(kql.__all__) == ["API_TYPE_NAMES", "Column", "KqlError", "QueryResult", "Table", "run_query"]
     assert all(hasattr(kql, name) for name in kql.__all__)

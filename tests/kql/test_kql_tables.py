@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from runner.sim.kql import run_query
-from runner.sim.kql.tables import (KNOWN_BAD_IP, KNOWN_BAD_LOGON_IP, KNOWN_BAD_SHA1, KNOWN_BAD_SHA256,
+from soar_defender.kql import run_query
+from soar_defender.kql.tables import (KNOWN_BAD_IP, KNOWN_BAD_LOGON_IP, KNOWN_BAD_SHA1, KNOWN_BAD_SHA256,
                                    KNOWN_BAD_SHA256_2, KNOWN_BAD_URL, MDE_TABLES, SCHEMAS, generate_tables,
                                    known_bad_hosts)
 

@@ -15,7 +15,7 @@ import json
 import pytest
 from shipped_helpers import PLAYBOOKS
 
-from runner.sim.kql.tables import KNOWN_BAD_SHA256, KNOWN_BAD_URL, known_bad_hosts
+from soar_defender.kql.tables import KNOWN_BAD_SHA256, KNOWN_BAD_URL, known_bad_hosts
 
 TENANTS = ("contoso", "fabrikam")
 SUMMARY, SCAN, HUNT = "weekday-alert-summary.yaml", "siem-device-scan.yaml", "hunt-domain-indicator.yaml"

@@ -8,7 +8,7 @@ import pytest
 from poll_helpers import MINUTE, START
 
 from runner.errors import TransientApiError
-from runner.sim.defender.clock import iso
+from soar_defender.sim.clock import iso
 
 
 def _list(env, api: str, path: str, params: dict) -> dict:

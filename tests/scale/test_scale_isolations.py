@@ -14,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from runner.sim.defender import HOSTS
+from soar_defender.sim import HOSTS
 
 ISOLATE = """
 name: isolate-many

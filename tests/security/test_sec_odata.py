@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.sim.defender.odata import compile_filter
+from soar_defender.sim.odata import compile_filter
 
 ATTACK = "1900-01-01T00:00:00Z) or (createdTime ge 1900-01-01T00:00:00Z"
 

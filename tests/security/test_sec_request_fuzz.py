@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from runner.errors import SoarError
-from runner.sim.defender.odata import ODataError, _tokens
+from soar_defender.sim.odata import ODataError, _tokens
 from runner.testing import SoarRunner, make_cloud
 
 LIST_QUERY = {"$filter", "$top", "$skip"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from simdefender_helpers import GRAPH, XDR
 
-from runner.sim.defender import HOSTS
+from soar_defender.sim import HOSTS
 
 
 def test_xdr_list_newest_first_with_alerts_devices_entities(api):

@@ -139,7 +139,7 @@ def test_failure_rate_makes_actions_fail():
 
 def test_time_scale_moves_actions_in_real_time():
     clock = iter(range(0, 10_000, 1))
-    from runner.sim.defender import SimClock
+    from soar_defender.sim import SimClock
 
     fake = SimClock(60, START, real=lambda: float(next(clock)))
     assert fake.now() - START == pytest.approx(60, abs=60)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 
-from runner.sim.defender.clock import iso
-from runner.sim.defender.graph_shapes import CLASSIFICATIONS, DETERMINATION_INPUT, graph_alert, graph_comment, \
+from soar_defender.sim.clock import iso
+from soar_defender.sim.graph_shapes import CLASSIFICATIONS, DETERMINATION_INPUT, graph_alert, graph_comment, \
     graph_incident, pascal
-from runner.sim.defender.odata import compile_filter
-from runner.sim.defender.routes_xdr import check_changes, hunting, newest_first, update_incident
-from runner.sim.defender.service import ApiError, Call, Route, paged
+from soar_defender.sim.odata import compile_filter
+from soar_defender.sim.routes_xdr import check_changes, hunting, newest_first, update_incident
+from soar_defender.sim.service import ApiError, Call, Route, paged
 
 READ = ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All")
 WRITE = ("SecurityIncident.ReadWrite.All",)
@@ -205,7 +205,7 @@ ROUTES = [
           patch_alert),
     Route("POST", r"/v1\.0/security/alerts_v2/(?P<id>[^/]+)/comments", "graph", "graph", ALERT_WRITE,
           "graph_alerts", post_alert_comment),
-    # Served by DefenderSim.hunting (runner.sim.defender.hunting); 501 when it is set to None. The
+    # Served by DefenderSim.hunting (soar_defender.sim.hunting); 501 when it is set to None. The
     # SDKs post to the action's namespaced name; the reference page shows the short one.
     Route("POST", r"/v1\.0/security/(?:microsoft\.graph\.security\.)?runHuntingQuery", "graph", "graph",
           HUNTING_ROLES, "graph_hunting", hunting("graph")),

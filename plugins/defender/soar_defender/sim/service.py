@@ -19,11 +19,11 @@ from urllib.parse import parse_qsl, unquote
 
 import httpx
 
-from runner.sim.defender.clock import SimClock, iso
-from runner.sim.defender.faults import AFTER, Faults
-from runner.sim.defender.odata import ODataError
-from runner.sim.defender.quotas import Quotas
-from runner.sim.defender.state import ActionTiming, Sizes, TenantData, TenantSettings, build_tenant
+from soar_defender.sim.clock import SimClock, iso
+from soar_defender.sim.faults import AFTER, Faults
+from soar_defender.sim.odata import ODataError
+from soar_defender.sim.quotas import Quotas
+from soar_defender.sim.state import ActionTiming, Sizes, TenantData, TenantSettings, build_tenant
 
 if TYPE_CHECKING:  # pragma: no cover
     from runner.sim.cloud import SimulatedCloud
@@ -60,7 +60,7 @@ class DefenderConfig:
     action_failure_rate: float = 0.0
     graph_page_size: int = 50
     max_indicators: int = 15000
-    hunting_events_per_device: int = 50  # size of the generated hunting tables (runner.sim.kql.tables)
+    hunting_events_per_device: int = 50  # size of the generated hunting tables (soar_defender.kql.tables)
     hunting_max_rows: int = 100_000
     hunting_max_result_bytes: dict[str, int] = field(default_factory=dict)  # per API; defaults 50/124/124 MB
     hunting_cpu_seconds: float | None = None  # CPU seconds per tenant per 15 min; None = unlimited
@@ -151,9 +151,9 @@ class DefenderSim:
         self.faults = Faults(seed=self.config.seed)
         self.timing = ActionTiming(self.config.action_pending_seconds, self.config.action_running_seconds,
                                    self.config.action_failure_rate)
-        # Advanced hunting (runner.sim.defender.hunting): the KQL evaluator over each tenant's seeded
+        # Advanced hunting (soar_defender.sim.hunting): the KQL evaluator over each tenant's seeded
         # tables. Replaceable by any fn(tenant_data, api, body) -> dict | httpx.Response; None = 501.
-        from runner.sim.defender.hunting import HuntingSim
+        from soar_defender.sim.hunting import HuntingSim
 
         self.hunting: Callable[[TenantData, str, dict], Any] | None = HuntingSim(
             self, events_per_device=self.config.hunting_events_per_device, max_rows=self.config.hunting_max_rows,
@@ -162,7 +162,7 @@ class DefenderSim:
         self._tenants: dict[str, TenantData] = {}
         self._rng = random.Random(f"{self.config.seed}/actions")
         self._lock = threading.RLock()
-        from runner.sim.defender import routes_graph, routes_mde, routes_xdr
+        from soar_defender.sim import routes_graph, routes_mde, routes_xdr
 
         self.routes: list[Route] = [*routes_xdr.ROUTES, *routes_mde.ROUTES, *routes_graph.ROUTES]
 
@@ -197,12 +197,12 @@ class DefenderSim:
     def next_rng(self) -> random.Random:
         return self._rng
 
-    # ---- injecting data (late, out-of-order and updated items; see runner.sim.defender.inject) -
+    # ---- injecting data (late, out-of-order and updated items; see soar_defender.sim.inject) -
 
     def add_incident(self, tenant: str, **kw: Any) -> dict:
         """Add an incident (``incident_id``, ``name``, ``status``, ``severity``, ``created``,
         ``last_update``, ``alerts``=1); a past ``last_update`` is a late arrival. Returns a copy."""
-        from runner.sim.defender import inject
+        from soar_defender.sim import inject
 
         with self._lock:
             return dict(inject.add_incident(self.tenant(tenant), self._rng, now=self.clock.now(),
@@ -212,7 +212,7 @@ class DefenderSim:
                        **changes: Any) -> dict:
         """Update an incident (``status=``, ``severity=``...) and set its ``lastUpdateTime``
         (default: the simulated now; a past time is an update delivered late). Returns a copy."""
-        from runner.sim.defender import inject
+        from soar_defender.sim import inject
 
         with self._lock:
             return dict(inject.touch_incident(self.tenant(tenant), incident_id, now=self.clock.now(),
@@ -221,7 +221,7 @@ class DefenderSim:
     def add_alert(self, tenant: str, **kw: Any) -> dict:
         """Add an MDE alert (``incident_id``, ``created``, ``last_update``, ``severity``, ``status``,
         ``title``, ``category``, ``machine_id``); without ``incident_id`` it gets its own incident."""
-        from runner.sim.defender import inject
+        from soar_defender.sim import inject
 
         with self._lock:
             return dict(inject.add_alert(self.tenant(tenant), self._rng, now=self.clock.now(),
@@ -229,7 +229,7 @@ class DefenderSim:
 
     def touch_alert(self, tenant: str, alert_id: str, *, last_update: Any = None, **changes: Any) -> dict:
         """Update an alert and set its ``lastUpdateTime`` (default: the simulated now)."""
-        from runner.sim.defender import inject
+        from soar_defender.sim import inject
 
         with self._lock:
             return dict(inject.touch_alert(self.tenant(tenant), alert_id, now=self.clock.now(),
@@ -373,7 +373,7 @@ def paged(call: Call, items: list[dict], entity: str, *, max_top: int, default_t
     ``next_link`` and more items remain (the link repeats the query with the next ``$skip``)."""
     from urllib.parse import urlencode
 
-    from runner.sim.defender.odata import page_params
+    from soar_defender.sim.odata import page_params
 
     top, skip = page_params(call.query, max_top, default_top)
     end = len(items) if top is None else skip + top

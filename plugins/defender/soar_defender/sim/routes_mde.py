@@ -11,10 +11,10 @@ import re
 
 import httpx
 
-from runner.sim.defender.clock import iso
-from runner.sim.defender.odata import compile_filter
-from runner.sim.defender.service import ApiError, Call, Route, paged
-from runner.sim.defender.state import ACTIONS, OPEN, ROLE_BY_TYPE
+from soar_defender.sim.clock import iso
+from soar_defender.sim.odata import compile_filter
+from soar_defender.sim.service import ApiError, Call, Route, paged
+from soar_defender.sim.state import ACTIONS, OPEN, ROLE_BY_TYPE
 
 ALERT_READ = ("Alert.Read.All", "Alert.ReadWrite.All")
 MACHINE_READ = ("Machine.Read.All", "Machine.ReadWrite.All")
@@ -261,7 +261,7 @@ def delete_indicator(call: Call) -> httpx.Response:
 
 
 def _hunting(call: Call):
-    from runner.sim.defender.routes_xdr import hunting
+    from soar_defender.sim.routes_xdr import hunting
 
     return hunting("mde")(call)
 
@@ -280,6 +280,6 @@ ROUTES = [
     Route("GET", r"/api/indicators", "mde", "mde", TI, "mde", list_indicators),
     Route("POST", r"/api/indicators", "mde", "mde", TI, "mde", post_indicator),
     Route("DELETE", r"/api/indicators/(?P<id>[^/]+)", "mde", "mde", TI, "mde", delete_indicator),
-    # Served by DefenderSim.hunting (runner.sim.defender.hunting); 501 when it is set to None.
+    # Served by DefenderSim.hunting (soar_defender.sim.hunting); 501 when it is set to None.
     Route("POST", r"/api/advancedqueries/run", "mde", "mde", ("AdvancedQuery.Read.All",), "mde_hunting", _hunting),
 ]

@@ -13,8 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.sim.defender import data
-from runner.sim.defender.clock import iso
+from soar_defender.sim import data
+from soar_defender.sim.clock import iso
 
 OPEN = ("Pending", "InProgress")
 FINAL = ("Succeeded", "Failed", "TimeOut", "Cancelled")

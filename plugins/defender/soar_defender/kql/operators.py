@@ -19,7 +19,7 @@ _LONG_MIN, _LONG_SPAN = -2**63, 2**64
 Fn = Callable[[Any], Any]
 
 
-class Operand(Protocol):  # runner.sim.kql.compiler.Compiled
+class Operand(Protocol):  # soar_defender.kql.compiler.Compiled
     fn: Fn
     type: str
     const: bool

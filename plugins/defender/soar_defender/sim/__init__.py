@@ -6,11 +6,11 @@
 
 from __future__ import annotations
 
-from runner.sim.defender.clock import SimClock
-from runner.sim.defender.faults import FaultRule, Faults
-from runner.sim.defender.quotas import Quotas
-from runner.sim.defender.service import HOSTS, ApiError, DefenderConfig, DefenderSim
-from runner.sim.defender.state import TenantData, TenantSettings
+from soar_defender.sim.clock import SimClock
+from soar_defender.sim.faults import FaultRule, Faults
+from soar_defender.sim.quotas import Quotas
+from soar_defender.sim.service import HOSTS, ApiError, DefenderConfig, DefenderSim
+from soar_defender.sim.state import TenantData, TenantSettings
 
 __all__ = ["HOSTS", "ApiError", "DefenderConfig", "DefenderSim", "FaultRule", "Faults", "Quotas",
            "SimClock", "TenantData", "TenantSettings"]

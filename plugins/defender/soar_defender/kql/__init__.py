@@ -1,6 +1,6 @@
 """A KQL subset evaluator for the simulated advanced-hunting endpoints.
 
-    from runner.sim.kql import run_query, KqlError, Table, Column
+    from soar_defender.kql import run_query, KqlError, Table, Column
     result = run_query('DeviceInfo | where OSPlatform == "Windows11" | count', tables, now=now)
 
 Pure Python: a tokenizer and recursive-descent parser build a syntax tree, expressions are

@@ -3,7 +3,7 @@
 Defender delivers some alerts hours after they happened, with a ``lastUpdateTime`` in the past,
 and the API lists whatever is there *now*. These functions let a test (or the demo) shape that:
 ``last_update`` in the past is a late arrival; touching the same incident twice is an update.
-Callers hold the simulator's lock (:class:`~runner.sim.defender.DefenderSim` wraps them).
+Callers hold the simulator's lock (:class:`~soar_defender.sim.DefenderSim` wraps them).
 
 Times (``created``, ``last_update``) are Unix seconds, ISO 8601 text or an aware ``datetime``;
 ``None`` means the simulated now.
@@ -15,9 +15,9 @@ import random
 from datetime import datetime
 from typing import Any
 
-from runner.sim.defender import data
-from runner.sim.defender.clock import iso, parse_iso
-from runner.sim.defender.state import TenantData
+from soar_defender.sim import data
+from soar_defender.sim.clock import iso, parse_iso
+from soar_defender.sim.state import TenantData
 
 INCIDENT_CHANGES = ("status", "severity", "assignedTo", "classification", "determination", "tags",
                     "incidentName")

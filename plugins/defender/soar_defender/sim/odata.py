@@ -16,7 +16,7 @@ import re
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
-from runner.sim.defender.clock import parse_iso
+from soar_defender.sim.clock import parse_iso
 
 Predicate = Callable[[dict], bool]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.sim.defender.state import TenantData
+from soar_defender.sim.state import TenantData
 
 PORTAL = "https://security.microsoft.com"
 

@@ -13,7 +13,7 @@ import random
 import uuid
 from typing import Any
 
-from runner.sim.defender.clock import iso
+from soar_defender.sim.clock import iso
 
 OS = [("Windows11", "10.0.22631"), ("Windows10", "10.0.19045"), ("WindowsServer2022", "10.0.20348"),
       ("WindowsServer2019", "10.0.17763"), ("Linux", "Ubuntu 22.04"), ("macOS", "14.4")]
@@ -220,6 +220,6 @@ def make_indicators(rng: random.Random, tenant: str, seed: int, count: int, star
 
 
 def _parse(text: str) -> float:
-    from runner.sim.defender.clock import parse_iso
+    from soar_defender.sim.clock import parse_iso
 
     return parse_iso(text).timestamp()  # type: ignore[union-attr]

@@ -1,7 +1,7 @@
 """Advanced hunting in the simulated tenants: the KQL evaluator behind the three hunting routes.
 
 :class:`HuntingSim` is what ``DefenderSim.hunting`` holds. For each tenant it generates the
-hunting tables once (:func:`runner.sim.kql.tables.generate_tables`), from that tenant's seeded
+hunting tables once (:func:`soar_defender.kql.tables.generate_tables`), from that tenant's seeded
 devices and alerts, so a hunt finds the same machines ``/api/machines`` lists and every alert's
 evidence shows up as events on its machine. Then, per call (``POST /api/advancedhunting/run``,
 ``/api/advancedqueries/run``, ``/v1.0/security/runHuntingQuery``):
@@ -9,7 +9,7 @@ evidence shows up as events on its machine. Then, per call (``POST /api/advanced
 1. the tenant's **CPU quota** (tenant-wide, every 15 simulated minutes) is checked: used up →
    429 whose *body* names the reset ("... resets at <time> (try again in N seconds)"), no
    ``Retry-After`` header — the case the XDR docs describe ("read the response body");
-2. the query runs (:func:`runner.sim.kql.api.hunting_response`): 100,000 rows at most, a result
+2. the query runs (:func:`soar_defender.kql.api.hunting_response`): 100,000 rows at most, a result
    above the endpoint's size limit is a 400 "Query execution has exceeded the allowed result
    size...", an unsupported or malformed query a 400 naming operator and position;
 3. the query's cost (rows scanned × ``cpu_per_row``) is charged to the CPU quota.
@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import httpx
 
-from runner.sim.defender.clock import iso
-from runner.sim.defender.quotas import Quotas
-from runner.sim.kql import Table
-from runner.sim.kql.api import hunting_response
-from runner.sim.kql.tables import generate_tables, known_bad_hosts
+from soar_defender.sim.clock import iso
+from soar_defender.sim.quotas import Quotas
+from soar_defender.kql import Table
+from soar_defender.kql.api import hunting_response
+from soar_defender.kql.tables import generate_tables, known_bad_hosts
 
 if TYPE_CHECKING:  # pragma: no cover
-    from runner.sim.defender.service import DefenderSim
-    from runner.sim.defender.state import TenantData
+    from soar_defender.sim.service import DefenderSim
+    from soar_defender.sim.state import TenantData
 
 CPU_CYCLE = 900.0  # the CPU quota resets every 15 minutes (Microsoft's advanced hunting API limits)
 MB = 1024 * 1024
@@ -141,7 +141,7 @@ class HuntingSim:
         return datetime.fromtimestamp(self.sim.clock.now(), timezone.utc)
 
     def __call__(self, tenant: "TenantData", api: str, body: Any) -> httpx.Response:
-        from runner.sim.defender.service import error_response
+        from soar_defender.sim.service import error_response
 
         now = self.sim.clock.now()
         graph = api == "graph"

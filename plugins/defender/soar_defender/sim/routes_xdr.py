@@ -6,10 +6,10 @@ from typing import Any
 
 import httpx
 
-from runner.sim.defender.clock import iso
-from runner.sim.defender.odata import compile_filter
-from runner.sim.defender.service import ApiError, Call, Route, paged
-from runner.sim.defender.state import TenantData, strip_internal
+from soar_defender.sim.clock import iso
+from soar_defender.sim.odata import compile_filter
+from soar_defender.sim.service import ApiError, Call, Route, paged
+from soar_defender.sim.state import TenantData, strip_internal
 
 READ = ("Incident.Read.All", "Incident.ReadWrite.All")
 WRITE = ("Incident.ReadWrite.All",)
@@ -160,7 +160,7 @@ ROUTES = [
     Route("GET", r"/api/incidents", "xdr", "xdr", READ, "xdr_incidents", list_incidents),
     Route("GET", r"/api/incidents/(?P<id>\d+)", "xdr", "xdr", READ, "xdr_incidents", get_incident),
     Route("PATCH", r"/api/incidents/(?P<id>\d+)", "xdr", "xdr", WRITE, "xdr_incidents", patch_incident),
-    # Served by DefenderSim.hunting (runner.sim.defender.hunting); 501 when it is set to None.
+    # Served by DefenderSim.hunting (soar_defender.sim.hunting); 501 when it is set to None.
     Route("POST", r"/api/advancedhunting/run", "xdr", "xdr", ("AdvancedHunting.Read.All",), "xdr_hunting",
           hunting("xdr")),
 ]

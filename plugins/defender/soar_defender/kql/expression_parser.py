@@ -1,6 +1,6 @@
 """Expression half of the parser: precedence climbing over scalar expressions and literals.
 
-:class:`ExpressionParser` also holds the token helpers; :class:`runner.sim.kql.parser.Parser`
+:class:`ExpressionParser` also holds the token helpers; :class:`soar_defender.kql.parser.Parser`
 adds statements and tabular operators on top of it.
 """
 
