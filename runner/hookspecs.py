@@ -31,9 +31,13 @@ import pluggy
 
 if TYPE_CHECKING:
     from runner.actions import Action
+    from runner.apis.spec import ApiSpec
     from runner.engine.events import RunInfo, StepInfo
+    from runner.serve.sources import PollSource
+    from runner.sim.services import SimService
 
-__all__ = ["hookspec", "hookimpl", "RegisterAction", "RegisterFilter"]
+__all__ = ["hookspec", "hookimpl", "RegisterAction", "RegisterApi", "RegisterFilter", "RegisterPollSource",
+           "RegisterSecretScheme", "RegisterSimService"]
 
 hookspec = pluggy.HookspecMarker("soar")
 hookimpl = pluggy.HookimplMarker("soar")
@@ -42,6 +46,14 @@ hookimpl = pluggy.HookimplMarker("soar")
 RegisterAction = Callable[["Action"], None]
 #: The ``register`` callback of :func:`register_filters`: ``register(name, function)``.
 RegisterFilter = Callable[[str, Callable[..., Any]], None]
+#: The ``register`` callback of :func:`register_apis`: ``register(spec)``.
+RegisterApi = Callable[["ApiSpec"], None]
+#: The ``register`` callback of :func:`register_poll_sources`: ``register(source)``.
+RegisterPollSource = Callable[["PollSource"], None]
+#: The ``register`` callback of :func:`register_secret_schemes`: ``register(scheme, resolve)``.
+RegisterSecretScheme = Callable[[str, Callable[[str], str]], None]
+#: The ``register`` callback of :func:`register_sim_services`: ``register(service)``.
+RegisterSimService = Callable[["SimService"], None]
 
 
 @hookspec
@@ -73,6 +85,72 @@ def register_filters(register: RegisterFilter) -> None:
     :return: nothing; the return value is ignored.
 
     Added in 0.1.
+    """
+
+
+@hookspec
+def register_apis(register: RegisterApi) -> None:
+    """Register the APIs the plugin's actions and poll sources call.
+
+    Called once per process, when the plugins are loaded, before :func:`register_actions`.
+
+    :param register: call ``register(spec)`` with a :class:`runner.plugin.ApiSpec` per API: its
+        name, base URL per cloud (and region), how it authenticates (an Entra ID resource whose
+        token claim carries the permissions, or an API key / bearer / basic secret), its default
+        quota buckets and how its error bodies read. The token provider, quotas, retries,
+        polling and pre-flight role checks then work for it like for any other API. A name
+        already registered raises a :class:`runner.errors.PluginError` naming both plugins.
+    :return: nothing; the return value is ignored.
+
+    Added in 0.2.
+    """
+
+
+@hookspec
+def register_poll_sources(register: RegisterPollSource) -> None:
+    """Register poll sources (``on: poll: {source: <name>}`` in a playbook).
+
+    Called once per process, when the plugins are loaded, after :func:`register_apis`.
+
+    :param register: call ``register(source)`` with a :class:`runner.plugin.PollSource`: its
+        name, and per API the path, time and id fields, roles and normalizer. A name already
+        taken, or a listing on an API nobody registered, raises a
+        :class:`runner.errors.PluginError`.
+    :return: nothing; the return value is ignored.
+
+    Added in 0.2.
+    """
+
+
+@hookspec
+def register_secret_schemes(register: RegisterSecretScheme) -> None:
+    """Register secret reference schemes (``<scheme>:<rest>`` in soar.yaml and ``secrets:``).
+
+    Called once per process, when the plugins are loaded. ``env:`` and ``file:`` are built in.
+
+    :param register: call ``register(scheme, resolve)``; ``resolve(rest)`` returns the secret's
+        value as text, or raises :class:`runner.errors.SecretError` with a hint (never with the
+        value in the message). A scheme already taken raises a :class:`runner.errors.PluginError`.
+    :return: nothing; the return value is ignored.
+
+    Added in 0.2.
+    """
+
+
+@hookspec
+def register_sim_services(register: RegisterSimService) -> None:
+    """Register simulated services, mounted on hosts of the simulated cloud.
+
+    Called when a simulated cloud is first built in the process (``--simulate``, ``soar demo``,
+    ``soar sim serve``, the testing kit) — not on every start-up.
+
+    :param register: call ``register(service)`` with a :class:`runner.plugin.SimService`: its
+        name, the hosts it serves, a ``build(cloud, options)`` factory, and the roles simulated
+        tenants grant the demo app. A host another service serves raises a
+        :class:`runner.errors.PluginError`.
+    :return: nothing; the return value is ignored.
+
+    Added in 0.2.
     """
 
 

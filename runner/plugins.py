@@ -6,28 +6,37 @@ Importing :mod:`runner` loads nothing. :func:`load_plugins` builds the process-w
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import importlib
 import logging
-import sys
+import re
 from typing import Any, Callable, Iterable
 
 import pluggy
 
 from runner import hookspecs
 from runner.actions import Action, ActionRegistry
+from runner.apis.spec import ApiSpec
 from runner.errors import PluginError
+from runner.serve.sources import PollSource
+from runner.sim.services import SimService
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "soar.plugins"
 # Built-in features go through the same path as third-party plugins (like datasette's).
 DEFAULT_PLUGINS: tuple[str, ...] = ("runner.builtin.core",)
+REGISTER_HOOKS = ("register_apis", "register_actions", "register_filters", "register_poll_sources",
+                  "register_secret_schemes")
+_OWNER: contextvars.ContextVar[str] = contextvars.ContextVar("soar_plugin_owner", default="unknown")
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
 OBSERVER_HOOKS = ("soar_run_started", "soar_run_finished", "soar_step_started", "soar_step_finished")
 
 
 class PluginHost:
-    """A pluggy manager plus what the plugins registered (actions, filters)."""
+    """A pluggy manager plus what the plugins registered: actions, filters, APIs, poll sources,
+    secret schemes and (on first use) simulated services."""
 
     def __init__(self, *, entry_points: bool = True, extra: Iterable[Any] = ()) -> None:
         self.pm = pluggy.PluginManager("soar")
@@ -68,33 +77,105 @@ class PluginHost:
 
     def _collect(self) -> None:
         # Every call goes through pluggy, so hookwrappers and tryfirst/trylast ordering apply.
-        # ``register`` is one callable for all implementations; the plugin an action or filter
-        # belongs to is the one whose implementation is on the call stack.
-        owners = self._owners("register_actions")
-        self.pm.hook.register_actions(
-            register=lambda action: self.actions.add(action, _caller(owners)))
-        owners = self._owners("register_filters")
-
-        def register(fname: str, func: Callable) -> None:
-            who = _caller(owners)
-            if fname in self.filters:
-                raise PluginError(f"plugin '{who}' registers filter '{fname}', which is already taken")
-            if not callable(func):
-                raise PluginError(f"plugin '{who}' registers filter '{fname}' that is not callable")
-            self.filters[fname] = func
-
-        self.pm.hook.register_filters(register=register)
+        # Each implementation of a register_* hook is wrapped once so that, while it runs, the
+        # name of its plugin is known (``_OWNER``): what it registers is attributed to it.
+        for hook_name in REGISTER_HOOKS:
+            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                if not (impl.hookwrapper or impl.wrapper or getattr(impl.function, "_soar_owned", False)):
+                    impl.function = _owned(impl.function, self._name(impl.plugin))
+        self.apis: dict[str, ApiSpec] = {}
+        self.poll_sources: dict[str, PollSource] = {}
+        self.secret_schemes: dict[str, Callable[[str], str]] = {}
+        self._sim_services: dict[str, SimService] | None = None
+        self._owners: dict[tuple[str, str], str] = {}
+        self.pm.hook.register_apis(register=self._add_api)
+        self.pm.hook.register_actions(register=lambda action: self.actions.add(action, _OWNER.get()))
+        self.pm.hook.register_filters(register=self._add_filter)
+        self.pm.hook.register_poll_sources(register=self._add_poll_source)
+        self.pm.hook.register_secret_schemes(register=self._add_secret_scheme)
         self.actions.check_undo()
 
-    def _owners(self, hook_name: str) -> dict[Any, list[tuple[Any, str]]]:
-        """The code object of each implementation of ``hook_name`` → (bound ``self``, plugin name)."""
-        owners: dict[Any, list[tuple[Any, str]]] = {}
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            code = getattr(impl.function, "__code__", None)
-            if code is not None:
-                owners.setdefault(code, []).append(
-                    (getattr(impl.function, "__self__", None), self._name(impl.plugin)))
-        return owners
+    def _claim(self, kind: str, name: str) -> str:
+        """Record that the calling plugin registers ``kind`` ``name``; refuse a name taken."""
+        who = _OWNER.get()
+        other = self._owners.get((kind, name))
+        if other is not None:
+            raise PluginError(f"plugin '{who}' registers {kind} '{name}', which plugin '{other}' already registered",
+                              hint="uninstall one of the two plugins, or rename one of them")
+        self._owners[(kind, name)] = who
+        return who
+
+    def owner(self, kind: str, name: str) -> str | None:
+        """The plugin that registered ``kind`` (``api``, ``filter``, ``poll source``, ``secret
+        scheme``, ``sim service``) ``name``."""
+        return self._owners.get((kind, name))
+
+    def _add_api(self, spec: ApiSpec) -> None:
+        if not isinstance(spec, ApiSpec):
+            raise PluginError(f"plugin '{_OWNER.get()}' registers an API that is not a runner.plugin.ApiSpec: {spec!r}")
+        if not _NAME.fullmatch(spec.name):
+            raise PluginError(f"plugin '{_OWNER.get()}' registers API '{spec.name}': a name must match {_NAME.pattern}")
+        self._claim("api", spec.name)
+        self.apis[spec.name] = spec
+
+    def _add_filter(self, fname: str, func: Callable) -> None:
+        who = _OWNER.get()
+        if fname in self.filters:
+            raise PluginError(f"plugin '{who}' registers filter '{fname}', which is already taken")
+        if not callable(func):
+            raise PluginError(f"plugin '{who}' registers filter '{fname}' that is not callable")
+        self._claim("filter", fname)
+        self.filters[fname] = func
+
+    def _add_poll_source(self, source: PollSource) -> None:
+        who = _OWNER.get()
+        if not isinstance(source, PollSource) or not source.listings:
+            raise PluginError(f"plugin '{who}' registers a poll source that is not a runner.plugin.PollSource "
+                              f"with at least one listing: {source!r}")
+        for listing in source.listings:
+            if listing.api not in self.apis:
+                raise PluginError(f"plugin '{who}' registers poll source '{source.name}' on API '{listing.api}', "
+                                  "which no plugin registered", hint="register the API in register_apis")
+        self._claim("poll source", source.name)
+        self.poll_sources[source.name] = source
+
+    def _add_secret_scheme(self, scheme: str, resolve: Callable[[str], str]) -> None:
+        who = _OWNER.get()
+        if not _NAME.fullmatch(scheme) or not callable(resolve):
+            raise PluginError(f"plugin '{who}' registers secret scheme {scheme!r}: it needs a name matching "
+                              f"{_NAME.pattern} and a callable resolver")
+        self._claim("secret scheme", scheme)
+        self.secret_schemes[scheme] = resolve
+        from runner import secrets
+
+        secrets.register_scheme(scheme, resolve)
+
+    @property
+    def sim_services(self) -> dict[str, SimService]:
+        """The simulated services, collected on first use (only simulated runs need them)."""
+        if self._sim_services is None:
+            found: dict[str, SimService] = {}
+            hosts: dict[str, str] = {}
+
+            def register(service: SimService) -> None:
+                who = _OWNER.get()
+                if not isinstance(service, SimService):
+                    raise PluginError(f"plugin '{who}' registers a simulated service that is not a "
+                                      f"runner.plugin.SimService: {service!r}")
+                self._claim("sim service", service.name)
+                for host in service.hosts:
+                    if host.lower() in hosts:
+                        raise PluginError(f"plugin '{who}' mounts simulated service '{service.name}' on {host}, "
+                                          f"which service '{hosts[host.lower()]}' already serves")
+                    hosts[host.lower()] = service.name
+                found[service.name] = service
+
+            for impl in self.pm.hook.register_sim_services.get_hookimpls():
+                if not (impl.hookwrapper or impl.wrapper or getattr(impl.function, "_soar_owned", False)):
+                    impl.function = _owned(impl.function, self._name(impl.plugin))
+            self.pm.hook.register_sim_services(register=register)
+            self._sim_services = found
+        return self._sim_services
 
     def _guard_observers(self) -> None:
         """A failing observer is logged, never fatal, and never stops the other observers: each
@@ -143,20 +224,18 @@ class PluginHost:
         return any(getattr(h, n).get_hookimpls() for n in OBSERVER_HOOKS)
 
 
-def _caller(owners: dict[Any, list[tuple[Any, str]]]) -> str:
-    """The plugin whose hook implementation (or a function it called) is calling ``register``."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        candidates = owners.get(frame.f_code)
-        if candidates:
-            if len(candidates) > 1:  # one class, several instances registered: match ``self``
-                me = frame.f_locals.get("self")
-                for bound, name in candidates:
-                    if bound is me:
-                        return name
-            return candidates[0][1]
-        frame = frame.f_back
-    return "unknown"
+def _owned(func: Callable, plugin: str) -> Callable:
+    """``func`` (a register_* hook implementation) run with ``_OWNER`` set to its plugin."""
+    @functools.wraps(func)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        token = _OWNER.set(plugin)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            _OWNER.reset(token)
+
+    call._soar_owned = True  # type: ignore[attr-defined]
+    return call
 
 
 def _guarded(func: Callable, hook_name: str, plugin: str) -> Callable:

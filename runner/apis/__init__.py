@@ -36,10 +36,21 @@ pool belongs to the loop it was first used on.
 
 from __future__ import annotations
 
-from runner.apis.client import SAFE_METHODS, ApiClient, RetryPolicy
-from runner.apis.factory import ApiClients
-from runner.apis.quotas import DEFAULT_QUOTAS, WINDOWS, QuotaBucket, quota_limits
-from runner.apis.responses import api_error, cpu_quota, outcome_unknown, retry_after
+from runner.lazy import lazy_exports
 
-__all__ = ["DEFAULT_QUOTAS", "SAFE_METHODS", "WINDOWS", "ApiClient", "ApiClients", "QuotaBucket", "RetryPolicy",
-           "api_error", "cpu_quota", "outcome_unknown", "quota_limits", "retry_after"]
+__all__ = ["DEFAULT_QUOTAS", "SAFE_METHODS", "WINDOWS", "ApiClient", "ApiClients", "ApiSpec", "EntraResource",
+           "ErrorBody", "QuotaBucket", "RetryPolicy", "SecretAuth", "api_error", "choose_api", "cpu_quota",
+           "outcome_unknown", "quota_limits", "retry_after"]
+
+_WHERE = {
+    "SAFE_METHODS": "runner.apis.client", "ApiClient": "runner.apis.client", "RetryPolicy": "runner.apis.client",
+    "ApiClients": "runner.apis.factory",
+    "DEFAULT_QUOTAS": "runner.apis.quotas", "WINDOWS": "runner.apis.quotas", "QuotaBucket": "runner.apis.quotas",
+    "quota_limits": "runner.apis.quotas",
+    "api_error": "runner.apis.responses", "cpu_quota": "runner.apis.responses",
+    "outcome_unknown": "runner.apis.responses", "retry_after": "runner.apis.responses",
+    "ApiSpec": "runner.apis.spec", "EntraResource": "runner.apis.spec", "ErrorBody": "runner.apis.spec",
+    "SecretAuth": "runner.apis.spec", "choose_api": "runner.apis.choice",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, __all__, _WHERE)

@@ -23,3 +23,11 @@ def all_actions() -> list:
 def register_actions(register):
     for action in all_actions():
         register(action)
+
+
+@hookimpl
+def register_apis(register):
+    from soar_defender.apis import APIS
+
+    for spec in APIS:
+        register(spec)
