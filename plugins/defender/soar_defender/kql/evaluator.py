@@ -19,6 +19,7 @@ from .compiler import Compiled, Scope, compile_expr, constant
 from .errors import KqlError, did_you_mean, semantic_error
 from .model import UTC, Column, QueryResult, Table, hashable, null_of
 from .parser import parse
+from .schemas import unserved_table_hint
 
 MAX_JOIN_ROWS = 1_000_000
 
@@ -93,7 +94,8 @@ class Evaluator:
         if table is None:
             known = list(self.tables) + [k for k, v in env.items() if isinstance(v, _TabularLet)]
             raise semantic_error(None, node.pos, f"Failed to resolve table or column expression named "
-                                                 f"'{node.name}'", hint=did_you_mean(node.name, known), name=node.name)
+                                                 f"'{node.name}'", name=node.name,
+                                 hint=unserved_table_hint(node.name) or did_you_mean(node.name, known))
         rows = table.rows
         self.rows_scanned += len(rows)
         if self.timespan is not None and any(c.name == "Timestamp" and c.type == "datetime" for c in table.columns):
