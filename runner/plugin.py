@@ -1,31 +1,67 @@
 """The plugin author's surface: everything a soar-runner plugin may import, and nothing else.
 
-    from runner.plugin import Action, ActionContext, hookimpl, ApiSpec, EntraResource, ...
+    from runner.plugin import Action, ActionContext, ApiSpec, SecretAuth, hookimpl, ...
 
-Names here are stable: a change is a breaking change of soar-runner (a test compares them with a
-checked-in list). Everything else under ``runner`` is internal. Names load on first use, so
-importing this module is cheap. See docs/plugins.md.
+What is here:
+
+- actions — :class:`Action` (the declaration), :class:`ActionContext` (what an action gets:
+  ``ctx.api(name)`` for a registered API, ``ctx.http()`` for any other host, ``ctx.log``,
+  ``ctx.warn``), :class:`AnyInputs`, :class:`TenantInfo`, :class:`ApiClient` (what ``ctx.api``
+  returns, for annotations), :class:`Secret` (also an input type: a key or a password);
+- hooks — :data:`hookimpl`, the typed ``register`` callbacks (``RegisterAction``...) and the
+  observer snapshots :class:`RunInfo` / :class:`StepInfo`;
+- what the ``register_*`` hooks take — :class:`ApiSpec` with :class:`EntraResource` or
+  :class:`SecretAuth` and :class:`ErrorBody`; :class:`PollSource` / :class:`PollListing`;
+  :class:`SimService`;
+- errors an action raises — :class:`StepError` and its subclasses (``ActionInputError``,
+  ``InvalidValue``, ``ApiError``, ``TransientApiError``, ``RateLimited``, ``AuthError``,
+  ``PermissionMissing``, ``UnservedHostError``), :class:`ConfigError` / :class:`SecretError`
+  (a secret scheme's resolver raises the latter), and the whole :mod:`errors` module;
+- id types for inputs — :func:`id_type` (text ids matching a pattern) and :func:`number_id`
+  (integer ids), and the :mod:`ids` module they come from (``ids.Guid``, ``ids.check``);
+- helpers — :mod:`odata` (typed ``$filter`` literals);
+- :mod:`testing` — the pytest fixtures (``soar_cloud``, ``soar_runner``, ``soar_action``...,
+  registered by soar-runner's ``pytest11`` entry point, so a test only names them) and the
+  classes behind them (``SoarRunner``, ``RunOutcome``).
+
+Names here are stable: a change is a breaking change of soar-runner (``tests/
+test_plugin_surface.py`` compares them, and the hook signatures, with a checked-in list).
+Everything else under ``runner`` is internal and may change in any release. Names load on first
+use, so importing this module is cheap. See docs/plugins.md.
 """
 
 from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
 
 from runner.lazy import lazy_exports
 
 __all__ = [
     # actions
-    "Action", "ActionContext", "AnyInputs", "Secret", "TenantInfo",
+    "Action", "ActionContext", "AnyInputs", "ApiClient", "Secret", "TenantInfo",
     # hooks
     "hookimpl", "RegisterAction", "RegisterApi", "RegisterFilter", "RegisterPollSource", "RegisterSecretScheme",
     "RegisterSimService", "RunInfo", "StepInfo",
-    # registries
+    # what the register_* hooks take
     "ApiSpec", "EntraResource", "ErrorBody", "PollListing", "PollSource", "SecretAuth", "SimService",
-    # helpers
-    "errors", "odata",
+    # errors an action (or a secret scheme) raises
+    "ActionInputError", "ApiError", "AuthError", "ConfigError", "InvalidValue", "PermissionMissing",
+    "RateLimited", "SecretError", "SoarError", "StepError", "TransientApiError", "UnservedHostError",
+    # id types for inputs
+    "id_type", "number_id",
+    # helper modules
+    "errors", "ids", "odata", "testing",
 ]
+
+_ERRORS = ("ActionInputError", "ApiError", "AuthError", "ConfigError", "InvalidValue", "PermissionMissing",
+           "RateLimited", "SecretError", "SoarError", "StepError", "TransientApiError", "UnservedHostError")
 
 _WHERE = {
     "Action": "runner.actions", "AnyInputs": "runner.actions",
     "ActionContext": "runner.engine.context", "TenantInfo": "runner.engine.context",
+    "ApiClient": "runner.apis.client",
     "Secret": "runner.secrets",
     "hookimpl": "runner.hookspecs", "RegisterAction": "runner.hookspecs", "RegisterApi": "runner.hookspecs",
     "RegisterFilter": "runner.hookspecs", "RegisterPollSource": "runner.hookspecs",
@@ -35,7 +71,18 @@ _WHERE = {
     "SecretAuth": "runner.apis.spec",
     "PollListing": "runner.serve.sources", "PollSource": "runner.serve.sources",
     "SimService": "runner.sim.services",
-    "errors": "runner.errors", "odata": "runner.odata",
+    **{name: "runner.errors" for name in _ERRORS},
+    "id_type": "runner.ids", "number_id": "runner.ids",
 }
+# modules exported whole (lazy_exports exports a module only when it is the package's own child)
+_MODULES = {"errors": "runner.errors", "ids": "runner.ids", "odata": "runner.odata", "testing": "runner.testing"}
+_get, __dir__ = lazy_exports(__name__, __all__, _WHERE)
 
-__getattr__, __dir__ = lazy_exports(__name__, __all__, _WHERE)
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        return _get(name)
+    value = importlib.import_module(module)
+    setattr(sys.modules[__name__], name, value)  # the next look-up is a plain attribute
+    return value

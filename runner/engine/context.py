@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    import httpx
+
+    from runner.apis.client import ApiClient
     from runner.config import SoarConfig
     from runner.http import Network
     from runner.plugins import PluginHost
@@ -64,7 +67,11 @@ class ActionContext:
 
     Attributes: ``run_id``, ``step_id``, ``item`` (foreach index or ``None``), ``attempt``
     (1-based), ``tenant`` (:class:`TenantInfo` or ``None`` for tenant-less actions),
-    ``dry_run``, ``services``, ``log`` (a logger whose lines are redacted).
+    ``dry_run``, ``log`` (a logger whose lines are redacted). Requests go out through
+    :meth:`api` (a registered API) or :meth:`http` (any other host), never through a client an
+    action builds itself: both come from the runtime's network, so under ``--simulate`` and in
+    the test fixtures they reach the simulated services, and nothing else, by construction.
+    ``services`` is the runtime's internals (not part of the plugin surface).
     """
 
     __slots__ = ("run_id", "step_id", "item", "attempt", "tenant", "dry_run", "services",
@@ -112,8 +119,52 @@ class ActionContext:
 
         warn(message)
 
+    def api(self, name: str, roles: tuple[str, ...] = (), *, quota: str | None = None) -> ApiClient:
+        """The client for the registered API ``name`` (``register_apis``) on this step's tenant.
+
+        Every call through it waits for budget in the (tenant, ``quota``) bucket (default: the
+        bucket named like the API), carries the API's credentials (an Entra ID token holding one
+        of ``roles``, or the API key / bearer / basic secret of its :class:`~runner.plugin.SecretAuth`),
+        absorbs 429s, retries what is safe to repeat and maps error bodies to
+        :class:`~runner.errors.ApiError` and friends. Clients are cached: call it per request.
+
+        Raises :class:`~runner.errors.ConfigError` for an API no installed plugin registered, or
+        when the step runs on no tenant.
+        """
+        from runner.apis.factory import ApiClients
+        from runner.errors import ConfigError
+
+        known = getattr(self.services.plugins, "apis", None)
+        if known is not None and name not in known:
+            raise ConfigError(f"no installed plugin registers an API named '{name}'"
+                              + (f" (registered: {', '.join(sorted(known))})" if known else ""),
+                              hint="register it in the plugin's register_apis hook, or fix the name")
+        if self.tenant is None:
+            raise ConfigError(f"this step runs on no tenant, so it cannot call the {name} API",
+                              hint="set `tenants:` on the playbook, or pass --tenant")
+        return ApiClients.for_services(self.services).client(self.tenant, name, tuple(roles), quota=quota)
+
+    async def http(self, *, verify: bool | str = True) -> httpx.AsyncClient:
+        """An HTTP client for hosts that are not a registered API (a webhook, a download).
+
+        It is the runtime's shared client (one connection pool per event loop): do not close it,
+        and pass ``timeout=`` per request. On the real network it reaches any host. Under
+        ``--simulate``, ``--sim-url``, ``--replay`` and in the test fixtures it reaches only the
+        simulated services and the hosts let out with ``--allow-host``; a request to any other
+        host raises :class:`~runner.errors.UnservedHostError` naming the host — never an answer
+        that could be read as data. ``verify``: check TLS certificates (``True``), trust a CA
+        bundle (a path) or not at all (``False``).
+        """
+        from runner.errors import ConfigError
+
+        network = self.services.network
+        if network is None:
+            raise ConfigError("no network is configured for this run", hint="build Services with a network")
+        return await network.pooled_async_client(verify)
+
     async def token(self, api: str, roles: tuple[str, ...] = ()):
-        """An access token for ``api`` (``mde``, ``xdr``, ``graph``) on this context's tenant.
+        """An Entra ID access token for the registered API ``api`` on this context's tenant
+        (for a request :meth:`api` cannot make, e.g. a token handed to another tool).
 
         Raises :class:`runner.errors.AuthError` / :class:`runner.errors.PermissionMissing`.
         """
