@@ -131,7 +131,8 @@ def _check_ours(result, total: int) -> None:
 
 
 def _sim_args(tenants: int, machines: int) -> tuple[str, ...]:
-    return ("--tenants", str(tenants), "--devices-per-tenant", str(machines), "--no-quotas")
+    return ("--tenants", str(tenants), "--set", f"defender.devices_per_tenant={machines}",
+            "--set", "defender.quotas=false")
 
 
 def run_ours_loopback(tenants: int, machines: int, concurrency: int, workdir: Path,

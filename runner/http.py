@@ -19,7 +19,7 @@ import logging
 import ssl
 import weakref
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import httpx
 
@@ -118,20 +118,27 @@ class Network:
         return cls(handler, name="simulated", allow_hosts=allow_hosts)
 
     @classmethod
-    def loopback(cls, base_url: str, allow_hosts: Iterable[str] = ()) -> "Network":
+    def loopback(cls, base_url: str, allow_hosts: Iterable[str] = (), *, plugins: Any = None) -> "Network":
         """Every request goes to a simulated cloud served on loopback (``soar sim serve``):
         ``https://HOST/PATH`` is sent to ``{base_url}/_host/HOST/PATH``, except to the
         ``allow_hosts`` (see :class:`AllowedHosts`), which go out over the real network. A host
-        the simulated cloud does not serve is refused (:class:`~runner.errors.UnservedHostError`)."""
+        the simulated cloud does not serve is refused (:class:`~runner.errors.UnservedHostError`).
+        An allowed host may not be one the simulated cloud serves: Entra ID's login hosts and
+        the hosts of every simulated service registered with ``plugins`` (a
+        :class:`~runner.plugins.PluginHost`; default: the process's)."""
         if not is_loopback(httpx.URL(base_url).host):
             raise UsageError(f"the simulated cloud URL {base_url} is not on loopback",
                              hint="use the URL `soar sim serve` printed, e.g. http://127.0.0.1:8765")
         allowed = AllowedHosts(allow_hosts)
         if allowed:
             from runner.auth import clouds
-            from soar_defender.sim import HOSTS
 
-            allowed.refuse_overlap([*clouds.LOGIN_HOSTS, *HOSTS])
+            if plugins is None:
+                from runner.plugins import load_plugins
+
+                plugins = load_plugins()
+            served = [host for service in plugins.sim_services.values() for host in service.hosts]
+            allowed.refuse_overlap([*clouds.LOGIN_HOSTS, *served])
         return cls(relay=base_url, allow_hosts=allowed)
 
     @classmethod

@@ -20,8 +20,8 @@ and ``roles`` (API → the application roles the app holds there, e.g. ``{xdr: [
 with Graph's incident roles only; the other APIs keep every role).
 
 Tokens come from the simulated Entra ID (:class:`runner.sim.SimulatedCloud`), so sign-in, token
-caching and role checks run as they do against a tenant; every API host is answered from the
-recordings. A request no recording answers is not guessed at: the action fails with
+caching and role checks run as they do against a tenant; every API host a simulated service
+serves is answered from the recordings. A request no recording answers is not guessed at: the action fails with
 :class:`~runner.errors.NotRecorded`, naming the request, and :attr:`Replay.missing` lists it.
 """
 
@@ -161,18 +161,19 @@ class Replay:
         return [r for r in self.received
                 if (method is None or r["method"] == method) and r["path"].endswith(path_suffix)]
 
-    def cloud(self) -> Any:
+    def cloud(self, plugins: Any = None) -> Any:
         """A :class:`~runner.sim.SimulatedCloud` with this replay's tenant: its Entra ID signs the
-        tokens, and every Defender and Graph host is answered by :meth:`handle`."""
+        tokens, and every host a registered simulated service serves is answered by
+        :meth:`handle` instead (``plugins``: a :class:`~runner.plugins.PluginHost`; default: the
+        process's)."""
         if self._cloud is None:
             from runner.sim import SimulatedCloud
-            from soar_defender.sim import HOSTS
 
-            cloud = SimulatedCloud(tenants=[self.tenant], defender={"incidents_per_tenant": 0,
-                                                                    "devices_per_tenant": 0})
+            cloud = SimulatedCloud(tenants=[self.tenant], plugins=plugins)
             for api, roles in self.roles.items():
                 cloud.set_roles(self.tenant, api, roles)
-            for host in HOSTS:
-                cloud.mount(host, self.handle)
+            for service in cloud.plugins.sim_services.values():
+                for host in service.hosts:
+                    cloud.mount(host, self.handle)
             self._cloud = cloud
         return self._cloud

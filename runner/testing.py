@@ -43,14 +43,14 @@ __all__ = ["RunOutcome", "SoarRunner", "make_cloud"]
 _MARKER = "soar_cloud"
 
 
-def make_cloud(tenants: int | Iterable[str] | None = None, *, defender: Any = None,
-               **kwargs: Any) -> "SimulatedCloud":
+def make_cloud(tenants: int | Iterable[str] | None = None, **kwargs: Any) -> "SimulatedCloud":
     """A :class:`~runner.sim.SimulatedCloud`: ``tenants`` is a count (``tenant-01``...) or names
-    (default ``contoso``, ``fabrikam``); ``defender`` is a ``DefenderConfig`` or a dict of its
-    knobs (``quotas``, ``time_scale``, ``devices_per_tenant``...); other keywords go to the cloud."""
+    (default ``contoso``, ``fabrikam``); other keywords go to the cloud — among them one per
+    simulated service a plugin registers, with that service's options (e.g. ``defender={"quotas":
+    False}`` with the Defender plugin installed), or ``services={name: options}``."""
     from runner.sim import SimulatedCloud
 
-    return SimulatedCloud(tenants=tenants, defender=defender, **kwargs)
+    return SimulatedCloud(tenants=tenants, **kwargs)
 
 
 # ---- results -------------------------------------------------------------------------------------

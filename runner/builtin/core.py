@@ -97,3 +97,22 @@ def register_actions(register):
                     effect_of=lambda i: "read" if i.method in ("GET", "HEAD", "OPTIONS") else "write"))
     register(Action(name="core.playbook", summary="Run a sub-playbook", func=core_playbook,
                     input_model=PlaybookInput, needs_tenant=False))
+
+
+def resolve_sim(rest: str) -> str:
+    """``sim:<id>``: the demo app's secret of the simulated cloud ``<id>`` in this process
+    (``soar run --simulate``, ``soar demo``, the testing kit: their config names it)."""
+    import sys
+
+    cloud_module = sys.modules.get("runner.sim.cloud")  # no simulated cloud yet: nothing to import
+    if cloud_module is None:
+        from runner.errors import SecretError
+
+        raise SecretError(f"secret reference 'sim:{rest}' names no simulated cloud in this process",
+                          hint="`sim:` references only work with --simulate")
+    return cloud_module.resolve_sim_secret(rest)
+
+
+@hookimpl(tryfirst=True)
+def register_secret_schemes(register):
+    register("sim", resolve_sim)

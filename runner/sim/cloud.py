@@ -5,128 +5,79 @@
 sync function ``httpx.Request -> httpx.Response`` that serves msal's sync client and our async
 clients alike (``httpx.MockTransport``); :meth:`asgi_app` serves the same over loopback.
 
-The login hosts go to the simulated Entra ID (:mod:`runner.sim.entra`); other hosts go to
-whatever was :meth:`mount`-ed for them (the Defender/Graph simulators). A request to any other
-host is refused with :class:`~runner.errors.UnservedHostError` — never answered — unless
-:meth:`network` lets that host out to the real network (``allow_hosts``).
+The login hosts go to the simulated Entra ID (:mod:`runner.sim.entra`), which issues tokens for
+every registered API that takes Entra ID tokens (:mod:`runner.sim.resources`). Every simulated
+service the plugins register (``register_sim_services``, :class:`~runner.sim.services.SimService`)
+is built and mounted on its hosts: ``cloud.services[name]``, or ``cloud.<name>``. Other hosts go
+to whatever was :meth:`mount`-ed for them. A request to any other host is refused with
+:class:`~runner.errors.UnservedHostError` — never answered — unless :meth:`network` lets that
+host out to the real network (``allow_hosts``).
 """
 
 from __future__ import annotations
 
-import base64
 import fnmatch
-import hashlib
-import json
 import os
 import secrets as _random
 import threading
 import time
 import uuid
+import weakref
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 import httpx
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 
-from runner import secrets
 from runner.auth import clouds
 from runner.allowhosts import AllowedHosts, host_of
-from runner.errors import UnservedHostError
+from runner.errors import PluginError, SecretError, UnservedHostError, UsageError
 from runner.http import Handler, Network
-from runner.secrets import Secret
+from runner.sim.identity import SimApp, SimKey, SimTenant, load_app, signing_key
+from runner.sim.identity import b64 as _b64
+from runner.sim.resources import ResourceDirectory
+
+if TYPE_CHECKING:  # pragma: no cover
+    from runner.plugins import PluginHost
 
 NS = uuid.UUID("5f1c7e1a-6d0b-4c53-9a3e-50a7c0de0001")
 DEMO_TENANTS = ("contoso", "fabrikam")
 
-# What the demo app is granted by default: every application role the Defender and Graph security APIs define.
-DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
-    "mde": ("Alert.Read.All", "Alert.ReadWrite.All", "Machine.Read.All", "Machine.ReadWrite.All",
-            "Machine.Isolate", "Machine.Scan", "Machine.CollectForensics", "Machine.RestrictExecution",
-            "Machine.StopAndQuarantine", "Machine.Offboard", "Machine.LiveResponse",
-            "AdvancedQuery.Read.All", "Ti.ReadWrite", "Ti.ReadWrite.All", "File.Read.All",
-            "Vulnerability.Read.All", "Software.Read.All", "SecurityRecommendation.Read.All"),
-    "xdr": ("Incident.Read.All", "Incident.ReadWrite.All", "AdvancedHunting.Read.All"),
-    "graph": ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All", "SecurityAlert.Read.All",
-              "SecurityAlert.ReadWrite.All", "ThreatHunting.Read.All"),
-    "keyvault": (),
-}
-# Resource apps the simulated Entra ID knows: our three APIs plus Key Vault (for keyvault: tests).
-EXTRA_RESOURCES: dict[str, tuple[str, ...]] = {
-    "keyvault": ("cfa8b339-82a2-471a-a3c9-0fc0be7a4093", "https://vault.azure.net",
-                 "https://vault.usgovcloudapi.net"),
-}
-
-_KEY_POOL: dict[str, rsa.RSAPrivateKey] = {}  # generated keys reused within a process (speed)
-_KEY_LOCK = threading.Lock()
-_CLOUDS: dict[str, "SimulatedCloud"] = {}
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-@dataclass
-class SimKey:
-    """A tenant signing key; ``kid`` is derived from the public key."""
-
-    private: rsa.RSAPrivateKey
-    kid: str = ""
-
-    def __post_init__(self) -> None:
-        der = self.private.public_key().public_bytes(serialization.Encoding.DER,
-                                                     serialization.PublicFormat.SubjectPublicKeyInfo)
-        self.kid = self.kid or _b64(hashlib.sha1(der).digest())  # noqa: S324 - an id, like Entra's x5t
-
-    def jwk(self) -> dict:
-        data = json.loads(RSAAlgorithm.to_jwk(self.private.public_key()))
-        return {**data, "kid": self.kid, "x5t": self.kid, "use": "sig", "alg": "RS256"}
-
-
-@dataclass
-class SimTenant:
-    name: str
-    id: str
-    cloud: str = "commercial"
-    consented: bool = True
-    roles: dict[str, set[str]] = field(default_factory=dict)
-    provisioned: dict[str, bool] = field(default_factory=dict)
-    subscribed: dict[str, bool] = field(default_factory=dict)
-    conditional_access_block: bool = False
-    keys: list[SimKey] = field(default_factory=list)
-    claim_overrides: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def domain(self) -> str:
-        return f"{self.name}.onmicrosoft.com"
-
-
-@dataclass
-class SimApp:
-    client_id: str
-    secret: Secret
-    secret_id: str
-    secret_expired: bool = False
-    certificates: dict[str, Any] = field(default_factory=dict)  # thumbprint (sha1/sha256 b64url) -> public key
+# the clouds alive in this process, for `sim:<id>` secret references (resolve_sim_secret)
+_CLOUDS: "weakref.WeakValueDictionary[str, SimulatedCloud]" = weakref.WeakValueDictionary()
 
 
 class SimulatedCloud:
-    """Simulated tenants, the demo app, and the services mounted per host."""
+    """Simulated tenants, the demo app, and the services mounted per host.
+
+    ``plugins``: the :class:`~runner.plugins.PluginHost` whose APIs and simulated services make
+    up the cloud (default: the process's, :func:`runner.plugins.load_plugins`). ``services``:
+    service name → the options its ``build`` gets (default: none); a keyword named like a
+    registered service does the same (``SimulatedCloud(defender={...})`` when a plugin
+    registers a service ``defender``). ``nonce_apis``: APIs whose tokens carry a ``nonce``
+    header, which makes their signature unverifiable, as Entra ID does for some first-party APIs.
+    """
 
     def __init__(self, tenants: int | Iterable[str] | None = None, *, token_lifetime: int = 3599,
                  state_dir: str | Path | None = None, clock: Callable[[], float] = time.time,
-                 graph_nonce: bool = False, defender: Any = None, devices_per_tenant: int | None = None) -> None:
-        from soar_defender.sim import DefenderConfig, DefenderSim
+                 nonce_apis: Iterable[str] = (), plugins: "PluginHost | None" = None,
+                 services: Mapping[str, Any] | None = None, **service_options: Any) -> None:
         from runner.sim.entra import EntraSimulator
 
+        if plugins is None:
+            from runner.plugins import load_plugins
+
+            plugins = load_plugins()
+        self.plugins = plugins
+        registered = plugins.sim_services
+        options = _service_options(registered, services, service_options)
         self.clock = clock
         self.token_lifetime = token_lifetime
-        self.graph_nonce = graph_nonce
+        self.nonce_apis = frozenset(nonce_apis)
         self.token_version: dict[str, str] = {}  # api -> "1.0" (default) | "2.0"
         self.state_dir = Path(state_dir) if state_dir else None
         self._lock = threading.Lock()
@@ -135,6 +86,12 @@ class SimulatedCloud:
         self._routes: dict[str, Handler] = {}
         # bearer token -> (tenant, kid, claims) once its signature checked out (see verify_bearer)
         self._verified: dict[str, tuple[SimTenant, str, dict]] = {}
+        self.resources = ResourceDirectory(plugins.apis)
+        # what the demo app is granted in a new tenant: the roles each registered service names
+        self.default_roles: dict[str, tuple[str, ...]] = {}
+        for spec in registered.values():
+            for api, roles in spec.roles.items():
+                self.default_roles[api] = tuple(dict.fromkeys((*self.default_roles.get(api, ()), *roles)))
         self.entra = EntraSimulator(self)
         self.id = _random.token_hex(4)
         self.app = self._load_app()
@@ -147,48 +104,43 @@ class SimulatedCloud:
         self.tenants: dict[str, SimTenant] = {}
         for name in names:
             self.add_tenant(name)
-        # The Defender/Graph security APIs on every API host (soar_defender.sim). `defender` is a
-        # DefenderConfig or a dict of its knobs; `devices_per_tenant` is a shortcut for sizing.
-        knobs = dict(defender) if isinstance(defender, dict) else {}
-        if devices_per_tenant is not None:
-            knobs["devices_per_tenant"] = devices_per_tenant
-        self.defender = DefenderSim(self, defender if isinstance(defender, DefenderConfig) else None, **knobs)
-        self.defender.mount()
+        self.services: dict[str, Any] = {}
+        for name, spec in registered.items():
+            self.services[name] = self._mount_service(name, spec, options.get(name))
         _CLOUDS[self.id] = self
+
+    def _mount_service(self, name: str, spec: Any, options: Any) -> Any:
+        for host in spec.hosts:
+            if host.lower() in clouds.LOGIN_HOSTS:
+                raise PluginError(f"simulated service '{name}' is mounted on {host}, which the simulated "
+                                  "Entra ID serves", hint="mount the service on its API hosts only")
+        service = spec.build(self, {} if options is None else options)
+        handle = getattr(service, "handle", None)
+        handler = handle if callable(handle) else service
+        if not callable(handler):
+            raise PluginError(f"simulated service '{name}' built {type(service).__name__!r}, which is neither "
+                              "callable nor has a handle(request) method",
+                              hint="build must return a handler httpx.Request -> httpx.Response")
+        for host in spec.hosts:
+            self.mount(host, handler)
+        return service
+
+    def __getattr__(self, name: str) -> Any:
+        """``cloud.<service>``: the mounted simulated service of that name."""
+        services = self.__dict__.get("services")
+        if services is not None and name in services:
+            return services[name]
+        known = ", ".join(services or ()) or "none"
+        raise AttributeError(f"'SimulatedCloud' object has no attribute {name!r} "
+                             f"(simulated services: {known})")
 
     # ---- state -------------------------------------------------------------------------------
 
     def _load_app(self) -> SimApp:
-        client_id = str(uuid.uuid5(NS, "demo-app"))
-        stored = self.state_dir / "sim-app.json" if self.state_dir else None
-        if stored and stored.is_file():
-            data = json.loads(stored.read_text())
-            return SimApp(client_id, Secret(data["secret"], name="sim_client_secret"), data["secret_id"])
-        value = f"{_random.token_hex(2)[:3]}8Q~{_random.token_urlsafe(30)}"
-        app = SimApp(client_id, Secret(value, name="sim_client_secret"), str(uuid.uuid4()))
-        if stored:
-            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # type: ignore[union-attr]
-            fd = os.open(stored, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                json.dump({"secret": value, "secret_id": app.secret_id}, fh)
-        return app
+        return load_app(str(uuid.uuid5(NS, "demo-app")), self.state_dir)
 
     def _key(self, tenant_id: str, generation: int) -> SimKey:
-        label = f"{tenant_id}-{generation}"
-        path = self.state_dir / "sim-keys" / f"{label}.pem" if self.state_dir else None
-        if path and path.is_file():
-            return SimKey(serialization.load_pem_private_key(path.read_bytes(), password=None))  # type: ignore[arg-type]
-        with _KEY_LOCK:
-            key = _KEY_POOL.get(label)
-            if key is None:
-                key = _KEY_POOL[label] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        if path:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-        return SimKey(key)
+        return signing_key(f"{tenant_id}-{generation}", self.state_dir)
 
     def add_tenant(self, name: str, *, cloud: str = "commercial", tenant_id: str | None = None,
                    consented: bool = True) -> SimTenant:
@@ -196,7 +148,7 @@ class SimulatedCloud:
             raise ValueError(f"unknown cloud {cloud!r}")
         tid = tenant_id or str(uuid.uuid5(NS, f"tenant/{name}"))
         tenant = SimTenant(name, tid, cloud, consented,
-                           roles={api: set(r) for api, r in DEFAULT_ROLES.items()})
+                           roles={api: set(r) for api, r in self.default_roles.items()})
         tenant.keys.append(self._key(tid, 0))
         self.tenants[name] = tenant
         return tenant
@@ -218,7 +170,8 @@ class SimulatedCloud:
         self.tenants[tenant].consented = True
 
     def set_roles(self, tenant: str, resource: str, roles: Iterable[str]) -> None:
-        """Roles granted to the demo app in ``tenant`` on ``resource`` (``mde``/``xdr``/``graph`` or a URI)."""
+        """Roles granted to the demo app in ``tenant`` on ``resource`` (an API name, a resource URI
+        or the resource app's id)."""
         self.tenants[tenant].roles[self._api(resource)] = set(roles)
 
     def withhold_role(self, role: str, tenant: str | None = None) -> int:
@@ -312,19 +265,10 @@ class SimulatedCloud:
             raise ValueError(f"unknown resource {resource!r}")
         return api
 
-    @staticmethod
-    def resource_api(resource: str) -> str | None:
-        """``mde``/``xdr``/``graph``/``keyvault`` for an API name, identifier URI or app id."""
-        if resource in DEFAULT_ROLES:
-            return resource
-        app = clouds.resource_app_for(resource)
-        if app is not None:
-            return app.api
-        text = resource.rstrip("/").lower()
-        for api, ids in EXTRA_RESOURCES.items():
-            if text in ids:
-                return api
-        return None
+    def resource_api(self, resource: str) -> str | None:
+        """The API (a registered one taking Entra ID tokens, or ``keyvault``) for an API name,
+        a resource or identifier URI, or a resource app id; ``None`` for an unknown resource."""
+        return self.resources.api_for(resource)
 
     def mint(self, tenant: SimTenant, api: str, *, audience: str | None = None, roles: Iterable[str] | None = None,
              appidacr: str = "1", version: str | None = None, key: SimKey | None = None,
@@ -335,8 +279,7 @@ class SimulatedCloud:
         version = version or self.token_version.get(api, "1.0")
         login = clouds.cloud(tenant.cloud).authority_url
         if audience is None:
-            audience = clouds.RESOURCE_APPS[api].identifier_uris[0] if api in clouds.RESOURCE_APPS \
-                else EXTRA_RESOURCES[api][1]
+            audience = self.resources.audience(api, tenant.cloud)
         sp = str(uuid.uuid5(NS, f"sp/{tenant.id}"))
         claims: dict[str, Any] = {
             "aud": audience, "iat": now, "nbf": now, "exp": now + lifetime, "tid": tenant.id,
@@ -349,23 +292,26 @@ class SimulatedCloud:
         else:
             claims.update(iss=f"{login}/{tenant.id}/v2.0", azp=self.app.client_id, azpacr=appidacr)
         granted = sorted(tenant.roles.get(api, set())) if roles is None else list(roles)
-        if granted:
-            claims["roles"] = granted  # an app with no role gets no `roles` claim at all
+        if granted:  # an app with no role gets no roles claim at all
+            claims[self.resources.roles_claim(api)] = granted
         claims.update(tenant.claim_overrides)
         claims.update(overrides)
         key = key or tenant.keys[-1]
         head = {"typ": "JWT", "kid": key.kid, "x5t": key.kid}
-        if api == "graph" and self.graph_nonce:
+        if api in self.nonce_apis:
             head["nonce"] = _b64(os.urandom(32))
         head.update(headers or {})
         raw = jwt.encode(claims, key.private, algorithm="RS256", headers=head)
         return raw, claims
 
-    def issue_token(self, tenant: str, resource: str = "mde", roles: Iterable[str] | None = None,
+    def issue_token(self, tenant: str, resource: str | None = None, roles: Iterable[str] | None = None,
                     **overrides: Any) -> str:
-        """A token for tests: ``overrides`` change claims; ``key=``/``headers=``/``version=`` too."""
+        """A token for tests, for ``resource`` (an API name, resource URI or app id; default: the
+        first registered API that takes Entra ID tokens): ``overrides`` change claims;
+        ``key=``/``headers=``/``version=`` too."""
         t = self.tenants[tenant]
-        return self.mint(t, self._api(resource), roles=roles, **overrides)[0]
+        api = self._api(resource) if resource is not None else next(iter(self.resources.resources))
+        return self.mint(t, api, roles=roles, **overrides)[0]
 
     def check_assertion(self, assertion: str, tenant: SimTenant, client_id: str) -> bool:
         """Verify a client-assertion JWT against the app's registered certificates."""
@@ -485,14 +431,30 @@ class SimulatedCloud:
                 "tenants": [{"name": t.name, "tenant_id": t.id, "cloud": t.cloud} for t in self.tenants.values()]}
 
 
-def _resolve_sim(rest: str) -> str:
-    from runner.errors import SecretError
+def _service_options(registered: Mapping[str, Any], services: Mapping[str, Any] | None,
+                     keywords: Mapping[str, Any]) -> dict[str, Any]:
+    """Options per simulated service, from ``services=`` and the keywords named like a service."""
+    options = dict(services or {})
+    for name, value in keywords.items():
+        if name in options:
+            raise UsageError(f"SimulatedCloud: options for simulated service '{name}' are given twice "
+                             f"(as {name}= and in services=)", hint="give them once")
+        options[name] = value
+    unknown = [name for name in options if name not in registered]
+    if unknown:
+        known = ", ".join(registered) or "none"
+        what = "simulated service" if len(unknown) == 1 else "simulated services"
+        raise UsageError(f"SimulatedCloud: no {what} {', '.join(repr(n) for n in unknown)} "
+                         f"(registered: {known})",
+                         hint="a keyword of SimulatedCloud other than its own names a simulated service a "
+                              "plugin registers (register_sim_services): install that plugin or fix the name")
+    return options
 
+
+def resolve_sim_secret(rest: str) -> str:
+    """The demo app's secret of the simulated cloud ``rest`` (``sim:<id>`` references)."""
     cloud = _CLOUDS.get(rest)
     if cloud is None:
         raise SecretError(f"secret reference 'sim:{rest}' names no simulated cloud in this process",
                           hint="`sim:` references only work with --simulate")
     return cloud.app.secret.reveal()
-
-
-secrets.register_scheme("sim", _resolve_sim)

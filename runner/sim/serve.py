@@ -1,13 +1,13 @@
 """Serving the simulated cloud on loopback (``soar sim serve``).
 
-Paths are Entra's (``/{tenant}/oauth2/token`` ...), whatever the host. A mounted service
-(the Defender/Graph simulators) is reached as ``/_host/{host}/{path}``, e.g.
-``http://127.0.0.1:8765/_host/api.security.microsoft.com/api/incidents``.
+Paths are Entra's (``/{tenant}/oauth2/token`` ...), whatever the host. A mounted service (one a
+plugin registered with ``register_sim_services``) is reached as ``/_host/{host}/{path}``, e.g.
+``http://127.0.0.1:8765/_host/api.example.com/v1/items`` for ``https://api.example.com/v1/items``.
 A host no simulated service serves is answered 421 Misdirected Request with an
 ``X-Soar-Unserved-Host`` header naming it: a client relaying through
 :meth:`runner.http.Network.loopback` raises :class:`~runner.errors.UnservedHostError` for it.
-``GET /_sim/stats`` gives the counters a benchmark or test checks from outside the process:
-token requests per tenant, and the Defender/Graph requests by method and path.
+``GET /_sim/stats`` gives the counters a benchmark or test checks from outside the process
+(:func:`sim_stats`).
 """
 
 from __future__ import annotations
@@ -53,12 +53,29 @@ def build_asgi_app(cloud: "SimulatedCloud") -> Any:
         return Response(answer.content, status_code=answer.status_code, headers=out_headers)
 
     async def stats(request: Request) -> Response:
-        log = cloud.defender.requests()
-        calls: dict[str, int] = {}
-        for entry in log:
-            key = f"{entry['method']} {entry['path']}"
-            calls[key] = calls.get(key, 0) + 1
-        return JSONResponse({"token_requests": dict(cloud.token_requests), "requests": len(log), "calls": calls})
+        return JSONResponse(sim_stats(cloud))
 
     return Starlette(routes=[Route("/_sim/stats", stats, methods=["GET"]),
                              Route("/{path:path}", endpoint, methods=METHODS)])
+
+
+def sim_stats(cloud: "SimulatedCloud") -> dict:
+    """``token_requests`` per tenant; per simulated service that logs its requests (a
+    ``requests()`` method returning dicts with ``method`` and ``path``), ``services.<name>``:
+    ``requests`` (how many) and ``calls`` (how many per ``METHOD path``); ``requests`` and
+    ``calls`` at the top sum them over the services."""
+    services: dict[str, dict] = {}
+    total: dict[str, int] = {}
+    for name, service in cloud.services.items():
+        log = getattr(service, "requests", None)
+        if not callable(log):
+            continue
+        entries = log()
+        calls: dict[str, int] = {}
+        for entry in entries:
+            key = f"{entry['method']} {entry['path']}"
+            calls[key] = calls.get(key, 0) + 1
+            total[key] = total.get(key, 0) + 1
+        services[name] = {"requests": len(entries), "calls": calls}
+    return {"token_requests": dict(cloud.token_requests), "requests": sum(s["requests"] for s in services.values()),
+            "calls": total, "services": services}

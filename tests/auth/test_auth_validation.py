@@ -142,7 +142,7 @@ def test_a_cached_token_that_fails_validation_is_replaced(tmp_path, make_provide
 
 
 def test_graph_tokens_with_a_nonce_are_checked_by_claims_only(make_provider):
-    cloud = SimulatedCloud(graph_nonce=True)
+    cloud = SimulatedCloud(nonce_apis={"graph"})
     provider = make_provider(cloud)
     tok = run(provider.get_token("contoso", "graph"))
     assert tok.verified_signature is False and "SecurityIncident.Read.All" in tok.roles

@@ -53,7 +53,7 @@ def sim_on_loopback(tmp_path):
 
     from runner.sim import SimulatedCloud
 
-    cloud = SimulatedCloud(state_dir=tmp_path / "sim", devices_per_tenant=120)
+    cloud = SimulatedCloud(state_dir=tmp_path / "sim", defender={"devices_per_tenant": 120})
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(cloud.asgi_app(), log_level="warning", lifespan="off"))

@@ -1,5 +1,6 @@
-"""`soar sim serve --devices-per-tenant N --no-quotas` and its `GET /_sim/stats` counters, as a
-benchmark in another process uses them (benchmarks/fanout.py --mode loopback)."""
+"""`soar sim serve --set defender.devices_per_tenant=N --set defender.quotas=false` and its
+`GET /_sim/stats` counters, as a benchmark in another process uses them (benchmarks/fanout.py
+--mode loopback)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ MDE = "https://api.securitycenter.microsoft.com"
 
 def test_served_cloud_has_the_asked_inventory_no_quotas_and_counts_what_reached_it():
     proc = subprocess.Popen([sys.executable, "-c", "from runner.cli import main; main()", "sim", "serve",
-                             "--port", "0", "--tenants", "1", "--devices-per-tenant", "3", "--no-quotas"],
+                             "--port", "0", "--tenants", "1", "--set", "defender.devices_per_tenant=3",
+                             "--set", "defender.quotas=false"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 60)
@@ -23,7 +25,9 @@ def test_served_cloud_has_the_asked_inventory_no_quotas_and_counts_what_reached_
         info = json.loads(proc.stdout.readline())
         base, tenant = info["base_url"], info["tenants"][0]
         with httpx.Client(base_url=base, timeout=30) as client:
-            assert client.get("/_sim/stats").json() == {"token_requests": {}, "requests": 0, "calls": {}}
+            before = client.get("/_sim/stats").json()
+            assert (before["token_requests"], before["requests"], before["calls"]) == ({}, 0, {})
+            assert before["services"]["defender"] == {"requests": 0, "calls": {}}
             token = client.post(f"/{tenant['tenant_id']}/oauth2/v2.0/token", data={
                 "grant_type": "client_credentials", "client_id": info["client_id"],
                 "client_secret": info["client_secret"], "scope": f"{MDE}/.default"}).json()["access_token"]
@@ -40,8 +44,21 @@ def test_served_cloud_has_the_asked_inventory_no_quotas_and_counts_what_reached_
         assert stats["requests"] == 121
         assert stats["calls"]["GET /api/machines"] == 1
         assert sum(n for key, n in stats["calls"].items() if key.startswith("GET /api/machines/")) == 120
+        assert stats["services"]["defender"] == {"requests": 121, "calls": stats["calls"]}
     finally:
         proc.terminate()
         proc.wait(10)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_set_refuses_an_unknown_service_and_a_malformed_option():
+    from click.testing import CliRunner
+
+    from runner.cli import main
+
+    for spec, said in (("nosuch.x=1", "no simulated service 'nosuch'"),
+                       ("defender=3", "expected SERVICE.OPTION=VALUE"),
+                       ("defender.tenant_devices={a: ", "not valid YAML")):
+        result = CliRunner().invoke(main, ["sim", "serve", "--port", "0", "--set", spec])
+        assert result.exit_code == 2 and said in result.output, result.output

@@ -48,7 +48,7 @@ def test_deterministic_per_tenant_and_seed():
 
 
 def test_sizes_are_configurable():
-    cloud = SimulatedCloud(4, devices_per_tenant=500, defender={"tenant_devices": {"tenant-03": 0}})
+    cloud = SimulatedCloud(4, defender={"devices_per_tenant": 500, "tenant_devices": {"tenant-03": 0}})
     assert len(cloud.defender.tenant("tenant-01").devices) == 500
     assert sum(len(cloud.defender.tenant(f"tenant-{i:02d}").devices) for i in range(1, 5)) == 1500
     assert len({d["computerDnsName"] for d in cloud.defender.tenant("tenant-02").devices}) == 500

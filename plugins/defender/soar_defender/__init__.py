@@ -31,3 +31,13 @@ def register_apis(register):
 
     for spec in APIS:
         register(spec)
+
+
+@hookimpl
+def register_sim_services(register):
+    # the hosts and roles only: the simulator itself is imported when a simulated cloud builds it
+    from runner.plugin import SimService
+    from soar_defender.sim import build
+    from soar_defender.sim.hosts import HOSTS, ROLES
+
+    register(SimService("defender", tuple(HOSTS), build=build, roles=ROLES))

@@ -1,9 +1,10 @@
 """The Defender/Graph security API simulator: routing, tokens, quotas, faults, request log.
 
-One sync handler ``(httpx.Request) -> httpx.Response`` serves every API host (see
-:data:`HOSTS`). Per request: find the route, check the bearer token (``cloud.verify_bearer``)
-and the application role, apply faults, count the call against the quota, run the route under
-the lock, log it. Route functions live in ``routes_xdr``, ``routes_mde`` and ``routes_graph``.
+One sync handler ``(httpx.Request) -> httpx.Response`` serves every API host (the simulated
+cloud mounts it on each of :data:`soar_defender.sim.hosts.HOSTS`). Per request: find the route,
+check the bearer token (``cloud.verify_bearer``) and the application role, apply faults, count
+the call against the quota, run the route under the lock, log it. Route functions live in
+``routes_xdr``, ``routes_mde`` and ``routes_graph``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 
 from soar_defender.sim.clock import SimClock, iso
 from soar_defender.sim.faults import AFTER, Faults
+from soar_defender.sim.hosts import GRAPH_HOSTS, MDE_HOSTS
 from soar_defender.sim.odata import ODataError
 from soar_defender.sim.quotas import Quotas
 from soar_defender.sim.state import ActionTiming, Sizes, TenantData, TenantSettings, build_tenant
@@ -28,14 +30,6 @@ from soar_defender.sim.state import ActionTiming, Sizes, TenantData, TenantSetti
 if TYPE_CHECKING:  # pragma: no cover
     from runner.sim.cloud import SimulatedCloud
 
-XDR_HOSTS = (["api.security.microsoft.com", "api-gcc.security.microsoft.us", "api-gov.security.microsoft.us"]
-             + [f"{r}.api.security.microsoft.com" for r in ("us", "eu", "uk", "au", "swa", "ina", "aea")]
-             + [f"api-{r}.security.microsoft.com" for r in ("us", "eu", "uk")])
-MDE_HOSTS = (["api.securitycenter.microsoft.com", "api.securitycenter.windows.com",
-              "api-gcc.securitycenter.microsoft.us", "api-gov.securitycenter.microsoft.us"]
-             + [f"api-{r}.securitycenter.microsoft.com" for r in ("us", "eu", "uk", "au")])
-GRAPH_HOSTS = ["graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us"]
-HOSTS = XDR_HOSTS + MDE_HOSTS + GRAPH_HOSTS
 
 
 @dataclass
@@ -253,10 +247,6 @@ class DefenderSim:
             self.log.clear()
 
     # ---- hosting -----------------------------------------------------------------------------
-
-    def mount(self) -> None:
-        for host in HOSTS:
-            self.cloud.mount(host, self.handle)
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host.lower()
