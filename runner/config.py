@@ -6,31 +6,41 @@ Example (every key is described in ``docs/auth.md``)::
       client_id: 11111111-2222-3333-4444-555555555555
       client_secret: env:SOAR_CLIENT_SECRET        # or certificate: {private_key: file:app.key, thumbprint: A1B2...}
       token_flow: {mde: v2, xdr: v2, graph: v2}      # v1 = the seeds' `resource=` form POST
-      resources: {mde: default}                      # default | windowsatpservice | a resource URI
+      resources: {mde: default}                      # default | a resource form of the API | a resource URI
       consent_redirect_uri: https://portal.azure.com
+    credentials: {acme: env:ACME_API_KEY}           # secrets of API-key/bearer/basic APIs, for all tenants
     tenants:
-      contoso: {id: 0b9d2f3e-..., cloud: commercial, region: eu, apis: {incidents: xdr, hunting: auto}}
+      contoso: {id: 0b9d2f3e-..., cloud: commercial, region: eu, apis: {incidents: xdr, hunting: auto},
+                credentials: {acme: keyvault:https://vault.example/secrets/acme-contoso}}
     token_cache: {path: .soar/token-cache.json, refresh_before: 5m}
 
-Secret values are *references* (``env:``, ``file:``, ``keyring:``, ``keyvault:``), checked for
-shape when the file is loaded and resolved only when a token is requested. This module
-imports neither msal nor pyjwt.
+API names (``token_flow``, ``resources``, ``credentials``, the values of ``apis``) and ``region``
+are checked against the APIs the installed plugins register (``register_apis``): the registry
+given to :func:`parse_config` / :func:`load_config`, else the process's plugins — loaded only
+when the file names an API or a region.
+
+Secret values are *references* (``env:``, ``file:``, ``keyring:``, ``keyvault:`` or a scheme a
+plugin registers), checked for shape when the file is loaded and resolved only when a token or
+an API's secret is needed. This module imports neither msal nor pyjwt.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Mapping
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, \
+    field_validator, model_validator
 
 from runner import secrets
-from runner.auth import clouds
 from runner.auth import vaults as _vaults  # registers the keyring: and keyvault: schemes
 from runner.durations import Duration
 from runner.errors import ConfigError, Location
+
+if TYPE_CHECKING:  # pragma: no cover
+    from runner.apis.spec import ApiSpec
 
 __all__ = ["SoarConfig", "AppConfig", "TenantConfig", "CertificateConfig", "TokenCacheConfig",
            "load_config", "parse_config", "DEFAULT_CONFIG", "DEFAULT_CACHE_PATH"]
@@ -54,6 +64,10 @@ def _guid(value: str) -> str:
 
 def _secret_ref(value: str) -> str:
     # Never echo `value`: it may be a literal secret pasted by mistake.
+    if not secrets.is_reference(value) and re.match(r"[a-z][a-z0-9_]*:.", value):
+        from runner.plugins import load_plugins
+
+        load_plugins()  # a scheme a plugin registers (register_secret_schemes)
     if not secrets.is_reference(value):
         scheme, sep, _rest = value.partition(":")
         known = ", ".join(f"{s}:" for s in ("env", "file", "keyring", "keyvault"))
@@ -66,7 +80,37 @@ def _secret_ref(value: str) -> str:
 
 Guid = Annotated[str, AfterValidator(_guid)]
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
-Api = Literal["mde", "xdr", "graph"]
+AUTO = "auto"  # `apis.<key>: auto`: the action picks among its APIs at run time
+
+
+def _registry(info: ValidationInfo) -> "Mapping[str, ApiSpec]":
+    """The registered APIs to check names against: ``context["apis"]`` when the caller gave one,
+    else the process's plugins (loaded now, on the first name to check)."""
+    context = info.context if isinstance(info.context, Mapping) else {}
+    given = context.get("apis")
+    if given is not None:
+        return given
+    from runner.apis.registry import registered
+
+    return registered(None)
+
+
+def _known_apis(names: Any, info: ValidationInfo, *, entra: bool = False) -> None:
+    """Refuse a name no plugin registered (and, with ``entra``, an API that takes no Entra ID token)."""
+    if not names:
+        return
+    registry = _registry(info)
+    for name in names:
+        spec = registry.get(name)
+        if spec is None:
+            raise ValueError(f"unknown API '{name}'; the registered APIs are: {', '.join(registry) or '(none)'} "
+                             "(install the plugin that provides it, or fix the name)")
+        if entra:
+            from runner.apis.spec import EntraResource
+
+            if not isinstance(spec.auth, EntraResource):
+                raise ValueError(f"API '{name}' ({spec.title}) does not take Entra ID tokens; "
+                                 f"its secret goes under `credentials.{name}`")
 
 
 class _Model(BaseModel):
@@ -96,9 +140,31 @@ class AppConfig(_Model):
     client_id: Guid
     client_secret: SecretRef | None = None
     certificate: CertificateConfig | None = None
-    token_flow: dict[Api, Literal["v1", "v2"]] = Field(default_factory=dict)
-    resources: dict[Api, str] = Field(default_factory=dict)
+    token_flow: dict[str, Literal["v1", "v2"]] = Field(default_factory=dict)
+    resources: dict[str, str] = Field(default_factory=dict)
     consent_redirect_uri: str = "https://portal.azure.com"
+
+    @field_validator("token_flow")
+    @classmethod
+    def _flow_apis(cls, value: dict, info: ValidationInfo) -> dict:
+        _known_apis(value, info, entra=True)
+        return value
+
+    @field_validator("resources")
+    @classmethod
+    def _resource_apis(cls, value: dict, info: ValidationInfo) -> dict:
+        _known_apis(value, info, entra=True)
+        if value:
+            from runner.auth.resources import resource_for
+
+            registry = _registry(info)
+            for api, override in value.items():
+                spec = registry[api]
+                try:
+                    resource_for(spec, next(iter(spec.auth.resources), "commercial"), override)  # type: ignore[union-attr]
+                except ConfigError as exc:
+                    raise ValueError(exc.message + (f" ({exc.hint})" if exc.hint else "")) from None
+        return value
 
     @model_validator(mode="after")
     def _one_credential(self):
@@ -118,23 +184,57 @@ class TenantConfig(_Model):
     cloud: Literal["commercial", "gcc", "gcc_high", "dod"] = "commercial"
     region: str | None = None
     apis: dict[str, str] = Field(default_factory=dict)
+    credentials: dict[str, SecretRef] = Field(default_factory=dict)
+
+    @field_validator("credentials")
+    @classmethod
+    def _credential_apis(cls, value: dict, info: ValidationInfo) -> dict:
+        _known_apis(value, info)
+        return value
 
     @model_validator(mode="after")
-    def _region(self):
+    def _region(self, info: ValidationInfo):
         if self.region:
-            if self.region.lower() not in clouds.REGIONS:
-                raise ValueError(f"`region` must be one of {', '.join(clouds.REGIONS)}")
-            if self.cloud != "commercial":
-                raise ValueError("`region` applies to the commercial cloud only")
-        for key, value in self.apis.items():
-            allowed = {"incidents": ("xdr", "graph"), "hunting": ("auto", "graph", "xdr", "mde")}.get(key)
-            if allowed and value not in allowed:
-                raise ValueError(f"`apis.{key}` must be one of {', '.join(allowed)}")
+            _check_region(self.region, self.cloud, _registry(info))
+        if self.apis:
+            registry = _registry(info)
+            for key, value in self.apis.items():
+                if value != AUTO and value not in registry:
+                    raise ValueError(f"`apis.{key}`: unknown API '{value}'; use `auto` or one of the registered "
+                                     f"APIs: {', '.join(registry) or '(none)'}")
         return self
 
-    def api_base(self, api: str) -> str:
-        """Base URL for ``api`` calls on this tenant (cloud and region applied)."""
-        return clouds.regional_base(self.cloud, api, self.region)
+    def api_base(self, api: str, registry: "Mapping[str, ApiSpec] | None" = None) -> str:
+        """Base URL for ``api`` calls on this tenant (cloud and region applied), from the API's
+        registration (``registry``; default: the process's plugins)."""
+        from runner.apis.registry import spec_for
+
+        spec = spec_for(api, registry)
+        try:
+            return spec.url_for(self.cloud, self.region)
+        except ValueError as exc:
+            raise ConfigError(f"tenant '{self.name}': no base URL for {spec.title}: {exc}",
+                              hint=f"check `tenants.{self.name}.cloud` and `region` in soar.yaml") from None
+
+
+def _check_region(region: str, cloud: str, registry: "Mapping[str, ApiSpec]") -> None:
+    """``region`` must be one a registered API knows, and move some API's host in ``cloud``."""
+    from runner.apis.registry import regions
+
+    known = regions(registry)
+    name = region.lower()
+    if name not in known:
+        raise ValueError(f"`region` must be one of {', '.join(known)}" if known else
+                         "`region`: no registered API has regional hosts (remove `region`)")
+    for spec in registry.values():
+        if name in (r.lower() for r in spec.regions):
+            try:
+                if spec.url_for(cloud, region) != spec.url_for(cloud, None):
+                    return
+            except ValueError as exc:
+                raise ValueError(f"`region`: {exc}") from None
+    raise ValueError(f"`region` changes no API's host in the {cloud} cloud (regional hosts are elsewhere); "
+                     "remove it")
 
 
 class TokenCacheConfig(_Model):
@@ -152,6 +252,7 @@ class SoarConfig(_Model):
 
     app: AppConfig | None = None
     tenants: dict[str, TenantConfig] = Field(default_factory=dict)
+    credentials: dict[str, SecretRef] = Field(default_factory=dict)
     store: str | None = None
     quotas: dict[str, Any] = Field(default_factory=dict)
     token_cache: TokenCacheConfig = Field(default_factory=TokenCacheConfig)
@@ -169,6 +270,12 @@ class SoarConfig(_Model):
                 named[name] = body
             data = {**data, "tenants": named}
         return data
+
+    @field_validator("credentials")
+    @classmethod
+    def _credential_apis(cls, value: dict, info: ValidationInfo) -> dict:
+        _known_apis(value, info)
+        return value
 
     @model_validator(mode="after")
     def _tenant_names(self):
@@ -200,8 +307,9 @@ class SoarConfig(_Model):
 
 # ---- loading ---------------------------------------------------------------------------------
 
-def load_config(path: str | Path | None) -> SoarConfig | None:
-    """Load ``path`` (``None``: ``./soar.yaml`` if present, else ``None``).
+def load_config(path: str | Path | None, *, registry: "Mapping[str, ApiSpec] | None" = None) -> SoarConfig | None:
+    """Load ``path`` (``None``: ``./soar.yaml`` if present, else ``None``). ``registry``: the
+    registered APIs to check API names and ``region`` against (default: the process's plugins).
 
     Raises :class:`ConfigError` located at ``file:line:col`` for malformed YAML or a wrong shape.
     """
@@ -216,11 +324,11 @@ def load_config(path: str | Path | None) -> SoarConfig | None:
         raise ConfigError(f"cannot read config file '{p}' ({exc.strerror or type(exc).__name__})",
                           where=Location(file=str(p)),
                           hint="check the path given with --config or SOAR_CONFIG") from None
-    return parse_config(text, source=str(p))
+    return parse_config(text, source=str(p), registry=registry)
 
 
-def parse_config(text: str, source: str = "<config>") -> SoarConfig:
-    """Parse config text; errors are located in ``source``."""
+def parse_config(text: str, source: str = "<config>", *, registry: "Mapping[str, ApiSpec] | None" = None) -> SoarConfig:
+    """Parse config text; errors are located in ``source``. ``registry``: as for :func:`load_config`."""
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -237,7 +345,7 @@ def parse_config(text: str, source: str = "<config>") -> SoarConfig:
         raise ConfigError("the config must be a mapping (app:, tenants:, ...)",
                           where=Location(file=source, line=1, column=1), hint=DOCS_HINT)
     try:
-        cfg = SoarConfig.model_validate(data)
+        cfg = SoarConfig.model_validate(data, context={"apis": registry} if registry is not None else None)
     except ValidationError as exc:
         raise _located(exc, root, source) from None
     return cfg.model_copy(update={"source": source})

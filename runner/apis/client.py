@@ -14,6 +14,7 @@ import httpx
 from runner.apis.paths import check_absolute, check_plain, expand
 from runner.apis.quotas import QuotaBucket
 from runner.apis.responses import api_error, cpu_quota, retry_after
+from runner.apis.spec import ApiSpec, EntraResource
 from runner.errors import Location, TransientApiError
 from runner.jsoncodec import loads
 from runner.http import Sender, api_url
@@ -32,8 +33,8 @@ class RetryPolicy:
     """How hard a request is tried. ``attempts`` counts sends for 5xx/timeouts/connect errors;
     ``throttled`` bounds how many 429s one request absorbs; ``max_retry_after`` caps a single
     wait (seconds) — a longer one raises :class:`RateLimited` instead of stalling the run —
-    except for a hunting CPU-quota 429 (:func:`cpu_quota`), whose body names a reset up to 15
-    minutes away: that wait is capped by ``max_quota_reset`` instead."""
+    except for a CPU-quota 429 (:func:`cpu_quota`), whose body names a reset further away (up to
+    15 minutes for Microsoft's advanced hunting): that wait is capped by ``max_quota_reset``."""
 
     attempts: int = 4
     backoff: float = 0.5
@@ -48,17 +49,22 @@ class RetryPolicy:
 
 
 class ApiClient:
-    """Requests to one API for one tenant, with a given set of roles. Cheap to make."""
+    """Requests to one registered API for one tenant, with a given set of roles. Cheap to make.
+    ``spec``: the API's registration (default: looked up in ``owner``'s registry)."""
 
-    def __init__(self, owner: "ApiClients", tenant: Any, api: str, roles: tuple[str, ...], bucket: QuotaBucket):
+    def __init__(self, owner: "ApiClients", tenant: Any, api: str, roles: tuple[str, ...], bucket: QuotaBucket,
+                 spec: ApiSpec | None = None):
         self.owner = owner
         self.tenant = tenant
         self.api = api
+        self.spec = spec if spec is not None else owner.spec(api)
         self.roles = tuple(roles)
         self.bucket = bucket
         self.base_url = owner.base_url(tenant, api)
+        self.entra = isinstance(self.spec.auth, EntraResource)
         self._base: httpx.URL | None = None  # base_url, parsed on first request
-        self._auth: Any = False  # made on first request: one BearerAuth, so its header is made once per token
+        # made on first request: one BearerAuth (its header is made once per token) or SecretCredential
+        self._auth: Any = False
         self._pool: tuple[Any, Sender] | None = None  # (event loop, its sender: a connection pool)
 
     def _http(self) -> Sender:
@@ -85,6 +91,11 @@ class ApiClient:
         safe = method in SAFE_METHODS if idempotent is None else idempotent
         owner = self.owner
         policy = owner.retry
+        auth = self._auth
+        if auth is False:
+            auth = self._auth = owner._auth(self.tenant.name, self.api, self.roles)
+        if auth is not None and auth.header_name is None:  # an API key sent as a query parameter
+            params = {**(params or {}), auth.query_name: await auth.header()}
         if segments is None and path.startswith(("https://", "http://")):  # a nextLink: the API's own URL
             url: str | httpx.URL = check_absolute(path, self.base_url)
         else:
@@ -94,9 +105,6 @@ class ApiClient:
                 base = self._base = parsed_base(self.base_url)
             url, params = api_url(base, path, params), None
         http = self._http()
-        auth = self._auth
-        if auth is False:
-            auth = self._auth = owner._auth(self.tenant.name, self.api, self.roles)
         bucket = self.bucket
         request = http.build(method, url, params=params, json=json, headers=headers,
                              timeout=httpx.Timeout(timeout, connect=10.0) if timeout is not None else None)
@@ -110,13 +118,16 @@ class ApiClient:
             owner._count("calls", self.tenant.name, self.api)
             try:
                 try:
-                    if auth is not None:
-                        request.headers["Authorization"] = await auth.header()
+                    header = auth.header_name if auth is not None else None
+                    if header is not None:
+                        request.headers[header] = await auth.header()
                     response = await http.send(request)
-                    if response.status_code == 401 and auth is not None and not refreshed:
-                        refreshed = True  # the token was refused: one new token, one more try
-                        request.headers["Authorization"] = await auth.refreshed()
-                        response = await http.send(request)
+                    if response.status_code == 401 and header is not None and not refreshed:
+                        refreshed = True  # the credential was refused: a new one (token), one more try
+                        fresh = await auth.refreshed()
+                        if fresh is not None:
+                            request.headers[header] = fresh
+                            response = await http.send(request)
                 finally:
                     if receipt:
                         bucket.answered(receipt)
@@ -144,10 +155,11 @@ class ApiClient:
                 return response
             if status == 429:
                 owner._count("throttled", self.tenant.name, self.api)
-                wait = retry_after(response)
+                reader = self.spec.error_body
+                wait = retry_after(response, reader=reader)
                 if wait is None:
                     wait = policy.delay(throttled + 1) * 2
-                cap = policy.max_quota_reset if cpu_quota(response) else policy.max_retry_after
+                cap = policy.max_quota_reset if cpu_quota(response, reader) else policy.max_retry_after
                 if throttled < policy.throttled and wait <= cap:
                     throttled += 1
                     self.bucket.pause(wait)
@@ -157,8 +169,8 @@ class ApiClient:
             elif status >= 500 and safe and sends < policy.attempts:
                 await owner._backoff(sends, self.tenant.name, self.api, f"HTTP {status}")
                 continue
-            raise api_error(response, tenant=self.tenant.name, api=self.api, idempotent=safe,
-                            consent_url=owner._consent(self.tenant.name) if status == 403 else None)
+            raise api_error(response, tenant=self.tenant.name, api=self.api, idempotent=safe, spec=self.spec,
+                            consent_url=owner._consent(self.tenant.name) if status == 403 and self.entra else None)
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None, *,
                   segments: Mapping[str, Any] | None = None) -> Any:

@@ -1,5 +1,6 @@
 """The API client factory (:class:`ApiClients`): one per process, holding the quota buckets,
-the retry policy, the pooled senders (connection pools) per event loop and the call counters."""
+the retry policy, the pooled senders (connection pools) per event loop and the call counters —
+for every registered API (``register_apis``) alike."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from runner.apis.client import ApiClient, RetryPolicy
 from runner.apis.quotas import QuotaBucket, quota_limits
-from runner.auth import clouds
+from runner.apis.registry import Registry, registered, unknown_api
+from runner.apis.secret_auth import SecretCredential
+from runner.apis.spec import ApiSpec, EntraResource, SecretAuth
 from runner.errors import ConfigError
 from runner.http import Sender
 
@@ -25,19 +28,28 @@ class ApiClients:
     """The API client factory: one per process, shared by every action, step, run and tenant.
 
     ``network``: :class:`runner.http.Network`; ``auth``: the token provider (``None``: no
-    ``Authorization`` header, for tests with mock handlers); ``config``: the
-    :class:`~runner.config.SoarConfig` (its ``quotas``). ``quotas`` overrides ``config.quotas``.
-    ``time_scale`` shrinks quota windows (tests); ``sleep`` is how retries wait (tests record it).
+    token on Entra ID APIs, for tests with mock handlers); ``config``: the
+    :class:`~runner.config.SoarConfig` (its ``quotas`` and ``credentials``). ``quotas`` overrides
+    ``config.quotas``. ``time_scale`` shrinks quota windows (tests); ``sleep`` is how retries
+    wait (tests record it). ``registry``: the registered APIs, name → :class:`ApiSpec`
+    (``None``: the process's plugins) — their base URLs, authentication, default quota buckets
+    and error bodies.
+
+    How a request is authenticated follows its API's ``auth``: an Entra ID token from ``auth``
+    (:class:`~runner.apis.spec.EntraResource`), the secret of ``credentials.<api>``
+    (:class:`~runner.apis.spec.SecretAuth`, :mod:`runner.apis.secret_auth`), or nothing.
     """
 
     def __init__(self, network: Any, auth: Any = None, config: Any = None, *, quotas: Any = None,
                  retry: RetryPolicy | None = None, time_scale: float = 1.0,
-                 sleep: Callable[[float], Awaitable[Any]] | None = None) -> None:
+                 sleep: Callable[[float], Awaitable[Any]] | None = None,
+                 registry: Registry | None = None) -> None:
         self.network = network
         self.auth = auth
         self.config = config
+        self.registry = registered(registry)
         raw = quotas if quotas is not None else (getattr(config, "quotas", None) or {})
-        self.limits = quota_limits(raw, time_scale)
+        self.limits = quota_limits(raw, time_scale, self.registry)
         retry_cfg = raw.get("retry") if isinstance(raw, Mapping) else None
         self.retry = retry or (RetryPolicy(**retry_cfg) if retry_cfg else RetryPolicy())
         self._sleep = sleep or asyncio.sleep
@@ -51,19 +63,34 @@ class ApiClients:
         """The process's factory: ``services.apis``, made (and stored there) on first use."""
         apis = getattr(services, "apis", None)
         if apis is None:
-            apis = cls(services.network, services.auth, services.config)
+            plugins = getattr(services, "plugins", None)
+            apis = cls(services.network, services.auth, services.config,
+                       registry=getattr(plugins, "apis", None))
             services.apis = apis
         return apis
 
     # ---- building blocks ------------------------------------------------------------------------
 
+    def spec(self, api: str) -> ApiSpec:
+        """The registration of ``api``; :class:`ConfigError` (listing the registered APIs) when
+        no installed plugin registers it."""
+        spec = self.registry.get(api)
+        if spec is None:
+            raise unknown_api(api, self.registry)
+        return spec
+
     def base_url(self, tenant: Any, api: str) -> str:
         """The tenant's base URL for ``api`` (cloud and region from the config, else the TenantInfo)."""
         cfg = self.config
         if cfg is not None and tenant.name in getattr(cfg, "tenants", {}):
-            return cfg.tenant(tenant.name).api_base(api)
-        return clouds.regional_base(getattr(tenant, "cloud", None) or "commercial", api,
-                                    getattr(tenant, "region", None))
+            return cfg.tenant(tenant.name).api_base(api, self.registry)
+        spec = self.spec(api)
+        cloud = getattr(tenant, "cloud", None) or "commercial"
+        try:
+            return spec.url_for(cloud, getattr(tenant, "region", None))
+        except ValueError as exc:
+            raise ConfigError(f"tenant '{tenant.name}': no base URL for {spec.title}: {exc}",
+                              hint="check the tenant's cloud and region") from None
 
     def bucket(self, tenant: str, name: str) -> QuotaBucket:
         key = (tenant, name)
@@ -73,17 +100,16 @@ class ApiClients:
         return b
 
     def client(self, tenant: Any, api: str, roles: tuple[str, ...] = (), *, quota: str | None = None) -> ApiClient:
-        """A client for ``api`` (``mde``/``xdr``/``graph``) on ``tenant`` (a TenantInfo), drawing on
-        the (tenant, ``quota`` or ``api``) bucket and asking for a token holding one of ``roles``."""
+        """A client for the registered API ``api`` on ``tenant`` (a TenantInfo), drawing on the
+        (tenant, ``quota`` or ``api``) bucket and, for an Entra ID API, asking for a token holding
+        one of ``roles``."""
         key: tuple | None = (tenant, api, roles, quota)
         try:
             made = self._api_clients.get(key)  # actions ask for the same few on every call
         except TypeError:  # an unhashable tenant or roles: build one each time
             key, made = None, None
         if made is None:
-            if api not in clouds.APIS:
-                raise ConfigError(f"unknown API '{api}'; use one of {', '.join(clouds.APIS)}")
-            made = ApiClient(self, tenant, api, tuple(roles), self.bucket(tenant.name, quota or api))
+            made = ApiClient(self, tenant, api, tuple(roles), self.bucket(tenant.name, quota or api), self.spec(api))
             if key is not None:
                 self._api_clients[key] = made
         return made
@@ -98,8 +124,14 @@ class ApiClients:
             sender = pools[(tenant, api)] = self.network.sender(base_url, headers={"Accept": "application/json"})
         return sender
 
-    def _auth(self, tenant: str, api: str, roles: tuple[str, ...]) -> "BearerAuth | None":
-        return self.auth.auth(tenant, api, roles) if self.auth is not None else None
+    def _auth(self, tenant: str, api: str, roles: tuple[str, ...]) -> "BearerAuth | SecretCredential | None":
+        """What authenticates a request to ``api``: a bearer token, the API's secret, or nothing."""
+        auth = self.spec(api).auth
+        if isinstance(auth, EntraResource):
+            return self.auth.auth(tenant, api, roles) if self.auth is not None else None
+        if isinstance(auth, SecretAuth):
+            return SecretCredential(self.config, tenant, self.spec(api))
+        return None
 
     def _consent(self, tenant: str) -> str | None:
         try:

@@ -15,9 +15,10 @@ empty or dot segments. That refuses an f-string path built from an input that ca
 (``?``), a fragment (``#``), an escape (``%``), a backslash or a ``..`` — the ways a value changes
 the call — so a plugin that forgets the template form fails loudly instead of being steered.
 Absolute URLs are an API's own ``@odata.nextLink``s and are sent as given, but only over https
-(or the base URL's own scheme) to the API's own domain (the base URL's last two labels:
-``microsoft.com``, ``microsoft.us``...; regional hosts differ from the base below it), so a link
-that came from anywhere else cannot take the tenant's token to another host.
+(or the base URL's own scheme) to the API's own domain (the base URL's registrable domain: its
+last two labels, ``microsoft.com``; three under a country code's second level, ``acme.co.uk``;
+regional hosts differ from the base below it), so a link that came from anywhere else cannot
+take the tenant's credentials to another host.
 """
 
 from __future__ import annotations
@@ -97,11 +98,24 @@ def check_plain(path: str) -> str:
                        f"- . _ ~ $ and /, no empty or dot segments)", hint=hint)
 
 
+# second-level labels under which a country code's domains are registered (co.uk, com.au...)
+_SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "gov", "govt", "mil", "net", "ne", "or", "org"})
+
+
+def _domain(host: str) -> str:
+    """The registrable domain of ``host``, near enough without a public-suffix list: the last
+    two labels, or three when the last two are a country code's second level (``co.uk``)."""
+    labels = host.split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
 def check_absolute(url: str, base_url: str) -> str:
     """``url`` when it is https on the domain of ``base_url`` (a nextLink), else :class:`InvalidValue`."""
     base = urlsplit(base_url)
     base_host = (base.hostname or "").lower()
-    domain = ".".join(base_host.split(".")[-2:])
+    domain = _domain(base_host)
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()

@@ -1,5 +1,6 @@
-"""Call budgets: the documented Defender/XDR/hunting limits and a sliding-window bucket per
-(tenant, bucket name) that makes a request wait, never fail, for lack of budget."""
+"""Call budgets: the default limits every registered API declares (``ApiSpec.quotas``), what
+``quotas:`` in soar.yaml makes of them, and a sliding-window bucket per (tenant, bucket name)
+that makes a request wait, never fail, for lack of budget."""
 
 from __future__ import annotations
 
@@ -7,19 +8,13 @@ import asyncio
 import time
 import weakref
 from collections import deque
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from runner.errors import ConfigError
 
-# Documented limits (each API reference page's "Limitations"). Graph's security API documents no
-# call-count limit for incidents, so it has none unless configured.
-DEFAULT_QUOTAS: dict[str, dict[str, int]] = {
-    "mde": {"per_minute": 100, "per_hour": 1500},
-    "xdr": {"per_minute": 50, "per_hour": 1500},
-    "hunting": {"per_minute": 45, "per_hour": 1500},
-    "live_response": {"per_minute": 10},
-    "graph": {},
-}
+if TYPE_CHECKING:  # pragma: no cover
+    from runner.apis.spec import ApiSpec
+
 WINDOWS = {"per_second": 1.0, "per_minute": 60.0, "per_hour": 3600.0, "per_day": 86400.0}
 
 
@@ -109,8 +104,11 @@ class QuotaBucket:
         self._paused_until = max(self._paused_until, self.clock() + seconds)
 
 
-def quota_limits(quotas: Any, time_scale: float = 1.0) -> dict[str, list[tuple[int, float]]]:
-    """Bucket name → [(limit, window seconds)] from :data:`DEFAULT_QUOTAS` and ``quotas``.
+def quota_limits(quotas: Any, time_scale: float = 1.0,
+                 registry: "Mapping[str, ApiSpec] | None" = None) -> dict[str, list[tuple[int, float]]]:
+    """Bucket name → [(limit, window seconds)]: the registered APIs' default budgets
+    (:func:`runner.apis.registry.default_quotas`; ``registry`` ``None``: the process's plugins)
+    with ``quotas`` applied.
 
     ``quotas`` (``config.quotas``): ``off`` / ``{enabled: false}`` disables every bucket;
     ``{mde: {per_minute: 100, per_hour: 1500}}`` replaces one bucket's limits;
@@ -122,7 +120,9 @@ def quota_limits(quotas: Any, time_scale: float = 1.0) -> dict[str, list[tuple[i
     if is_off(quotas) or (isinstance(quotas, Mapping) and (
             quotas.get("enabled") is False or is_off(quotas.get("all", True)))):
         return {}
-    table: dict[str, Any] = {k: dict(v) for k, v in DEFAULT_QUOTAS.items()}
+    from runner.apis.registry import default_quotas
+
+    table: dict[str, Any] = {k: dict(v) for k, v in default_quotas(registry).items()}
     for name, spec in (quotas or {}).items():
         if name in ("enabled", "all", "retry"):
             continue

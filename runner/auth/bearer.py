@@ -21,6 +21,8 @@ class BearerAuth(httpx.Auth):
     ``Authorization`` header is made once per token, so keep one instance per API client."""
 
     requires_request_body = True
+    header_name = "Authorization"  # what runner.apis.client fills with header()
+    query_name = None
 
     def __init__(self, provider: "TokenProvider", tenant: str, api: str, roles: tuple[str, ...] = ()) -> None:
         self.provider = provider

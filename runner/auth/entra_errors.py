@@ -25,6 +25,8 @@ class RequestFacts:
     resource: str
     credential: str  # e.g. "client secret env:SOAR_CLIENT_SECRET" or "certificate A1B2..."
     consent_url: str
+    title: str = ""  # the API's title (ApiSpec.title); "" when no API is in view (metadata)
+    resource_names: tuple[str, ...] = ()  # what `app.resources.<api>` may name besides a URI
 
 
 def _other_cloud(cloud: str) -> str:
@@ -33,7 +35,8 @@ def _other_cloud(cloud: str) -> str:
 
 def _messages(code: int, f: RequestFacts) -> tuple[str, str] | None:
     host = clouds.cloud(f.cloud).authority_host
-    title = clouds.API_TITLES.get(f.api, f.api)
+    title = f.title or f.api or "the API"
+    names = ", ".join(f"`{n}`" for n in f.resource_names or ("default",))
     table: dict[int, tuple[str, str]] = {
         7000215: (
             f"Entra ID rejected the {f.credential} of app {f.client_id} (invalid client secret)",
@@ -68,8 +71,8 @@ def _messages(code: int, f: RequestFacts) -> tuple[str, str] | None:
         ),
         500011: (
             f"{title} ({f.resource}) is not provisioned in tenant '{f.tenant}'",
-            "the tenant must have the service turned on (an admin opens the Microsoft Defender "
-            f"portal once), and the app must be consented again; or check `app.resources.{f.api}`",
+            f"the tenant must have {title} turned on (an admin opens its portal once), and the app "
+            f"must be consented again; or check `app.resources.{f.api}`",
         ),
         650052: (
             f"tenant '{f.tenant}' has not subscribed to or enabled {title}",
@@ -87,7 +90,7 @@ def _messages(code: int, f: RequestFacts) -> tuple[str, str] | None:
         ),
         70011: (
             f"Entra ID rejected the scope for {f.api} ({f.resource}/.default)",
-            f"set `app.resources.{f.api}` to `default`, `windowsatpservice` or one resource URI",
+            f"set `app.resources.{f.api}` to {names} or one resource URI",
         ),
         700027: (
             f"Entra ID could not verify the client assertion signed with the {f.credential}",
@@ -131,7 +134,8 @@ def entra_error(body: Any, f: RequestFacts, *, status: int | None = None) -> Aut
     first_line = str(body.get("error_description") or "").splitlines()[0:1]
     detail = f": {first_line[0][:200]}" if first_line else ""
     code_text = f"AADSTS{codes[0]}, " if codes else ""
-    return AuthError(f"Entra ID refused the token request for {f.api}{detail} [{code_text}{error}{ids}]",
+    what = f"the token request for {f.api}" if f.api else "the request"
+    return AuthError(f"Entra ID refused {what}{detail} [{code_text}{error}{ids}]",
                      where=where,
                      hint="look the AADSTS code up at https://login.microsoftonline.com/error")
 

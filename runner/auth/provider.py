@@ -25,11 +25,16 @@ from typing import Any, Callable, Mapping
 import httpx
 import msal
 
+from runner.apis.choice import choose_api as _choose
+from runner.apis.registry import Registry, registered, spec_for
+from runner.apis.secret_auth import secret_reference
+from runner.apis.spec import ApiSpec, EntraResource, SecretAuth
 from runner.auth import clouds
 from runner.auth.cache import CacheStore, FileCacheStore, MemoryCacheStore, SharedTokenCache, encrypted_store
 from runner.auth.consent import consent_urls
 from runner.auth.credentials import AppCredential
 from runner.auth.entra_errors import RequestFacts, entra_error, unreachable
+from runner.auth.resources import entra_resource, resource_for, resource_names
 from runner.auth.bearer import BearerAuth
 from runner.auth.token import AccessToken
 from runner.auth.validation import TokenValidator
@@ -48,6 +53,11 @@ class Route:
     cloud: clouds.Cloud
     resource: str
     flow: str  # "v1" | "v2"
+    spec: ApiSpec
+
+    @property
+    def entra(self) -> EntraResource:
+        return self.spec.auth  # type: ignore[return-value]  # route() admits Entra APIs only
 
     @property
     def scope(self) -> str:
@@ -98,17 +108,21 @@ class TokenProvider:
     ``refresh_before``: seconds before expiry at which a token is fetched again.
     ``validate``: check signature and claims with pyjwt (keep on; off only for debugging).
     ``clock``: seconds since the epoch (tests move it).
+    ``registry``: the registered APIs (``register_apis``), name → :class:`ApiSpec`; ``None``:
+    the process's plugins (:func:`runner.plugins.load_plugins`), read on first use. Tokens are
+    for the APIs registered with an :class:`EntraResource`; any of them, one code path.
     """
 
     def __init__(self, config: Any, network: Any, *, cache_path: str | Path | None = None,
                  refresh_before: float | None = None, validate: bool = True,
                  clock: Callable[[], float] = time.time, cache_store: CacheStore | None = None,
-                 leeway: float = 60.0) -> None:
+                 leeway: float = 60.0, registry: Registry | None = None) -> None:
         if config is None or config.app is None:
             raise ConfigError("no app registration is configured, so no token can be obtained",
                               hint="add `app:` and `tenants:` to soar.yaml (docs/auth.md), or use --simulate")
         self.config = config
         self.network = network
+        self._registry = registry
         self.clock = clock
         self.validate = validate
         tc = config.token_cache
@@ -122,7 +136,7 @@ class TokenProvider:
             else:
                 cache_store = FileCacheStore(path)
         self.cache = SharedTokenCache(cache_store)
-        self.validator = TokenValidator(network, self._metadata, clock=clock, leeway=leeway)
+        self.validator = TokenValidator(network, self._metadata, clock=clock, leeway=leeway, registry=registry)
         self._sync_client: httpx.Client | None = None
         self._apps: dict[tuple[str, str], msal.ConfidentialClientApplication] = {}
         self._credential: AppCredential | None = None
@@ -171,13 +185,28 @@ class TokenProvider:
 
     # ---- public API --------------------------------------------------------------------------
 
+    @property
+    def registry(self) -> Registry:
+        """The registered APIs this provider serves (given, or the process's plugins')."""
+        if self._registry is None:
+            self._registry = registered(None)
+            self.validator.registry = self._registry
+        return self._registry
+
     def route(self, tenant: str, api: str) -> Route:
+        """How a token for ``api`` on ``tenant`` is obtained. :class:`ConfigError` for an API no
+        plugin registered, or one that does not take Entra ID tokens."""
         t = self.config.tenant(tenant)
-        if api not in clouds.APIS:
-            raise ConfigError(f"unknown API '{api}'; use one of {', '.join(clouds.APIS)}")
+        entra_resource(api, self.registry)  # registered, and an Entra ID API
+        spec = self.registry[api]
         app = self.config.app
-        resource = clouds.resource_for(t.cloud, api, app.resources.get(api))
-        return Route(t, api, clouds.cloud(t.cloud), resource, app.flow(api))
+        resource = resource_for(spec, t.cloud, app.resources.get(api))
+        return Route(t, api, clouds.cloud(t.cloud), resource, app.flow(api), spec)
+
+    def takes_tokens(self, api: str) -> bool:
+        """Whether ``api`` is registered with an Entra ID resource (``False`` for an API-key,
+        bearer- or basic-secret API, or one without authentication: it has no token nor roles)."""
+        return isinstance(spec_for(api, self.registry).auth, EntraResource)
 
     def consent_url(self, tenant: str) -> str:
         t = self.config.tenant(tenant)
@@ -221,14 +250,19 @@ class TokenProvider:
         return token
 
     async def preflight(self, tenant: str, roles_by_api: Mapping[str, tuple[str, ...]],
-                        prefer: str | None = None, choice: str | None = None) -> AccessToken:
+                        prefer: str | None = None, choice: str | None = None) -> AccessToken | None:
         """Pick the API for an action (``prefer`` if the action supports it, else the tenant's
         ``apis.<choice>`` preference, else the action's first API) and check its roles.
 
         With ``prefer="auto"`` (any value that is not one of the action's APIs) the action picks
         its API at run time: the check passes when the app can use *any* of them, trying the
-        chosen one first; when none works, the chosen API's error (naming its role) is raised."""
+        chosen one first; when none works, the chosen API's error (naming its role) is raised.
+        An API that takes no Entra ID token has no roles to check: ``None``, nothing asked — but
+        one that takes a secret must have one named (:class:`ConfigError` before any call)."""
         api = self.choose_api(tenant, roles_by_api, prefer, choice)
+        if not self.takes_tokens(api):
+            self._check_secret(tenant, api)
+            return None
         try:
             return await self.get_token(tenant, api, roles=tuple(roles_by_api.get(api, ())))
         except AuthError:
@@ -236,26 +270,32 @@ class TokenProvider:
                 raise
             for other in roles_by_api:
                 if other != api:
+                    if not self.takes_tokens(other):
+                        self._check_secret(tenant, other)
+                        return None  # the action may use it: no roles to check
                     try:
                         return await self.get_token(tenant, other, roles=tuple(roles_by_api[other]))
                     except AuthError:
                         continue
             raise
 
+    def _check_secret(self, tenant: str, api: str) -> None:
+        spec = self.registry[api]
+        if isinstance(spec.auth, SecretAuth):
+            secret_reference(self.config, tenant, spec)  # names a secret (resolved on the first call)
+
     def choose_api(self, tenant: str, roles_by_api: Mapping[str, tuple[str, ...]], prefer: str | None = None,
                    choice: str | None = None) -> str:
-        """``prefer`` when it is one of the action's APIs; else the tenant's ``apis.<choice>``
-        (only the action's own key: ``apis: {hunting: xdr}`` says nothing about incidents);
-        else the action's first API."""
-        if prefer and (prefer in roles_by_api or not roles_by_api):
-            return prefer
-        if choice:
-            preferred = self.config.tenant(tenant).apis.get(choice)
-            if preferred in roles_by_api:
-                return preferred
+        """The action's API for ``tenant`` (:func:`runner.apis.choice.choose_api`): ``prefer``
+        when it is one of the action's APIs; else the tenant's ``apis.<choice>`` (only the
+        action's own key: ``apis: {hunting: xdr}`` says nothing about incidents); else the
+        action's first API. An action that declares no API gets ``prefer``."""
         if not roles_by_api:
+            if prefer:
+                return prefer
             raise ConfigError("the action declares no API, so no token can be chosen for it")
-        return next(iter(roles_by_api))
+        self.config.tenant(tenant)  # an unknown tenant is an error here, not "no preference"
+        return _choose(self.config, tenant, list(roles_by_api), choice=choice, prefer=prefer)
 
     def invalidate(self, tenant: str, api: str) -> None:
         """Forget the token for (tenant, api): after an API answered 401, before the one retry."""
@@ -279,7 +319,8 @@ class TokenProvider:
             return
         app = self.config.app
         wanted = " or ".join(f"'{r}'" for r in roles)
-        title = clouds.API_TITLES.get(token.api, token.api)
+        spec = self.registry.get(token.api)
+        title = spec.title if spec is not None else token.api
         held = ", ".join(token.roles) if token.roles else "no roles at all"
         raise PermissionMissing(
             f"app {app.client_id} lacks the application role {wanted} on {title} in tenant "
@@ -313,11 +354,15 @@ class TokenProvider:
         return token.expires_on - threshold
 
     def _facts(self, route: Route) -> RequestFacts:
+        return self._tenant_facts(route.tenant, route.api, route.resource, route.spec)
+
+    def _tenant_facts(self, tenant: Any, api: str = "", resource: str = "", spec: ApiSpec | None = None) -> RequestFacts:
         app = self.config.app
         cred = (f"client secret ({app.client_secret})" if app.client_secret
                 else f"certificate ({app.certificate.private_key})")
-        return RequestFacts(route.tenant.name, route.tenant.id, route.tenant.cloud, app.client_id, route.api,
-                            route.resource, cred, self.consent_url(route.tenant.name))
+        return RequestFacts(tenant.name, tenant.id, tenant.cloud, app.client_id, api, resource, cred,
+                            self.consent_url(tenant.name), title=spec.title if spec is not None else api,
+                            resource_names=resource_names(spec) if spec is not None else ())
 
     def _credentials(self) -> AppCredential:
         if self._credential is None:
@@ -416,7 +461,7 @@ class TokenProvider:
             try:
                 checked = await self.validator.validate(raw, tenant=t.name, tenant_id=t.id,
                                                         authority_host=route.cloud.authority_host,
-                                                        api=route.api, resource=route.resource)
+                                                        api=route.api, resource=route.resource, spec=route.spec)
             except AuthError:
                 if retry_possible:
                     log.info("cached token for %s/%s failed validation: fetching a new one", t.name, route.api)
@@ -429,7 +474,9 @@ class TokenProvider:
             claims = decode_unverified(raw)[1]
         # `expires_in` is a string in v1 answers
         expires_on = float(claims["exp"]) if "exp" in claims else self.clock() + float(result.get("expires_in", 0))
-        roles = claims.get("roles") or ()
+        roles = claims.get(route.entra.roles_claim) or ()
+        if isinstance(roles, str):  # a space-separated claim (like `scp`)
+            roles = roles.split()
         return AccessToken(
             value=Secret(raw, name="access_token"), tenant=t.name, tenant_id=t.id, api=route.api,
             resource=route.resource, expires_on=expires_on,
@@ -462,16 +509,17 @@ class TokenProvider:
             except ValueError:
                 body = {}
             if resp.status_code != 200 or "token_endpoint" not in body:
-                route = route or self._route_for(host, tenant_id)
-                if route is not None:
-                    raise entra_error(body, self._facts(route), status=resp.status_code)
+                facts = self._facts(route) if route is not None else self._facts_for(tenant_id)
+                if facts is not None:
+                    raise entra_error(body, facts, status=resp.status_code)
                 raise AuthError(f"{host} answered HTTP {resp.status_code} for tenant {tenant_id}'s metadata")
             self._documents[url] = resp.text
             self._metadata_docs[key] = body
             return body
 
-    def _route_for(self, host: str, tenant_id: str) -> Route | None:
-        for name, t in self.config.tenants.items():
+    def _facts_for(self, tenant_id: str) -> RequestFacts | None:
+        """What we asked for, when a metadata request (no API in view) failed for ``tenant_id``."""
+        for t in self.config.tenants.values():
             if t.id == tenant_id:
-                return self.route(name, "mde")
+                return self._tenant_facts(t)
         return None

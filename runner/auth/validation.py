@@ -2,7 +2,8 @@
 
 Checks, in order: the token is a JWT signed with RS256 by a key in the tenant's JWKS
 (fetched through our own httpx client, cached for a day, refetched once when an unknown
-``kid`` shows up); ``aud`` is one of the identifier URIs of the API's resource app; ``iss``
+``kid`` shows up); ``aud`` is one of the identifier URIs of the API's resource app (its
+registered :class:`~runner.apis.spec.EntraResource`, :mod:`runner.auth.resources`); ``iss``
 is the tenant's v1 or v2 issuer; ``tid`` is the configured tenant and the GUID in ``iss``;
 ``exp``/``nbf`` hold with ``leeway`` seconds on our clock.
 
@@ -23,7 +24,10 @@ from typing import Any, Awaitable, Callable
 import httpx
 import jwt
 
+from runner.apis.registry import Registry, registered
+from runner.apis.spec import ApiSpec
 from runner.auth import clouds
+from runner.auth.resources import accepted_audiences
 from runner.errors import AuthError, Location
 
 log = logging.getLogger("soar.auth")
@@ -40,11 +44,15 @@ class Validated:
 
 
 class TokenValidator:
-    """Validates tokens for many tenants; keeps their JWKS."""
+    """Validates tokens for many tenants; keeps their JWKS. ``registry``: the registered APIs
+    (``None``: the process's plugins, read on first use) — their resource apps say which
+    audiences a token may carry."""
 
     def __init__(self, network: Any, metadata: MetadataFn, *, clock: Callable[[], float],
-                 leeway: float = 60.0, jwks_ttl: float = DAY, min_refetch: float = 60.0) -> None:
+                 leeway: float = 60.0, jwks_ttl: float = DAY, min_refetch: float = 60.0,
+                 registry: Registry | None = None) -> None:
         self.network = network
+        self.registry = registry
         self.metadata = metadata
         self.clock = clock
         self.leeway = leeway
@@ -94,8 +102,13 @@ class TokenValidator:
     # ---- validation -----------------------------------------------------------------------
 
     async def validate(self, raw: str, *, tenant: str, tenant_id: str, authority_host: str,
-                       api: str, resource: str) -> Validated:
-        """Validate ``raw`` for (tenant, api). Raises :class:`AuthError` naming the reason."""
+                       api: str, resource: str, spec: ApiSpec | None = None) -> Validated:
+        """Validate ``raw`` for (tenant, api). Raises :class:`AuthError` naming the reason.
+        ``spec``: the API's registration (default: looked up in the registry)."""
+        if spec is None:
+            if self.registry is None:
+                self.registry = registered(None)
+            spec = self.registry.get(api)
         def reject(reason: str) -> AuthError:
             return AuthError(f"the {api} token for tenant '{tenant}' failed validation: {reason}",
                              where=Location(tenant=tenant),
@@ -126,19 +139,21 @@ class TokenValidator:
         except jwt.InvalidTokenError as exc:
             raise reject(f"it cannot be decoded ({type(exc).__name__})") from None
         await self._check_claims(claims, reject, tenant_id=tenant_id, host=authority_host,
-                                 api=api, resource=resource)
+                                 spec=spec, resource=resource)
         return Validated(claims, verified)
 
     async def _check_claims(self, claims: dict, reject, *, tenant_id: str, host: str,
-                            api: str, resource: str) -> None:
+                            spec: ApiSpec | None, resource: str) -> None:
         for name in ("aud", "iss", "tid", "exp"):
             if name not in claims:
                 raise reject(f"the `{name}` claim is missing")
         aud = claims["aud"]
         auds = aud if isinstance(aud, list) else [aud]
-        accepted = clouds.accepted_audiences(api, resource)
+        if spec is None:
+            raise reject("its API is not registered, so no audience can be accepted")
+        accepted = accepted_audiences(spec, resource)
         if not any(isinstance(a, str) and a in accepted for a in auds):
-            raise reject(f"its audience {aud!r} is not {clouds.API_TITLES.get(api, api)}")
+            raise reject(f"its audience {aud!r} is not {spec.title}")
         tid = str(claims["tid"]).lower()
         if tid != tenant_id.lower():
             raise reject(f"it was issued for tenant {tid}, not {tenant_id}")

@@ -17,7 +17,6 @@ import click
 from runner.cli.common import console, handle_errors, print_json, resolve_sim_url, sim_url_option, state
 from runner.errors import ConfigError, SoarError
 
-API_CHOICE = click.Choice(["mde", "xdr", "graph"])
 simulate_option = click.option("--simulate", is_flag=True,
                                help="Use the built-in simulated cloud and its demo tenants.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
@@ -82,6 +81,16 @@ def _provider(config: Any, network: Any) -> Iterator[Any]:
         provider.close()
 
 
+def _first_entra_api(provider: Any) -> str:
+    from runner.apis.registry import entra_apis
+
+    found = entra_apis(provider.registry)
+    if not found:
+        raise ConfigError("no installed plugin registers an API that takes Entra ID tokens",
+                          hint="install the plugin of the API (`soar plugins list` shows what is installed)")
+    return found[0]
+
+
 def _app(config: Any) -> Any:
     if config.app is None:
         raise ConfigError("soar.yaml has no `app:` registration",
@@ -143,7 +152,8 @@ def consent_url(tenant_name: str | None, redirect_uri: str | None, client_id: st
 
 @click.command("token")
 @click.argument("tenant")
-@click.option("--api", type=API_CHOICE, default="mde", show_default=True)
+@click.option("--api", metavar="API", help="A registered API that takes Entra ID tokens (default: the first one "
+                                          "registered; `soar tenants check` lists them).")
 @click.option("--decode", is_flag=True, help="Show every claim (never the signature).")
 @click.option("--raw", is_flag=True, help="Print the raw access token (and nothing else).")
 @simulate_option
@@ -151,12 +161,14 @@ def consent_url(tenant_name: str | None, redirect_uri: str | None, client_id: st
 @without_role_option
 @json_option
 @handle_errors
-def token(tenant: str, api: str, decode: bool, raw: bool, simulate: bool, sim_url: str | None,
+def token(tenant: str, api: str | None, decode: bool, raw: bool, simulate: bool, sim_url: str | None,
           without_roles: tuple[str, ...], as_json: bool) -> None:
     """Get a token for TENANT and show its claims, roles and expiry."""
     config, network, _cloud = _config(simulate, sim_url, without_roles)
     _app(config)
     with _provider(config, network) as provider:
+        if api is None:
+            api = _first_entra_api(provider)
         tok = asyncio.run(provider.get_token(tenant, api))
     if raw:
         click.echo(tok.value.reveal())
@@ -284,7 +296,7 @@ async def _check_one(provider: Any, config: Any, name: str, needs: list[dict] | 
     t = config.tenant(name)
     wanted: dict[str, list[dict]] = {}
     if needs is None:
-        wanted = {api: [] for api in ("mde", "xdr", "graph")}
+        wanted = {api: [] for api, spec in provider.registry.items() if spec.auth is not None}
     else:
         for need in needs:
             targets = need["tenants"]
@@ -295,7 +307,12 @@ async def _check_one(provider: Any, config: Any, name: str, needs: list[dict] | 
     apis: dict[str, dict] = {}
     ok = True
     for api, group in wanted.items():
-        entry: dict[str, Any] = {"token": False, "roles": [], "missing": [], "error": None}
+        if not provider.takes_tokens(api):
+            entry = await _check_secret(provider, config, name, api, required=needs is not None)
+            ok = ok and entry["ok"]
+            apis[api] = entry
+            continue
+        entry = {"auth": "entra", "token": False, "roles": [], "missing": [], "error": None}
         try:
             tok = await provider.get_token(name, api)
         except SoarError as err:
@@ -314,10 +331,37 @@ async def _check_one(provider: Any, config: Any, name: str, needs: list[dict] | 
             ok = ok and not entry["missing"]
         apis[api] = entry
     unreachable = any(e.get("unreachable") for e in apis.values())
+    entra_ok = all(e["token"] and not e["missing"] for e in apis.values() if e["auth"] == "entra")
     return {"name": name, "tenant_id": t.id, "cloud": t.cloud, "ok": ok, "apis": apis,
             "unreachable": unreachable,
             # consent grants roles and admits the app: worth it only when Entra ID answered
-            "consent_url": None if ok or unreachable else provider.consent_url(name)}
+            "consent_url": None if entra_ok or unreachable else provider.consent_url(name)}
+
+
+async def _check_secret(provider: Any, config: Any, tenant: str, api: str, *, required: bool) -> dict:
+    """An API that takes a secret (or nothing): which reference soar.yaml names for it and whether
+    it resolves — never its value. A missing one fails the check only when a playbook needs the API."""
+    from runner.apis.registry import auth_kind
+    from runner.apis.secret_auth import secret_reference
+    from runner.secrets import resolve
+
+    spec = provider.registry[api]
+    kind = auth_kind(spec)
+    entry: dict[str, Any] = {"auth": kind, "token": False, "roles": [], "missing": [], "error": None,
+                             "credential": None, "ok": True}
+    if kind == "none":
+        entry["token"] = True
+        return entry
+    try:
+        ref, where = secret_reference(config, tenant, spec)
+        entry["credential"] = f"{where} ({ref})"
+        await asyncio.to_thread(resolve, ref, f"credentials.{api}")
+    except SoarError as err:
+        entry["error"], entry["hint"] = err.message, err.hint
+        entry["ok"] = not required
+    else:
+        entry["token"] = True
+    return entry
 
 
 def _print_report(report: list[dict], with_needs: bool) -> None:
@@ -330,27 +374,47 @@ def _print_report(report: list[dict], with_needs: bool) -> None:
     for r in report:
         first = True
         for api, e in r["apis"].items():
-            token_cell = Text("yes", style="green") if e["token"] else Text.assemble(("no", "red"), " " + (e["error"] or ""))
+            token_cell = _credential_cell(e)
             missing = "; ".join(dict.fromkeys(f"{' or '.join(m['any_of'])} ({m['action']})" for m in e["missing"]))
-            row = [r["name"] if first else "", r["cloud"] if first else "", api, token_cell,
-                   ", ".join(e["roles"]) or "-"]
+            roles = ", ".join(e["roles"]) or "-" if e.get("auth", "entra") == "entra" else "n/a"
+            row = [r["name"] if first else "", r["cloud"] if first else "", api, token_cell, roles]
             if with_needs:
                 row.append(Text(missing, style="red"))
             rows.append(row)
             first = False
-    columns = ("tenant", "cloud", "api", "token", "roles held") + (("missing",) if with_needs else ())
+    columns = ("tenant", "cloud", "api", "credential", "roles held") + (("missing",) if with_needs else ())
     out = console()
     print_table(out, columns, rows, ids=(0,))
     for r in report:
         if r["ok"]:
             continue
         name = escape(r["name"])
+        for api, e in r["apis"].items():
+            if e.get("auth", "entra") != "entra" and not e.get("ok", True):
+                out.print(f"[yellow]{name}[/]: {escape(e['error'] or '')}")
+                out.print(f"  [yellow]hint:[/] {escape(e.get('hint') or '')}")
+        if not r.get("consent_url") and not r.get("unreachable"):
+            continue
         if r.get("unreachable"):
             failed = next(e for e in r["apis"].values() if e.get("unreachable"))
             out.print(f"[yellow]{name}[/]: {escape(failed['error'])}")
             out.print(f"  [yellow]hint:[/] {escape(failed['hint'] or '')}")
             continue
         out.print(f"[yellow]{name}[/]: an admin of the tenant should (re)consent: {escape(r['consent_url'] or '')}")
+
+
+def _credential_cell(e: dict) -> Any:
+    """The credential column: a token (Entra ID), the secret reference in use, or nothing to send."""
+    from rich.text import Text
+
+    kind = e.get("auth", "entra")
+    if kind == "none":
+        return Text("none needed", style="dim")
+    if e["token"]:
+        return Text("token", style="green") if kind == "entra" else \
+            Text.assemble((kind, "green"), f" {e.get('credential') or ''}")
+    style = "red" if e.get("ok", False) is False or kind == "entra" else "yellow"
+    return Text.assemble(("no" if kind == "entra" else f"{kind}: not set", style), " " + (e["error"] or ""))
 
 
 __all__ = ["consent_url", "token", "tenants", "roles_needed"]

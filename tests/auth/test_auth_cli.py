@@ -87,7 +87,9 @@ def test_tenants_check_against_playbook_roles(on_cloud, monkeypatch, tmp_path):
     async def isolate(ctx, inputs):
         return None
 
-    host = PluginHost(entry_points=False)
+    import soar_defender  # registers the mde API the action's roles name
+
+    host = PluginHost(entry_points=False, extra=[soar_defender])
     host.actions.add(Action(name="test.isolate", summary="isolate", func=isolate, effect="destructive",
                             roles={"mde": ("Machine.Isolate",)}), "test")
     monkeypatch.setattr("runner.plugins.load_plugins", lambda: host)

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from pydantic import BaseModel, ConfigDict
 
 from runner import errors, odata
+from runner.apis import choice
 from runner.errors import Location
 
 # The `filter` inputs: author text, joined as is (runner.odata.raw); a value from a trigger pasted
@@ -77,11 +78,9 @@ def is_not_found(err: BaseException) -> bool:
 
 
 def tenant_preference(ctx: Any, key: str) -> str | None:
-    """The tenant's ``apis.<key>`` preference from soar.yaml, if any."""
-    config = ctx.services.config
-    if config is None or ctx.tenant is None or ctx.tenant.name not in getattr(config, "tenants", {}):
-        return None
-    return config.tenant(ctx.tenant.name).apis.get(key)
+    """The tenant's ``apis.<key>`` preference from soar.yaml, if any (the runner's one reading
+    of it, :func:`runner.apis.choice.tenant_preference`)."""
+    return choice.tenant_preference(ctx.services.config, ctx.tenant.name if ctx.tenant is not None else None, key)
 
 
 async def choose_api(ctx: Any, wanted: str, *, preference: str, roles: Mapping[str, tuple[str, ...]],
