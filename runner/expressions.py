@@ -31,9 +31,8 @@ from jinja2.runtime import Context
 
 from runner import expr_limits as lim
 from runner.errors import ExpressionError, ExpressionLimitError, ExpressionSyntaxError
-from runner.filters import (BUILTIN_FILTERS, BUILTIN_GLOBALS, f_alerts, f_defang, f_devices,  # noqa: F401
-                            f_entities, f_flatten, f_from_json, f_regex_search, f_to_json, f_unique_by,
-                            g_ago, g_now)
+from runner.filters import (BUILTIN_FILTERS, BUILTIN_GLOBALS, f_defang, f_flatten, f_from_json,  # noqa: F401
+                            f_regex_search, f_to_json, f_unique_by, g_ago, g_now)
 from runner.expr_hints import null_value_hint
 from runner.expr_limits import render_async  # noqa: F401  (the engine renders through it)
 from runner.placeholders import PlaceholderMap

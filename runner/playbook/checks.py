@@ -46,16 +46,20 @@ class _StepInfo:
     phase: str = TENANT  # TENANT (`steps:`, per tenant) or AFTER (`after_tenants:`, once)
 
 
-def check_playbook(playbook: Playbook, actions: ActionRegistry, engine: ExpressionEngine) -> list[PlaybookError]:
-    """Every static problem of ``playbook``, located (an empty list: the playbook is fine)."""
-    return _Checker(playbook, actions, engine).run()
+def check_playbook(playbook: Playbook, actions: ActionRegistry, engine: ExpressionEngine,
+                   host: Any = None) -> list[PlaybookError]:
+    """Every static problem of ``playbook``, located (an empty list: the playbook is fine).
+    ``host``: the :class:`~runner.plugins.PluginHost` whose poll sources a poll trigger may name
+    (``None``: poll sources are not checked)."""
+    return _Checker(playbook, actions, engine, host).run()
 
 
 class _Checker:
-    def __init__(self, playbook: Playbook, actions: ActionRegistry, engine: ExpressionEngine):
+    def __init__(self, playbook: Playbook, actions: ActionRegistry, engine: ExpressionEngine, host: Any = None):
         self.pb = playbook
         self.actions = actions
         self.engine = engine
+        self.host = host
         self.errors: list[PlaybookError] = []
         self.steps: dict[str, _StepInfo] = {}  # by id (the first, when an id is used twice)
         self.infos: list[_StepInfo] = []  # every step, in document order
@@ -111,6 +115,8 @@ class _Checker:
 
         hook_paths: dict[str, int] = {}
         for i, trigger in enumerate(pb.on):
+            if getattr(trigger, "poll", None) is not None:
+                self.check_poll(i, trigger.poll)
             spec = getattr(trigger, "webhook", None)
             if spec is None:
                 continue
@@ -126,6 +132,26 @@ class _Checker:
             hook_paths.setdefault(spec.path, i)
         for name, spec in pb.inputs.items():
             self.check_input_spec(name, spec)
+
+    def check_poll(self, i: int, spec: Any) -> None:
+        """The source is one an installed plugin registered; ``filter:`` only on OData listings."""
+        if self.host is None:
+            return
+        from runner.serve.sources import unknown_source_hint
+
+        source = self.host.poll_sources.get(spec.source)
+        if source is None:
+            close = did_you_mean(spec.source, self.host.poll_sources)
+            self.error(("on", i, "poll", "source"), f"poll source '{spec.source}' is not registered by any "
+                       f"installed plugin{f' ({close})' if close else ''}",
+                       unknown_source_hint(self.host, spec.source))
+            return
+        by_time = [lst.api for lst in source.listings if lst.paging != "odata"]
+        if spec.filter is not None and by_time:
+            self.error(("on", i, "poll", "filter"), f"poll source '{spec.source}' is listed by time from API "
+                       f"'{by_time[0]}', which takes no `filter:`",
+                       "remove `filter:` and test the items in the playbook instead (a step's `when:` on "
+                       "`trigger.payload.item`)")
 
     def check_input_spec(self, name: str, spec: Any) -> None:
         types = _INPUT_TYPES[spec.type]

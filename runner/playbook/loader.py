@@ -5,8 +5,8 @@ The path of a playbook through here is: text → :func:`~runner.playbook.yamlpos
 :mod:`runner.playbook.checks` (actions, inputs, expressions, references). Every problem becomes
 a :class:`~runner.errors.PlaybookError` whose ``str()`` reads::
 
-    playbooks/triage.yaml:12:9: step 'isolate': unknown action 'defender.isolat_machine'
-      hint: did you mean 'defender.isolate_machine'? `soar actions list` shows all actions
+    playbooks/triage.yaml:12:9: step 'isolate': unknown action 'acme.isolat_host'
+      hint: did you mean 'acme.isolate_host'? `soar actions list` shows all actions
 
 pydantic's own wording never reaches the user: :func:`explain_error` turns each entry of a
 ``ValidationError`` into plain words, with the position of the offending node.
@@ -136,7 +136,7 @@ class PlaybookLoader:
         """Static checks (actions, inputs, expressions, references): every problem, located."""
         from runner.playbook.checks import check_playbook
 
-        return check_playbook(playbook, self.host.actions, self.engine)
+        return check_playbook(playbook, self.host.actions, self.engine, self.host)
 
 
 def load_playbook(path: str | Path, host: PluginHost | None = None) -> m.Playbook:
@@ -446,6 +446,9 @@ def _pattern_message(field: Any, value: Any, model: type[BaseModel] | None) -> t
     if model is m.Step:
         return (f"step id {_show(value)} must start with a lowercase letter and contain only lowercase "
                 "letters, digits, '_' and '-'", "e.g. `id: isolate_devices`")
+    if model is m.PollSpec:
+        return (f"poll source {_show(value)} must be a plugin's source name, `vendor.things`: lowercase "
+                "letters, digits, '_' and '-', with a '.'", "e.g. `poll: {source: acme.events}`")
     return (f"webhook path {_show(value)} must start with '/' and contain only letters, digits, "
             "'/', '_', '.' and '-'", "e.g. `webhook: {path: /phish}`")
 

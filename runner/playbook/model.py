@@ -67,8 +67,13 @@ class WebhookTrigger(_Strict):
     webhook: WebhookSpec
 
 
+SOURCE_PATTERN = r"^[a-z][a-z0-9_-]*(?:\.[a-z][a-z0-9_-]*)+$"
+
+
 class PollSpec(_Strict):
-    source: Literal["defender.incidents", "defender.alerts"]
+    source: str = Field(pattern=SOURCE_PATTERN,
+                        description="A poll source an installed plugin registers, `vendor.things` "
+                                    "(`soar validate` lists them)")
     every: Duration = 120.0
     filter: str | None = None
     overlap: Duration = 3600.0

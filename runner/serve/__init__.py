@@ -10,7 +10,7 @@
     httpserver.py uvicorn with limits: head deadline (slow clients), keep-alive, connection cap
     approvals.py  ApprovalDesk: decisions over HTTP, timeouts, continuing decided runs
     metrics.py    ServeMetrics (the only module importing prometheus_client)
-    polling.py    Poller: polling triggers (defender.incidents / defender.alerts)
+    polling.py    Poller: polling triggers on the poll sources plugins register
 
 Trigger events are recorded in the run store's inbox (``runner.store.inbox``) before anyone is
 told they were accepted; see docs/serve.md.

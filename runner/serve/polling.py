@@ -1,15 +1,22 @@
-"""Polling triggers: ``poll: {source: defender.incidents | defender.alerts, every, filter, overlap, batch}``.
+"""Polling triggers: ``poll: {source: <vendor.things>, every, filter, overlap, batch}``.
 
-A :class:`Poller` watches one source for one (playbook, tenant). Each :meth:`Poller.poll_once`:
+A plugin registers each source (``register_poll_sources``, :mod:`runner.serve.sources`): which
+APIs can list it, at which path, with which time and id fields, roles and page size. This module
+knows no source by name. A :class:`Poller` watches one source for one (playbook, tenant): it looks
+the source up in the plugin host, picks the listing's API for the tenant with
+:func:`runner.apis.choice.choose_api` (the source's ``choice`` key of the tenant's ``apis:``), and
+lists it through :class:`runner.apis.ApiClients` — the same quotas, token handling, retries and
+error mapping as actions. Each :meth:`Poller.poll_once`:
 
 1. reads the scope's cursor (:mod:`runner.store.cursors`): the **watermark**, the max
-   ``lastUpdateTime`` seen (on the first poll: the clock's now);
-2. lists the source with ``$filter=lastUpdateTime ge <watermark - overlap>`` (and the trigger's
-   ``filter:`` ANDed in), page by page, through :class:`runner.apis.ApiClients` — the same quotas,
-   token handling, retries and error mapping as actions;
-3. drops every item whose key ``(id, lastUpdateTime)`` was already processed, so the overlap
-   window re-reads late arrivals without repeating anything; an *update* of an item (a new
-   ``lastUpdateTime``) is a new key and is processed again;
+   ``time_field`` seen (on the first poll: the clock's now);
+2. lists what changed since ``watermark - overlap``. A listing that pages ``odata`` is read with
+   ``$filter=<time_field> ge <since>`` (and the trigger's ``filter:`` ANDed in), page by page
+   (``$top``/``$skip``, ``@odata.nextLink``); one that pages ``since`` with one request carrying
+   ``<since_param>=<since>`` (ISO 8601), its items under ``items_key``;
+3. drops every item whose key ``(id, time)`` was already processed, so the overlap window
+   re-reads late arrivals without repeating anything; an *update* of an item (a new time) is a
+   new key and is processed again;
 4. hands the new items to ``submit`` — one call per item, oldest first, or one per poll with
    ``batch: true`` — and only then saves the cursor and the new keys (keys older than the window
    are pruned). ``submit`` dedups on its key too, so a crash between 4 and the save repeats nothing.
@@ -19,10 +26,10 @@ tenant and page) and holds the watermark back, so the next poll reads it again. 
 ``skip_after`` consecutive polls held back like that (default 3) the failing page is **skipped**:
 recorded as such, the poll goes on past it and the watermark moves. The count is per poll, not
 per page offset, because new arrivals shift items between pages; so a failing page holds the
-cursor back for at most ``skip_after`` polls. Items of a skipped page whose ``lastUpdateTime``
-falls behind ``watermark - overlap`` are lost (the skip record says where to look). So is an
-item that arrives later than the overlap window: its ``lastUpdateTime`` is older than any
-future query. Size ``overlap`` to the delivery delay you expect (default 1 h).
+cursor back for at most ``skip_after`` polls. Items of a skipped page whose time falls behind
+``watermark - overlap`` are lost (the skip record says where to look). So is an item that arrives
+later than the overlap window: its time is older than any future query. Size ``overlap`` to the
+delivery delay you expect (default 1 h).
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from runner import odata
-from runner.errors import SoarError
+from runner.errors import PluginError, SoarError
+from runner.serve.sources import PollListing, PollSource, unknown_source_hint
 from runner.store.cursors import CursorStore
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,32 +54,6 @@ log = logging.getLogger("soar.poll")
 UTC = timezone.utc
 
 Submit = Callable[[dict, str], Awaitable["str | None"]]
-
-INCIDENT_ROLES = {"xdr": ("Incident.Read.All", "Incident.ReadWrite.All"),
-                  "graph": ("SecurityIncident.Read.All", "SecurityIncident.ReadWrite.All")}
-ALERT_ROLES = ("Alert.Read.All", "Alert.ReadWrite.All")
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where and how one poll source is listed."""
-
-    api: str                     # mde | xdr | graph (also the quota bucket)
-    path: str
-    time_field: str              # the item's lastUpdateTime field (and the $filter field)
-    id_field: str
-    roles: tuple[str, ...]
-    page_size: int
-    params: tuple[tuple[str, str], ...] = ()
-
-
-SOURCES = {
-    ("defender.incidents", "xdr"): Source("xdr", "/api/incidents", "lastUpdateTime", "incidentId",
-                                          INCIDENT_ROLES["xdr"], 100),
-    ("defender.incidents", "graph"): Source("graph", "/v1.0/security/incidents", "lastUpdateDateTime", "id",
-                                            INCIDENT_ROLES["graph"], 50, (("$expand", "alerts"),)),
-    ("defender.alerts", "mde"): Source("mde", "/api/alerts", "lastUpdateTime", "id", ALERT_ROLES, 100),
-}
 
 
 @dataclass
@@ -121,7 +103,7 @@ def key_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-# ---- choosing and shaping ----------------------------------------------------------------------
+# ---- the source --------------------------------------------------------------------------------
 
 def scope_name(spec: "PollSpec") -> str:
     """The cursor's scope: the source, plus a hash of ``filter:`` (a new filter is a new cursor)."""
@@ -130,26 +112,34 @@ def scope_name(spec: "PollSpec") -> str:
     return f"{spec.source}#{hashlib.sha256(spec.filter.encode()).hexdigest()[:12]}"
 
 
-def incidents_api(services: Any, tenant: Any) -> str:
-    """``graph`` when the tenant's ``apis.incidents`` in soar.yaml says so, else ``xdr``
-    (the same choice as the ``defender.*_incident`` actions)."""
-    config = getattr(services, "config", None)
-    if config is not None and tenant.name in getattr(config, "tenants", {}):
-        if config.tenant(tenant.name).apis.get("incidents") == "graph":
-            return "graph"
-    return "xdr"
+def registered_source(services: Any, name: str) -> tuple[PollSource, Any]:
+    """The poll source ``name`` from the plugin host of ``services`` (``services.plugins``, else
+    the process-wide one), with the host; a name no installed plugin registered is a
+    :class:`~runner.errors.PluginError` that lists the registered ones."""
+    host = getattr(services, "plugins", None)
+    if host is None:
+        from runner.plugins import load_plugins
+
+        host = load_plugins()
+    source = host.poll_sources.get(name)
+    if source is None:
+        raise PluginError(f"poll source '{name}' is not registered by any installed plugin",
+                          hint=unknown_source_hint(host, name))
+    return source, host
 
 
-def normalizer(source: Source) -> Callable[[dict], dict]:
-    """Incidents come out in the Defender plugin's one shape (XDR names) whichever API served
-    them, as ``defender.list_incidents`` gives them; alerts as MDE returns them."""
-    if source.api == "mde":
-        return lambda item: item
-    try:
-        from soar_defender.incidents import from_graph, from_xdr
-    except ImportError:  # plugin not installed: the API's own shape, tagged with the API
-        return lambda item: {**item, "api": source.api}
-    return from_graph if source.api == "graph" else from_xdr
+def choose_listing(services: Any, tenant: Any, source: PollSource) -> PollListing:
+    """The listing that serves ``source`` for ``tenant``: its API chosen by
+    :func:`runner.apis.choice.choose_api` (the tenant's ``apis.<source.choice>``, else the first)."""
+    from runner.apis.choice import choose_api
+
+    api = choose_api(getattr(services, "config", None), tenant.name, [lst.api for lst in source.listings],
+                     choice=source.choice)
+    return next(lst for lst in source.listings if lst.api == api)
+
+
+def _same(item: dict) -> dict:
+    return item
 
 
 def _reason(exc: SoarError) -> str:
@@ -162,10 +152,14 @@ def _reason(exc: SoarError) -> str:
 class Poller:
     """Polls one source for one (playbook, tenant); see the module docstring.
 
-    ``services``: the process's :class:`~runner.engine.context.Services` (its ``store`` holds the
-    cursor; its ``apis`` — made on first use — fetch). ``clock``: Unix seconds, used for the first
-    watermark only. ``skip_after``: polls a failing page may hold the cursor back. ``page_size``:
-    ``$top`` per request (default: the API's page size). ``max_pages``: safety stop per poll.
+    ``services``: the process's :class:`~runner.engine.context.Services` (its ``plugins`` registry
+    holds the source; its ``store`` the cursor; its ``apis`` — made on first use — fetch).
+    ``clock``: Unix seconds, used for the first watermark only. ``skip_after``: polls a failing
+    page may hold the cursor back. ``page_size``: ``$top`` per request (default: the listing's).
+    ``max_pages``: safety stop per poll.
+
+    The source is looked up, and its API chosen, on the first poll: a source that no installed
+    plugin registers fails that poll (and each next one) with a :class:`~runner.errors.PluginError`.
     """
 
     def __init__(self, services: "Services", playbook_name: str, spec: "PollSpec", tenant: "TenantInfo", *,
@@ -181,10 +175,8 @@ class Poller:
         self.skip_after = skip_after
         self.max_pages = max_pages
         self.scope = scope_name(spec)
-        api = incidents_api(services, tenant) if spec.source == "defender.incidents" else "mde"
-        self.source = SOURCES[(spec.source, api)]
-        self.page_size = page_size or self.source.page_size
-        self.normalize = normalizer(self.source)
+        self._page_size = page_size
+        self._listing: PollListing | None = None
         self.cursors = cursors or CursorStore(services.store)
         self._running = False
 
@@ -194,6 +186,24 @@ class Poller:
     @property
     def label(self) -> str:
         return f"poll {self.spec.source} for playbook '{self.playbook}', tenant '{self.tenant.name}'"
+
+    @property
+    def listing(self) -> PollListing:
+        """How the source is listed for this tenant (looked up once)."""
+        if self._listing is None:
+            source, _host = registered_source(self.services, self.spec.source)
+            listing = choose_listing(self.services, self.tenant, source)
+            if self.spec.filter and listing.paging != "odata":
+                raise PluginError(f"poll source '{source.name}' is listed from API '{listing.api}' by time "
+                                  f"(`{listing.since_param}=`), which takes no `filter:`",
+                                  hint="remove `filter:` from the poll trigger and filter the items in the "
+                                       "playbook (a step's `when:`)")
+            self._listing = listing
+        return self._listing
+
+    @property
+    def page_size(self) -> int:
+        return self._page_size or self.listing.page_size
 
     async def poll_once(self, submit: Submit) -> PollResult:
         """Fetch what changed since the watermark (minus the overlap), submit what is new, save."""
@@ -206,6 +216,7 @@ class Poller:
             self._running = False
 
     async def _poll(self, submit: Submit) -> PollResult:
+        src = self.listing
         args = (self.playbook, self.tenant.name, self.scope)
         cursor = self.cursors.get(*args)
         watermark = cursor.watermark if cursor and cursor.watermark else datetime.fromtimestamp(self.clock(), UTC)
@@ -213,16 +224,16 @@ class Poller:
         since = floor_ms(watermark - timedelta(seconds=self.spec.overlap))
         result = PollResult(since=odata_time(since))
         skip_mode = held_failures + 1 >= self.skip_after
-        items, held, error = await self._fetch(since, skip_mode, result)
+        fetch = self._fetch_odata if src.paging == "odata" else self._fetch_since
+        items, held, error = await fetch(src, since, skip_mode, result)
 
         seen = self.cursors.seen_keys(*args)
         fresh: dict[str, tuple[datetime, dict]] = {}
         newest = watermark
         for item in items:
-            item_id, when = item.get(self.source.id_field), parse_time(item.get(self.source.time_field))
+            item_id, when = item.get(src.id_field), parse_time(item.get(src.time_field))
             if item_id is None or when is None:
-                log.warning("%s: item without %s/%s ignored", self.label, self.source.id_field,
-                            self.source.time_field)
+                log.warning("%s: item without %s/%s ignored", self.label, src.id_field, src.time_field)
                 continue
             newest = max(newest, when)
             key = f"{item_id}@{key_time(when)}"
@@ -252,8 +263,9 @@ class Poller:
 
     async def _submit(self, submit: Submit, fresh: dict[str, tuple[datetime, dict]], result: PollResult,
                       done: list[tuple[str, datetime]]) -> None:
-        base = {"tenant": self.tenant.name, "source": self.spec.source, "api": self.source.api,
-                "since": result.since}
+        src = self.listing
+        normalize = src.normalize or _same
+        base = {"tenant": self.tenant.name, "source": self.spec.source, "api": src.api, "since": result.since}
         prefix = f"poll:{self.tenant.name}:{self.scope}:"
         ordered = sorted(fresh.items(), key=lambda kv: (kv[1][0], kv[0]))
         if self.spec.batch:
@@ -261,7 +273,7 @@ class Poller:
                 return
             keys = [k for k, _ in ordered]
             digest = hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()[:32]
-            payload = {**base, "items": [self.normalize(item) for _, (_, item) in ordered]}
+            payload = {**base, "items": [normalize(item) for _, (_, item) in ordered]}
             event = await submit(payload, f"{prefix}batch:{digest}")
             if event is None:
                 result.duplicates += len(ordered)
@@ -271,8 +283,8 @@ class Poller:
             done.extend((k, when) for k, (when, _) in ordered)
             return
         for key, (when, item) in ordered:
-            payload = {**base, "id": str(item[self.source.id_field]), "lastUpdateTime": key_time(when),
-                       "item": self.normalize(item)}
+            payload = {**base, "id": str(item[src.id_field]), "lastUpdateTime": key_time(when),
+                       "item": normalize(item)}
             event = await submit(payload, prefix + key)
             if event is None:
                 result.duplicates += 1
@@ -281,16 +293,32 @@ class Poller:
                 result.submitted += 1
             done.append((key, when))
 
-    async def _fetch(self, since: datetime, skip_mode: bool, result: PollResult) -> tuple[list[dict], bool, str | None]:
+    async def _fetch_since(self, src: PollListing, since: datetime, skip_mode: bool,
+                           result: PollResult) -> tuple[list[dict], bool, str | None]:
+        """One request with ``<since_param>=<since>``; returns (items, held back, last error)."""
+        client = self._client(src)
+        try:
+            body = await client.get(src.path, {**dict(src.params), src.since_param: odata_time(since)})
+        except SoarError as exc:
+            error = _reason(exc)
+            self._failed(since, 0, None, error, skipped=skip_mode, result=result)
+            return [], not skip_mode, error
+        result.pages += 1
+        page = body.get(src.items_key) if isinstance(body, dict) else body  # a bare list: the items
+        items = [i for i in page if isinstance(i, dict)] if isinstance(page, list) else []
+        return items, False, None
+
+    async def _fetch_odata(self, src: PollListing, since: datetime, skip_mode: bool,
+                           result: PollResult) -> tuple[list[dict], bool, str | None]:
         """Every page from ``since``; returns (items, held back by a failed page, last error)."""
-        src = self.source
-        client = self._client()
+        client = self._client(src)
+        page_size = self.page_size
         # the trigger's `filter:` is the playbook author's text; the watermark is a typed literal
         flt = odata.all_of(odata.ge(src.time_field, odata.datetime(since, milliseconds=True)),
                            odata.raw(self.spec.filter))
         base = {**dict(src.params), "$filter": flt}
         url: str = src.path
-        query: dict | None = {**base, "$top": self.page_size, "$skip": 0}
+        query: dict | None = {**base, "$top": page_size, "$skip": 0}
         items: list[dict] = []
         offset, index, followed, failed_in_a_row = 0, 0, False, 0
         error: str | None = None
@@ -309,23 +337,23 @@ class Poller:
                     return items, True, error
                 if followed or failed_in_a_row > 1:  # no way past it, or the API is down: stop here
                     return items, False, error
-                offset += self.page_size
+                offset += page_size
                 index += 1
-                query = {**base, "$top": self.page_size, "$skip": offset}
+                query = {**base, "$top": page_size, "$skip": offset}
                 continue
             failed_in_a_row = 0
             result.pages += 1
-            page = body.get("value", []) if isinstance(body, dict) else []
+            page = body.get(src.items_key, []) if isinstance(body, dict) else []
             items.extend(i for i in page if isinstance(i, dict))
             link = body.get("@odata.nextLink") if isinstance(body, dict) else None
             index += 1
             if link:
                 url, query, followed = link, None, True
                 continue
-            if followed or len(page) < self.page_size:
+            if followed or len(page) < page_size:
                 return items, False, error
             offset += len(page)
-            query = {**base, "$top": self.page_size, "$skip": offset}
+            query = {**base, "$top": page_size, "$skip": offset}
 
     def _failed(self, since: datetime, page: int, offset: int | None, error: str, *, skipped: bool,
                 result: PollResult) -> None:
@@ -341,8 +369,8 @@ class Poller:
         self.cursors.record_failure(self.playbook, self.tenant.name, self.scope, since=since, page=page,
                                     offset=offset, error=error, skipped=skipped)
 
-    def _client(self) -> Any:
+    def _client(self, src: PollListing) -> Any:
         from runner.apis import ApiClients
 
         apis = getattr(self.services, "apis", None) or ApiClients.for_services(self.services)
-        return apis.client(self.tenant, self.source.api, self.source.roles, quota=self.source.api)
+        return apis.client(self.tenant, src.api, src.roles, quota=src.api)

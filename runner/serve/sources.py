@@ -10,9 +10,9 @@ same quotas, token handling, retries and error mapping as actions, and keeps a c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 
-__all__ = ["PollListing", "PollSource"]
+__all__ = ["PollListing", "PollSource", "unknown_source_hint"]
 
 
 @dataclass(frozen=True)
@@ -54,3 +54,18 @@ class PollSource:
     description: str
     listings: tuple[PollListing, ...]
     choice: str | None = None
+
+
+def unknown_source_hint(host: Any, name: str) -> str:
+    """What to tell someone whose playbook names poll source ``name`` that ``host`` (a
+    :class:`~runner.plugins.PluginHost`) does not have: the registered sources, by plugin."""
+    by_plugin: dict[str, list[str]] = {}
+    for known in sorted(getattr(host, "poll_sources", {}) or {}):
+        by_plugin.setdefault(host.owner("poll source", known) or "unknown", []).append(known)
+    vendor = name.split(".", 1)[0] if "." in name else name
+    install = (f"install the plugin that registers '{name}' (a `{vendor}.*` source), "
+               "then check it with `soar plugins list`")
+    if not by_plugin:
+        return f"no installed plugin registers a poll source; {install}"
+    listed = "; ".join(f"{', '.join(names)} (plugin '{plugin}')" for plugin, names in sorted(by_plugin.items()))
+    return f"registered poll sources: {listed}; or {install}"

@@ -77,7 +77,7 @@ def test_incidents_have_one_shape_on_both_apis(env):
             assert inc[key] == other[key], key
         devs = lambda i: sorted(d["deviceId"] for a in i["alerts"] for d in a["devices"])  # noqa: E731
         assert devs(inc) == devs(other)
-    from runner.expressions import f_devices
+    from soar_defender.filters import f_devices
 
     assert {d["deviceId"] for d in f_devices(xdr)} == {d["deviceId"] for d in f_devices(graph)}
     assert all(d.get("riskScore") in ("None", "Informational", "Low", "Medium", "High", None)

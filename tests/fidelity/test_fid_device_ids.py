@@ -111,7 +111,7 @@ def test_the_simulator_sends_no_deviceId_on_xdr_alert_devices(soar_cloud):
 
 
 def test_devices_filter_names_the_missing_field():
-    from runner.filters import f_devices
+    from soar_defender.filters import f_devices
     from runner.notes import collecting
 
     with collecting() as notes:

@@ -2,7 +2,9 @@
 
 The fake actions have the same kind of input models as the real ones (required inputs,
 Literal enums, bounded ints, durations), so the static checks can be exercised without the
-Defender plugin. A call to any of them is recorded in ``CALLS``: loading must never run one.
+Defender plugin's actions. A call to any of them is recorded in ``CALLS``: loading must never run
+one. The fake plugin also registers the Defender poll sources (on a fake API) and the Defender
+filters, which the good playbooks use.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from runner.actions import Action, AnyInputs
 from runner.durations import parse_duration
 from runner.hookspecs import hookimpl
+from runner.plugin import ApiSpec, PollListing, PollSource
 from runner.plugins import PluginHost
 
 CALLS: list[tuple[str, Any]] = []
@@ -83,7 +86,22 @@ class FakeDefender:
 
     @hookimpl
     def register_filters(self, register):
+        from soar_defender.filters import FILTERS
+
         register("risky", lambda devices: [d for d in devices if d.get("riskScore") == "High"])
+        for name, function in FILTERS.items():
+            register(name, function)
+
+    @hookimpl
+    def register_apis(self, register):
+        register(ApiSpec(name="fake_defender", title="fake Defender", base_url="https://fake-defender.example"))
+
+    @hookimpl
+    def register_poll_sources(self, register):
+        for name in ("defender.incidents", "defender.alerts"):
+            register(PollSource(name=name, description=f"fake {name}", listings=(
+                PollListing(api="fake_defender", path="/" + name.split(".")[1], time_field="lastUpdateTime",
+                            id_field="id"),)))
 
 
 @pytest.fixture(scope="session")

@@ -55,7 +55,7 @@ def test_each_incident_update_is_processed_exactly_once(tmp_path, mode):
         _eid, key, payload = env.inbox.events[0]
         assert payload["tenant"] == "contoso" and payload["source"] == "defender.incidents"
         assert key.startswith("poll:contoso:defender.incidents:")
-        assert isinstance(payload["item"]["incidentId"], int) and payload["item"]["api"] == env.poller().source.api
+        assert isinstance(payload["item"]["incidentId"], int) and payload["item"]["api"] == env.poller().listing.api
         # seen keys are pruned to the overlap window, not kept forever
         kept = CursorStore(env.store).seen_keys("triage", "contoso", "defender.incidents")
         assert 0 < len(kept) < len(delivered)

@@ -233,7 +233,7 @@ def test_the_loopback_simulator_keeps_an_escaped_slash_in_its_segment(soar_cloud
 # ---- the id types ---------------------------------------------------------------------------------------
 
 def _model() -> type[BaseModel]:
-    from runner import ids  # here: the test module also runs against code without it (see the docstring)
+    from soar_defender import ids  # here: the test module also runs against code without it (see the docstring)
 
     class _M(BaseModel):
         machine: ids.MachineId | None = None
@@ -274,7 +274,7 @@ def test_other_forms_are_refused_with_the_field_named(field, value):
 
 
 def test_check_applies_an_id_type_outside_a_model():
-    from runner import ids
+    from soar_defender import ids
 
     assert ids.check(ids.MachineId, "A" * 40) == "a" * 40
     with pytest.raises(errors.ActionInputError, match="40 hex"):

@@ -34,6 +34,22 @@ def register_apis(register):
 
 
 @hookimpl
+def register_poll_sources(register):
+    from soar_defender.polling import SOURCES
+
+    for source in SOURCES:
+        register(source)
+
+
+@hookimpl
+def register_filters(register):
+    from soar_defender.filters import FILTERS
+
+    for name, function in FILTERS.items():
+        register(name, function)
+
+
+@hookimpl
 def register_sim_services(register):
     # the hosts and roles only: the simulator itself is imported when a simulated cloud builds it
     from runner.plugin import SimService

@@ -23,11 +23,11 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, RootModel, field_validator
 
 from runner import Action, errors, odata
-from runner.ids import IncidentId
 
 from soar_defender.alerts import from_graph_alert
 from soar_defender.common import INCIDENT_READ, INCIDENT_WRITE, RAW_FILTER, Inputs, Loose, choose_api, client, \
     iso_time, update_applied
+from soar_defender.ids import IncidentId
 
 Api = Literal["auto", "xdr", "graph"]
 STATUS = Literal["Active", "InProgress", "Resolved", "Redirected"]

@@ -7,9 +7,9 @@ from typing import Literal
 from pydantic import ConfigDict, Field, RootModel, model_validator
 
 from runner import Action, errors, odata
-from runner.ids import IndicatorId
 
 from soar_defender.common import TI_READ, TI_WRITE, Inputs, Loose, is_not_found, mde
+from soar_defender.ids import IndicatorId
 
 IndicatorType = Literal["FileSha1", "FileMd5", "FileSha256", "CertificateThumbprint", "IpAddress", "DomainName",
                         "Url"]

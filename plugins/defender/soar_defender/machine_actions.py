@@ -23,9 +23,9 @@ from typing import Any, Awaitable, Callable, Literal
 from pydantic import ConfigDict, Field, RootModel, field_validator
 
 from runner import Action, errors, odata
-from runner.ids import MachineActionId, MachineId
 
 from soar_defender.common import MACHINE_READ, Inputs, Loose, mde
+from soar_defender.ids import MachineActionId, MachineId
 
 ACTION_PATH = "/api/machineactions/{action_id}"
 OPEN = ("Pending", "InProgress")
