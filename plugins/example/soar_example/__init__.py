@@ -1,59 +1,73 @@
-"""A minimal soar-runner plugin.
+"""ACME Threat Intel for soar-runner: the example plugin, a whole integration.
 
-It uses only the public API (``from runner import ...``), exactly as a third party would:
-one action declared with pydantic models, registered through the ``register_actions`` hook,
-and one expression filter through ``register_filters``.
+It imports only ``runner.plugin`` (the plugin author's surface), as any third party would, and
+adds through the hooks below:
+
+- an API (``acme``: a made-up REST service on ``api.acme.example``, API-key auth, its own quota);
+- actions on it — ``acme.lookup_indicator`` (read), ``acme.block_indicator`` and
+  ``acme.unblock_indicator`` (writes) — plus ``acme.fetch_feed`` (plain HTTP) and
+  ``acme.classify_ip`` (no API);
+- a poll source, ``acme.alerts``;
+- expression filters, ``is_internal_ip`` and ``acme_risk``;
+- a secret scheme, ``acmevault:``;
+- a simulated ACME, so ``soar run --simulate`` and the test fixtures work offline.
+
+The entry point in pyproject.toml (``[project.entry-points."soar.plugins"] acme =
+"soar_example"``) names this module. docs/plugins.md walks through it.
 """
 
 from __future__ import annotations
 
-import ipaddress
-
-from pydantic import BaseModel, Field
-
-from runner import Action, ActionContext, hookimpl
-
-
-class ClassifyIpInput(BaseModel):
-    address: str = Field(description="An IPv4 or IPv6 address")
-
-
-class ClassifyIpOutput(BaseModel):
-    address: str
-    version: int
-    private: bool
-    reserved: bool
-    verdict: str = Field(description="'internal' or 'external'")
-
-
-async def classify_ip(ctx: ActionContext, inputs: ClassifyIpInput) -> ClassifyIpOutput:
-    """Tell whether an address is internal (private, loopback, link-local) or external."""
-    from runner.errors import ActionInputError
-
-    try:
-        ip = ipaddress.ip_address(inputs.address.strip())
-    except ValueError:
-        raise ActionInputError(f"{inputs.address!r} is not an IP address",
-                               hint="pass an IPv4 or IPv6 address, e.g. 10.0.0.1") from None
-    internal = ip.is_private or ip.is_loopback or ip.is_link_local
-    ctx.log.info("classified %s as %s", ip, "internal" if internal else "external")
-    return ClassifyIpOutput(address=str(ip), version=ip.version, private=ip.is_private,
-                            reserved=ip.is_reserved, verdict="internal" if internal else "external")
+from runner.plugin import (
+    RegisterAction,
+    RegisterApi,
+    RegisterFilter,
+    RegisterPollSource,
+    RegisterSecretScheme,
+    RegisterSimService,
+    hookimpl,
+)
 
 
 @hookimpl
-def register_actions(register):
-    register(Action(
-        name="example.classify_ip",
-        summary="Classify an IP address as internal or external",
-        func=classify_ip,
-        input_model=ClassifyIpInput,
-        output_model=ClassifyIpOutput,
-        effect="read",
-        needs_tenant=False,
-    ))
+def register_apis(register: RegisterApi) -> None:
+    from soar_example.api import ACME_API
+
+    register(ACME_API)
 
 
 @hookimpl
-def register_filters(register):
-    register("is_internal_ip", lambda value: ipaddress.ip_address(str(value)).is_private)
+def register_actions(register: RegisterAction) -> None:
+    from soar_example.actions import ACTIONS
+
+    for action in ACTIONS:
+        register(action)
+
+
+@hookimpl
+def register_filters(register: RegisterFilter) -> None:
+    from soar_example.filters import FILTERS
+
+    for name, function in FILTERS.items():
+        register(name, function)
+
+
+@hookimpl
+def register_poll_sources(register: RegisterPollSource) -> None:
+    from soar_example.alerts import ALERTS
+
+    register(ALERTS)
+
+
+@hookimpl
+def register_secret_schemes(register: RegisterSecretScheme) -> None:
+    from soar_example import vault
+
+    register(vault.SCHEME, vault.resolve)
+
+
+@hookimpl
+def register_sim_services(register: RegisterSimService) -> None:
+    from soar_example.sim import ACME_SIM  # only simulated runs import the simulator
+
+    register(ACME_SIM)

@@ -1,51 +1,145 @@
-"""The example plugin, tested the way a third party tests theirs: through the public API."""
+"""The ACME example plugin as installed: its entry point registers the whole integration, the
+CLI runs it (offline with --simulate), and its code uses the plugin author's surface only."""
 
-import asyncio
+import ast
 import json
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
-from runner import Engine, PlaybookLoader, PluginHost
+from runner import PluginHost
+from runner.plugin import SecretAuth, SecretError
+
+PACKAGE = Path(__file__).resolve().parents[1] / "soar_example"
 
 
-def test_entry_point_registers_the_action():
+def soar(tmp_path, *args):
+    from runner.cli import main
+
+    return CliRunner().invoke(main, ["--store", f"sqlite:///{tmp_path}/s.db", *args])
+
+
+def test_entry_point_registers_the_whole_integration():
     host = PluginHost()  # loads installed entry points, like `soar` does
-    action = host.actions.get("example.classify_ip")
-    assert action is not None, "is soar-example installed? (pip install -e plugins/example)"
-    assert action.plugin == "example"
-    assert action.effect == "read"
-    assert "is_internal_ip" in host.filters
+    names = ["acme.block_indicator", "acme.classify_ip", "acme.fetch_feed", "acme.lookup_indicator",
+             "acme.unblock_indicator"]
+    assert sorted(a.name for a in host.actions if a.plugin == "acme") == names, \
+        "is soar-example installed? (pip install -e plugins/example)"
+    block = host.actions.get("acme.block_indicator")
+    assert (block.effect, block.undo, block.quota, block.reconcile is not None) == \
+        ("write", "acme.unblock_indicator", "acme", True)
+    assert host.actions.get("acme.lookup_indicator").effect == "read"
+    api = host.apis["acme"]
+    assert isinstance(api.auth, SecretAuth) and api.auth.default_ref == "env:ACME_API_KEY"
+    assert api.url_for("commercial") == "https://api.acme.example" and "acme" in api.quotas
+    assert host.poll_sources["acme.alerts"].listings[0].paging == "since"
+    assert {"is_internal_ip", "acme_risk"} <= set(host.filters)
+    assert "acmevault" in host.secret_schemes
+    assert host.sim_services["acme"].hosts == ("api.acme.example", "feeds.acme.example")
+    for kind, name in [("api", "acme"), ("poll source", "acme.alerts"), ("filter", "acme_risk"),
+                       ("secret scheme", "acmevault"), ("sim service", "acme")]:
+        assert host.owner(kind, name) == "acme", (kind, name)
 
 
-def test_playbook_uses_action_and_filter(tmp_path):
+def test_the_plugin_imports_only_the_author_surface():
+    """Of soar-runner, the plugin imports runner.plugin and nothing else (no runner.apis,
+    runner.http, runner.sim...): what it uses is what soar-runner promises to keep."""
+    found = []
+    for path in sorted(PACKAGE.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                found += [(path.name, alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                found.append((path.name, node.module))
+    runner_imports = {module for _, module in found if module == "runner" or module.startswith("runner.")}
+    assert runner_imports == {"runner.plugin"}, found
+    assert not [f for f in found if f[1].startswith("soar_defender")]
+
+
+def test_playbook_uses_actions_and_filters_without_any_api(tmp_path):
     pb = tmp_path / "ip.yaml"
     pb.write_text(
         "name: classify\n"
         "steps:\n"
         "  - id: classify\n"
-        "    action: example.classify_ip\n"
+        "    action: acme.classify_ip\n"
         "    foreach: ['10.1.2.3', '8.8.8.8']\n"
         "    with: {address: '${{ item }}'}\n"
         "outputs:\n"
         "  verdicts: \"${{ steps.classify.output | map(attribute='verdict') | list }}\"\n"
         "  internal: \"${{ '192.168.0.1' | is_internal_ip }}\"\n"
+        "  risks: \"${{ [92, 55, 3] | map('acme_risk') | list }}\"\n"
     )
-    from runner.cli import main
-
-    result = CliRunner().invoke(main, ["--store", f"sqlite:///{tmp_path}/s.db", "run", str(pb), "--json"])
+    result = soar(tmp_path, "run", str(pb), "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["outputs"] == {"verdicts": ["internal", "external"], "internal": True}
+    assert doc["outputs"] == {"verdicts": ["internal", "external"], "internal": True,
+                              "risks": ["high", "medium", "low"]}
 
 
 def test_bad_address_is_a_located_step_error(tmp_path):
     pb = tmp_path / "bad.yaml"
-    pb.write_text("name: bad\nsteps:\n  - id: c\n    action: example.classify_ip\n    with: {address: nope}\n")
-    from runner.cli import main
-
-    result = CliRunner().invoke(main, ["--store", f"sqlite:///{tmp_path}/s.db", "run", str(pb), "--json"])
+    pb.write_text("name: bad\nsteps:\n  - id: c\n    action: acme.classify_ip\n    with: {address: nope}\n")
+    result = soar(tmp_path, "run", str(pb), "--json")
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
     assert doc["status"] == "failed"
     assert "'nope' is not an IP address" in doc["error"]["message"]
     assert doc["error"]["where"]["step"] == "c"
+
+
+TRIAGE = """
+name: acme-triage
+tenants: [contoso]
+steps:
+  - id: lookup
+    action: acme.lookup_indicator
+    foreach: ["198.51.100.7", "203.0.113.9", "never-seen.example.org"]
+    with: {indicator: "${{ item }}"}
+  - id: block
+    action: acme.block_indicator
+    foreach: "${{ steps.lookup.output | selectattr('score', 'ge', 70) | list }}"
+    with: {indicator: "${{ item.indicator }}", reason: "score ${{ item.score }}"}
+outputs:
+  risks: "${{ steps.lookup.output | map(attribute='score') | map('acme_risk') | list }}"
+  verdicts: "${{ steps.lookup.output | map(attribute='verdict') | list }}"
+  blocked: "${{ steps.block.output | map(attribute='indicator') | list }}"
+"""
+
+
+def test_simulated_run_through_the_cli(tmp_path):
+    """`soar validate` and `soar run --simulate`: the simulated ACME answers, offline."""
+    pb = tmp_path / "triage.yaml"
+    pb.write_text(TRIAGE)
+    assert soar(tmp_path, "validate", str(pb)).exit_code == 0
+    result = soar(tmp_path, "run", str(pb), "--simulate", "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    outputs = doc["outputs"]["contoso"]["outputs"] if "contoso" in doc["outputs"] else doc["outputs"]
+    assert outputs == {"risks": ["high", "medium", "low"], "verdicts": ["malicious", "suspicious", "unknown"],
+                       "blocked": ["198.51.100.7"]}
+
+
+def test_a_simulated_run_without_the_key_says_where_to_set_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("ACME_API_KEY")
+    pb = tmp_path / "triage.yaml"
+    pb.write_text(TRIAGE)
+    result = soar(tmp_path, "run", str(pb), "--simulate", "--json")
+    assert result.exit_code != 0
+    assert "ACME_API_KEY" in result.output
+
+
+def test_the_acmevault_resolver(tmp_path, monkeypatch):
+    from soar_example import vault
+
+    store = tmp_path / "vault.json"
+    store.write_text(json.dumps({"soc": "k-3f9a7c"}))
+    monkeypatch.setenv("ACME_VAULT", str(store))
+    assert vault.resolve("soc") == "k-3f9a7c"
+    with pytest.raises(SecretError, match="holds no 'ops'") as err:
+        vault.resolve("ops")
+    assert "k-3f9a7c" not in str(err.value)
+    monkeypatch.setenv("ACME_VAULT", str(tmp_path / "none.json"))
+    with pytest.raises(SecretError, match="does not exist"):
+        vault.resolve("soc")
