@@ -327,7 +327,7 @@ def _explain_model_error(err: dict, path: tuple, container: tuple, field: Any,
             message = f"'{field}': {message}"
         hint = hint or next((h for start, h in _VALUE_HINTS if message.startswith(start)), None)
         return message, hint, path
-    if kind == "string_pattern_mismatch" and model in (m.Playbook, m.Step, m.WebhookSpec):
+    if kind == "string_pattern_mismatch" and model in (m.Playbook, m.Step, m.WebhookSpec, m.PollSpec):
         return _pattern_message(field, err["input"], model) + (path,)
     if kind == "too_short" and field == "steps":
         return "a playbook needs at least one step under `steps:`", "add `- id: ...` entries under `steps:`", path
