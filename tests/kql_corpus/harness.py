@@ -155,8 +155,8 @@ def blocker(message: str) -> str:
     text = _POSITION.sub("", message).strip()
     if NOT_SUPPORTED in text:
         head = text.split(NOT_SUPPORTED)[0].strip()
-        head = re.sub(r"^'[\w-]+' operator:\s*", "", head)
-        return f"{head} (not supported)"
+        quoted = re.findall(r"'[^']*'|`[^`]*`", head)
+        return f"{quoted[-1] if quoted else head} (not supported)"
     return text if len(text) <= 160 else text[:157] + "..."
 
 
