@@ -103,7 +103,7 @@ def _known_apis(names: Any, info: ValidationInfo, *, entra: bool = False) -> Non
     for name in names:
         spec = registry.get(name)
         if spec is None:
-            raise ValueError(f"unknown API '{name}'; the registered APIs are: {', '.join(registry) or '(none)'} "
+            raise ValueError(f"unknown API '{name}'; the registered APIs are: {', '.join(sorted(registry)) or '(none)'} "
                              "(install the plugin that provides it, or fix the name)")
         if entra:
             from runner.apis.spec import EntraResource
@@ -201,17 +201,18 @@ class TenantConfig(_Model):
             for key, value in self.apis.items():
                 if value != AUTO and value not in registry:
                     raise ValueError(f"`apis.{key}`: unknown API '{value}'; use `auto` or one of the registered "
-                                     f"APIs: {', '.join(registry) or '(none)'}")
+                                     f"APIs: {', '.join(sorted(registry)) or '(none)'}")
         return self
 
     def api_base(self, api: str, registry: "Mapping[str, ApiSpec] | None" = None) -> str:
-        """Base URL for ``api`` calls on this tenant (cloud and region applied), from the API's
-        registration (``registry``; default: the process's plugins)."""
-        from runner.apis.registry import spec_for
+        """Base URL for ``api`` calls on this tenant (cloud and region applied — a region the API
+        does not list leaves it on its global host), from the API's registration (``registry``;
+        default: the process's plugins)."""
+        from runner.apis.registry import base_url, spec_for
 
         spec = spec_for(api, registry)
         try:
-            return spec.url_for(self.cloud, self.region)
+            return base_url(spec, self.cloud, self.region)
         except ValueError as exc:
             raise ConfigError(f"tenant '{self.name}': no base URL for {spec.title}: {exc}",
                               hint=f"check `tenants.{self.name}.cloud` and `region` in soar.yaml") from None

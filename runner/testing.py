@@ -195,13 +195,13 @@ class SoarRunner:
         extra = list(plugins)
         host = PluginHost(extra=extra) if extra else load_plugins()
         cache = {"cache_path": token_cache} if token_cache else {"cache_store": MemoryCacheStore()}
-        self.auth = TokenProvider(self.config, self.network, **cache)
+        self.auth = TokenProvider(self.config, self.network, registry=host.apis, **cache)
         url = store or f"sqlite:///{self.workdir / 'soar.db'}"
         self.services = Services(plugins=host, store=RunStore.open(url), network=self.network,
                                  config=self.config, auth=self.auth, auto_approve=auto_approve)
         if isinstance(retry, Mapping):
             retry = RetryPolicy(**retry)
-        self.apis = ApiClients(self.network, self.auth, self.config, retry=retry,
+        self.apis = ApiClients(self.network, self.auth, self.config, retry=retry, registry=host.apis,
                                time_scale=self._time_scale() if time_scale is None else time_scale)
         self.services.apis = self.apis
         self.services.extras["sim"] = self.cloud

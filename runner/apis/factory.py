@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 from runner.apis.client import ApiClient, RetryPolicy
 from runner.apis.quotas import QuotaBucket, quota_limits
 from runner.apis.registry import Registry, registered, unknown_api
+from runner.apis.registry import base_url as spec_base_url
 from runner.apis.secret_auth import SecretCredential
 from runner.apis.spec import ApiSpec, EntraResource, SecretAuth
 from runner.errors import ConfigError
@@ -87,7 +88,7 @@ class ApiClients:
         spec = self.spec(api)
         cloud = getattr(tenant, "cloud", None) or "commercial"
         try:
-            return spec.url_for(cloud, getattr(tenant, "region", None))
+            return spec_base_url(spec, cloud, getattr(tenant, "region", None))
         except ValueError as exc:
             raise ConfigError(f"tenant '{tenant.name}': no base URL for {spec.title}: {exc}",
                               hint="check the tenant's cloud and region") from None

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from runner.apis.spec import ApiSpec, EntraResource, SecretAuth
 from runner.errors import ConfigError
 
-__all__ = ["Registry", "default_quotas", "entra_apis", "regions", "registered", "spec_for", "title_of",
+__all__ = ["Registry", "auth_kind", "base_url", "default_quotas", "entra_apis", "regions", "registered", "spec_for", "title_of",
            "unknown_api"]
 
 Registry = Mapping[str, ApiSpec]
@@ -30,7 +30,7 @@ def registered(registry: Registry | None = None) -> Registry:
 
 def unknown_api(name: Any, registry: Registry, *, where: str | None = None) -> ConfigError:
     """The error for an API name no installed plugin registered (``where``: the config key)."""
-    known = ", ".join(registry) or "(none)"
+    known = ", ".join(sorted(registry)) or "(none)"
     at = f"{where}: " if where else ""
     return ConfigError(f"{at}unknown API '{name}'; the registered APIs are: {known}",
                        hint="install (or enable) the plugin that provides it — `soar plugins list` shows what each "
@@ -64,6 +64,15 @@ def regions(registry: Registry | None = None) -> tuple[str, ...]:
         for region in spec.regions:
             seen.setdefault(region.lower(), None)
     return tuple(seen)
+
+
+def base_url(spec: ApiSpec, cloud: str, region: str | None = None) -> str:
+    """``spec``'s base URL in ``cloud``, on ``region``'s host when the API has that region
+    (``ApiSpec.regions``); a region the API does not list is not its concern: its global host.
+    ``ValueError`` when the API is not in ``cloud``."""
+    if region and region.lower() not in {r.lower() for r in spec.regions}:
+        region = None
+    return spec.url_for(cloud, region)
 
 
 def default_quotas(registry: Registry | None = None) -> dict[str, dict[str, int]]:

@@ -297,7 +297,8 @@ def _build_runtime(*, simulate: bool, auto_approve: bool, need_config: bool, sim
     if config is not None and getattr(config, "app", None) is not None:
         from runner.auth import TokenProvider
 
-        auth = TokenProvider(config, network, **_cache_kwargs(config, simulate or replay is not None))
+        auth = TokenProvider(config, network, registry=plugins.apis,
+                             **_cache_kwargs(config, simulate or replay is not None))
     url = st.store_url or (getattr(config, "store", None) if config is not None else None)
     store = RunStore.open(url)
     services = Services(plugins=plugins, store=store, network=network, config=config, auth=auth,

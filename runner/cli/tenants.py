@@ -295,8 +295,9 @@ async def _check_all(provider: Any, config: Any, needs: list[dict] | None) -> li
 async def _check_one(provider: Any, config: Any, name: str, needs: list[dict] | None) -> dict:
     t = config.tenant(name)
     wanted: dict[str, list[dict]] = {}
-    if needs is None:
-        wanted = {api: [] for api, spec in provider.registry.items() if spec.auth is not None}
+    if needs is None:  # every API that takes tokens, and those soar.yaml names a secret for
+        named = {*(getattr(config, "credentials", None) or {}), *(getattr(t, "credentials", None) or {})}
+        wanted = {api: [] for api in provider.registry if provider.takes_tokens(api) or api in named}
     else:
         for need in needs:
             targets = need["tenants"]
@@ -413,8 +414,10 @@ def _credential_cell(e: dict) -> Any:
     if e["token"]:
         return Text("token", style="green") if kind == "entra" else \
             Text.assemble((kind, "green"), f" {e.get('credential') or ''}")
-    style = "red" if e.get("ok", False) is False or kind == "entra" else "yellow"
-    return Text.assemble(("no" if kind == "entra" else f"{kind}: not set", style), " " + (e["error"] or ""))
+    if kind == "entra":
+        return Text.assemble(("no", "red"), " " + (e["error"] or ""))
+    # the reason is printed under the table when a playbook needs the API
+    return Text(f"{kind}: not set", style="red" if not e.get("ok", True) else "yellow")
 
 
 __all__ = ["consent_url", "token", "tenants", "roles_needed"]
