@@ -1,8 +1,10 @@
 """Seed data for the simulated hunting tables, consistent with the simulator's tenant.
 
 :func:`generate_tables` turns the tenant's MDE machines and alerts into realistic rows for the
-eight tables in :data:`SCHEMAS`. The same inputs and seed always give the same rows. Besides
-background noise it plants one story that hunting playbooks can find:
+tables in :data:`SCHEMAS` (tables with nothing to seed stay empty). The same inputs and seed
+always give the same rows. Besides background noise (device activity here, users and sign-ins in
+:mod:`.identities`) it holds the attack story of :mod:`.story` (a phishing chain on the device of
+the alert that carries it) and planted known-bad files that hunting playbooks can find:
 
 * ``invoice_viewer.exe`` (:data:`KNOWN_BAD_SHA256`) arrives by a phishing mail, is written to
   Downloads and run on the two riskiest devices, and calls home to :data:`KNOWN_BAD_IP` /
@@ -23,8 +25,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
+from .identities import USERS as _USERS
+from .identities import people, user_sid, write_identities
 from .model import UTC, Table, parse_datetime
 from .schemas import MDE_TABLES, SCHEMAS
+from .story import Victim, file_hashes, find_alert, write_story
 
 __all__ = ["KNOWN_BAD_FILES", "KNOWN_BAD_IP", "KNOWN_BAD_LOGON_IP", "KNOWN_BAD_MD5", "KNOWN_BAD_SHA1",
            "KNOWN_BAD_SHA256", "KNOWN_BAD_SHA256_2", "KNOWN_BAD_URL", "MDE_TABLES", "SCHEMAS",
@@ -47,7 +52,6 @@ KNOWN_BAD_FILES = (
      "CommandLine": '"mssecsvc.exe" privilege::debug sekurlsa::logonpasswords exit'},
 )
 _RISK = {"High": 3, "Medium": 2, "Low": 1}
-_USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar"]
 _WINDOWS = [  # file name, folder, parent, command line, company
     ("explorer.exe", r"C:\Windows", "userinit.exe", "explorer.exe", "Microsoft Corporation"),
     ("svchost.exe", r"C:\Windows\System32", "services.exe", "svchost.exe -k netsvcs -p -s Schedule", "Microsoft Corporation"),
@@ -80,10 +84,7 @@ _DETECTION = {"WindowsDefenderAv": "Antivirus", "WindowsDefenderAtp": "EDR", "Cu
               "CustomerTI": "Custom TI"}
 
 
-def _hashes(label: str) -> dict[str, str]:
-    b = label.encode()
-    return {"SHA256": hashlib.sha256(b).hexdigest(), "SHA1": hashlib.sha1(b).hexdigest(),
-            "MD5": hashlib.md5(b).hexdigest()}
+_hashes = file_hashes
 
 
 def _device(d: Mapping) -> dict:
@@ -95,7 +96,8 @@ def _device(d: Mapping) -> dict:
             "risk": str(d.get("riskScore") or "None"), "domain": domain,
             "ip": str(d.get("lastIpAddress") or f"10.{digest % 200}.{digest // 200 % 250}.{digest // 50000 % 250 + 2}"),
             "public_ip": str(d.get("lastExternalIpAddress") or f"198.18.{digest % 250}.{digest // 250 % 250 + 1}"),
-            "users": [_USERS[digest % len(_USERS)], _USERS[digest // 7 % len(_USERS)]]}
+            "users": [_USERS[digest % len(_USERS)], _USERS[digest // 7 % len(_USERS)]],
+            "aad_id": str(d.get("aadDeviceId") or "")}
 
 
 def known_bad_hosts(devices: Iterable[Mapping]) -> dict[str, list[str]]:
@@ -106,11 +108,20 @@ def known_bad_hosts(devices: Iterable[Mapping]) -> dict[str, list[str]]:
     return {f["SHA256"]: [d["id"] for d in ranked[:f["hosts"]]] for f in KNOWN_BAD_FILES}
 
 
+_COLUMNS = {name: frozenset(c.name for c in columns) for name, columns in SCHEMAS.items()}
+
+
 class _Writer:
     """Collects rows per table, stamping device columns and a per-table ReportId."""
 
     def __init__(self) -> None:
         self.rows: dict[str, list[dict]] = {t: [] for t in SCHEMAS}
+
+    def add_known(self, table: str, when: datetime, device: dict | None = None, **columns: Any) -> None:
+        """:meth:`add` with only the columns SCHEMAS gives ``table``; nothing if it has no such table."""
+        keep = _COLUMNS.get(table)
+        if keep is not None:
+            self.add(table, when, device, **{k: v for k, v in columns.items() if k in keep})
 
     def add(self, table: str, when: datetime, device: dict | None = None, **columns: Any) -> dict:
         row = {"Timestamp": when, "ReportId": len(self.rows[table]) + 1, **columns}
@@ -132,7 +143,7 @@ def _process(w: _Writer, d: dict, when: datetime, rng: random.Random, *, file: s
           ProcessId=rng.randrange(1000, 30000), ProcessCommandLine=command, ProcessCreationTime=when,
           ProcessIntegrityLevel="Medium", ProcessTokenElevation="TokenElevationTypeLimited",
           AccountDomain=d["domain"].split(".")[0], AccountName=user, AccountUpn=f"{user}@{d['domain']}",
-          AccountSid=f"S-1-5-21-1004336348-1177238915-682003330-{1100 + _USERS.index(user)}",
+          AccountSid=user_sid(user),
           LogonId=rng.randrange(100_000, 999_999), InitiatingProcessFileName=parent,
           InitiatingProcessAccountName=user, InitiatingProcessAccountDomain=d["domain"].split(".")[0],
           InitiatingProcessCommandLine=parent, InitiatingProcessId=rng.randrange(500, 30000),
@@ -166,6 +177,10 @@ def generate_tables(devices: list[dict], alerts: list[dict], *, seed: int, now: 
     devs = [_device(d) for d in devices]
     by_id = {d["id"]: d for d in devs}
     bad_hosts = known_bad_hosts(devices)
+    victim = _victim(find_alert(alerts, by_id), by_id, now)
+    if victim is not None:  # the story's user works on the story's device
+        d = victim.device
+        d["users"] = [victim.name] + [u for u in d["users"] if u != victim.name][:1]
     for d in devs:
         rng = random.Random(f"{seed}:{d['id']}")
         _background(w, d, rng, now, events_per_device)
@@ -173,9 +188,32 @@ def generate_tables(devices: list[dict], alerts: list[dict], *, seed: int, now: 
         for i, device_id in enumerate(bad_hosts[f["SHA256"]]):
             _plant(w, by_id[device_id], f, random.Random(f"{seed}:{f['SHA256']}:{i}"), now - timedelta(days=2, hours=i * 3))
     for alert in alerts:
-        _alert(w, alert, by_id, random.Random(f"{seed}:alert:{alert.get('id') or alert.get('alertId')}"), now)
+        _alert(w, alert, by_id, random.Random(f"{seed}:alert:{alert.get('id') or alert.get('alertId')}"), now,
+               events=victim is None or alert is not victim.alert)
     _mail(w, devs, bad_hosts, random.Random(f"{seed}:mail"), now, events_per_device)
+    write_identities(w, people(alerts, devs), random.Random(f"{seed}:identities"), now,
+                     at_risk=victim.upn if victim else "")
+    if victim is not None:
+        write_story(w, victim, random.Random(f"{seed}:story:{victim.alert.get('id')}"),
+                    {**_alert_columns(victim.alert), "Categories": json.dumps([victim.alert.get("category") or ""])})
     return {name: Table(name, SCHEMAS[name], w.rows[name]) for name in SCHEMAS}
+
+
+def _victim(alert: Mapping | None, by_id: dict, now: datetime) -> Victim | None:
+    """The story's user and device, from the alert that carries the story."""
+    user = next((ev for ev in (alert or {}).get("evidence") or [] if ev.get("entityType") == "User"), None)
+    if alert is None or user is None or not user.get("accountName"):
+        return None
+    device = by_id[alert["machineId"]]
+    name = str(user["accountName"])
+    upn = str(user.get("userPrincipalName") or f"{name}@{device['domain']}").lower()
+    return Victim(name, upn, str(user.get("aadUserId") or ""), device, alert, _when(alert, now))
+
+
+def _when(alert: Mapping, now: datetime) -> datetime:
+    created = alert.get("alertCreationTime") or alert.get("firstEventTime")
+    when = created if isinstance(created, datetime) else (parse_datetime(created) if isinstance(created, str) else None)
+    return (when or now - timedelta(days=1)).astimezone(UTC)
 
 
 def _background(w: _Writer, d: dict, rng: random.Random, now: datetime, n: int) -> None:
@@ -244,18 +282,22 @@ def _plant(w: _Writer, d: dict, f: dict, rng: random.Random, at: datetime) -> No
                   InitiatingProcessFileName="lsass.exe")
 
 
-def _alert(w: _Writer, alert: Mapping, by_id: dict, rng: random.Random, now: datetime) -> None:
-    alert_id = str(alert.get("id") or alert.get("alertId") or "")
-    created = alert.get("alertCreationTime") or alert.get("firstEventTime")
-    when = created if isinstance(created, datetime) else (parse_datetime(created) if isinstance(created, str) else None)
-    when = (when or now - timedelta(days=1)).astimezone(UTC)
-    common = {"AlertId": alert_id, "Title": str(alert.get("title") or ""),
-              "ServiceSource": "Microsoft Defender for Endpoint",
-              "DetectionSource": _DETECTION.get(str(alert.get("detectionSource")), str(alert.get("detectionSource") or "EDR")),
-              "AttackTechniques": json.dumps(alert.get("mitreTechniques") or [])}
-    severity = _SEVERITY.get(str(alert.get("severity") or "").lower(), "Medium")
-    w.add("AlertInfo", when, Category=str(alert.get("category") or ""), Severity=severity, **common)
-    evidence_common = {**common, "Categories": json.dumps([alert.get("category") or ""]), "Severity": severity}
+def _alert_columns(alert: Mapping) -> dict:
+    """The columns AlertInfo and AlertEvidence rows of ``alert`` share."""
+    return {"AlertId": str(alert.get("id") or alert.get("alertId") or ""), "Title": str(alert.get("title") or ""),
+            "ServiceSource": "Microsoft Defender for Endpoint",
+            "DetectionSource": _DETECTION.get(str(alert.get("detectionSource")), str(alert.get("detectionSource") or "EDR")),
+            "AttackTechniques": json.dumps(alert.get("mitreTechniques") or []),
+            "Severity": _SEVERITY.get(str(alert.get("severity") or "").lower(), "Medium")}
+
+
+def _alert(w: _Writer, alert: Mapping, by_id: dict, rng: random.Random, now: datetime, *, events: bool = True) -> None:
+    """AlertInfo and AlertEvidence rows for ``alert``; with ``events``, its evidence as device events
+    on its machine too (the story writes its own)."""
+    when = _when(alert, now)
+    common = _alert_columns(alert)
+    w.add("AlertInfo", when, Category=str(alert.get("category") or ""), **common)
+    evidence_common = {**common, "Categories": json.dumps([alert.get("category") or ""])}
     device = by_id.get(str(alert.get("machineId") or ""))
     machine = {"DeviceId": str(alert.get("machineId") or ""),
                "DeviceName": str(alert.get("computerDnsName") or (device or {}).get("name", ""))}
@@ -271,7 +313,7 @@ def _alert(w: _Writer, alert: Mapping, by_id: dict, rng: random.Random, now: dat
             w.add("AlertEvidence", when, EntityType=kind, EvidenceRole="Impacted", FileName=name or "",
                   FolderPath=path, ProcessCommandLine=command if kind == "Process" else "", **hashes,
                   **machine, **evidence_common)
-            if device is not None:
+            if device is not None and events:
                 _process(w, device, when - timedelta(minutes=2), rng, file=name or "unknown.exe", folder=path,
                          command=command, parent="explorer.exe", user=device["users"][0], hashes=hashes)
                 w.add("DeviceFileEvents", when - timedelta(minutes=3), device, ActionType="FileCreated",
@@ -279,12 +321,14 @@ def _alert(w: _Writer, alert: Mapping, by_id: dict, rng: random.Random, now: dat
         if ip or url:
             w.add("AlertEvidence", when, EntityType="Url" if url else "Ip", EvidenceRole="Related",
                   RemoteIP=ip or "", RemoteUrl=url or "", **machine, **evidence_common)
-            if device is not None:
+            if device is not None and events:
                 _connect(w, device, when - timedelta(minutes=1), rng, ip or "", url or "", "powershell.exe",
                          _hashes("benign:powershell.exe"))
         if ev.get("accountName"):
             w.add("AlertEvidence", when, EntityType="User", EvidenceRole="Impacted", AccountName=ev["accountName"],
-                  AccountDomain=ev.get("domainName") or "", **machine, **evidence_common)
+                  AccountDomain=ev.get("domainName") or "", AccountUpn=ev.get("userPrincipalName") or "",
+                  AccountObjectId=ev.get("aadUserId") or "", AccountSid=ev.get("userSid") or "",
+                  **machine, **evidence_common)
 
 
 def _mail(w: _Writer, devs: list[dict], bad_hosts: dict, rng: random.Random, now: datetime, n: int) -> None:

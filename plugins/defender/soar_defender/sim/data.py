@@ -3,7 +3,9 @@
 Everything is derived from ``random.Random(f"{seed}/{tenant}")``, so one (seed, tenant, sizes,
 start time) always gives the same data. Times are relative to the simulated clock's start.
 The first incidents are Active, High severity and name High-risk devices, so a triage
-playbook always has work to do.
+playbook always has work to do. One alert carries the attack story of
+:mod:`soar_defender.kql.story` (its evidence, title and activity times), which the hunting
+tables then hold on the alert's device.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import random
 import uuid
 from typing import Any
 
+from soar_defender.kql import story
 from soar_defender.sim.clock import iso
 
 OS = [("Windows11", "10.0.22631"), ("Windows10", "10.0.19045"), ("WindowsServer2022", "10.0.20348"),
@@ -192,6 +195,7 @@ def make_incidents(rng: random.Random, tenant: str, seed: int, devices: list[dic
         })
         alerts[-1]["relatedUser"] = related_user(alerts[-1]["evidence"])
         inc["alertIds"].append(aid)
+    _plant_story(story.pick_alert(alerts, devices))
     for inc in incidents:
         first = next((a for a in alerts if a["id"] in inc["alertIds"]), None)
         where = f" on {first['computerDnsName'].split('.')[0]}" if first and first["computerDnsName"] else ""
@@ -199,6 +203,23 @@ def make_incidents(rng: random.Random, tenant: str, seed: int, devices: list[dic
         inc["incidentName"] = f"{label} involving {first['category'] if first else 'Unknown'}{where}"
         inc["incidentUri"] = f"https://security.microsoft.com/incidents/{inc['incidentId']}?tid={tenant}"
     return incidents, alerts
+
+
+def _plant_story(alert: Any) -> None:
+    """Make ``alert`` the attack story's: its evidence names the chain's files, process, URL and IP
+    (and keeps its user, the story's victim); its activity spans the chain. Draws nothing from the
+    tenant's random stream, so every other seeded value stays as it was."""
+    if alert is None:
+        return
+    created = _parse(alert["alertCreationTime"])
+    user = next(ev for ev in alert["evidence"] if ev["entityType"] == "User")
+    alert.update(title=story.STORY_TITLE, category=story.STORY_CATEGORY, threatFamilyName=None,
+                 description=f"Simulated {story.STORY_CATEGORY} alert: {story.STORY_ATTACHMENT} from a phishing mail "
+                             f"ran PowerShell, which fetched {story.STORY_PAYLOAD} from {story.STORY_DOMAIN}.",
+                 mitreTechniques=list(story.STORY_TECHNIQUES), firstEventTime=iso(created + story.STEPS["mail"]),
+                 lastEventTime=iso(created + story.STEPS["detection"]),
+                 evidence=story.alert_evidence(user, alert["alertCreationTime"]))
+    alert["relatedUser"] = related_user(alert["evidence"])
 
 
 def make_indicators(rng: random.Random, tenant: str, seed: int, count: int, start: float) -> list[dict]:
