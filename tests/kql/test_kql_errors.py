@@ -24,16 +24,18 @@ def end_of(query: str) -> tuple[int, int]:
 
 # (id, query, code, operator, name, where: needle in the query or "END", message fragment)
 CASES = [
-    ("mv-expand", f"{P} | mv-expand Tags", "NotSupported", "mv-expand", "mv-expand", "mv-expand",
-     "the operator 'mv-expand' is not supported by the soar-runner simulator"),
-    ("parse-second-line", f"{P}\n| parse ProcessCommandLine with * 'x' rest", "NotSupported", "parse", "parse",
-     "parse", "Query could not be parsed at 'parse' on line [2,3]"),
+    ("fork", f"{P} | fork (take 1)", "NotSupported", "fork", "fork", "fork",
+     "'fork' is not supported by the simulated hunting service"),
+    ("top-nested-second-line", f"{P}\n| top-nested 3 of FileName by count()", "NotSupported", "top-nested",
+     "top-nested", "top-nested", "Query could not be parsed at 'top-nested' on line [2,3]"),
     ("make-series", f"{P} | make-series count() on Timestamp step 1h", "NotSupported", "make-series",
      "make-series", "make-series", "'make-series'"),
-    ("evaluate", f"{P} | evaluate bag_unpack(AdditionalFields)", "NotSupported", "evaluate", "evaluate",
-     "evaluate", "'evaluate'"),
-    ("union-source", f"union {P}, DeviceInfo", "NotSupported", "union", "union", "union", "'union'"),
-    ("invoke", f"{P} | invoke my_function()", "NotSupported", "invoke", "invoke", "invoke", "'invoke'"),
+    ("evaluate-plugin", f"{P} | evaluate autocluster()", "NotSupported", "evaluate", "autocluster",
+     "autocluster", "'evaluate autocluster()' is not supported by the simulated hunting service"),
+    ("search-source", 'search "cmd.exe"', "NotSupported", "search", "search", "search",
+     "'search' is not supported by the simulated hunting service"),
+    ("invoke-defender-function", f"{P} | invoke SeenBy()", "NotSupported", "invoke", "SeenBy", "SeenBy",
+     "'invoke SeenBy()' is not supported by the simulated hunting service"),
     ("unknown-column", f'{P} | where DeviceNme == "pc1"', "SemanticError", "where", "DeviceNme", "DeviceNme",
      "'where' operator: Failed to resolve scalar expression named 'DeviceNme' (line 1, column 29). "
      "Did you mean 'DeviceName'?"),
@@ -43,8 +45,8 @@ CASES = [
      f"Failed to resolve table or column expression named '{P}s' (line 1, column 1)"),
     ("unknown-function", f"{P} | where foo(FileName)", "SemanticError", "where", "foo", "foo",
      "Unknown function: 'foo'"),
-    ("unsupported-function", f'{P} | extend x = extract("a(.)", 1, FileName)', "NotSupported", "extend",
-     "extract", "extract", "the function 'extract' is not supported"),
+    ("unsupported-function", f'{P} | extend x = series_fir(dynamic([1]), dynamic([1]))', "NotSupported",
+     "extend", "series_fir", "series_fir", "'series_fir()' is not supported by the simulated hunting service"),
     ("datetime-vs-string", f'{P} | where Timestamp > "2026-01-01"', "SemanticError", "where", ">", ">",
      "Cannot compare values of types datetime and string"),
     ("string-plus", f'{P} | extend x = FileName + "a"', "SemanticError", "extend", "+", "+",
@@ -69,24 +71,24 @@ CASES = [
      "not an aggregation"),
     ("aggregate-outside-summarize", f"{P} | extend n = count()", "SemanticError", "extend", "count", "count",
      "'count()' is an aggregation function"),
-    ("join-kind-unsupported", f"{P} | join kind=fullouter (DeviceInfo) on DeviceId", "NotSupported", "join",
-     "fullouter", "fullouter", "join kind 'fullouter' is not supported"),
+    ("join-kind-unknown", f"{P} | join kind=leftoutr (DeviceInfo) on DeviceId", "SyntaxError", "join",
+     "leftoutr", "leftoutr", "unknown join kind 'leftoutr'"),
     ("join-key-missing", f"{P} | join (DeviceInfo) on FileName", "SemanticError", "join", "FileName",
      "FileName", "the right side has no column named 'FileName'"),
     ("project-away-unknown", f"{P} | project-away Nope", "SemanticError", "project-away", "Nope", "Nope",
      "Failed to resolve column named 'Nope'"),
     ("multi-line-position", f"let x = 1;\n{P}\n| where y > x", "SemanticError", "where", "y", "y >",
      "(line 3, column 9)"),
-    ("user-function", f"let f = (x:long) {{ x }};\n{P}", "NotSupported", "let", None, "(x",
-     "user-defined functions"),
+    ("declare-statement", f"declare query_parameters(x:string = 'a');\n{P}", "NotSupported", "declare",
+     "declare", "declare", "'declare statement' is not supported by the simulated hunting service"),
     ("arity", f'{P} | where substring(FileName) == "a"', "SemanticError", "where", "substring", "substring",
      "function 'substring' expects 2 to 3 arguments, got 1"),
-    ("argument-type", f'{P} | where tolower(FileSize) == "a"', "SemanticError", "where", "tolower", "tolower",
-     "argument 1 of tolower() must be a string, not long"),
+    ("argument-type", f'{P} | where substring(FileName, "a") == "a"', "SemanticError", "where", "substring",
+     "substring", "argument 2 of substring() must be an integer, not string"),
     ("and-needs-bool", f"{P} | where FileSize and true", "SemanticError", "where", "and", "FileSize",
      "'and' needs Boolean operands"),
     ("two-tabular-statements", f"{P} | count; DeviceInfo | count", "NotSupported", None, None, "DeviceInfo",
-     "only one tabular expression"),
+     "only one tabular expression per query"),
     ("empty-query", "   // nothing here\n", "SyntaxError", None, None, "END", "no tabular expression"),
     ("table-as-scalar", f"{P} | where FileName == DeviceInfo", "SemanticError", "where", "DeviceInfo",
      "DeviceInfo", "'DeviceInfo' is a table, not a scalar value"),
@@ -118,10 +120,10 @@ def test_at_least_fifteen_refusals():
 
 
 def test_example_messages_from_the_issue(tables):
-    query = f"{P} | where Timestamp > ago(1d) | mv-expand x"
+    query = f"{P} | where Timestamp > ago(1d) | make-series count() on Timestamp step 1h"
     with pytest.raises(KqlError) as info:
         run_query(query, tables, now=NOW)
-    assert info.value.message.startswith("Query could not be parsed at 'mv-expand' on line [1,")
+    assert info.value.message.startswith("Query could not be parsed at 'make-series' on line [1,")
     with pytest.raises(KqlError) as info:
         run_query(f'{P} | where DeviceNme == "x"', tables, now=NOW)
     assert info.value.message.startswith(

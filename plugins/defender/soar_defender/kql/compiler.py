@@ -15,8 +15,14 @@ from typing import Any, Callable, Mapping
 
 from . import operators as ops
 from . import syntax as s
-from .errors import KqlError, did_you_mean, semantic_error
-from .functions import AGGREGATE_NAMES, FUNCTIONS, KNOWN_KQL_FUNCTIONS
+from .catalog import SCALAR_FUNCTIONS, is_real_function
+from .dynamic import parse_json
+from .errors import KqlError, did_you_mean, not_supported, semantic_error
+from .functions import AGGREGATE_NAMES, FUNCTIONS
+
+MAX_CALL_DEPTH = 32
+_WINDOW_FUNCTIONS = frozenset({"row_number", "row_cumsum", "prev", "next", "row_rank", "row_rank_dense",
+                               "row_rank_min", "row_window_session"})
 
 
 @dataclass(slots=True)
@@ -35,6 +41,19 @@ def constant(value: Any, kql: str) -> Compiled:
 
 
 @dataclass(frozen=True)
+class UserFunction:
+    """``let f = (params) { body };`` bound with the names visible where it was defined."""
+
+    name: str
+    definition: s.FunctionDef
+    env: Mapping[str, Any]
+
+    @property
+    def tabular(self) -> bool:
+        return type(self.definition.body) is s.Pipeline
+
+
+@dataclass(frozen=True)
 class Scope:
     """What names mean while compiling one operator's expressions."""
 
@@ -43,7 +62,8 @@ class Scope:
     operator: str  # the tabular operator, for error messages ('where', 'extend', 'let', ...)
     now: datetime
     table_names: frozenset[str] = frozenset()
-    run_tabular: Callable[[Any], Any] | None = None  # Pipeline or Name → Relation, for 'in (...)'
+    run_tabular: Callable[[Any], Any] | None = None  # Pipeline, Name or CallSource → Relation
+    host: Any = None  # the Evaluator: binds a function body's own lets, counts call depth
 
     def error(self, pos: s.Pos, detail: str, **kw) -> KqlError:
         return semantic_error(self.operator, pos, detail, **kw)
@@ -56,7 +76,8 @@ class Scope:
         if name in self.columns:
             return False
         bound = self.bindings.get(name)
-        return (bound is not None and not isinstance(bound, Compiled)) or (bound is None and name in self.table_names)
+        return (bound is not None and not isinstance(bound, (Compiled, UserFunction))) or \
+            (bound is None and name in self.table_names)
 
 
 def compile_expr(node: Any, scope: Scope) -> Compiled:
@@ -70,8 +91,13 @@ def compile_expr(node: Any, scope: Scope) -> Compiled:
         return _call(node, scope)
     if kind is s.Member:
         return _member(node, scope)
+    if kind is s.NamedArg:
+        return compile_expr(node.expr, scope)
+    if kind is s.TypeOf:
+        return constant(node.type, "string")
     if kind is s.Star:
-        raise scope.error(node.pos, "'*' can only be used as an argument of arg_max() or arg_min()")
+        raise scope.error(node.pos, "'*' can only be used as an argument of arg_max(), arg_min(), "
+                                    "take_any() or pack_array()")
     if kind is s.Binary and node.op in ("and", "or"):
         return _logical(node, scope)
     try:
@@ -93,7 +119,8 @@ def compile_expr(node: Any, scope: Scope) -> Compiled:
             return _fold(Compiled(ops.membership(node.op, left, items), "bool"), [left, *items])
     except ValueError as exc:
         raise scope.error(node.pos, str(exc), name=getattr(node, "op", None)) from None
-    raise scope.error(getattr(node, "pos", (1, 1)), "a subquery cannot be used as a scalar value")
+    raise scope.error(getattr(node, "pos", (1, 1)), "a subquery cannot be used as a scalar value "
+                                                   "(wrap it in toscalar(...))")
 
 
 def _fold(result: Compiled, parts: list[Compiled]) -> Compiled:
@@ -117,10 +144,17 @@ def _name(node: s.Name, scope: Scope) -> Compiled:
                       hint=did_you_mean(node.name, known), name=node.name)
 
 
+def _is_tabular_call(node: Any, scope: Scope) -> bool:
+    bound = scope.bindings.get(node.name) if type(node) is s.Call else None
+    return isinstance(bound, UserFunction) and bound.tabular
+
+
 def _in_items(node: s.InList, scope: Scope) -> list[Compiled]:
     items: list[Compiled] = []
     for item in node.items:
-        if type(item) is s.Pipeline or (type(item) is s.Name and scope.is_tabular(item.name)):
+        if type(item) is s.Call and _is_tabular_call(item, scope):
+            item = s.CallSource(item.name, item.args, item.pos)
+        if type(item) in (s.Pipeline, s.CallSource) or (type(item) is s.Name and scope.is_tabular(item.name)):
             relation = scope.run_tabular(item)
             if not relation.columns:
                 raise scope.error(item.pos, "the subquery after 'in' returns no columns")
@@ -179,6 +213,9 @@ def _get(target: Any, key: Any) -> Any:
 
 def _member(node: s.Member, scope: Scope) -> Compiled:
     target = compile_expr(node.target, scope)
+    if target.type == "string":  # a JSON string column (AdditionalFields) read like a dynamic one
+        text = target.fn
+        target = _fold(Compiled(lambda row: parse_json(text(row)), "dynamic"), [target])
     if target.type != "dynamic":
         raise scope.error(node.pos, f"only dynamic values have properties or elements, this value is "
                                     f"of type {target.type} (use parse_json() first)")
@@ -191,30 +228,47 @@ def _member(node: s.Member, scope: Scope) -> Compiled:
 
 def _call(node: s.Call, scope: Scope) -> Compiled:
     name = node.name
-    if name in ("ago", "now"):
-        return _clock(node, scope)
+    special = _SPECIAL.get(name)
+    if special is not None:
+        return special(node, scope)
+    bound = scope.bindings.get(name)
+    if isinstance(bound, UserFunction):
+        return _user_call(node, bound, scope)
     if name in AGGREGATE_NAMES:
         raise scope.error(node.pos, f"'{name}()' is an aggregation function; it can only be used in "
                                     "'summarize'", name=name)
     function = FUNCTIONS.get(name)
     if function is None:
-        if name in KNOWN_KQL_FUNCTIONS:
-            raise scope.error(node.pos, f"the function '{name}' is not supported by the soar-runner "
-                                        "simulator", code="NotSupported", name=name)
-        raise scope.error(node.pos, f"Unknown function: '{name}'",
-                          hint=did_you_mean(name, list(FUNCTIONS) + ["ago", "now"]), name=name)
+        if is_real_function(name):
+            raise not_supported(f"{name}()", node.pos, operator=scope.operator, name=name)
+        known = list(FUNCTIONS) + list(SCALAR_FUNCTIONS) + ["ago", "now"] + \
+            [k for k, v in scope.bindings.items() if isinstance(v, UserFunction)]
+        raise scope.error(node.pos, f"Unknown function: '{name}'", hint=did_you_mean(name, known), name=name)
     if not function.min_args <= len(node.args) <= function.max_args:
         expected = (str(function.min_args) if function.min_args == function.max_args
                     else f"{function.min_args} to {function.max_args}")
         raise scope.error(node.pos, f"function '{name}' expects {expected} arguments, got "
                                     f"{len(node.args)}", name=name)
     args = [compile_expr(a, scope) for a in node.args]
+    types = [a.type for a in args]
     try:
-        result = function.result(name, [a.type for a in args])
+        result = function.result(name, types)
     except ValueError as exc:
         raise scope.error(node.pos, str(exc), name=name) from None
-    impl, fns = function.impl, [a.fn for a in args]
-    if len(fns) == 1:
+    if function.type_arg is not None and len(node.args) > function.type_arg:
+        type_node = node.args[function.type_arg]
+        if type(type_node) is not s.TypeOf:
+            raise scope.error(node.pos, f"argument {function.type_arg + 1} of {name}() must be a type "
+                                        "such as typeof(long)", name=name)
+        result = type_node.type
+    return _apply(function.impl, args, result, fold=name not in ("rand", "new_guid"))
+
+
+def _apply(impl: Callable, args: list[Compiled], result: str, fold: bool = True) -> Compiled:
+    fns = [a.fn for a in args]
+    if not fns:
+        fn = lambda row: impl()  # noqa: E731
+    elif len(fns) == 1:
         a0 = fns[0]
         fn = lambda row: impl(a0(row))  # noqa: E731
     elif len(fns) == 2:
@@ -222,7 +276,118 @@ def _call(node: s.Call, scope: Scope) -> Compiled:
         fn = lambda row: impl(a0(row), a1(row))  # noqa: E731
     else:
         fn = lambda row: impl(*[f(row) for f in fns])  # noqa: E731
-    return _fold(Compiled(fn, result), args)
+    return _fold(Compiled(fn, result), args) if fold else Compiled(fn, result)
+
+
+def _user_call(node: s.Call, function: UserFunction, scope: Scope) -> Compiled:
+    """A scalar user-defined function: its body compiled with the arguments in place of the
+    parameters (as Kusto expands functions inline)."""
+    if function.tabular:
+        raise scope.error(node.pos, f"'{function.name}' returns a table; use it where a table is expected "
+                                    "(after 'in', in 'join', 'union' or as the query's source)", name=function.name)
+    bindings = dict(bind_arguments(node, function, lambda a: compile_expr(a, scope), scope))
+    host = scope.host
+    if host.call_depth >= MAX_CALL_DEPTH:
+        raise scope.error(node.pos, f"functions call each other more than {MAX_CALL_DEPTH} levels deep",
+                          code="LimitsExceeded", name=function.name)
+    host.call_depth += 1
+    try:
+        env = host.bind_lets(function.definition.lets, {**function.env, **bindings})
+        columns = {k: v for k, v in scope.columns.items() if k not in env}
+        inner = replace(scope, columns=columns, bindings=env)
+        return compile_expr(function.definition.body, inner)
+    finally:
+        host.call_depth -= 1
+
+
+def bind_arguments(node: Any, function: UserFunction, compile_arg: Callable, scope: Scope) -> dict:
+    """Parameter name → compiled argument, positional or named, defaults filled in."""
+    params = function.definition.params
+    values: dict[str, Any] = {}
+    positional = [a for a in node.args if type(a) is not s.NamedArg]
+    if len(positional) > len(params):
+        raise scope.error(node.pos, f"function '{function.name}' expects at most {len(params)} arguments, "
+                                    f"got {len(node.args)}", name=function.name)
+    for param, arg in zip(params, positional):
+        values[param.name] = compile_arg(arg)
+    for arg in node.args:
+        if type(arg) is s.NamedArg:
+            if arg.name not in {p.name for p in params}:
+                raise scope.error(arg.pos, f"function '{function.name}' has no parameter '{arg.name}'",
+                                  name=arg.name)
+            values[arg.name] = compile_arg(arg.expr)
+    for param in params:
+        if param.name not in values:
+            if param.default is None:
+                raise scope.error(node.pos, f"function '{function.name}' needs a value for '{param.name}'",
+                                  name=function.name)
+            values[param.name] = compile_arg(param.default)
+    return values
+
+
+def _toscalar(node: s.Call, scope: Scope) -> Compiled:
+    if len(node.args) != 1:
+        raise scope.error(node.pos, "toscalar() expects one tabular expression", name="toscalar")
+    relation = scope.run_tabular(node.args[0])
+    if not relation.columns:
+        return constant(None, "dynamic")
+    first = relation.columns[0]
+    value = relation.rows[0][first.name] if relation.rows else ("" if first.type == "string" else None)
+    return constant(value, first.type)
+
+
+def _ingestion_time(node: s.Call, scope: Scope) -> Compiled:
+    """The simulator ingests each event when it happens: a row's ingestion time is its Timestamp
+    (null once the row no longer has one, e.g. after 'summarize')."""
+    if node.args:
+        raise scope.error(node.pos, "function 'ingestion_time' expects 0 arguments", name="ingestion_time")
+    if scope.columns.get("Timestamp") == "datetime":
+        return Compiled(itemgetter("Timestamp"), "datetime", column="Timestamp")
+    return constant(None, "datetime")
+
+
+def _column_ifexists(node: s.Call, scope: Scope) -> Compiled:
+    if len(node.args) != 2 or type(node.args[0]) is not s.Literal or node.args[0].type != "string":
+        raise scope.error(node.pos, "column_ifexists() expects a column name (a string literal) and a "
+                                    "default value", name="column_ifexists")
+    name = node.args[0].value
+    if name in scope.columns:
+        return Compiled(itemgetter(name), scope.columns[name], column=name)
+    return compile_expr(node.args[1], scope)
+
+
+def _pack_all(node: s.Call, scope: Scope) -> Compiled:
+    skip_empty = bool(node.args) and type(node.args[0]) is s.Literal and node.args[0].value is True
+    names = list(scope.columns)
+
+    def fn(row):
+        return {n: row[n] for n in names if not (skip_empty and (row[n] is None or row[n] == ""))}
+    return Compiled(fn, "dynamic")
+
+
+def _pack_array_star(node: s.Call, scope: Scope) -> Compiled:
+    if len(node.args) == 1 and type(node.args[0]) is s.Star:
+        names = list(scope.columns)
+        return Compiled(lambda row: [row[n] for n in names], "dynamic")
+    function = FUNCTIONS["pack_array"]
+    return _apply(function.impl, [compile_expr(a, scope) for a in node.args], "dynamic")
+
+
+def _window(node: s.Call, scope: Scope) -> Compiled:
+    raise not_supported(f"{node.name}()", node.pos, operator=scope.operator, name=node.name,
+                        detail="window functions over serialized rows are not evaluated")
+
+
+def _tabular_only(node: s.Call, scope: Scope) -> Compiled:
+    raise scope.error(node.pos, f"'{node.name}()' returns a table and cannot be used as a scalar value",
+                      name=node.name)
+
+
+_SPECIAL: dict[str, Callable[[s.Call, Scope], Compiled]] = {
+    "toscalar": _toscalar, "ingestion_time": _ingestion_time, "column_ifexists": _column_ifexists,
+    "pack_all": _pack_all, "pack_array": _pack_array_star, "materialize": _tabular_only,
+    **{name: _window for name in _WINDOW_FUNCTIONS},
+}
 
 
 def _clock(node: s.Call, scope: Scope) -> Compiled:
@@ -246,3 +411,6 @@ def _clock(node: s.Call, scope: Scope) -> Compiled:
         except (TypeError, OverflowError):
             return None
     return _fold(Compiled(fn, "datetime"), [arg])
+
+
+_SPECIAL["ago"] = _SPECIAL["now"] = _clock

@@ -7,7 +7,8 @@ error body; the fields let it (and tests) say exactly what went wrong and where:
     KqlError
       .code      "SyntaxError"     the text is not a query (bad token, missing operand, unbalanced parens)
                  "SemanticError"   unknown table/column/function, wrong types, bad arguments
-                 "NotSupported"    valid KQL that the soar-runner simulator does not implement
+                 "NotSupported"    valid KQL that the simulated hunting service does not implement:
+                                   "'<construct>' is not supported by the simulated hunting service"
                  "LimitsExceeded"  a query that would blow past the simulator's resource limits
       .message   the one-line text (also ``str(err)``), always with a 1-based line and column
       .line, .column   1-based position of the offending token
@@ -62,6 +63,23 @@ def semantic_error(operator: str | None, pos: tuple[int, int], detail: str, *, h
     if hint:
         message += f". {hint}"
     return KqlError(message, code=code, line=line, column=column, operator=operator, name=name)
+
+
+NOT_SUPPORTED = "is not supported by the simulated hunting service"
+
+
+def not_supported(construct: str, pos: tuple[int, int], *, operator: str | None = None,
+                  name: str | None = None, detail: str | None = None) -> KqlError:
+    """Valid KQL the simulator does not evaluate: ``'<construct>' is not supported by the simulated
+    hunting service (line l, column c)``, the construct as written. Inside a tabular operator the
+    message starts with ``'<operator>' operator:`` like the other semantic errors."""
+    line, column = pos
+    prefix = f"'{operator}' operator: " if operator and operator != construct else ""
+    message = f"{prefix}'{construct}' {NOT_SUPPORTED} (line {line}, column {column})"
+    if detail:
+        message += f". {detail}"
+    return KqlError(message, code="NotSupported", line=line, column=column, operator=operator,
+                    name=name if name is not None else construct)
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:

@@ -6,10 +6,12 @@ adds statements and tabular operators on top of it.
 
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import timedelta
 
 from . import syntax as s
-from .errors import parse_error
+from .errors import NOT_SUPPORTED, parse_error
 from .lexer import Token, tokenize
 from .model import parse_datetime, parse_timespan
 
@@ -18,13 +20,19 @@ for _op in ("==", "!=", "<>", "<", "<=", ">", ">=", "=~", "!~", "contains", "!co
             "contains_cs", "!contains_cs", "has", "!has", "has_cs", "!has_cs", "startswith",
             "!startswith", "startswith_cs", "!startswith_cs", "endswith", "!endswith",
             "endswith_cs", "!endswith_cs", "in", "!in", "in~", "!in~", "has_any", "between",
-            "!between", "hasprefix", "!hasprefix", "hassuffix", "!hassuffix", "has_all",
-            "!has_any", "!has_all", "matches"):
+            "!between", "hasprefix", "!hasprefix", "hassuffix", "!hassuffix", "hasprefix_cs",
+            "!hasprefix_cs", "hassuffix_cs", "!hassuffix_cs", "has_all", "!has_any", "!has_all", "matches"):
     PRECEDENCE[_op] = 3
-LIST_OPERATORS = frozenset({"in", "!in", "in~", "!in~", "has_any"})
+LIST_OPERATORS = frozenset({"in", "!in", "in~", "!in~", "has_any", "!has_any", "has_all", "!has_all"})
 WORD_OPERATORS = frozenset(k for k in PRECEDENCE if k[0].isalpha() or k[0] == "!")
 _TYPED_SCALAR = {"int": "int", "long": "long", "real": "real", "double": "real", "bool": "bool",
                  "boolean": "bool", "decimal": "real"}
+#: Type names as written in typeof(), datatable(), externaldata(), mv-expand ... to typeof(), parse.
+TYPE_NAMES = {"string": "string", "int": "int", "long": "long", "real": "real", "double": "real",
+              "decimal": "real", "bool": "bool", "boolean": "bool", "datetime": "datetime", "date": "datetime",
+              "timespan": "timespan", "time": "timespan", "dynamic": "dynamic", "guid": "guid",
+              "uniqueid": "guid"}
+_TIME_OF_DAY = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?")
 MAX_NESTING = 64
 MAX_TREE_DEPTH = 100
 
@@ -50,8 +58,13 @@ class ExpressionParser:
     def error(self, tok: Token, detail: str, **kw):
         return parse_error(tok.text, tok.pos, detail, **kw)
 
-    def unsupported(self, tok: Token, detail: str):
-        return parse_error(tok.text, tok.pos, detail, code="NotSupported", operator=str(tok.value),
+    def unsupported(self, tok: Token, construct: str | None = None, detail: str | None = None, *,
+                    operator: str | None = None):
+        """Valid KQL the simulator does not evaluate, refused where it stands (the construct as
+        written, its line and column)."""
+        construct = construct or tok.text
+        text = f"'{construct}' {NOT_SUPPORTED}" + (f": {detail}" if detail else "")
+        return parse_error(tok.text, tok.pos, text, code="NotSupported", operator=operator or str(tok.value),
                            name=str(tok.value))
 
     def expect_op(self, value: str, context: str) -> Token:
@@ -69,6 +82,31 @@ class ExpressionParser:
         if tok.kind != "ident" or tok.value[0] in "$!" or tok.value in WORD_OPERATORS:
             raise self.error(tok, f"expected a name {context}")
         return self.next()
+
+    def at_name(self) -> bool:
+        """A plain name or a bracketed one (``['a b']``) comes next."""
+        tok = self.peek()
+        return (tok.kind == "ident" and tok.value[0] not in "$!" and tok.value not in WORD_OPERATORS) or \
+            (tok.is_op("[") and self.peek(1).kind == "string" and self.peek(2).is_op("]"))
+
+    def name(self, context: str) -> Token:
+        """A name, plain or bracketed (``['Column name']``, ``["x"]``); the token's value is the name."""
+        tok = self.peek()
+        if tok.is_op("[") and self.peek(1).kind == "string" and self.peek(2).is_op("]"):
+            self.next()
+            inner = self.next()
+            self.next()
+            return Token("ident", inner.value, inner.text, tok.line, tok.column)
+        return self.ident(context)
+
+    def type_name(self, context: str) -> str:
+        tok = self.next()
+        if tok.kind == "ident" and tok.value in TYPE_NAMES:
+            return TYPE_NAMES[tok.value]
+        if tok.kind == "typed" and tok.value[0] in TYPE_NAMES:  # 'datetime' lexed with a following '('
+            raise self.error(tok, f"expected a type name {context}")
+        raise self.error(tok, f"expected a type name (string, long, int, real, bool, datetime, timespan, "
+                              f"dynamic, guid) {context}")
 
     def enter(self) -> None:
         self.nesting += 1
@@ -97,11 +135,10 @@ class ExpressionParser:
             op = tok.value if tok.kind in ("op", "ident") and tok.value in PRECEDENCE else None
             if op is None or PRECEDENCE[op] < min_precedence:
                 break
-            if op in ("hasprefix", "!hasprefix", "hassuffix", "!hassuffix", "has_all", "!has_any",
-                      "!has_all", "matches"):
-                raise parse_error(tok.text, tok.pos, f"the operator '{op}' is not supported by the "
-                                  "soar-runner simulator", code="NotSupported", name=op)
             self.next()
+            if op == "matches":
+                self.expect_word("regex", "after 'matches'")
+                op = "matches regex"
             if op in LIST_OPERATORS:
                 left = s.InList(op, left, tuple(self.in_list(op)), tok.pos)
             elif op in ("between", "!between"):
@@ -114,13 +151,13 @@ class ExpressionParser:
             else:
                 if self.peek().kind == "eof":
                     raise self.error(self.peek(), f"expected an expression after '{tok.text}'")
-                left = s.Binary("!=" if op == "<>" else op, left, self.binary(PRECEDENCE[op] + 1), tok.pos)
+                left = s.Binary("!=" if op == "<>" else op, left, self.binary(PRECEDENCE[tok.value] + 1), tok.pos)
         self.nesting -= 1
         return left
 
     def in_list(self, op: str) -> list:
         self.expect_op("(", f"after '{op}'")
-        if self.peek().kind == "ident" and self.peek(1).is_op("|"):
+        if self.looks_tabular():  # in (T | where ...), in ((T | project x)), in (materialize(...))
             items = [self.tabular()]
         elif self.peek().is_op(")"):
             raise self.error(self.peek(), f"'{op}' needs at least one value")
@@ -145,10 +182,13 @@ class ExpressionParser:
     def postfix(self, node):
         while True:
             tok = self.peek()
+            if tok.is_op(".") and self.peek(1).is_op("["):  # x.["TO.GROUP"]
+                self.next()
+                continue
             if tok.is_op("."):
                 self.next()
                 key = self.next()
-                if key.kind not in ("ident", "string"):
+                if key.kind not in ("ident", "string") or key.value[0] in "$!":
                     raise self.error(key, "expected a property name after '.'")
                 node = s.Member(node, key.value, tok.pos)
             elif tok.is_op("["):
@@ -164,6 +204,13 @@ class ExpressionParser:
         if tok.kind in ("int", "real", "timespan", "string"):
             return s.Literal(tok.value, "long" if tok.kind == "int" else tok.kind, tok.pos)
         if tok.kind == "typed":
+            clock = _TIME_OF_DAY.fullmatch(tok.value[1].strip("\"' ")) if tok.value[0] == "datetime" else None
+            if clock:  # datetime("8:00:00 AM"): that time today, as .NET parses a date-less time
+                hour, minute, second, half = clock.groups()
+                hour = int(hour) % 12 + (12 if half and half.upper() == "PM" else 0) if half else int(hour)
+                today = s.Call("startofday", (s.Call("now", (), tok.pos),), tok.pos)
+                offset = timedelta(hours=hour, minutes=int(minute), seconds=int(second or 0))
+                return s.Binary("+", today, s.Literal(offset, "timespan", tok.pos), tok.pos)
             value, kql = self.typed_literal(tok)
             return s.Literal(value, kql, tok.pos)
         if tok.is_op("("):
@@ -187,8 +234,17 @@ class ExpressionParser:
             if tok.value in _TYPED_SCALAR:
                 return self.typed_scalar(tok)
             self.next()
+            if tok.value == "typeof":
+                kql = self.type_name("inside typeof(...)")
+                self.expect_op(")", "to close typeof(...)")
+                return s.TypeOf(kql, tok.pos)
             args = []
-            if not self.peek().is_op(")"):
+            if tok.value in ("toscalar", "materialize"):
+                args = [self.tabular()]
+                while self.peek().is_op(","):  # toscalar(T, kind=...) options are ignored
+                    self.next()
+                    self.argument()
+            elif not self.peek().is_op(")"):
                 args = self.comma_list(self.argument)
             self.expect_op(")", f"to close the arguments of '{tok.value}'")
             return s.Call(tok.value, tuple(args), tok.pos)
@@ -201,9 +257,39 @@ class ExpressionParser:
     def argument(self):
         if self.peek().is_op("*") and self.peek(1).is_op(",", ")"):
             return s.Star(self.next().pos)
+        if self.at_name() and self.peek(1 if self.peek().kind == "ident" else 3).is_op("="):
+            name = self.name("before '='")
+            self.next()
+            return s.NamedArg(name.value, self.expression(), name.pos)
         return self.expression()
 
+    def looks_tabular(self) -> bool:
+        """Does the statement starting here hold a tabular expression (a '|' outside calls, or a
+        source keyword)? A lone name or call is decided later, when it is bound."""
+        if self.tabular_keyword():
+            return True
+        depth, j, first_paren = 0, self.i, self.peek().is_op("(")
+        while True:
+            tok = self.tokens[j]
+            if tok.kind == "eof" or depth == 0 and tok.is_op(";", "}", ")", ","):
+                return False
+            if tok.is_op("(", "[", "{"):
+                depth += 1
+            elif tok.is_op(")", "]", "}"):
+                depth -= 1
+            elif tok.is_op("|") and (depth == 0 or depth == 1 and first_paren):
+                return True
+            j += 1
+
+    def tabular_keyword(self) -> bool:
+        """The next token starts a tabular expression that is not a plain table name."""
+        tok = self.peek()
+        return tok.kind == "ident" and tok.value in ("union", "datatable", "externaldata", "external_data",
+                                                     "range", "print", "materialize", "view") \
+            and (tok.value != "range" or self.peek(2).is_word("from"))
+
     def typed_literal(self, tok: Token):
+        """The value and type of ``datetime(...)``, ``timespan(...)``, ``guid(...)``."""
         kind, text = tok.value
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
             text = text[1:-1]

@@ -1,85 +1,35 @@
-"""Scalar functions: for each name, its arity, a type rule and a Python implementation.
-
-A type rule maps the argument types to the result type, or raises ``ValueError`` with a sentence
-the compiler turns into a positioned KqlError. Implementations take plain values, treat None as
-null and never raise on odd input (dynamic values can be anything): they return null instead.
-``ago()`` and ``now()`` need the query's clock, so the compiler handles them itself.
+"""Scalar functions: null tests, conversions, logic, rounding and arithmetic; and the registry
+:data:`FUNCTIONS` that gathers every implemented function (strings.py, timefuncs.py, dynamic.py,
+network.py add theirs). ``ago()``, ``now()``, ``toscalar()``, ``ingestion_time()``,
+``column_ifexists()`` and ``pack_all()`` need the query's clock or row, so the compiler handles
+them itself (see compiler.py).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import re
-from dataclasses import dataclass
+import random
+import uuid
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
-from .model import NUMERIC, UTC, parse_datetime, parse_timespan, to_kql_string
+from .catalog import AGGREGATE_FUNCTIONS
+from .convert import INT32, to_bool, to_datetime, to_double, to_guid, to_integer, to_timespan
+from .model import NUMERIC, UTC, to_kql_string
+from .signatures import BOOL, INTEGER, NUM, Function, rule, unify
 
-MAX_STRING = 1_048_576  # longer strings are cut, so strcat() cannot blow up memory
 _EPOCH = datetime(1, 1, 1, tzinfo=UTC)  # KQL bins datetimes on ticks since 0001-01-01
-_INT32 = (-2**31, 2**31 - 1)
-_INT64 = (-2**63, 2**63 - 1)
-
-
-@dataclass(frozen=True)
-class Function:
-    name: str
-    min_args: int
-    max_args: int
-    result: Callable[[str, list[str]], str]  # (function name, argument types) → result type
-    impl: Callable[..., Any]
 
 
 # ---- type rules ---------------------------------------------------------------------------------
 
-def _check(name: str, types: list[str], index: int, allowed: frozenset[str] | set[str], what: str) -> None:
-    t = types[index]
-    if t not in allowed and t != "dynamic":
-        raise ValueError(f"argument {index + 1} of {name}() must be {what}, not {t}")
-
-
-def unify(types: list[str], what: str) -> str:
-    """The one type several branches (iff, case, coalesce) share, or ValueError."""
-    distinct = set(types)
-    if len(distinct) == 1:
-        return types[0]
-    if distinct <= NUMERIC:
-        return "real" if "real" in distinct else "long"
-    if "dynamic" in distinct:
-        return "dynamic"
-    raise ValueError(f"{what} must all have the same type, got {', '.join(types)}")
-
-
-_STRINGY = frozenset({"string", "guid"})
-
-
-def _rule(result: str | Callable[[list[str]], str], *arg_kinds: tuple[frozenset | None, str]):
-    """A type rule: argument i must be of arg_kinds[i] (the last kind repeats); then ``result``."""
-    def check(name: str, types: list[str]) -> str:
-        for i in range(len(types)):
-            allowed, what = arg_kinds[min(i, len(arg_kinds) - 1)]
-            if allowed is not None:
-                _check(name, types, i, allowed, what)
-        return result(types) if callable(result) else result
-    return check
-
-
-_STR = (_STRINGY, "a string")
-_INTEGER = (frozenset({"int", "long"}), "an integer")
-_NUM = (NUMERIC, "a number")
-_BOOL = (frozenset({"bool"}), "a bool")
-_DATETIME = (frozenset({"datetime"}), "a datetime")
-_WHATEVER = (None, "")
-
-
 def _bin_rule(name: str, types: list[str]) -> str:
-    value, size = types
-    if value in ("datetime", "timespan") and size in ("timespan", "dynamic"):
+    value, size = types[0], types[1]
+    if value in ("datetime", "timespan") and size in ("timespan", "dynamic") + (("datetime",) if value == "datetime"
+                                                                                 else ()):
         return value
     if value in NUMERIC and size in NUMERIC | {"dynamic"}:
-        return value
+        return value if value == "real" or size != "real" else "real"
     if value == "dynamic":
         return "dynamic"
     raise ValueError(f"{name}() cannot round a {value} to a {size} (use bin(Timestamp, 1h) or bin(number, 10))")
@@ -100,88 +50,29 @@ def _case_rule(name: str, types: list[str]) -> str:
     return unify(types[1::2] + [types[-1]], "the values of case()")
 
 
+def _abs_rule(types: list[str]) -> str:
+    return "long" if types[0] == "int" else types[0]
+
+
+_NUM_OR_SPAN = (NUMERIC | {"timespan"}, "a number or timespan")
+
+
 # ---- implementations ----------------------------------------------------------------------------
 
-def _cut(text: str) -> str:
-    return text if len(text) <= MAX_STRING else text[:MAX_STRING]
-
-
-def _join(delimiter: Any, values: tuple) -> str:
-    """strcat / strcat_delim, stopping once the result passes MAX_STRING."""
-    sep, parts, size = to_kql_string(delimiter), [], 0
-    for v in values:
-        text = to_kql_string(v)
-        parts.append(text)
-        size += len(text) + len(sep)
-        if size > MAX_STRING:
-            break
-    return _cut(sep.join(parts))
-
-
-def _to_integer(v: Any, bounds: tuple[int, int]) -> int | None:
-    if v is None or isinstance(v, (list, dict, datetime, timedelta)):
-        return None
-    try:
-        if isinstance(v, str):
-            text = v.strip()
-            try:
-                v = int(text)
-            except ValueError:
-                v = float(text)
-        number = int(v)
-    except (ValueError, OverflowError, TypeError):
-        return None
-    return number if bounds[0] <= number <= bounds[1] else None
-
-
-def _todouble(v: Any) -> float | None:
-    if v is None or isinstance(v, (list, dict, datetime, timedelta)):
-        return None
-    try:
-        return float(v.strip() if isinstance(v, str) else v)
-    except (ValueError, OverflowError, TypeError):
-        return None
-
-
-def _tobool(v: Any) -> bool | None:
-    if isinstance(v, bool) or v is None:
-        return v
-    if isinstance(v, (int, float)):
-        return v != 0
-    if isinstance(v, str) and v.strip().lower() in ("true", "false"):
-        return v.strip().lower() == "true"
-    return None
-
-
-def _todatetime(v: Any) -> datetime | None:
-    if isinstance(v, datetime):
-        return v
-    return parse_datetime(v) if isinstance(v, str) else None
-
-
-def _totimespan(v: Any) -> timedelta | None:
-    if isinstance(v, timedelta):
-        return v
-    return parse_timespan(v) if isinstance(v, str) else None
-
-
-def _substring(s: Any, start: Any, length: Any = None) -> str:
-    text = to_kql_string(s)
-    if not isinstance(start, int) or isinstance(start, bool):
+def _tohex(v: Any, width: Any = None) -> str:
+    if not isinstance(v, int) or isinstance(v, bool):
         return ""
-    start = max(start, 0)
-    if length is None:
-        return text[start:]
-    if not isinstance(length, int) or length < 0:
-        return ""
-    return text[start:start + length]
+    text = format(v if v >= 0 else v + 2**64, "x")
+    return text.rjust(width, "0") if isinstance(width, int) else text
 
 
-def _bin(value: Any, size: Any) -> Any:
+def bin_value(value: Any, size: Any) -> Any:
     if value is None or size is None:
         return None
     try:
         if isinstance(value, datetime):
+            if isinstance(size, (int, float)) and not isinstance(size, bool):  # bin(dt, 1.5) counts days
+                size = timedelta(days=size)
             return _EPOCH + ((value - _EPOCH) // size) * size if size > timedelta(0) else None
         if isinstance(value, timedelta):
             return (value // size) * size if size > timedelta(0) else None
@@ -194,75 +85,41 @@ def _bin(value: Any, size: Any) -> Any:
         return None
 
 
-_FORMAT_TOKENS = re.compile(r"yyyy|yy|MM|M|dd|d|HH|H|hh|h|mm|m|ss|s|f{1,7}|F{1,7}|tt|.", re.S)
-
-
-def _format_datetime(value: Any, fmt: Any) -> str:
-    if not isinstance(value, datetime) or not isinstance(fmt, str):
-        return ""
-    v = value.astimezone(UTC)
-    out = []
-    for tok in _FORMAT_TOKENS.findall(fmt):
-        c = tok[0]
-        if c == "y":
-            out.append(f"{v.year:04d}" if len(tok) == 4 else f"{v.year % 100:02d}")
-        elif c in "MdHms" and tok in ("MM", "M", "dd", "d", "HH", "H", "mm", "m", "ss", "s"):
-            number = {"M": v.month, "d": v.day, "H": v.hour, "m": v.minute, "s": v.second}[c]
-            out.append(f"{number:02d}" if len(tok) == 2 else str(number))
-        elif c == "h":
-            hour = v.hour % 12 or 12
-            out.append(f"{hour:02d}" if len(tok) == 2 else str(hour))
-        elif c in "fF":
-            digits = f"{v.microsecond:06d}0"[:len(tok)]
-            out.append(digits.rstrip("0") if c == "F" else digits)
-        elif tok == "tt":
-            out.append("AM" if v.hour < 12 else "PM")
-        else:
-            out.append(tok)
-    return "".join(out)
+def _bin_at(value: Any, size: Any, fixed: Any) -> Any:
+    if value is None or size is None or fixed is None:
+        return None
+    try:
+        binned = bin_value(value - fixed, size)
+        return None if binned is None else binned + fixed
+    except TypeError:
+        if isinstance(value, datetime) and isinstance(fixed, datetime):
+            offset = bin_value(timedelta(0) + (value - fixed), size)
+            return None if offset is None else fixed + offset
+        return None
 
 
 def _round(value: Any, precision: Any = 0) -> Any:
-    if value is None or not isinstance(precision, int):
+    if value is None or not isinstance(precision, int) or isinstance(value, (str, list, dict, bool)):
         return None
     try:
         factor = 10.0 ** precision
         result = math.copysign(math.floor(abs(value) * factor + 0.5) / factor, value)
     except (OverflowError, ValueError, TypeError):
         return value if isinstance(value, float) else None
-    return result
+    return int(result) if isinstance(value, int) else result
 
 
-def _too_deep(value: Any, limit: int = 64) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        v, depth = stack.pop()
-        if isinstance(v, (list, dict)):
-            if depth > limit:
-                return True
-            stack += [(c, depth + 1) for c in (v.values() if isinstance(v, dict) else v)]
-    return False
-
-
-def _parse_json(v: Any) -> Any:
-    """JSON text → dynamic; text that is not JSON (or nests deeper than 64) stays a string."""
-    if not isinstance(v, str):
-        return v
-    try:
-        parsed = json.loads(v)
-    except (ValueError, RecursionError):
-        return v
-    return v if _too_deep(parsed) else parsed
-
-
-def _split(s: Any, delimiter: Any, index: Any = None) -> Any:
-    text, delim = to_kql_string(s), to_kql_string(delimiter)
-    if not delim:
-        return None
-    parts = text.split(delim)
-    if index is None:
-        return parts
-    return parts[index] if isinstance(index, int) and -len(parts) <= index < len(parts) else None
+def _numeric(fn):
+    """A one-number math function that gives null (not an exception) on bad input."""
+    def apply(*args):
+        if any(a is None or isinstance(a, (str, list, dict, bool, datetime, timedelta)) for a in args):
+            return None
+        try:
+            result = fn(*args)
+        except (ValueError, OverflowError, ZeroDivisionError, TypeError):
+            return math.nan if fn in (math.log, math.log2, math.log10, math.sqrt) else None
+        return result
+    return apply
 
 
 def _coalesce(*values: Any) -> Any:
@@ -279,6 +136,16 @@ def _case(*args: Any) -> Any:
     return args[-1]
 
 
+def _extreme(pick):
+    def apply(*values):
+        present = [v for v in values if v is not None]
+        try:
+            return pick(present) if present else None
+        except TypeError:
+            return None
+    return apply
+
+
 def _abs(v: Any) -> Any:
     try:
         return None if v is None or isinstance(v, (str, list, dict, bool)) else abs(v)
@@ -286,78 +153,103 @@ def _abs(v: Any) -> Any:
         return None
 
 
-def _startofday(v: Any) -> Any:
-    return v.replace(hour=0, minute=0, second=0, microsecond=0) if isinstance(v, datetime) else None
+def _binary(fn):
+    def apply(*args):
+        if any(not isinstance(a, int) or isinstance(a, bool) for a in args):
+            return None
+        value = fn(*args) & (2**64 - 1)
+        return value - 2**64 if value >= 2**63 else value
+    return apply
 
 
-def _replace_string(s: Any, lookup: Any, rewrite: Any) -> str:
-    text, old, new = to_kql_string(s), to_kql_string(lookup), to_kql_string(rewrite)
-    if not old:
-        return text
-    growth = len(new) - len(old)
-    if growth > 0 and len(text) + text.count(old) * growth > MAX_STRING:  # replace only what fits
-        return _cut(text.replace(old, new, (MAX_STRING - len(text)) // growth + 1))
-    return text.replace(old, new)
+def gettype(v: Any) -> str:
+    if v is None:
+        return "null"
+    for kind, name in ((bool, "bool"), (int, "long"), (float, "real"), (str, "string"), (list, "array"),
+                       (dict, "dictionary"), (datetime, "datetime"), (timedelta, "timespan")):
+        if isinstance(v, kind):
+            return name
+    return "object"
+
+
+def _isempty(v: Any) -> bool:
+    return v is None or v == ""
 
 
 _F = Function
 _table = [
-    _F("isempty", 1, 1, _rule("bool", _WHATEVER), lambda v: v is None or v == ""),
-    _F("isnotempty", 1, 1, _rule("bool", _WHATEVER), lambda v: not (v is None or v == "")),
-    _F("isnull", 1, 1, _rule("bool", _WHATEVER), lambda v: v is None),
-    _F("isnotnull", 1, 1, _rule("bool", _WHATEVER), lambda v: v is not None),
-    _F("not", 1, 1, _rule("bool", _BOOL), lambda v: None if v is None else v is not True),
-    _F("tolower", 1, 1, _rule("string", _STR), lambda v: to_kql_string(v).lower()),
-    _F("toupper", 1, 1, _rule("string", _STR), lambda v: to_kql_string(v).upper()),
-    _F("strcat", 1, 64, _rule("string", _WHATEVER), lambda *vs: _join("", vs)),
-    _F("strcat_delim", 2, 65, _rule("string", _WHATEVER), lambda d, *vs: _join(d, vs)),
-    _F("substring", 2, 3, _rule("string", _WHATEVER, _INTEGER), _substring),
-    _F("strlen", 1, 1, _rule("long", _STR), lambda v: len(to_kql_string(v))),
-    _F("tostring", 1, 1, _rule("string", _WHATEVER), to_kql_string),
-    _F("toint", 1, 1, _rule("int", _WHATEVER), lambda v: _to_integer(v, _INT32)),
-    _F("tolong", 1, 1, _rule("long", _WHATEVER), lambda v: _to_integer(v, _INT64)),
-    _F("todouble", 1, 1, _rule("real", _WHATEVER), _todouble),
-    _F("toreal", 1, 1, _rule("real", _WHATEVER), _todouble),
-    _F("tobool", 1, 1, _rule("bool", _WHATEVER), _tobool),
-    _F("toboolean", 1, 1, _rule("bool", _WHATEVER), _tobool),
-    _F("todatetime", 1, 1, _rule("datetime", _WHATEVER), _todatetime),
-    _F("totimespan", 1, 1, _rule("timespan", _WHATEVER), _totimespan),
+    _F("isempty", 1, 1, rule("bool"), _isempty),
+    _F("isnotempty", 1, 1, rule("bool"), lambda v: not _isempty(v)),
+    _F("notempty", 1, 1, rule("bool"), lambda v: not _isempty(v)),
+    _F("isnull", 1, 1, rule("bool"), lambda v: v is None),
+    _F("isnotnull", 1, 1, rule("bool"), lambda v: v is not None),
+    _F("notnull", 1, 1, rule("bool"), lambda v: v is not None),
+    _F("not", 1, 1, rule("bool", BOOL), lambda v: None if v is None else v is not True),
+    _F("tostring", 1, 1, rule("string"), to_kql_string),
+    _F("toint", 1, 1, rule("int"), lambda v: to_integer(v, INT32)),
+    _F("tolong", 1, 1, rule("long"), to_integer),
+    _F("todouble", 1, 1, rule("real"), to_double),
+    _F("toreal", 1, 1, rule("real"), to_double),
+    _F("todecimal", 1, 1, rule("real"), to_double),
+    _F("tobool", 1, 1, rule("bool"), to_bool),
+    _F("toboolean", 1, 1, rule("bool"), to_bool),
+    _F("todatetime", 1, 1, rule("datetime"), to_datetime),
+    _F("totimespan", 1, 1, rule("timespan"), to_timespan),
+    _F("totime", 1, 1, rule("timespan"), to_timespan),
+    _F("toguid", 1, 1, rule("guid"), to_guid),
+    _F("tohex", 1, 2, rule("string", INTEGER), _tohex),
+    _F("gettype", 1, 1, rule("string"), gettype),
     _F("iff", 3, 3, _iff_rule, lambda c, a, b: a if c is True else b),
     _F("iif", 3, 3, _iff_rule, lambda c, a, b: a if c is True else b),
-    _F("case", 3, 63, _case_rule, _case),
-    _F("bin", 2, 2, _bin_rule, _bin),
-    _F("floor", 2, 2, _bin_rule, _bin),
-    _F("format_datetime", 2, 2, _rule("string", _DATETIME, _STR), _format_datetime),
+    _F("case", 3, 127, _case_rule, _case),
     _F("coalesce", 2, 64, lambda name, types: unify(types, "the arguments of coalesce()"), _coalesce),
-    _F("abs", 1, 1, _rule(lambda t: t[0], (NUMERIC | {"timespan"}, "a number or timespan")), _abs),
-    _F("round", 1, 2, _rule("real", _NUM, _INTEGER), _round),
-    _F("array_length", 1, 1, _rule("long", (frozenset({"dynamic"}), "dynamic")),
-       lambda v: len(v) if isinstance(v, list) else None),
-    _F("parse_json", 1, 1, _rule("dynamic", _WHATEVER), _parse_json),
-    _F("todynamic", 1, 1, _rule("dynamic", _WHATEVER), _parse_json),
-    _F("split", 2, 3, _rule("dynamic", _STR, _STR, _INTEGER), _split),
-    _F("replace_string", 3, 3, _rule("string", _STR), _replace_string),
-    _F("indexof", 2, 2, _rule("long", _STR), lambda s, t: to_kql_string(s).find(to_kql_string(t))),
-    _F("startofday", 1, 1, _rule("datetime", _DATETIME), _startofday),
+    _F("max_of", 2, 64, lambda name, types: unify(types, "the arguments of max_of()"), _extreme(max)),
+    _F("min_of", 2, 64, lambda name, types: unify(types, "the arguments of min_of()"), _extreme(min)),
+    _F("bin", 2, 2, _bin_rule, bin_value),
+    _F("floor", 2, 2, _bin_rule, bin_value),
+    _F("bin_at", 3, 3, _bin_rule, _bin_at),
+    _F("abs", 1, 1, rule(_abs_rule, _NUM_OR_SPAN), _abs),
+    _F("round", 1, 2, rule(lambda t: "long" if t[0] == "int" else t[0], NUM, INTEGER), _round),
+    _F("ceiling", 1, 1, rule(lambda t: "long" if t[0] == "int" else t[0], NUM),
+       _numeric(lambda v: math.ceil(v) if isinstance(v, int) else float(math.ceil(v)))),
+    _F("pow", 2, 2, rule("real", NUM), _numeric(lambda a, b: float(math.pow(a, b)))),
+    _F("sqrt", 1, 1, rule("real", NUM), _numeric(math.sqrt)),
+    _F("log", 1, 1, rule("real", NUM), _numeric(math.log)),
+    _F("log2", 1, 1, rule("real", NUM), _numeric(math.log2)),
+    _F("log10", 1, 1, rule("real", NUM), _numeric(math.log10)),
+    _F("exp", 1, 1, rule("real", NUM), _numeric(math.exp)),
+    _F("exp2", 1, 1, rule("real", NUM), _numeric(lambda v: 2.0 ** v)),
+    _F("exp10", 1, 1, rule("real", NUM), _numeric(lambda v: 10.0 ** v)),
+    _F("pi", 0, 0, rule("real"), lambda: math.pi),
+    _F("sign", 1, 1, rule("real", NUM), _numeric(lambda v: float((v > 0) - (v < 0)))),
+    _F("isnan", 1, 1, rule("bool", NUM), lambda v: isinstance(v, float) and math.isnan(v)),
+    _F("isinf", 1, 1, rule("bool", NUM), lambda v: isinstance(v, float) and math.isinf(v)),
+    _F("isfinite", 1, 1, rule("bool", NUM), lambda v: isinstance(v, (int, float)) and math.isfinite(v)),
+    _F("rand", 0, 1, rule("real", INTEGER),
+       lambda n=None: float(random.randrange(n)) if isinstance(n, int) and n > 0 else random.random()),
+    _F("new_guid", 0, 0, rule("guid"), lambda: str(uuid.uuid4())),
+    _F("binary_and", 2, 2, rule("long", INTEGER), _binary(lambda a, b: a & b)),
+    _F("binary_or", 2, 2, rule("long", INTEGER), _binary(lambda a, b: a | b)),
+    _F("binary_xor", 2, 2, rule("long", INTEGER), _binary(lambda a, b: a ^ b)),
+    _F("binary_not", 1, 1, rule("long", INTEGER), _binary(lambda a: ~a)),
+    _F("binary_shift_left", 2, 2, rule("long", INTEGER), _binary(lambda a, b: a << (b % 64))),
+    _F("binary_shift_right", 2, 2, rule("long", INTEGER), _binary(lambda a, b: (a & (2**64 - 1)) >> (b % 64))),
+    _F("bitset_count_ones", 1, 1, rule("long", INTEGER), _binary(lambda a: bin(a & (2**64 - 1)).count("1"))),
 ]
-FUNCTIONS: dict[str, Function] = {f.name: f for f in _table}
 
-#: Real KQL functions outside the subset: refused as NotSupported rather than 'unknown'.
-KNOWN_KQL_FUNCTIONS = frozenset("""
-extract extract_all parse_path parse_url parse_command_line parse_xml parse_csv parse_user_agent
-base64_decode_tostring base64_encode_tostring trim trim_start trim_end countof reverse
-datetime_diff datetime_add datetime_part dayofweek dayofmonth dayofyear hourofday getmonth getyear
-startofweek startofmonth startofyear endofday endofweek endofmonth make_datetime make_timespan
-todecimal tohex hash hash_sha256 hash_md5 hash_sha1 ipv4_is_private ipv4_is_in_range ipv4_compare
-parse_ipv4 parse_ipv6 ipv6_compare isnan isinf log log10 log2 exp pow sqrt rand range pack
-pack_array pack_all bag_keys bag_pack bag_merge set_union set_intersect set_difference array_concat
-array_slice array_index_of array_sort_asc array_sort_desc zip url_decode url_encode strrep
-translate column_ifexists materialize toscalar typeof gettype geo_info_from_ip_address
-percentile percentiles stdev variance any take_any make_bag dcountif maxif minif avgif
-countof has_any_index regex_quote replace_regex unixtime_seconds_todatetime
-unixtime_milliseconds_todatetime format_timespan bin_at ceiling sign tohex current_cluster_endpoint
-""".split())
 
-#: Aggregation functions: usable only in 'summarize' (see aggregates.py).
-AGGREGATE_NAMES = frozenset({"count", "countif", "dcount", "make_set", "make_list", "make_set_if",
-                             "make_list_if", "min", "max", "sum", "sumif", "avg", "arg_max", "arg_min"})
+def _registry() -> dict[str, Function]:
+    from .dynamic import FUNCTIONS as dynamic_functions
+    from .network import FUNCTIONS as network_functions
+    from .strings import FUNCTIONS as string_functions
+    from .timefuncs import FUNCTIONS as time_functions
+    table = _table + string_functions + time_functions + dynamic_functions + network_functions
+    registry = {f.name: f for f in table}
+    assert len(registry) == len(table), "a function is defined twice"
+    return registry
+
+
+FUNCTIONS: dict[str, Function] = _registry()
+
+#: Every real KQL aggregation function: outside 'summarize' each one is refused as such.
+AGGREGATE_NAMES = AGGREGATE_FUNCTIONS

@@ -20,11 +20,14 @@ from .model import TIMESPAN_UNITS, timespan_from
 HYPHENATED = frozenset({
     "project-away", "project-rename", "project-keep", "project-reorder", "mv-expand", "mv-apply",
     "make-series", "top-nested", "top-hitters", "parse-where", "parse-kv", "sample-distinct",
+    "graph-match", "graph-merge", "graph-to-table", "graph-shortest-paths", "graph-mark-components",
+    "macro-expand", "make-graph", "granny-asc", "granny-desc",
 })
 #: Word operators that take a leading '!'.
 NEGATABLE = frozenset({
     "contains", "contains_cs", "has", "has_cs", "startswith", "startswith_cs", "endswith",
-    "endswith_cs", "in", "between", "hasprefix", "hassuffix", "has_any", "has_all",
+    "endswith_cs", "in", "between", "hasprefix", "hasprefix_cs", "hassuffix", "hassuffix_cs",
+    "has_any", "has_all",
 })
 RAW_LITERALS = frozenset({"datetime", "timespan", "time", "guid"})
 
@@ -33,7 +36,8 @@ _ONE_CHAR = frozenset("=<>()[]{},;:|+-*/%.")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _DIGITS = frozenset("0123456789")
-_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r", "0": "\0"}
+_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r", "0": "\0", "a": "\a",
+            "b": "\b", "f": "\f", "v": "\v"}
 LONG_MAX = 2**63 - 1
 
 
@@ -71,7 +75,15 @@ def tokenize(source: str) -> list[Token]:
     tokens: list[Token] = []
     i, n = 0, len(source)
 
+    string_start = -1  # where the last string token began, to join adjacent literals
+
     def add(kind: str, value: Any, start: int, end: int) -> None:
+        nonlocal string_start
+        if kind == "string" and tokens and tokens[-1].kind == "string":  # "a" "b" is "ab"
+            prev = tokens.pop()
+            tokens.append(Token("string", prev.value + value, source[string_start:end], prev.line, prev.column))
+            return
+        string_start = start if kind == "string" else -1
         tokens.append(Token(kind, value, source[start:end], *lines.pos(start)))
 
     def fail(start: int, end: int, detail: str):
@@ -87,7 +99,17 @@ def tokenize(source: str) -> list[Token]:
             i = n if nl < 0 else nl
             continue
         start = i
-        if ch in "hH@" and i + 1 < n and source[i + 1] in "\"'":
+        if ch in "hH" and source.startswith("@", i + 1) and i + 2 < n and source[i + 2] in "\"'":
+            value, i = _string(source, i + 2, verbatim=True, fail=fail)
+            add("string", value, start, i)
+        elif source.startswith("```", i + (ch in "hH")) or source.startswith("~~~", i + (ch in "hH")):
+            fence = i + (ch in "hH")
+            close = source.find(source[fence:fence + 3], fence + 3)
+            if close < 0:
+                raise fail(start, fence + 3, "unterminated multi-line string literal")
+            i = close + 3
+            add("string", source[fence + 3:close], start, i)
+        elif ch in "hH@" and i + 1 < n and source[i + 1] in "\"'":
             value, i = _string(source, i + 1, verbatim=ch == "@", fail=fail)
             add("string", value, start, i)
         elif ch in "\"'":

@@ -65,11 +65,21 @@ _DATETIME_RE = re.compile(
     r"\s*(Z|z|[+-]\d{2}:?\d{2})?\s*$", re.ASCII)
 
 
+_US_RE = re.compile(r"\s*(\d{1,2})/(\d{1,2})/(\d{4})(?:\s+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?"
+                    r"\s*([AaPp][Mm])?)?\s*$", re.ASCII)
+_RFC_RE = re.compile(r"\s*(?:[A-Za-z]+,\s*)?(\d{1,2})[\s-]+([A-Za-z]{3})[A-Za-z]*[\s-]+(\d{2,4})"
+                     r"(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?\s*(GMT|UTC|UT|Z|[+-]\d{4})?\s*$", re.ASCII)
+_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
+                                       "nov", "dec"), start=1)}
+
+
 def parse_datetime(text: str) -> datetime | None:
-    """ISO 8601-ish text → aware UTC datetime, or None when it is not a date."""
+    """Date text → aware UTC datetime, or None when it is not a date. ISO 8601 (``2026-11-23``,
+    ``2026-11-23T10:00:00.5Z``, ``2026-11-23 10:00 +02:00``), US ``11/23/2026 10:00:00 PM`` and
+    RFC 822/850 (``Mon, 23 Nov 2026 10:00:00 GMT``), as KQL's datetime() accepts them."""
     m = _DATETIME_RE.fullmatch(text)
     if not m:
-        return None
+        return _parse_other_datetime(text)
     y, mo, d, h, mi, s, frac, tz = m.groups()
     micro = int((frac or "0")[:6].ljust(6, "0"))
     try:
@@ -85,6 +95,33 @@ def parse_datetime(text: str) -> datetime | None:
         return (value - offset).replace(tzinfo=UTC)
     except OverflowError:
         return None
+
+
+def _parse_other_datetime(text: str) -> datetime | None:
+    m = _US_RE.fullmatch(text)
+    if m:
+        mo, d, y, h, mi, s, frac, half = m.groups()
+        hour = int(h or 0)
+        if half:
+            hour = hour % 12 + (12 if half.upper() == "PM" else 0)
+        micro = int((frac or "0")[:6].ljust(6, "0"))
+        try:
+            return datetime(int(y), int(mo), int(d), hour, int(mi or 0), int(s or 0), micro, tzinfo=UTC)
+        except ValueError:
+            return None
+    m = _RFC_RE.fullmatch(text)
+    if m and m.group(2).lower() in _MONTHS:
+        d, mon, y, h, mi, s, tz = m.groups()
+        year = int(y) + (2000 if len(y) == 2 else 0)
+        offset = timedelta(0)
+        if tz and tz[0] in "+-":
+            offset = (-1 if tz[0] == "-" else 1) * timedelta(hours=int(tz[1:3]), minutes=int(tz[3:]))
+        try:
+            value = datetime(year, _MONTHS[mon.lower()], int(d), int(h or 0), int(mi or 0), int(s or 0))
+            return (value - offset).replace(tzinfo=UTC)
+        except (ValueError, OverflowError):
+            return None
+    return None
 
 
 _TIMESPAN_UNITS_US = {
@@ -311,6 +348,18 @@ class Table:
                     fixed = dict(row)
                 fixed[name] = new
         return row if fixed is None else fixed  # type: ignore[return-value]
+
+
+@dataclass
+class Relation:
+    """An intermediate result inside the evaluator: columns and rows (dicts, never mutated once
+    made; operators that change columns build new dicts)."""
+
+    columns: list[Column]
+    rows: list[dict]
+
+    def types(self) -> dict[str, str]:
+        return {c.name: c.type for c in self.columns}
 
 
 @dataclass

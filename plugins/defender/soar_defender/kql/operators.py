@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any, Callable, Protocol
 
 from .model import NUMERIC, hashable, to_kql_string
+from .regex import compile_regex
 
 _LONG_MIN, _LONG_SPAN = -2**63, 2**64
 Fn = Callable[[Any], Any]
@@ -27,8 +28,11 @@ class Operand(Protocol):  # soar_defender.kql.compiler.Compiled
     column: str | None
 
 
+_NUMBERLIKE = NUMERIC | {"bool"}  # KQL compares a bool with a number as 0 or 1 (IsLocalAdmin == 0)
+
+
 def comparable(a: str, b: str) -> bool:
-    return a == b or "dynamic" in (a, b) or (a in NUMERIC and b in NUMERIC) or {a, b} == {"guid", "string"}
+    return a == b or "dynamic" in (a, b) or (a in _NUMBERLIKE and b in _NUMBERLIKE) or {a, b} == {"guid", "string"}
 
 
 def _type_error(a: str, b: str) -> ValueError:
@@ -90,10 +94,11 @@ def text(c: Operand) -> Fn:
 
 
 @lru_cache(maxsize=512)
-def has_pattern(term: str, case_sensitive: bool) -> re.Pattern:
-    """``has``: the term must sit between non-alphanumeric characters (or the string's ends)."""
-    lead = r"(?<![A-Za-z0-9])" if term[:1].isascii() and term[:1].isalnum() else ""
-    trail = r"(?![A-Za-z0-9])" if term[-1:].isascii() and term[-1:].isalnum() else ""
+def has_pattern(term: str, case_sensitive: bool, prefix: bool = True, suffix: bool = True) -> re.Pattern:
+    """``has``: the term must sit between non-alphanumeric characters (or the string's ends).
+    ``hasprefix`` only needs the start of a term (``suffix=False``), ``hassuffix`` its end."""
+    lead = r"(?<![A-Za-z0-9])" if prefix and term[:1].isascii() and term[:1].isalnum() else ""
+    trail = r"(?![A-Za-z0-9])" if suffix and term[-1:].isascii() and term[-1:].isalnum() else ""
     return re.compile(lead + re.escape(term) + trail, 0 if case_sensitive else re.IGNORECASE)
 
 
@@ -114,21 +119,32 @@ def string_test(base: str, term: str) -> Callable[[str], bool]:
         return lambda v: v.lower().endswith(low)
     if base == "endswith_cs":
         return lambda v: v.endswith(term)
-    search = has_pattern(term, base == "has_cs").search
+    if base == "matches regex":
+        search = compile_regex(term).search
+    elif base.startswith("hasprefix"):
+        search = has_pattern(term, base.endswith("_cs"), suffix=False).search
+    elif base.startswith("hassuffix"):
+        search = has_pattern(term, base.endswith("_cs"), prefix=False).search
+    else:
+        search = has_pattern(term, base == "has_cs").search
     return lambda v: search(v) is not None
 
 
 def string_operator(op: str, left: Operand, right: Operand) -> Fn:
-    """=~, !~, contains, has, startswith, endswith, their _cs and ! forms. Non-string operands
-    are compared by their tostring() text."""
+    """=~, !~, contains, has, hasprefix, hassuffix, startswith, endswith, their _cs and ! forms,
+    and 'matches regex'. Non-string operands are compared by their tostring() text."""
     negated = op.startswith("!")
     base = "=~" if op in ("=~", "!~") else op.lstrip("!")
     lt = text(left)
     if not right.const:
         rt = text(right)
-        if negated:
-            return lambda r: not string_test(base, rt(r))(lt(r))
-        return lambda r: string_test(base, rt(r))(lt(r))
+
+        def test(r):
+            try:
+                return string_test(base, rt(r))(lt(r)) != negated
+            except ValueError:  # a regex built per row that does not compile
+                return None
+        return test
     term = to_kql_string(right.value)
     k = left.column if left.type == "string" else None
     if base == "=~" and k is not None:  # FileName =~ "powershell.exe": a single closure per row
@@ -141,9 +157,9 @@ def string_operator(op: str, left: Operand, right: Operand) -> Fn:
 # ---- in, has_any, between ---------------------------------------------------------------------
 
 def membership(op: str, left: Operand, items: list[Operand]) -> Fn:
-    """``in``, ``!in`` (case-sensitive), ``in~``, ``!in~`` and ``has_any``. Dynamic arrays among
-    the items are expanded, as in KQL."""
-    textual = op in ("in~", "!in~", "has_any")
+    """``in``, ``!in`` (case-sensitive), ``in~``, ``!in~``, ``has_any`` and ``has_all``. Dynamic
+    arrays among the items are expanded, as in KQL."""
+    textual = op in ("in~", "!in~") or "has_" in op
     for item in items:
         if not textual and not comparable(left.type, item.type):
             raise _type_error(left.type, item.type)
@@ -154,10 +170,12 @@ def membership(op: str, left: Operand, items: list[Operand]) -> Fn:
     for i in items:
         values += i.value if isinstance(i.value, list) and i.type == "dynamic" else [i.value]
     values = [v for v in values if v is not None]
-    if op == "has_any":
-        searches = [has_pattern(to_kql_string(v), False).search for v in values]
+    if "has_" in op:
+        searches = [has_pattern(to_kql_string(v), False).search for v in values if to_kql_string(v)]
         lt = text(left)
-        return lambda r: any(f(s) is not None for s in (lt(r),) for f in searches)
+        if op.endswith("has_all"):
+            return lambda r: all(f(s) is not None for s in (lt(r),) for f in searches) != negated
+        return lambda r: any(f(s) is not None for s in (lt(r),) for f in searches) != negated
     if textual:
         members = frozenset(to_kql_string(v).lower() for v in values)
         lt = text(left)
@@ -181,9 +199,10 @@ def _row_membership(op: str, left: Operand, items: list[Operand]) -> Fn:
             x = f(row)
             values += x if isinstance(x, list) else [x]
         values = [x for x in values if x is not None]
-        if op == "has_any":
+        if "has_" in op:
             s = to_kql_string(v)
-            return any(has_pattern(to_kql_string(x), False).search(s) for x in values)
+            found = [has_pattern(to_kql_string(x), False).search(s) is not None for x in values]
+            return (all(found) if op.endswith("has_all") else any(found)) != negated
         if op in ("in~", "!in~"):
             return (to_kql_string(v).lower() in {to_kql_string(x).lower() for x in values}) != negated
         return v is not None and (hashable(v) in {hashable(x) for x in values}) != negated

@@ -1,28 +1,22 @@
 """Recursive-descent parser: tokens → :mod:`syntax` tree. Expressions use precedence climbing.
 
-Only the subset documented in docs/kql.md is accepted. Valid KQL outside it (``mv-expand``,
-``union``, ...) is refused with code ``NotSupported``, naming the operator and its position.
+This module holds statements (``let`` of scalars, tables and functions) and tabular sources
+(table names, ``union``, ``datatable``, ``externaldata``, ``range``, ``print``, function calls);
+:mod:`parser_ops` parses the ``| operator`` steps and :mod:`expression_parser` the scalar
+expressions. Valid KQL the simulator does not evaluate is refused with code ``NotSupported``,
+naming the construct as written and its position.
 """
 
 from __future__ import annotations
 
 from . import syntax as s
-from .errors import did_you_mean, parse_error
-from .expression_parser import WORD_OPERATORS, ExpressionParser
-from .lexer import Token
+from .catalog import STATEMENTS, TABULAR_OPERATORS
+from .errors import NOT_SUPPORTED, parse_error
+from .expression_parser import TYPE_NAMES, WORD_OPERATORS
+from .parser_ops import OperatorParser
 
-SUPPORTED_OPERATORS = ("where", "filter", "project", "project-away", "project-rename", "extend",
-                       "summarize", "order", "sort", "take", "limit", "top", "distinct", "count",
-                       "join")
-KNOWN_KQL_OPERATORS = frozenset({
-    "mv-expand", "mv-apply", "parse", "parse-where", "parse-kv", "make-series", "evaluate", "union",
-    "invoke", "lookup", "render", "search", "find", "fork", "facet", "as", "getschema", "sample",
-    "sample-distinct", "serialize", "scan", "top-nested", "top-hitters", "reduce", "partition",
-    "project-keep", "project-reorder", "consume", "extend-columns", "externaldata", "range",
-    "print", "datatable", "materialize", "toscalar", "view", "database", "cluster", "workspace",
-})
-JOIN_KINDS = ("innerunique", "inner", "leftouter", "leftsemi", "leftanti", "anti")
-KNOWN_JOIN_KINDS = frozenset({"rightouter", "fullouter", "rightsemi", "rightanti", "semi", "outer"})
+_SOURCE_ONLY = frozenset({"find", "search", "evaluate", "cluster", "database", "workspace", "app",
+                          "external_table", "materialized_view", "stored_query_result"})
 
 
 def parse(source: str) -> s.Query:
@@ -30,8 +24,8 @@ def parse(source: str) -> s.Query:
     return Parser(source).query()
 
 
-class Parser(ExpressionParser):
-    """Statements and tabular operators."""
+class Parser(OperatorParser):
+    """Statements and tabular sources."""
 
     # ---- statements ----
     def query(self) -> s.Query:
@@ -43,12 +37,14 @@ class Parser(ExpressionParser):
                 self.next()
                 continue
             if body is not None:
-                raise self.error(tok, "only one tabular expression per query is supported by the "
-                                      "soar-runner simulator", code="NotSupported")
+                raise parse_error(tok.text, tok.pos, f"'a second tabular statement' {NOT_SUPPORTED}: only "
+                                  "one tabular expression per query is evaluated", code="NotSupported")
             if tok.is_word("let"):
                 lets.append(self.let())
                 if not self.peek().is_op(";"):
                     raise self.error(self.peek(), "expected ';' after the let statement")
+            elif tok.kind == "ident" and tok.value in STATEMENTS:
+                raise self.unsupported(tok, f"{tok.value} statement", operator=tok.value)
             else:
                 body = self.tabular()
                 if not (self.peek().is_op(";") or self.peek().kind == "eof"):
@@ -60,37 +56,61 @@ class Parser(ExpressionParser):
 
     def let(self) -> s.Let:
         self.next()
-        name = self.ident("after 'let'")
+        name = self.name("after 'let'")
         self.expect_op("=", f"after 'let {name.value}'")
         tok = self.peek()
-        if tok.is_word("view") or (tok.is_op("(") and (self.peek(1).is_op(")") or self.peek(2).is_op(":"))):
-            raise parse_error(tok.text, tok.pos, "user-defined functions and views in 'let' are not "
-                              "supported by the soar-runner simulator", code="NotSupported", operator="let")
-        j = self.i
-        while not (self.tokens[j].is_op(";") or self.tokens[j].kind == "eof"):
-            if self.tokens[j].is_op("|"):
-                return s.Let(name.value, self.tabular(), name.pos)
-            j += 1
+        if tok.is_word("view") and self.peek(1).is_op("("):
+            self.next()
+            return s.Let(name.value, self.function_def(self.peek()), name.pos)
+        if tok.is_op("(") and (self.peek(1).is_op(")") and self.peek(2).is_op("{")
+                               or self.peek(1).kind == "ident" and self.peek(2).is_op(":")):
+            return s.Let(name.value, self.function_def(tok), name.pos)
+        if self.looks_tabular():
+            return s.Let(name.value, self.tabular(), name.pos)
         return s.Let(name.value, self.expression(), name.pos)
+
+    def function_def(self, start) -> s.FunctionDef:
+        """``(a:string, b:long = 5, T:(*)) { [let ...;] body }``."""
+        self.expect_op("(", "to open the parameters")
+        params: list[s.Param] = []
+        while not self.peek().is_op(")"):
+            pname = self.name("(a parameter name)")
+            self.expect_op(":", f"after the parameter '{pname.value}'")
+            if self.peek().is_op("("):  # a tabular parameter: T:(*) or T:(Col:type, ...)
+                depth = 0
+                while True:
+                    tok = self.next()
+                    depth += tok.is_op("(") - tok.is_op(")")
+                    if depth == 0 or tok.kind == "eof":
+                        break
+                ptype = "table"
+            else:
+                ptype = self.type_name(f"for the parameter '{pname.value}'")
+            default = None
+            if self.peek().is_op("="):
+                self.next()
+                default = self.expression()
+            params.append(s.Param(pname.value, ptype, default, pname.pos))
+            if not self.peek().is_op(","):
+                break
+            self.next()
+        self.expect_op(")", "to close the parameters")
+        self.expect_op("{", "to open the function body")
+        lets: list[s.Let] = []
+        while self.peek().is_word("let"):
+            lets.append(self.let())
+            self.expect_op(";", "after the let statement")
+        body = self.tabular() if self.looks_tabular() else self.expression()
+        while self.peek().is_op(";"):
+            self.next()
+        self.expect_op("}", "to close the function body")
+        return s.FunctionDef(tuple(params), tuple(lets), body, start.pos)
 
     # ---- tabular expressions ----
     def tabular(self) -> s.Pipeline:
         start = self.peek()
         self.enter()
-        if start.is_op("("):
-            self.next()
-            source = self.tabular()
-            self.expect_op(")", "to close the subquery")
-        elif start.kind == "ident" and start.value[0] not in "$!" and start.value not in WORD_OPERATORS:
-            if start.value in KNOWN_KQL_OPERATORS:
-                raise self.unsupported(start, f"'{start.value}' is not supported by the soar-runner simulator")
-            self.next()
-            if self.peek().is_op("("):
-                raise self.unsupported(start, f"calling '{start.value}(...)' as a table (stored "
-                                              "functions) is not supported by the soar-runner simulator")
-            source = s.TableRef(start.value, start.pos)
-        else:
-            raise self.error(start, "expected a table name")
+        source = self.source()
         operators = []
         while self.peek().is_op("|"):
             self.next()
@@ -98,157 +118,119 @@ class Parser(ExpressionParser):
         self.nesting -= 1
         return s.Pipeline(source, tuple(operators), start.pos)
 
-    def operator(self) -> s.Operator:
-        tok = self.next()
-        name = tok.value if tok.kind == "ident" else None
-        if name not in SUPPORTED_OPERATORS:
-            if name in KNOWN_KQL_OPERATORS:
-                raise self.unsupported(tok, f"the operator '{name}' is not supported by the "
-                                            "soar-runner simulator")
-            hint = did_you_mean(name, SUPPORTED_OPERATORS) if name else None
-            raise self.error(tok, "expected a tabular operator after '|'" + (f". {hint}" if hint else ""),
-                             operator=name, name=name)
-        if name in ("where", "filter"):
-            return s.Operator("where", (self.expression(),), tok.pos)
-        if name in ("project", "extend"):
-            return s.Operator(name, tuple(self.assignments()), tok.pos)
-        if name == "project-away":
-            return s.Operator(name, tuple(self.comma_list(self.pattern)), tok.pos)
-        if name == "project-rename":
-            return s.Operator(name, tuple(self.comma_list(self.rename)), tok.pos)
-        if name == "summarize":
-            self.hints()
-            aggs = () if self.peek().is_word("by") else tuple(self.assignments())
-            by = ()
-            if self.peek().is_word("by"):
-                self.next()
-                by = tuple(self.assignments())
-            return s.Operator(name, (aggs, by), tok.pos)
-        if name in ("order", "sort"):
-            self.expect_word("by", f"after '{name}'")
-            return s.Operator("sort", tuple(self.comma_list(self.sort_key)), tok.pos)
-        if name in ("take", "limit"):
-            return s.Operator("take", (self.expression(),), tok.pos)
-        if name == "top":
-            count = self.expression()
-            self.expect_word("by", "after 'top N'")
-            return s.Operator(name, (count, self.sort_key()), tok.pos)
-        if name == "distinct":
-            if self.peek().is_op("*"):
-                self.next()
-                return s.Operator(name, (), tok.pos)
-            return s.Operator(name, tuple(s.Name(t.value, t.pos) for t in
-                                          self.comma_list(lambda: self.ident("in 'distinct'"))), tok.pos)
-        if name == "count":
-            return s.Operator(name, (), tok.pos)
-        return self.join(tok)
-
-    def assignments(self) -> list[s.Assign]:
-        return self.comma_list(self.assignment)
-
-    def assignment(self) -> s.Assign:
-        tok = self.peek()
-        if tok.kind == "ident" and self.peek(1).is_op("=") and tok.value not in WORD_OPERATORS:
-            name = self.ident("before '='")
-            self.next()
-            return s.Assign(name.value, self.expression(), name.pos)
-        if tok.is_op("(") and self.peek(1).kind == "ident" and self.peek(2).is_op(","):
-            raise parse_error(tok.text, tok.pos, "naming several columns at once '(a, b) = ...' is "
-                              "not supported by the soar-runner simulator", code="NotSupported")
-        return s.Assign(None, self.expression(), tok.pos)
-
-    def pattern(self) -> s.Name:
-        """A column name, or a wildcard pattern made of adjacent names and '*': ``Initiating*``."""
-        first = self.peek()
-        if not (first.is_op("*") or first.kind == "ident"):
-            raise self.error(first, "expected a column name")
-        text, prev = "", None
-        while (tok := self.peek()).is_op("*") or (tok.kind == "ident" and tok.value[0] not in "$!"):
-            if prev is not None and (tok.line != prev.line or tok.column != prev.column + len(prev.text)):
-                break
-            text += tok.text
-            prev = self.next()
-        return s.Name(text, first.pos)
-
-    def rename(self) -> s.Assign:
-        new = self.ident("in 'project-rename'")
-        self.expect_op("=", "in 'project-rename' (new = old)")
-        old = self.ident("after '=' in 'project-rename'")
-        return s.Assign(new.value, s.Name(old.value, old.pos), new.pos)
-
-    def sort_key(self) -> s.SortKey:
-        tok = self.peek()
-        expr = self.expression()
-        descending = True
-        if self.peek().is_word("asc", "desc"):
-            descending = self.next().value == "desc"
-        nulls_first = None
-        if self.peek().is_word("nulls"):
-            self.next()
-            which = self.peek()
-            if not which.is_word("first", "last"):
-                raise self.error(which, "expected 'first' or 'last' after 'nulls'")
-            nulls_first = self.next().value == "first"
-        return s.SortKey(expr, descending, nulls_first, tok.pos)
-
-    def hints(self) -> None:
-        while self.peek().is_word("hint") and self.peek(1).is_op("."):
-            self.next(), self.next()
-            self.ident("after 'hint.'")
-            self.expect_op("=", "after the hint name")
-            self.next()
-
-    def join(self, tok: Token) -> s.Operator:
-        kind = "innerunique"
-        while True:
-            if self.peek().is_word("kind") and self.peek(1).is_op("="):
-                self.next(), self.next()
-                k = self.next()
-                kind = str(k.value)
-                if kind in KNOWN_JOIN_KINDS:
-                    raise parse_error(k.text, k.pos, f"join kind '{kind}' is not supported by the "
-                                      "soar-runner simulator", code="NotSupported", operator="join", name=kind)
-                if kind not in JOIN_KINDS:
-                    raise self.error(k, f"unknown join kind '{k.text}' (use one of {', '.join(JOIN_KINDS)})",
-                                     operator="join", name=k.text)
-            elif self.peek().is_word("hint"):
-                self.hints()
-            else:
-                break
+    def source(self):
         start = self.peek()
         if start.is_op("("):
             self.next()
-            right = self.tabular()
-            self.expect_op(")", "to close the right side of the join")
-        elif start.kind == "ident" and start.value[0] not in "$!" and start.value not in WORD_OPERATORS:
+            inner = self.tabular()
+            self.expect_op(")", "to close the subquery")
+            return inner
+        if start.is_op("[") and self.at_name():
+            return s.TableRef(self.name("(a table name)").value, start.pos)
+        if start.kind != "ident" or start.value[0] in "$!" or start.value in WORD_OPERATORS:
+            raise self.error(start, "expected a table name")
+        word = start.value
+        if word == "union":
             self.next()
-            right = s.Pipeline(s.TableRef(start.value, start.pos), (), start.pos)
-        else:
-            raise self.error(start, "expected '(subquery)' or a table name after 'join'", operator="join")
-        self.expect_word("on", "after the right side of the join")
-        conditions = [self.join_condition()]
-        while self.peek().is_op(",") or self.peek().is_word("and"):
+            return self.union_clause(start)
+        if word == "datatable" and self.peek(1).is_op("("):
+            return self.datatable()
+        if word in ("externaldata", "external_data") and self.peek(1).is_op("("):
+            return self.externaldata()
+        if word == "range" and self.peek(2).is_word("from"):
+            return self.range_source()
+        if word == "print":
             self.next()
-            conditions.append(self.join_condition())
-        return s.Operator("join", ("leftanti" if kind == "anti" else kind, right, tuple(conditions)), tok.pos)
-
-    def join_condition(self) -> tuple[str, str, s.Pos]:
-        tok = self.peek()
-        if tok.is_word("$left", "$right"):
-            side1, col1 = self.side_column()
-            self.expect_op("==", "between the two sides of the join condition")
-            side2, col2 = self.side_column()
-            if side1 == side2:
-                raise self.error(tok, "a join condition must compare $left.Column with $right.Column",
-                                 operator="join")
-            return (col1, col2, tok.pos) if side1 == "$left" else (col2, col1, tok.pos)
-        name = self.ident("(a key column, or $left.Column == $right.Column) after 'on'")
-        return name.value, name.value, name.pos
-
-    def side_column(self) -> tuple[str, str]:
-        side = self.peek()
-        if not side.is_word("$left", "$right"):
-            raise self.error(side, "expected $left.Column or $right.Column", operator="join")
+            return s.PrintSource(tuple(self.assignments()) if not self.at_end_of_operator() else (), start.pos)
+        if word in _SOURCE_ONLY:
+            raise self.unsupported(start, word, operator=word)
+        if word in TABULAR_OPERATORS and not self.peek(1).is_op("("):
+            raise self.error(start, f"expected a table name, not the operator '{word}' (operators come "
+                                    "after '|')", operator=word, name=word)
         self.next()
-        self.expect_op(".", f"after '{side.value}'")
-        return side.value, self.ident(f"after '{side.value}.'").value
+        if self.peek().is_op("("):
+            if word == "materialize":
+                self.next()
+                inner = self.tabular()
+                self.expect_op(")", "to close materialize(...)")
+                return s.CallSource(word, (inner,), start.pos)
+            self.next()
+            args = [] if self.peek().is_op(")") else self.comma_list(self.argument)
+            self.expect_op(")", f"to close the arguments of '{word}'")
+            return s.CallSource(word, tuple(args), start.pos)
+        return s.TableRef(word, start.pos)
+
+    def union_clause(self, start) -> s.UnionOp:
+        """After 'union': ``[kind=inner|outer] [withsource=C] [isfuzzy=b] item, item, ...``."""
+        kind, withsource = "outer", None
+        while self.peek().kind == "ident" and self.peek(1).is_op("=") and \
+                self.peek().value in ("kind", "withsource", "isfuzzy", "hint.concurrency", "hint.spread"):
+            key = self.next()
+            self.next()
+            value = self.next()
+            if key.value == "kind":
+                if value.value not in ("inner", "outer"):
+                    raise self.error(value, "expected 'inner' or 'outer' after 'kind='", operator="union")
+                kind = value.value
+            elif key.value == "withsource":
+                withsource = value.value
+        while self.peek().is_word("hint") and self.peek(1).is_op("."):
+            self.hints()
+        items = self.comma_list(self.union_item)
+        return s.UnionOp(kind, withsource, tuple(items), start.pos)
+
+    def union_item(self):
+        tok = self.peek()
+        if tok.is_op("("):
+            self.next()
+            inner = self.tabular()
+            self.expect_op(")", "to close the subquery in 'union'")
+            return inner
+        if tok.kind == "ident" and self.peek(1).is_op("(") or self.tabular_keyword():
+            return s.Pipeline(self.source(), (), tok.pos)
+        if not (tok.is_op("*") or self.at_name()):
+            raise self.error(tok, "expected a table name, a wildcard such as Device*Events or a "
+                                  "(subquery) in 'union'", operator="union")
+        if tok.is_op("["):
+            return s.TableRef(self.name("in 'union'").value, tok.pos)
+        named = self.pattern()  # a name, maybe with wildcards: Device*Events
+        return s.TableRef(named.name, named.pos)
+
+    def datatable(self) -> s.DataTable:
+        start = self.next()
+        columns = self.column_declarations("datatable")
+        self.expect_op("[", "after the datatable columns")
+        values = [] if self.peek().is_op("]") else self.comma_list(self.expression)
+        if self.peek().is_op(","):
+            self.next()
+        self.expect_op("]", "to close the datatable values")
+        return s.DataTable(tuple(columns), tuple(values), start.pos)
+
+    def externaldata(self) -> s.ExternalData:
+        """``externaldata(Name:type, ...)[ "url", ... ] [with (format="csv", ...)]`` — parsed fully,
+        refused when evaluated (the simulator fetches no URLs)."""
+        start = self.next()
+        self.column_declarations(start.value)
+        self.expect_op("[", f"after the columns of '{start.value}'")
+        self.comma_list(self.expression)
+        self.expect_op("]", "to close the list of URLs")
+        if self.peek().is_word("with"):
+            self.next()
+            self.expect_op("(", "after 'with'")
+            if not self.peek().is_op(")"):
+                self.comma_list(self.argument)
+            self.expect_op(")", "to close 'with (...)'")
+        return s.ExternalData(start.text, start.pos)
+
+    def range_source(self) -> s.RangeSource:
+        start = self.next()
+        name = self.name("after 'range'")
+        self.expect_word("from", "after the column name of 'range'")
+        low = self.expression()
+        self.expect_word("to", "in 'range' (range x from a to b step c)")
+        high = self.expression()
+        self.expect_word("step", "in 'range' (range x from a to b step c)")
+        return s.RangeSource(name.value, low, high, self.expression(), start.pos)
+
+
+__all__ = ["Parser", "TYPE_NAMES", "parse"]

@@ -83,7 +83,23 @@ class Member:
     pos: Pos
 
 
-Expr = Union[Literal, Name, Star, Call, Unary, Binary, InList, Between, Member]
+@dataclass(frozen=True, slots=True)
+class NamedArg:
+    """``name = expr`` inside a call's arguments: ``bin(B5m = Timestamp, 5m)``. The value is
+    ``expr``; the name only names the result column (Kusto's result-name inference)."""
+    name: str
+    expr: Any
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class TypeOf:
+    """``typeof(long)``: a type literal (``extract(..., typeof(long))``, ``to typeof(string)``)."""
+    type: str
+    pos: Pos
+
+
+Expr = Union[Literal, Name, Star, Call, Unary, Binary, InList, Between, Member, NamedArg, TypeOf]
 
 
 # ---- tabular operators ------------------------------------------------------------------------
@@ -106,12 +122,17 @@ class SortKey:
 
 @dataclass(frozen=True, slots=True)
 class Operator:
-    """One ``| name ...`` step. ``args`` depends on ``name``:
+    """One ``| name ...`` step. ``args`` depends on ``name`` (parser_ops.py builds them):
 
-    where: (predicate,)            project/extend: (Assign, ...)      project-away: (pattern, ...)
-    project-rename: (Assign(new, Name(old)), ...)   summarize: (aggregates, by)   sort: (SortKey, ...)
-    take: (count,)   top: (count, SortKey)   distinct: (Name, ...) or ()  for *   count: ()
-    join: (kind, right, ((left column, right column, pos), ...))
+    where: (predicate,)            project/extend: (Assign, ...)      project-away/keep: (pattern, ...)
+    project-rename: (Assign(new, Name(old)), ...)   project-reorder: ((pattern, order), ...)
+    summarize: (aggregates, by)    sort: (SortKey, ...)    take: (count,)   top: (count, SortKey)
+    distinct: (Assign, ...) or () for *   count: ()   serialize: (Assign, ...)   as: (name,)
+    join/lookup: (kind, right, ((left column, right column, pos), ...))    union: (UnionOp,)
+    mv-expand: (kind, index column, ((Assign, to type), ...), limit)
+    mv-apply: (kind, index column, ((Assign, to type), ...), limit, subquery Pipeline)
+    parse: (kind, source expr, pattern items, where)   evaluate: (Call,)   invoke: (Call,)
+    top-nested: (levels,)   getschema/render: ()
     """
     name: str
     args: tuple
@@ -120,13 +141,84 @@ class Operator:
 
 @dataclass(frozen=True, slots=True)
 class TableRef:
+    """A table or tabular ``let`` by name; in ``union`` the name may hold ``*`` wildcards."""
     name: str
     pos: Pos
 
 
 @dataclass(frozen=True, slots=True)
+class UnionOp:
+    """``union [kind=inner|outer] [withsource=C] [isfuzzy=b] T1, T2*, (subquery), ...`` — as a
+    source, or as an operator (``T | union U``: the piped rows come first)."""
+    kind: str
+    withsource: str | None
+    items: tuple
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class DataTable:
+    """``datatable(Name:type, ...)[value, ...]``, values row by row."""
+    columns: tuple  # ((name, kql type), ...)
+    values: tuple
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalData:
+    """``externaldata(Name:type, ...)[urls] [with (...)]``: parsed, then refused (no URL fetching)."""
+    text: str
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class RangeSource:
+    """``range x from a to b step c``."""
+    name: str
+    start: Any
+    stop: Any
+    step: Any
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class PrintSource:
+    """``print a = 1, b = "x"``: one row."""
+    items: tuple
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class CallSource:
+    """A function call used as a table: a tabular user function ``f(1)``, ``materialize(q)``,
+    ``table("T")``, or a Defender function such as ``DeviceFromIP(...)``."""
+    name: str
+    args: tuple
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A user-defined function's parameter; ``type`` is a KQL type or ``"table"``."""
+    name: str
+    type: str
+    default: Any
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionDef:
+    """``let f = (x:string, T:(*)) { [let ...;] body };`` — ``body`` is a scalar expression or
+    a Pipeline; ``lets`` are the body's own let statements."""
+    params: tuple
+    lets: tuple
+    body: Any
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
 class Pipeline:
-    source: Any  # TableRef or Pipeline
+    source: Any  # TableRef, Pipeline, UnionOp, DataTable, ExternalData, RangeSource, PrintSource, CallSource
     operators: tuple[Operator, ...]
     pos: Pos
 
@@ -134,7 +226,7 @@ class Pipeline:
 @dataclass(frozen=True, slots=True)
 class Let:
     name: str
-    value: Any  # an expression, or a Pipeline for a tabular let
+    value: Any  # an expression, a Pipeline for a tabular let, or a FunctionDef
     pos: Pos
 
 
