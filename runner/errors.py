@@ -260,6 +260,7 @@ class UnservedHostError(StepError):
         what = f"a {method} request to {host}" if method else f"a request to {host}"
         kw.setdefault("hint", f"to send it over the real network while simulating, allow the host: "
                               f"`--allow-host {host}` (or SOAR_ALLOW_HOSTS; `allow_hosts=[...]` in Python); "
+                              f"to simulate it, a plugin mounts a simulated service on it (register_sim_services); "
                               f"else fix the URL")
         super().__init__(f"{what} was not sent: the network is simulated, no simulated service serves "
                          f"{host}, and it is not an allowed host", **kw)
