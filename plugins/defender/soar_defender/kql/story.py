@@ -314,7 +314,8 @@ def write_story(w: Writer, v: Victim, rng: Any, alert_columns: Mapping[str, Any]
                   {"Name": "MoveToFolder", "Value": "RSS Feeds"}, {"Name": "MarkAsRead", "Value": "True"},
                   {"Name": "StopProcessingRules", "Value": "True"}]
     w.add_known("CloudAppEvents", v.when("inbox_rule"), ActionType="New-InboxRule",
-                Application="Microsoft Exchange Online", ApplicationId=20893, AccountObjectId=v.object_id, AccountId=v.object_id,
+                Application="Microsoft Exchange Online", ApplicationId=20893, AccountObjectId=v.object_id,
+                AccountId=v.object_id,
                 AccountDisplayName=display_name(v.name), IsAdminOperation=False, IPAddress=STORY_SIGNIN_IP,
                 IsAnonymousProxy=False, CountryCode=STORY_SIGNIN_COUNTRY, City=_SIGNIN_CITY, Isp=_SIGNIN_ISP,
                 ActivityType="Create", ObjectName=".", ObjectType="Inbox rule", AccountType="Regular",
