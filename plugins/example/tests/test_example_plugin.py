@@ -12,6 +12,7 @@ from runner import PluginHost
 from runner.plugin import SecretAuth, SecretError
 
 PACKAGE = Path(__file__).resolve().parents[1] / "soar_example"
+PLAYBOOKS = Path(__file__).resolve().parents[1] / "playbooks"
 
 
 def soar(tmp_path, *args):
@@ -89,31 +90,12 @@ def test_bad_address_is_a_located_step_error(tmp_path):
     assert doc["error"]["where"]["step"] == "c"
 
 
-TRIAGE = """
-name: acme-triage
-tenants: [contoso]
-steps:
-  - id: lookup
-    action: acme.lookup_indicator
-    foreach: ["198.51.100.7", "203.0.113.9", "never-seen.example.org"]
-    with: {indicator: "${{ item }}"}
-  - id: block
-    action: acme.block_indicator
-    foreach: "${{ steps.lookup.output | selectattr('score', 'ge', 70) | list }}"
-    with: {indicator: "${{ item.indicator }}", reason: "score ${{ item.score }}"}
-outputs:
-  risks: "${{ steps.lookup.output | map(attribute='score') | map('acme_risk') | list }}"
-  verdicts: "${{ steps.lookup.output | map(attribute='verdict') | list }}"
-  blocked: "${{ steps.block.output | map(attribute='indicator') | list }}"
-"""
-
-
 def test_simulated_run_through_the_cli(tmp_path):
-    """`soar validate` and `soar run --simulate`: the simulated ACME answers, offline."""
-    pb = tmp_path / "triage.yaml"
-    pb.write_text(TRIAGE)
-    assert soar(tmp_path, "validate", str(pb)).exit_code == 0
-    result = soar(tmp_path, "run", str(pb), "--simulate", "--json")
+    """`soar validate` and `soar run --simulate` on the shipped playbooks: the simulated ACME
+    answers, offline."""
+    validated = soar(tmp_path, "validate", str(PLAYBOOKS / "acme-triage.yaml"), str(PLAYBOOKS / "acme-alerts.yaml"))
+    assert validated.exit_code == 0, validated.output
+    result = soar(tmp_path, "run", str(PLAYBOOKS / "acme-triage.yaml"), "--simulate", "--json")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     outputs = doc["outputs"]["contoso"]["outputs"] if "contoso" in doc["outputs"] else doc["outputs"]
@@ -123,11 +105,23 @@ def test_simulated_run_through_the_cli(tmp_path):
 
 def test_a_simulated_run_without_the_key_says_where_to_set_it(tmp_path, monkeypatch):
     monkeypatch.delenv("ACME_API_KEY")
-    pb = tmp_path / "triage.yaml"
-    pb.write_text(TRIAGE)
-    result = soar(tmp_path, "run", str(pb), "--simulate", "--json")
+    result = soar(tmp_path, "run", str(PLAYBOOKS / "acme-triage.yaml"), "--simulate", "--json")
     assert result.exit_code != 0
     assert "ACME_API_KEY" in result.output
+
+
+def test_the_alert_playbook_as_a_poll_would_start_it(soar_runner):
+    """What `soar serve` hands the playbook for one acme.alerts item (trigger.payload.item is the
+    poll source's normalized alert)."""
+    from soar_example.alerts import normalize
+
+    alert = {"id": "al-0001", "title": "Beaconing", "severity": "high", "indicator": "198.51.100.7",
+             "updated_at": "2026-01-01T00:00:00Z"}
+    out = soar_runner.run(PLAYBOOKS / "acme-alerts.yaml", trigger={
+        "type": "poll", "tenant": "contoso", "payload": {"source": "acme.alerts", "item": normalize(alert)}})
+    assert out.status == "succeeded", out.error
+    assert (out.tenant, out.output("lookup")["score"]) == ("contoso", 92)  # a poll's run is its tenant's
+    assert out.outputs == {"alert": "al-0001", "risk": "high"}
 
 
 def test_the_acmevault_resolver(tmp_path, monkeypatch):
