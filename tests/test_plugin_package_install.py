@@ -238,6 +238,17 @@ def test_a_refused_key(soar_action):
 
 # ---- building and installing the package -----------------------------------------------------------
 
+def _runner_imports(source: str) -> set[str]:
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(textwrap.dedent(source))):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+        found |= {n for n in names if n == "runner" or n.startswith("runner.")}
+    return found
+
+
 def _record_line(name: str, data: bytes) -> list[str]:
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
     return [name, f"sha256={digest}", str(len(data))]
@@ -283,6 +294,7 @@ def installed(tmp_path_factory):
     (project / "soar_initech").mkdir(parents=True)
     (project / "pyproject.toml").write_text(PYPROJECT)
     (project / "soar_initech" / "__init__.py").write_text(textwrap.dedent(PLUGIN))
+    assert _runner_imports(PLUGIN) == {"runner.plugin"}  # the author surface, nothing else of soar-runner
     wheel = build_wheel(project, root)
     site = root / "site"
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--no-compile",

@@ -43,6 +43,12 @@ def test_entry_point_registers_the_whole_integration():
         assert host.owner(kind, name) == "acme", (kind, name)
 
 
+def test_a_secret_input_reads_as_secret_in_the_catalogue(tmp_path):
+    shown = soar(tmp_path, "actions", "show", "acme.fetch_feed")
+    assert shown.exit_code == 0, shown.output
+    assert "token: secret | null" in shown.output
+
+
 def test_the_plugin_imports_only_the_author_surface():
     """Of soar-runner, the plugin imports runner.plugin and nothing else (no runner.apis,
     runner.http, runner.sim...): what it uses is what soar-runner promises to keep."""
