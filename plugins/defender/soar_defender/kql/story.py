@@ -265,7 +265,7 @@ def write_story(w: Writer, v: Victim, rng: Any, alert_columns: Mapping[str, Any]
     # 3. the download, the payload and its calls home
     remote = {"RemoteIP": STORY_IP, "RemotePort": 443, "LocalIP": d["ip"], "Protocol": "Tcp",
               "LocalIPType": "Private", "RemoteIPType": "Public", "ActionType": "ConnectionSuccess"}
-    w.add_known("DeviceNetworkEvents", v.when("click", 6), d, RemoteUrl=STORY_URL,
+    w.add_known("DeviceNetworkEvents", v.when("click", 6), d, RemoteUrl=STORY_DOMAIN,
                 LocalPort=rng.randrange(49152, 65535), **remote, **_initiating(edge, outlook, v))
     w.add_known("DeviceEvents", v.when("powershell", 2), d, ActionType="PowerShellCommand",
                 AdditionalFields={"Command": "Invoke-WebRequest"}, **_initiating(ps, word, v), **_short(account))
