@@ -79,9 +79,15 @@ def summarize(op: s.Operator, columns: list[Column], rows: list[dict], scope: Sc
         if _is_aggregate(a.expr, scope):
             cols, compute = compile_aggregate(expr, scope, by_names)
             own = a.name or (a.expr.name if type(a.expr) is s.NamedArg else None)
-            cols = [Column(claim(own if i == 0 and own else c.name), c.type) for i, c in enumerate(cols)]
+            if a.names and len(a.names) > len(cols):
+                raise scope.error(a.pos, f"{len(a.names)} names for the {len(cols)} columns of {expr.name}()")
+            names = list(a.names) + [c.name for c in cols[len(a.names):]] if a.names else \
+                [own if i == 0 and own else c.name for i, c in enumerate(cols)]
+            cols = [Column(claim(n), c.type) for n, c in zip(names, cols)]
             plans.append((cols, compute, None))
             continue
+        if a.names:
+            raise scope.error(a.pos, "'(a, b) = ...' names the columns of an aggregation such as arg_max()")
         found: list[s.Call] = []
         outer = _extract(a.expr, found, scope)
         if not found:

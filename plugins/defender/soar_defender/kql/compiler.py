@@ -64,6 +64,7 @@ class Scope:
     table_names: frozenset[str] = frozenset()
     run_tabular: Callable[[Any], Any] | None = None  # Pipeline, Name or CallSource → Relation
     host: Any = None  # the Evaluator: binds a function body's own lets, counts call depth
+    window: Any = None  # a Window while compiling extend/project: rows in order, for prev()/next()
 
     def error(self, pos: s.Pos, detail: str, **kw) -> KqlError:
         return semantic_error(self.operator, pos, detail, **kw)
@@ -373,9 +374,59 @@ def _pack_array_star(node: s.Call, scope: Scope) -> Compiled:
     return _apply(function.impl, [compile_expr(a, scope) for a in node.args], "dynamic")
 
 
+class Window:
+    """The rows of one extend/project, in order, and the one being computed: window functions
+    (``prev()``, ``next()``, ``row_number()``, ``row_cumsum()``) read their neighbours here."""
+
+    def __init__(self, rows: list) -> None:
+        self.rows = rows
+        self.index = 0
+        self.used = False
+
+
 def _window(node: s.Call, scope: Scope) -> Compiled:
-    raise not_supported(f"{node.name}()", node.pos, operator=scope.operator, name=node.name,
-                        detail="window functions over serialized rows are not evaluated")
+    name, window = node.name, scope.window
+    if name not in ("prev", "next", "row_number", "row_cumsum"):
+        raise not_supported(f"{name}()", node.pos, operator=scope.operator, name=name)
+    if window is None:
+        raise scope.error(node.pos, f"{name}() works on serialized rows: use it in 'extend', 'project' or "
+                                    "'where' (after 'serialize', 'sort' or 'top')", name=name)
+    args = [compile_expr(a, scope) for a in node.args]
+    limits = {"prev": (1, 3), "next": (1, 3), "row_number": (0, 2), "row_cumsum": (1, 2)}[name]
+    if not limits[0] <= len(args) <= limits[1]:
+        raise scope.error(node.pos, f"function '{name}' expects {limits[0]} to {limits[1]} arguments, got "
+                                    f"{len(args)}", name=name)
+    window.used = True
+    if name in ("prev", "next"):
+        value = args[0].fn
+        offset = args[1].value if len(args) > 1 and args[1].const and isinstance(args[1].value, int) else 1
+        default = args[2].value if len(args) > 2 and args[2].const else ("" if args[0].type == "string" else None)
+        step = -offset if name == "prev" else offset
+
+        def neighbour(row):
+            i = window.index + step
+            return value(window.rows[i]) if 0 <= i < len(window.rows) else default
+        return Compiled(neighbour, args[0].type)
+    state = {"start": 0, "total": None}
+    restart = args[-1].fn if len(args) == 2 else None
+    if name == "row_number":
+        first = args[0].value if args and args[0].const and isinstance(args[0].value, int) else 1
+
+        def number(row):
+            if restart is not None and restart(row) is True:
+                state["start"] = window.index
+            return first + window.index - state["start"]
+        return Compiled(number, "long")
+    term = args[0].fn
+
+    def cumulative(row):
+        if window.index == 0 or restart is not None and restart(row) is True:
+            state["total"] = None
+        value = term(row)
+        if value is not None:
+            state["total"] = value if state["total"] is None else state["total"] + value
+        return state["total"]
+    return Compiled(cumulative, "long" if args[0].type == "int" else args[0].type)
 
 
 def _tabular_only(node: s.Call, scope: Scope) -> Compiled:
@@ -383,7 +434,20 @@ def _tabular_only(node: s.Call, scope: Scope) -> Compiled:
                       name=node.name)
 
 
+def _search_term(node: s.Call, scope: Scope) -> Compiled:
+    """``search "term"``: some string or dynamic column of the row has the term."""
+    term, case_sensitive = node.args[0].value, node.args[1].value
+    search = ops.has_pattern(term, case_sensitive).search if term else None
+    names = [n for n, t in scope.columns.items() if t in ("string", "dynamic") and n != "$table"]
+
+    def fn(row):
+        return search is not None and any(search(v if type(v) is str else ops.to_kql_string(v)) is not None
+                                          for n in names if (v := row[n]) is not None)
+    return Compiled(fn, "bool")
+
+
 _SPECIAL: dict[str, Callable[[s.Call, Scope], Compiled]] = {
+    "\0search": _search_term,
     "toscalar": _toscalar, "ingestion_time": _ingestion_time, "column_ifexists": _column_ifexists,
     "pack_all": _pack_all, "pack_array": _pack_array_star, "materialize": _tabular_only,
     **{name: _window for name in _WINDOW_FUNCTIONS},

@@ -15,10 +15,11 @@ from . import syntax as s
 from .catalog import DEFENDER_FUNCTIONS, is_real_function
 from .compiler import Compiled, Scope, UserFunction, bind_arguments, compile_expr, constant
 from .convert import convert_to
+from .defender import assigned_ip_addresses
 from .errors import KqlError, did_you_mean, not_supported, semantic_error
 from .expand import OPERATORS as EXPAND_OPERATORS
 from .joins import OPERATORS as JOIN_OPERATORS
-from .joins import union_relations
+from .joins import search_relation, union_relations
 from .model import UTC, Column, QueryResult, Relation, Table
 from .parser import parse
 from .schemas import unserved_table_hint
@@ -102,6 +103,8 @@ class Evaluator:
             return self._table(node, env)
         if kind is s.UnionOp:
             return union_relations(self, node, env)
+        if kind is s.Search:
+            return search_relation(self, node, env)
         if kind is s.CallSource:
             return self._call_source(node, env)
         if kind is s.DataTable:
@@ -153,6 +156,8 @@ class Evaluator:
             arg = compile_expr(node.args[0], self.scope(Relation([], []), env, "table"))
             if arg.const and isinstance(arg.value, str):
                 return self._table(s.TableRef(arg.value, node.pos), env)
+        if name == "AssignedIPAddresses":
+            return assigned_ip_addresses(self, node, env)
         if name in DEFENDER_FUNCTIONS or is_real_function(name):
             raise not_supported(f"{name}()", node.pos, name=name)
         known = [k for k, v in env.items() if isinstance(v, UserFunction)] + sorted(DEFENDER_FUNCTIONS)

@@ -1,18 +1,17 @@
 """Operators that reshape rows: ``mv-expand``, ``mv-apply``, ``parse`` / ``parse-where``,
-``evaluate bag_unpack()`` and ``invoke`` (Defender's ``FileProfile()`` or a user function).
-
-``invoke FileProfile()`` adds the file-profile columns of Microsoft's reference; the simulator
-knows no global file intelligence, so they are empty (null, or '' for strings) and
-``ProfileAvailability`` says ``Missing`` for the rows it was asked to enrich.
+``evaluate bag_unpack()`` / ``ipv4_lookup()`` and ``invoke`` (a user function, or one of
+Defender's in defender.py).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
 from . import syntax as s
-from .catalog import DEFENDER_FUNCTIONS, PLUGINS
+from .catalog import PLUGINS
+from .defender import INVOKED
 from .compiler import UserFunction, compile_expr
 from .convert import cast_to, convert_to
 from .dynamic import parse_json
@@ -23,15 +22,6 @@ from .regex import compile_regex
 from .tabular import count_argument
 
 MAX_EXPANDED_ROWS = 1_000_000
-FILE_PROFILE_COLUMNS = [
-    ("SHA1", "string"), ("SHA256", "string"), ("MD5", "string"), ("FileSize", "long"),
-    ("GlobalPrevalence", "long"), ("GlobalFirstSeen", "datetime"), ("GlobalLastSeen", "datetime"),
-    ("Signer", "string"), ("Issuer", "string"), ("SignerHash", "string"), ("IsCertificateValid", "bool"),
-    ("IsRootSignerMicrosoft", "bool"), ("SignatureState", "string"), ("IsExecutable", "bool"),
-    ("ThreatName", "string"), ("Publisher", "string"), ("SoftwareName", "string"),
-    ("ProfileAvailability", "string"),
-]
-_FILE_ID_COLUMNS = ("SHA1", "SHA256", "InitiatingProcessSHA1", "InitiatingProcessSHA256")
 
 
 def _elements(value: Any, kind: str) -> list:
@@ -229,10 +219,55 @@ def _with_schema(rel: Relation, schema) -> Relation:
     return Relation([Column(n, k) for n, k in schema], rows)
 
 
+def _ipv4_lookup(ev, call: s.Call, rel: Relation, env: dict) -> Relation:
+    """``evaluate ipv4_lookup(Ranges, SourceIP, RangeColumn [, return_unmatched=true])``: each row
+    gets the columns of the lookup rows whose IPv4 address or CIDR range holds its address."""
+    args = [a for a in call.args if type(a) is not s.NamedArg]
+    named = {a.name: a.expr for a in call.args if type(a) is s.NamedArg}
+    if len(args) == 4 and type(args[3]) is s.Literal and args[3].type == "bool":
+        named["return_unmatched"] = args.pop()
+    if len(args) != 3 or not all(type(a) is s.Name for a in args):
+        raise semantic_error("evaluate", call.pos, "ipv4_lookup() takes the lookup table, the column with "
+                                                   "the address and the lookup column with the ranges",
+                             name="ipv4_lookup")
+    table = ev.source(s.TableRef(args[0].name, args[0].pos), env)
+    source, key = args[1].name, args[2].name
+    for column, where in ((source, rel), (key, table)):
+        if column not in where.types():
+            raise semantic_error("evaluate", call.pos, f"ipv4_lookup(): no column named '{column}'",
+                                 hint=did_you_mean(column, where.types()), name=column)
+    keep_unmatched = False
+    if "return_unmatched" in named:
+        flag = compile_expr(named["return_unmatched"], ev.scope(rel, env, "evaluate"))
+        keep_unmatched = flag.const and flag.value is True
+    ranges = []
+    for r in table.rows:
+        try:
+            ranges.append((ipaddress.IPv4Network(to_kql_string(r[key]).strip(), strict=False), r))
+        except ValueError:
+            continue
+    taken = {c.name for c in rel.columns}
+    added = [c for c in table.columns if c.name not in taken]
+    empty = {c.name: null_of(c.type) for c in added}
+    rows = []
+    for r in rel.rows:
+        try:
+            address = ipaddress.IPv4Address(to_kql_string(r[source]).strip())
+        except ValueError:
+            address = None
+        matches = [m for net, m in ranges if address is not None and address in net]
+        for m in matches:
+            rows.append({**r, **{c.name: m[c.name] for c in added}})
+        if not matches and keep_unmatched:
+            rows.append({**r, **empty})
+    return Relation(rel.columns + added, rows)
+
+
 def _evaluate(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
     call, schema = op.args
-    if call.name == "bag_unpack":
-        result = _bag_unpack(ev, op, call, rel, env)
+    if call.name in ("bag_unpack", "ipv4_lookup"):
+        result = (_bag_unpack(ev, op, call, rel, env) if call.name == "bag_unpack"
+                  else _ipv4_lookup(ev, call, rel, env))
         return _with_schema(result, schema) if schema else result
     if call.name in PLUGINS:
         raise not_supported(f"evaluate {call.name}()", call.pos, operator="evaluate", name=call.name)
@@ -240,44 +275,13 @@ def _evaluate(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
                          hint=did_you_mean(call.name, sorted(PLUGINS)), name=call.name)
 
 
-def _file_profile(ev, call: s.Call, rel: Relation, env: dict) -> Relation:
-    types = rel.types()
-    id_column, limit = "SHA1", 100
-    if call.args:
-        first = call.args[0]
-        if type(first) is s.Literal and first.type == "string":  # FileProfile("SHA1", 500)
-            first = s.Name(first.value, first.pos)
-        if type(first) is not s.Name or first.name not in types:
-            name = getattr(first, "name", "")
-            raise semantic_error("invoke", getattr(first, "pos", call.pos),
-                                 f"FileProfile() takes a file hash column ({', '.join(_FILE_ID_COLUMNS)}), "
-                                 f"and '{name}' is not a column here", hint=did_you_mean(name, types), name=name)
-        id_column = first.name
-    elif "SHA1" not in types:
-        raise semantic_error("invoke", call.pos, "FileProfile() needs a SHA1 column, or the hash column to use "
-                                                 "as its first argument", name="FileProfile")
-    if len(call.args) > 1:
-        limit = count_argument(ev, s.Operator("invoke", (), call.pos), call.args[1], env)
-    added = [Column(n, k) for n, k in FILE_PROFILE_COLUMNS if n not in types]
-    empty = {c.name: null_of(c.type) for c in added}
-    rows = []
-    for i, r in enumerate(rel.rows):
-        row = {**r, **empty}
-        if "ProfileAvailability" in empty and i < limit and r[id_column]:
-            row["ProfileAvailability"] = "Missing"
-        rows.append(row)
-    return Relation(rel.columns + added, rows)
-
-
 def _invoke(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
     call = op.args[0]
-    if call.name == "FileProfile":
-        return _file_profile(ev, call, rel, env)
     bound = env.get(call.name)
     if isinstance(bound, UserFunction) and bound.tabular:
         return ev.call_function(bound, call, env, piped=rel)
-    if call.name in DEFENDER_FUNCTIONS:
-        raise not_supported(f"invoke {call.name}()", call.pos, operator="invoke", name=call.name)
+    if call.name in INVOKED:
+        return INVOKED[call.name](ev, call, rel, env)
     raise semantic_error("invoke", call.pos, f"Unknown function: '{call.name}' (invoke needs a function "
                                              "defined with let, or FileProfile())", name=call.name,
                          hint=did_you_mean(call.name, [k for k, v in env.items() if isinstance(v, UserFunction)]

@@ -79,14 +79,15 @@ class ExpressionParser:
 
     def ident(self, context: str) -> Token:
         tok = self.peek()
-        if tok.kind != "ident" or tok.value[0] in "$!" or tok.value in WORD_OPERATORS:
+        if tok.kind != "ident" or tok.value[0] in "$!" and tok.value != "$table" or tok.value in WORD_OPERATORS:
             raise self.error(tok, f"expected a name {context}")
         return self.next()
 
     def at_name(self) -> bool:
         """A plain name or a bracketed one (``['a b']``) comes next."""
         tok = self.peek()
-        return (tok.kind == "ident" and tok.value[0] not in "$!" and tok.value not in WORD_OPERATORS) or \
+        return (tok.kind == "ident" and (tok.value[0] not in "$!" or tok.value == "$table")
+                and tok.value not in WORD_OPERATORS) or \
             (tok.is_op("[") and self.peek(1).kind == "string" and self.peek(2).is_op("]"))
 
     def name(self, context: str) -> Token:
@@ -221,7 +222,8 @@ class ExpressionParser:
             name = self.next()
             self.next()
             return s.Name(name.value, name.pos)
-        if tok.kind == "ident" and tok.value[0] not in "!$" and tok.value not in WORD_OPERATORS:
+        if tok.kind == "ident" and (tok.value[0] not in "!$" or tok.value == "$table") and \
+                tok.value not in WORD_OPERATORS:
             if tok.value in ("true", "false", "True", "False", "TRUE", "FALSE"):
                 return s.Literal(tok.value.lower() == "true", "bool", tok.pos)
             if not self.peek().is_op("("):

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from . import syntax as s
+from .compiler import compile_expr
 from .errors import did_you_mean, semantic_error
 from .model import Column, Relation, hashable, null_of
 
@@ -199,6 +200,30 @@ def union_relations(ev, node: s.UnionOp, env: dict, first: Relation | None = Non
         if len(rows) > MAX_JOIN_ROWS * 10:
             raise semantic_error("union", node.pos, "the union produces too many rows", code="LimitsExceeded")
     return Relation(out_columns, rows)
+
+
+def _search_terms(node: Any, case_sensitive: bool) -> Any:
+    """A bare string among the and/or/not of a search predicate: 'any column has this term'."""
+    if type(node) is s.Literal and node.type == "string":
+        return s.Call("\0search", (node, s.Literal(case_sensitive, "bool", node.pos)), node.pos)
+    if type(node) is s.Binary and node.op in ("and", "or"):
+        return s.Binary(node.op, _search_terms(node.left, case_sensitive), _search_terms(node.right, case_sensitive),
+                        node.pos)
+    if type(node) is s.Call and node.name == "not" and len(node.args) == 1:
+        return s.Call("not", (_search_terms(node.args[0], case_sensitive),), node.pos)
+    return node
+
+
+def search_relation(ev, node: s.Search, env: dict) -> Relation:
+    """``search``: the union of the tables (with ``$table`` naming each row's table), filtered."""
+    items = node.tables if node.tables is not None else tuple(s.TableRef(n, node.pos) for n in sorted(ev.tables))
+    union = union_relations(ev, s.UnionOp("outer", "$table", items, node.pos), env)
+    scope = ev.scope(union, env, "search")
+    predicate = compile_expr(_search_terms(node.predicate, node.case_sensitive), scope)
+    if predicate.type not in ("bool", "dynamic"):
+        raise scope.error(node.pos, f"the search predicate must be a Boolean expression, not {predicate.type}")
+    f = predicate.fn
+    return Relation(union.columns, [r for r in union.rows if f(r) is True])
 
 
 def _union(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:

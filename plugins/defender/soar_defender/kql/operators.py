@@ -13,6 +13,7 @@ import re
 from functools import lru_cache
 from typing import Any, Callable, Protocol
 
+from .convert import convert_to
 from .model import NUMERIC, hashable, to_kql_string
 from .regex import compile_regex
 
@@ -161,13 +162,16 @@ def membership(op: str, left: Operand, items: list[Operand]) -> Fn:
     arrays among the items are expanded, as in KQL."""
     textual = op in ("in~", "!in~") or "has_" in op
     for item in items:
-        if not textual and not comparable(left.type, item.type):
+        if not textual and not comparable(left.type, item.type) and not (item.const and item.type == "string"):
             raise _type_error(left.type, item.type)
     negated = op.startswith("!")
     if not all(i.const for i in items):
         return _row_membership(op, left, items)
     values: list = []
     for i in items:
+        if not textual and i.type == "string" and left.type not in ("string", "guid", "dynamic"):
+            values.append(convert_to(i.value, left.type))  # ErrorCode in ("50074"): the text as a number
+            continue
         values += i.value if isinstance(i.value, list) and i.type == "dynamic" else [i.value]
     values = [v for v in values if v is not None]
     if "has_" in op:

@@ -15,7 +15,7 @@ from .errors import NOT_SUPPORTED, parse_error
 from .expression_parser import TYPE_NAMES, WORD_OPERATORS
 from .parser_ops import OperatorParser
 
-_SOURCE_ONLY = frozenset({"find", "search", "evaluate", "cluster", "database", "workspace", "app",
+_SOURCE_ONLY = frozenset({"find", "evaluate", "cluster", "database", "workspace", "app",
                           "external_table", "materialized_view", "stored_query_result"})
 
 
@@ -139,6 +139,8 @@ class Parser(OperatorParser):
             return self.externaldata()
         if word == "range" and self.peek(2).is_word("from"):
             return self.range_source()
+        if word == "search":
+            return self.search()
         if word == "print":
             self.next()
             return s.PrintSource(tuple(self.assignments()) if not self.at_end_of_operator() else (), start.pos)
@@ -159,6 +161,19 @@ class Parser(OperatorParser):
             self.expect_op(")", f"to close the arguments of '{word}'")
             return s.CallSource(word, tuple(args), start.pos)
         return s.TableRef(word, start.pos)
+
+    def search(self) -> s.Search:
+        start = self.next()
+        case_sensitive = False
+        while self.peek().kind == "ident" and self.peek(1).is_op("=") and self.peek().value in ("kind", "hint"):
+            self.next(), self.next()
+            case_sensitive = self.next().value == "case_sensitive"
+        tables = None
+        if self.peek().is_word("in") and self.peek(1).is_op("("):
+            self.next(), self.next()
+            tables = tuple(self.comma_list(self.union_item))
+            self.expect_op(")", "to close the tables of 'search'")
+        return s.Search(case_sensitive, tables, self.expression(), start.pos)
 
     def union_clause(self, start) -> s.UnionOp:
         """After 'union': ``[kind=inner|outer] [withsource=C] [isfuzzy=b] item, item, ...``."""

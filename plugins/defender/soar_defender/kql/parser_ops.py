@@ -69,7 +69,11 @@ class OperatorParser(ExpressionParser):
             self.next()
             return s.Assign(name.value, self.expression(), name.pos)
         if tok.is_op("(") and self.peek(1).kind == "ident" and self.peek(2).is_op(","):
-            raise self.unsupported(tok, "(a, b) = ...", "naming several columns at once")
+            self.next()
+            names = [n.value for n in self.comma_list(lambda: self.name("in '(a, b) = ...'"))]
+            self.expect_op(")", "to close the column names")
+            self.expect_op("=", "after the column names")
+            return s.Assign(None, self.expression(), tok.pos, tuple(names))
         return s.Assign(None, self.expression(), tok.pos)
 
     def pattern(self) -> s.Name:

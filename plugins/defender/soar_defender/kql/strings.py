@@ -217,6 +217,14 @@ def _translate(search: Any, replace: Any, s: Any) -> str:
     return text.translate(table)
 
 
+def _from_codepoints(*values: Any) -> str:
+    points = values[0] if len(values) == 1 and isinstance(values[0], list) else values
+    try:
+        return "".join(chr(p) for p in points if isinstance(p, int) and not isinstance(p, bool))
+    except (ValueError, OverflowError):
+        return ""
+
+
 def _strcmp(a: Any, b: Any) -> int:
     x, y = to_kql_string(a), to_kql_string(b)
     return (x > y) - (x < y)
@@ -271,6 +279,10 @@ FUNCTIONS = [
     _F("hash_sha256", 1, 1, rule("string"), _hash("sha256")),
     _F("hash_sha1", 1, 1, rule("string"), _hash("sha1")),
     _F("hash_md5", 1, 1, rule("string"), _hash("md5")),
+    _F("unicode_codepoints_from_string", 1, 1, rule("dynamic"), lambda v: [ord(c) for c in to_kql_string(v)]),
+    _F("to_utf8", 1, 1, rule("dynamic"), lambda v: [ord(c) for c in to_kql_string(v)]),
+    _F("unicode_codepoints_to_string", 1, 64, rule("string"), _from_codepoints),
+    _F("make_string", 1, 64, rule("string"), _from_codepoints),
     _F("isascii", 1, 1, rule("bool"), lambda v: to_kql_string(v).isascii()),
     _F("isutf8", 1, 1, rule("bool"), lambda v: True),
 ]

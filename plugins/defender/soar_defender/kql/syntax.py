@@ -106,10 +106,12 @@ Expr = Union[Literal, Name, Star, Call, Unary, Binary, InList, Between, Member, 
 
 @dataclass(frozen=True, slots=True)
 class Assign:
-    """``name = expr`` or a bare ``expr`` (name None) in project/extend/summarize."""
+    """``name = expr`` or a bare ``expr`` (name None) in project/extend/summarize;
+    ``(a, b) = expr`` names several columns at once (``names``)."""
     name: str | None
     expr: Any
     pos: Pos
+    names: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,16 @@ class UnionOp:
     kind: str
     withsource: str | None
     items: tuple
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """``search [kind=case_sensitive] [in (T1, T2*)] predicate``: the rows of the tables (all of
+    them without 'in') that match; a bare string in the predicate matches any column that has it."""
+    case_sensitive: bool
+    tables: tuple | None
+    predicate: Any
     pos: Pos
 
 

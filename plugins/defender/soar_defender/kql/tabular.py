@@ -8,12 +8,13 @@ once (compiler.py) and loops over plain lists of row dicts.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any, Callable, Mapping
 
 from . import syntax as s
 from .aggregates import summarize
-from .compiler import Compiled, compile_expr
-from .errors import did_you_mean, semantic_error
+from .compiler import Compiled, Window, compile_expr
+from .errors import did_you_mean, not_supported, semantic_error
 from .model import Column, Relation, hashable
 from .naming import ColumnNamer
 
@@ -23,22 +24,25 @@ _DOTNET = {"string": "System.String", "int": "System.Int32", "long": "System.Int
 
 
 def _where(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
-    scope = ev.scope(rel, env, "where")
+    window = Window(rel.rows)
+    scope = replace(ev.scope(rel, env, "where"), window=window)
     predicate = compile_expr(op.args[0], scope)
     if predicate.type not in ("bool", "dynamic"):
         raise scope.error(op.args[0].pos, f"the predicate must be a Boolean expression, not {predicate.type}")
     if predicate.const:
         return Relation(rel.columns, list(rel.rows) if predicate.value is True else [])
     f = predicate.fn if predicate.type == "bool" else (lambda r, g=predicate.fn: g(r) is True)
-    return Relation(rel.columns, list(filter(f, rel.rows)))
+    return Relation(rel.columns, list(filter(f, _ordered(window) if window.used else rel.rows)))
 
 
 def _project(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
-    scope = ev.scope(rel, env, "project")
+    window = Window(rel.rows)
+    scope = replace(ev.scope(rel, env, "project"), window=window)
     out: list[tuple[str, Compiled]] = []
     seen: set[str] = set()
     namer = ColumnNamer(set(scope.columns))
     for a in op.args:
+        _single(a, "project", scope)
         compiled = compile_expr(a.expr, scope)
         name = namer.name(a)
         if name in seen:
@@ -47,6 +51,9 @@ def _project(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
         namer.taken.add(name)
         out.append((name, compiled))
     columns = [Column(n, c.type) for n, c in out]
+    if window.used:
+        fns = [(n, c.fn) for n, c in out]
+        return Relation(columns, [{n: f(r) for n, f in fns} for r in _ordered(window)])
     if all(c.column is not None for _, c in out):
         pairs = [(n, c.column) for n, c in out]
         rows = [{n: r[src] for n, src in pairs} for r in rel.rows]
@@ -58,12 +65,14 @@ def _project(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
 
 def extend_rows(ev, op_name: str, assigns, rel: Relation, env: dict) -> Relation:
     """``extend``: later items see earlier ones; an existing name is replaced in place."""
-    scope = ev.scope(rel, env, op_name)
+    window = Window(rel.rows)
+    scope = replace(ev.scope(rel, env, op_name), window=window)
     types = rel.types()
     order = [c.name for c in rel.columns]
     steps: list[tuple[str, Callable]] = []
     namer = ColumnNamer(set(types))
-    for a in assigns:
+    for a in assigns:  # later items see earlier ones: extend a = 1, b = a + 1
+        _single(a, op_name, scope)
         compiled = compile_expr(a.expr, scope.with_columns(dict(types)))
         name = namer.name(a)
         if name not in types:
@@ -73,7 +82,14 @@ def extend_rows(ev, op_name: str, assigns, rel: Relation, env: dict) -> Relation
         steps.append((name, compiled.fn))
     if not steps:
         return rel
-    if len(steps) == 1:
+    if window.used:
+        rows = []
+        for r in _ordered(window):
+            d = dict(r)
+            for n, g in steps:
+                d[n] = g(d)
+            rows.append(d)
+    elif len(steps) == 1:
         (name, f), = steps
         rows = [{**r, name: f(r)} for r in rel.rows]
     else:
@@ -84,6 +100,21 @@ def extend_rows(ev, op_name: str, assigns, rel: Relation, env: dict) -> Relation
             return d
         rows = [extend(r) for r in rel.rows]
     return Relation([Column(n, types[n]) for n in order], rows)
+
+
+def _single(assign: s.Assign, operator: str, scope) -> None:
+    if assign.names:
+        compile_expr(assign.expr, scope)  # an unknown function or column is reported as such first
+        raise not_supported("(a, b) = ...", assign.pos, operator=operator,
+                            detail="functions returning several columns (series_stats() and the like) are "
+                                   "not evaluated")
+
+
+def _ordered(window: Window):
+    """The window's rows one by one, with its index following (window functions read it)."""
+    for i, r in enumerate(window.rows):
+        window.index = i
+        yield r
 
 
 def _extend(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
