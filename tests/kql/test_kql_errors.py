@@ -34,8 +34,8 @@ CASES = [
      "autocluster", "'evaluate autocluster()' is not supported by the simulated hunting service"),
     ("search-source", 'search "cmd.exe"', "NotSupported", "search", "search", "search",
      "'search' is not supported by the simulated hunting service"),
-    ("invoke-defender-function", f"{P} | invoke SeenBy()", "NotSupported", "invoke", "SeenBy", "SeenBy",
-     "'invoke SeenBy()' is not supported by the simulated hunting service"),
+    ("partition", f"{P} | partition by DeviceId (take 1)", "NotSupported", "partition", "partition",
+     "partition", "'partition' is not supported by the simulated hunting service"),
     ("unknown-column", f'{P} | where DeviceNme == "pc1"', "SemanticError", "where", "DeviceNme", "DeviceNme",
      "'where' operator: Failed to resolve scalar expression named 'DeviceNme' (line 1, column 29). "
      "Did you mean 'DeviceName'?"),
