@@ -21,8 +21,8 @@ HARNESS = Path(__file__).resolve().parents[1] / "kql_corpus" / "harness.py"
 # The one place the corpus thresholds live.
 THRESHOLDS = {
     "min_queries": 180,        # the corpus itself: published queries collected
-    "evaluated_rate": 0.83,    # floor: share of the corpus that evaluates today (target_rate is the goal)
-    "misleading": 15,         # ceiling: refusals not in the "... is not supported by ..." form (goal: 0)
+    "evaluated_rate": 0.96,    # floor: share of the corpus that evaluates today (target_rate is the goal)
+    "misleading": 0,         # ceiling: refusals not in the "... is not supported by ..." form (goal: 0)
     "crashed": 0,
     "slow": 0,                 # queries over harness.SLOW_SECONDS
     "target_rate": 0.80,
@@ -135,3 +135,15 @@ def test_summary_counts_rates_and_ranks_blockers():
     assert summary.evaluated_rate == 0.4 and summary.rows_found == 1 and summary.slow == 1
     assert summary.blockers[0] == ("'x' (not supported)", 2) and summary.max == 2.5
     assert "2 evaluated (40%" in harness.report(summary)
+
+
+def test_classification_over_the_real_route():
+    q = harness.CorpusQuery
+    outcomes = harness.run_corpus([
+        q("t", "t/ok", "o", "DeviceInfo | take 3"),
+        q("t", "t/typo", "o", "DeviceInfoo | take 3"),  # a real mistake: refused, and not with the clear form
+        q("t", "t/external", "o", 'externaldata(IP: string)[@"https://example.com/ips.txt"] with (format="txt")'),
+    ])
+    assert [o.outcome for o in outcomes] == ["evaluated", "misleading", "refused"]
+    assert outcomes[0].rows == 3 and "DeviceInfoo" in outcomes[1].message
+    assert harness.blocker(outcomes[2].message) == "'externaldata' (not supported)"
