@@ -1,4 +1,4 @@
-"""The forms of the Microsoft security APIs' ids, as input types (built with ``runner.ids``).
+"""The forms of the Microsoft security APIs' ids, as input types (built with ``runner.plugin.ids``).
 
 Strict where Microsoft documents the form, tolerant-but-safe where it does not:
 
@@ -20,7 +20,7 @@ Strict where Microsoft documents the form, tolerant-but-safe where it does not:
 
 from __future__ import annotations
 
-from runner import ids
+from runner.plugin import ids
 
 __all__ = ["AlertId", "ComputerName", "IncidentId", "IndicatorId", "MachineActionId", "MachineId", "check"]
 
