@@ -67,6 +67,7 @@ class AcmeApi:
         self.events: dict[str, dict] = {}
         self.tickets: dict[int, dict] = {}
         self.requests: list[httpx.Request] = []
+        self.failing = False
 
     def put_event(self, event_id: str, when: datetime, **fields: Any) -> None:
         self.events[event_id] = {"eventId": event_id, "updated": _iso(when), **fields}
@@ -76,6 +77,8 @@ class AcmeApi:
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        if self.failing:
+            return httpx.Response(503, json={"error": {"code": "Unavailable", "message": "try later"}})
         q = request.url.params
         if request.url.host == "api.acme.example" and request.url.path == "/v1/events":
             since = datetime.fromisoformat(q["updated_after"].replace("Z", "+00:00"))
@@ -185,6 +188,22 @@ def test_a_since_source_submits_each_new_item_once_and_keeps_its_cursor(acme):
     restarted = acme.poller(acme.new_services(), source="acme.events", overlap="10m")
     again = acme.poll(restarted)
     assert again.since == "2026-03-01T11:50:30.000Z" and again.events == 0 and again.duplicates == 1
+
+
+def test_a_failing_since_request_holds_the_cursor_back_then_is_skipped(acme):
+    poller = acme.poller(source="acme.events", overlap="5m")
+    acme.poll(poller)
+    acme.api.put_event("e1", START + timedelta(seconds=10))
+    acme.now = START + timedelta(minutes=1)
+    acme.api.failing = True
+    held = [acme.poll(poller) for _ in range(2)]
+    assert all(r.held_back and r.failed_pages == 1 and r.skipped_pages == 0 for r in held)
+    skipped = acme.poll(poller)  # the third poll in a row: recorded as skipped, the cursor is free again
+    assert not skipped.held_back and skipped.skipped_pages == 1
+    failures = CursorStore(acme.services.store).failures("watch", "acme-corp")
+    assert [f.skipped for f in failures] == [False, False, True] and "try later" in failures[-1].error
+    acme.api.failing = False
+    assert acme.poll(poller).events == 1 and acme.events[0][1]["id"] == "e1"
 
 
 def test_an_odata_source_pages_and_ands_the_trigger_filter(acme):
