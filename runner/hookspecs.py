@@ -63,7 +63,7 @@ def register_actions(register: RegisterAction) -> None:
     Called once per process, when the plugins are loaded (the first command that needs actions,
     or a :class:`runner.PluginHost` built by an embedder or a test).
 
-    :param register: call ``register(action)`` once per :class:`runner.Action`. The core
+    :param register: call ``register(action)`` once per :class:`runner.plugin.Action`. The core
         validates each declaration and rejects a duplicate name with a
         :class:`runner.errors.PluginError` naming both plugins (built-in ``core.*`` actions
         register first).
@@ -160,7 +160,7 @@ def soar_run_started(run: RunInfo) -> None:
 
     Called by the engine, in the event loop thread, before the run's first step.
 
-    :param run: a :class:`runner.engine.events.RunInfo` snapshot — ``run_id``, ``playbook``,
+    :param run: a :class:`runner.plugin.RunInfo` snapshot — ``run_id``, ``playbook``,
         ``tenant``, ``parent_id``, ``dry_run``, ``status``.
     :return: nothing; the return value is ignored.
 
@@ -174,7 +174,7 @@ def soar_run_finished(run: RunInfo) -> None:
 
     Called by the engine, in the event loop thread, once per run (and per tenant child run).
 
-    :param run: a :class:`runner.engine.events.RunInfo`; ``status`` is ``succeeded``,
+    :param run: a :class:`runner.plugin.RunInfo`; ``status`` is ``succeeded``,
         ``failed``, ``cancelled`` or ``waiting_approval``; ``error`` is the message of a failure.
     :return: nothing; the return value is ignored.
 
@@ -188,8 +188,8 @@ def soar_step_started(run: RunInfo, step: StepInfo) -> None:
 
     Called by the engine, in the event loop thread, once per attempt (retries call it again).
 
-    :param run: the :class:`~runner.engine.events.RunInfo` of the run.
-    :param step: a :class:`runner.engine.events.StepInfo` — ``step_id``, ``action``, ``item``
+    :param run: the :class:`~runner.plugin.RunInfo` of the run.
+    :param step: a :class:`runner.plugin.StepInfo` — ``step_id``, ``action``, ``item``
         (index in a foreach, else ``None``), ``attempt`` (1-based), ``status``.
     :return: nothing; the return value is ignored.
 
@@ -203,8 +203,8 @@ def soar_step_finished(run: RunInfo, step: StepInfo) -> None:
 
     Called by the engine, in the event loop thread, once per attempt.
 
-    :param run: the :class:`~runner.engine.events.RunInfo` of the run.
-    :param step: a :class:`runner.engine.events.StepInfo` whose ``status`` is ``succeeded``,
+    :param run: the :class:`~runner.plugin.RunInfo` of the run.
+    :param step: a :class:`runner.plugin.StepInfo` whose ``status`` is ``succeeded``,
         ``failed``, ``skipped`` or ``waiting_approval``, with ``duration`` in seconds and
         ``error`` (masked message) when it failed.
     :return: nothing; the return value is ignored.
