@@ -22,8 +22,8 @@ def sim() -> None:
 @click.option("--token-lifetime", type=click.IntRange(min=60), default=3599, show_default=True,
               help="Lifetime of issued tokens, in seconds.")
 @click.option("--set", "options", multiple=True, metavar="SERVICE.OPTION=VALUE",
-              help="An option of a simulated service (VALUE in YAML: 3, false, {a: 0}), e.g. "
-                   "--set defender.devices_per_tenant=3 --set defender.quotas=false. Repeatable.")
+              help="An option of a simulated service a plugin registers, VALUE read as YAML (3, false, "
+                   "{a: 0}); its documentation lists its options. Repeatable.")
 @click.option("--without-role", "without_roles", multiple=True, metavar="[TENANT:]ROLE",
               help="The demo app lacks ROLE (e.g. Machine.Isolate) in every tenant, or in TENANT only, as if "
                    "no admin had consented to it: rehearse `soar tenants check`. Repeatable.")
@@ -94,7 +94,7 @@ def service_options(specs: tuple[str, ...], registered: dict) -> dict[str, dict]
         name, dot, option = key.strip().partition(".")
         if not (eq and dot and name and option.strip()):
             raise UsageError(f"--set {spec}: expected SERVICE.OPTION=VALUE",
-                             hint="e.g. --set defender.devices_per_tenant=3")
+                             hint=f"simulated services: {', '.join(registered) or 'none'}")
         if name not in registered:
             raise UsageError(f"--set {spec}: no simulated service '{name}'",
                              hint=f"simulated services: {', '.join(registered) or 'none'} (registered by the "
