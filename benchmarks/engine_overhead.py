@@ -77,7 +77,7 @@ def jinja_compile_cost(n: int = 300) -> float:
 
 def run_playbook(text: str, tmp: Path, name: str) -> tuple[float, float]:
     """(load seconds, run seconds) for one fresh run with a fresh SQLite store."""
-    from runner.engine.context import Services
+    from runner.compose import build_services
     from runner.engine.run import Engine
     from runner.http import Network
     from runner.playbook.loader import PlaybookLoader
@@ -92,7 +92,7 @@ def run_playbook(text: str, tmp: Path, name: str) -> tuple[float, float]:
     t1 = time.perf_counter()
     db = tmp / f"{name}-{time.monotonic_ns()}.db"
     store = RunStore.open(f"sqlite:///{db}")
-    services = Services(plugins=host, store=store, network=Network())
+    services = build_services(None, Network(), store, host)  # no config: core actions only
     engine = Engine(services)
     t2 = time.perf_counter()
     result = asyncio.run(engine.start(playbook))

@@ -138,13 +138,11 @@ def _sim_args(tenants: int, machines: int) -> tuple[str, ...]:
 def run_ours_loopback(tenants: int, machines: int, concurrency: int, workdir: Path,
                       profile: cProfile.Profile | None):
     """Ours against ``soar sim serve`` in a child process: the services ``soar run --sim-url``
-    builds (``runner.cli.common.build_runtime``), with the served cloud's app and tenants."""
+    builds (:func:`runner.compose.build_services` on ``Network.loopback``), with the served
+    cloud's app and tenants."""
     from benchmarks.common import sim_server
-    from runner.apis import ApiClients
-    from runner.auth import TokenProvider
-    from runner.auth.cache import MemoryCacheStore
+    from runner.compose import build_services, close_services
     from runner.config import SoarConfig
-    from runner.engine.context import Services
     from runner.http import Network
     from runner.playbook.loader import PlaybookLoader
     from runner.plugins import load_plugins
@@ -161,12 +159,10 @@ def run_ours_loopback(tenants: int, machines: int, concurrency: int, workdir: Pa
             "app": {"client_id": doc["client_id"], "client_secret": f"env:{SECRET_ENV}"},
             "tenants": {t["name"]: {"id": t["tenant_id"], "cloud": t["cloud"]} for t in doc["tenants"]},
             "token_cache": {"path": ":memory:"}, "quotas": {"enabled": False}})
-        network = Network.loopback(server.base_url)
-        auth = TokenProvider(config, network, cache_store=MemoryCacheStore())
         plugins = load_plugins()
-        services = Services(plugins=plugins, store=RunStore.open(f"sqlite:///{store_dir / 'soar.db'}"),
-                            network=network, config=config, auth=auth, auto_approve=True)
-        services.apis = ApiClients(network, auth, config)
+        services = build_services(config, Network.loopback(server.base_url),
+                                  RunStore.open(f"sqlite:///{store_dir / 'soar.db'}"), plugins, auto_approve=True)
+        auth = services.auth
         try:
             playbook = PlaybookLoader(plugins).load(path)  # loading is not part of the fan-out
             served_stats(server)  # the server answers before the clock starts
@@ -174,8 +170,7 @@ def run_ours_loopback(tenants: int, machines: int, concurrency: int, workdir: Pa
             stats = served_stats(server)
             ours_count = sum(auth.stats["token_requests"].values())
         finally:
-            services.store.close()
-            auth.close()
+            close_services(services)
     _check_ours(result, tenants * machines)
     if ours_count != stats["tokens"]:
         sys.exit(f"token requests: our provider counted {ours_count}, the simulator {stats['tokens']}")

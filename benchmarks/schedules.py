@@ -82,7 +82,7 @@ async def measure(playbooks: int, per: int, seconds: float, runs: bool = False, 
                   min_interval: int = 10, say=print) -> dict:
     """Load ``playbooks`` × ``per`` schedules into the real service, record every fire for
     ``seconds``, and return the figures (seconds, MB) with their same-run references."""
-    from runner.engine.context import Services
+    from runner.compose import build_services
     from runner.http import Network
     from runner.plugins import load_plugins
     from runner.serve.service import ServeOptions, ServeService
@@ -94,7 +94,7 @@ async def measure(playbooks: int, per: int, seconds: float, runs: bool = False, 
     pb.mkdir()
     write_playbooks(pb, playbooks, per, min_interval)
     store = RunStore.open(f"sqlite:///{tmp}/soar.db")
-    services = Services(plugins=load_plugins(), store=store, network=Network.simulated(lambda r: None))
+    services = build_services(None, Network.simulated(lambda r: None), store, load_plugins())
     service = ServeService(services, ServeOptions(directory=str(pb), max_runs=1_000_000, watch_interval=0,
                                                   sweep_interval=3600))
     fires: list[tuple[float, bool]] = []

@@ -175,10 +175,7 @@ class SoarRunner:
                  store: str | None = None, plugins: Iterable[Any] = (), quotas: Any = None,
                  time_scale: float | None = None, retry: Any = None, token_cache: str | Path | None = None,
                  auto_approve: bool = False, allow_hosts: Iterable[str] = ()) -> None:
-        from runner.apis import ApiClients, RetryPolicy
-        from runner.auth import TokenProvider
-        from runner.auth.cache import MemoryCacheStore
-        from runner.engine.context import Services
+        from runner.compose import build_services
         from runner.plugins import PluginHost, load_plugins
         from runner.store import RunStore
 
@@ -194,17 +191,13 @@ class SoarRunner:
         self.network = self.cloud.network(allow_hosts=allow_hosts)
         extra = list(plugins)
         host = PluginHost(extra=extra) if extra else load_plugins()
-        cache = {"cache_path": token_cache} if token_cache else {"cache_store": MemoryCacheStore()}
-        self.auth = TokenProvider(self.config, self.network, registry=host.apis, **cache)
         url = store or f"sqlite:///{self.workdir / 'soar.db'}"
-        self.services = Services(plugins=host, store=RunStore.open(url), network=self.network,
-                                 config=self.config, auth=self.auth, auto_approve=auto_approve)
-        if isinstance(retry, Mapping):
-            retry = RetryPolicy(**retry)
-        self.apis = ApiClients(self.network, self.auth, self.config, retry=retry, registry=host.apis,
-                               time_scale=self._time_scale() if time_scale is None else time_scale)
-        self.services.apis = self.apis
-        self.services.extras["sim"] = self.cloud
+        self.services = build_services(self.config, self.network, RunStore.open(url), host,
+                                       auto_approve=auto_approve, token_cache=token_cache or ":memory:",
+                                       retry=retry, time_scale=self._time_scale() if time_scale is None else time_scale,
+                                       extras={"sim": self.cloud})
+        self.auth = self.services.auth
+        self.apis = self.services.apis
         self._closed = False
 
     def _time_scale(self) -> float:
@@ -304,8 +297,9 @@ class SoarRunner:
         if self._closed:
             return
         self._closed = True
-        self.services.store.close()
-        self.auth.close()
+        from runner.compose import close_services
+
+        close_services(self.services)
         if self._tmp is not None:
             self._tmp.cleanup()
 

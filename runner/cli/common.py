@@ -195,16 +195,16 @@ class Runtime:
         return self.services.origin
 
     def close(self) -> None:
-        self.services.store.close()
-        auth = self.services.auth
-        if auth is not None and hasattr(auth, "close"):
-            auth.close()
+        from runner.compose import close_services
+
+        close_services(self.services)
 
 
 def build_runtime(*, simulate: bool = False, auto_approve: bool = False, need_config: bool = False,
                   sim_tenants: int | None = None, sim_url: str | None = None, replay: str | None = None,
                   allow_hosts: Sequence[str] = ()) -> Runtime:
-    """Config + store + network + auth. ``simulate`` uses the in-process simulated cloud;
+    """Config + store + network, and the services built on them (:func:`runner.compose.build_services`:
+    token provider, API clients). ``simulate`` uses the in-process simulated cloud;
     ``sim_url`` sends every request to a simulated cloud on loopback (``soar sim serve``), with
     the app and tenants of soar.yaml (default: the root ``--sim-url``, unless ``simulate`` or
     ``replay``); ``replay`` answers every API request from the recordings in that directory
@@ -260,7 +260,6 @@ def sim_url_option(func: Callable) -> Callable:
 
 def _build_runtime(*, simulate: bool, auto_approve: bool, need_config: bool, sim_tenants: int | None,
                    sim_url: str | None, replay: str | None = None, allow_hosts: tuple[str, ...] = ()) -> Runtime:
-    from runner.engine.context import Services
     from runner.http import Network
     from runner.plugins import load_plugins
     from runner.store import RunStore
@@ -293,29 +292,19 @@ def _build_runtime(*, simulate: bool, auto_approve: bool, need_config: bool, sim
             raise ConfigError("no soar.yaml found",
                               hint="create soar.yaml (see docs/auth.md), pass --config, or use --simulate")
         network = Network.loopback(sim_url, allow_hosts=allow_hosts) if sim_url else Network.internet()
-    auth = None
-    if config is not None and getattr(config, "app", None) is not None:
-        from runner.auth import TokenProvider
-
-        auth = TokenProvider(config, network, registry=plugins.apis,
-                             **_cache_kwargs(config, simulate or replay is not None))
-    url = st.store_url or (getattr(config, "store", None) if config is not None else None)
-    store = RunStore.open(url)
-    services = Services(plugins=plugins, store=store, network=network, config=config, auth=auth,
-                        auto_approve=auto_approve)
-    if auth is not None:
-        from runner.apis import ApiClients
-
-        ApiClients.for_services(services)  # one factory (quotas, pools, stats) for the process
-    if cloud is not None:
-        services.extras["sim"] = cloud
-    if recorded is not None:
-        services.extras["replay"] = recorded
     from runner.cli.origin import origin_of
+    from runner.compose import build_services
 
-    # kept with every run this process starts, so `soar approve` / `runs resume` continue it alike
-    services.origin = origin_of(simulate=simulate, sim_tenants=sim_tenants, sim_url=sim_url, replay=replay,
-                                config=config, allow_hosts=allow_hosts)
+    url = st.store_url or (getattr(config, "store", None) if config is not None else None)
+    extras = {"sim": cloud} if cloud is not None else {}
+    if recorded is not None:
+        extras["replay"] = recorded
+    # the origin is kept with every run this process starts, so `soar approve` / `runs resume`
+    # continue it alike
+    services = build_services(config, network, RunStore.open(url), plugins, auto_approve=auto_approve,
+                              token_cache=":memory:" if cloud is not None else None, extras=extras,
+                              origin=origin_of(simulate=simulate, sim_tenants=sim_tenants, sim_url=sim_url,
+                                               replay=replay, config=config, allow_hosts=allow_hosts))
     return Runtime(services, cloud, recorded)
 
 
@@ -334,14 +323,6 @@ def run_async(runtime: Runtime, coro: Any) -> Any:
                 await apis.aclose()
 
     return asyncio.run(main())
-
-
-def _cache_kwargs(config: Any, simulate: bool) -> dict:
-    if simulate:
-        return {"cache_path": None}  # simulated keys are per process: never reuse its tokens
-    cache = getattr(config, "token_cache", None)
-    path = getattr(cache, "path", None) if cache is not None else None
-    return {"cache_path": path} if path else {}
 
 
 def listen_socket(host: str, port: int):

@@ -1,0 +1,91 @@
+"""The composition root: the one place the token provider, the API client factory and the
+:class:`~runner.engine.context.Services` a run needs are put together.
+
+The command line (``runner.cli.common``), the testing kit (``runner.testing.SoarRunner``) and the
+benchmarks all call :func:`build_services`, so a run is wired the same way wherever it starts:
+the same plugins' API registry for tokens and clients, the same quotas and token cache rules.
+Nothing else constructs a ``TokenProvider``, an ``ApiClients`` or a ``Services``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover
+    from runner.apis import ApiClients, RetryPolicy
+    from runner.auth.cache import CacheStore
+    from runner.config import SoarConfig
+    from runner.engine.context import Services
+    from runner.http import Network
+    from runner.plugins import PluginHost
+    from runner.store import RunStore
+
+__all__ = ["build_services", "close_services"]
+
+
+def build_services(config: "SoarConfig | None", network: "Network", store: "RunStore", plugins: "PluginHost", *,
+                   auto_approve: bool = False, token_cache: "str | Path | CacheStore | None" = None,
+                   quotas: Any = None, retry: "RetryPolicy | Mapping[str, Any] | None" = None,
+                   time_scale: float = 1.0, extras: Mapping[str, Any] | None = None,
+                   origin: dict | None = None) -> "Services":
+    """The services of a process (or a test): ``plugins`` (their API registry is what the token
+    provider and the API clients know), ``store``, ``network`` and ``config``, with
+
+    - ``auth``: a :class:`~runner.auth.TokenProvider` when ``config`` has an ``app:``, else
+      ``None``. ``token_cache``: where it keeps tokens — ``None``: as ``config.token_cache``
+      says; a path (``":memory:"``: not persisted); or a
+      :class:`~runner.auth.cache.CacheStore`.
+    - ``apis``: the process's :class:`~runner.apis.ApiClients` (quotas, connection pools,
+      counters) when there is a ``config`` — with or without an app, since an API may take a
+      secret instead of a token. ``quotas`` overrides ``config.quotas`` (``"off"``: none);
+      ``retry``: a :class:`~runner.apis.RetryPolicy` or a dict of its fields; ``time_scale``
+      shrinks the quota windows (a simulated clock). Without a config nothing is built here:
+      no tenant, no API call.
+    - ``auto_approve``, ``extras`` (shared with plugins: the simulated cloud, a replay) and
+      ``origin`` (how runs of this process are started) as given.
+    """
+    from runner.engine.context import Services
+
+    auth = _token_provider(config, network, plugins, token_cache) if _has_app(config) else None
+    services = Services(plugins=plugins, store=store, network=network, config=config, auth=auth,
+                        auto_approve=auto_approve, extras=dict(extras or {}), origin=origin)
+    if config is not None:
+        services.apis = _api_clients(services, quotas=quotas, retry=retry, time_scale=time_scale)
+    return services
+
+
+def close_services(services: "Services") -> None:
+    """Close what :func:`build_services` opened: the run store and the token provider's client.
+    The API clients' connection pools belong to an event loop: ``await services.apis.aclose()``
+    on that loop before it ends."""
+    services.store.close()
+    auth = services.auth
+    if auth is not None and hasattr(auth, "close"):
+        auth.close()
+
+
+def _has_app(config: Any) -> bool:
+    return config is not None and getattr(config, "app", None) is not None
+
+
+def _token_provider(config: "SoarConfig", network: "Network", plugins: "PluginHost",
+                    token_cache: "str | Path | CacheStore | None") -> Any:
+    from runner.auth import TokenProvider
+
+    if token_cache is None:
+        cache: dict[str, Any] = {}
+    elif isinstance(token_cache, (str, Path)):
+        cache = {"cache_path": token_cache}
+    else:
+        cache = {"cache_store": token_cache}
+    return TokenProvider(config, network, registry=plugins.apis, **cache)
+
+
+def _api_clients(services: "Services", *, quotas: Any, retry: Any, time_scale: float) -> "ApiClients":
+    from runner.apis import ApiClients, RetryPolicy
+
+    if isinstance(retry, Mapping):
+        retry = RetryPolicy(**retry)
+    return ApiClients(services.network, services.auth, services.config, quotas=quotas, retry=retry,
+                      time_scale=time_scale, registry=services.plugins.apis)
