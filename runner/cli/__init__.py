@@ -27,6 +27,9 @@ COMMANDS: dict[str, str] = {
     "approvals": "runner.cli.approvals:approvals",
     "events": "runner.cli.events:events",
     "playbooks": "runner.cli.playbooks:playbooks",
+    "worker": "runner.cli.worker:worker",
+    "queue": "runner.cli.queue:queue",
+    "db": "runner.cli.queue:db",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -47,6 +50,9 @@ SHORT_HELP: dict[str, str] = {
     "approvals": "List approvals waiting for a decision.",
     "events": "List recorded trigger events; replay one as a new run.",
     "playbooks": "List playbooks with their triggers and next schedule times.",
+    "worker": "Execute the runs fronts queue (scale-out, PostgreSQL).",
+    "queue": "Jobs and workers of the queue (scale-out).",
+    "db": "Upgrade the store's schema and the job queue's.",
 }
 
 

@@ -278,11 +278,25 @@ def _decide(run_id: str, step: str, approved: bool, reason: str, resume_now: boo
         for t in targets:
             rec = store.decide_approval(t.id, step, approved=approved, actor=who, reason=reason)
             console().print(f"{'approved' if approved else 'denied'}: run {t.id} step '{step}' by {rec.decided_by}")
+        queued = _hand_to_queue(store, run.parent_id or run.id) if resume_now else None
     finally:
         runtime.close()
+    if queued is not None:  # a scaled-out deployment: a worker continues the run
+        console().print(queued[1])
+        return 0
     if resume_now:
         return resume_and_report(run.parent_id or run.id, simulate=simulate, as_json=False)
     return 0
+
+
+def _hand_to_queue(store, run_id: str):
+    """In queue mode (fronts and workers: docs/scale-out.md) the run's resume is queued for a
+    worker; None otherwise (this process continues the run)."""
+    if store.url.startswith("sqlite"):
+        return None
+    from runner.queue.roles import hand_to_queue
+
+    return hand_to_queue(store, run_id)
 
 
 _resume_opt = click.option("--no-resume", is_flag=True, help="Only record the decision; do not continue the run now.")

@@ -58,6 +58,21 @@ def _approver_tokens(values: tuple[str, ...]) -> dict:
     return out
 
 
+def _routes(values: tuple[str, ...], role: str) -> list[tuple[str, str]]:
+    """``--route PATTERN=QUEUE`` options, in order."""
+    from runner.errors import UsageError
+
+    if values and role != "front":
+        raise UsageError("--route only applies to --role front", hint="an all-in-one serve queues nothing")
+    out = []
+    for value in values:
+        pattern, sep, queue = value.partition("=")
+        if not sep or not pattern.strip() or not queue.strip():
+            raise UsageError(f"--route {value}: expected PATTERN=QUEUE", hint="e.g. --route 'isolate-*=containment'")
+        out.append((pattern.strip(), queue.strip()))
+    return out
+
+
 @click.command()
 @click.argument("playbook_dir", default="playbooks", type=click.Path(file_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -90,11 +105,19 @@ def _approver_tokens(values: tuple[str, ...]) -> dict:
 @click.option("--keep-alive", default="5s", show_default=True, help="Close idle keep-alive connections after this.")
 @click.option("--max-connections", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Answer 503 at once beyond this many connections (keep `ulimit -n` above it).")
+@click.option("--role", type=click.Choice(["all", "front"]), default="all", show_default=True,
+              help="all: run everything in this process. front: accept triggers and queue the runs for "
+                   "`soar worker` processes (PostgreSQL store; docs/scale-out.md).")
+@click.option("--queue", "queue_name", default="runs", show_default=True, metavar="NAME",
+              help="--role front: the queue jobs go to unless a --route says otherwise.")
+@click.option("--route", "routes", multiple=True, metavar="PATTERN=QUEUE",
+              help="--role front: queue the runs of playbooks whose name matches PATTERN (shell-style) on "
+                   "QUEUE; repeatable, the first match wins.")
 @allow_hosts_option
 @handle_errors
 def serve(playbook_dir, host, port, simulate, sim_url, max_runs, grace, misfire_grace, body_limit,
           api_token, approvers, approval_timeout, watch_interval, auto_approve, head_timeout, read_timeout, keep_alive,
-          max_connections, allow_hosts):
+          max_connections, role, queue_name, routes, allow_hosts):
     """Serve the playbooks in PLAYBOOK_DIR (default ./playbooks): schedules, webhooks under
     /hooks/..., polls, approvals over HTTP, /healthz and /metrics.
 
@@ -118,7 +141,13 @@ def serve(playbook_dir, host, port, simulate, sim_url, max_runs, grace, misfire_
         approval_timeout=_seconds(approval_timeout, "--approval-timeout"),
         watch_interval=_seconds(watch_interval, "--watch-interval") or 0.0,
         head_timeout=_positive(head_timeout, "--head-timeout"), read_timeout=_positive(read_timeout, "--read-timeout"),
-        keep_alive=_positive(keep_alive, "--keep-alive"), max_connections=max_connections)
+        keep_alive=_positive(keep_alive, "--keep-alive"), max_connections=max_connections,
+        role=role, queue=queue_name, routes=_routes(routes, role))
+    if role == "front":
+        from runner.cli.common import state
+        from runner.queue.jobs import quiet
+
+        quiet(state().verbose)
     sock = _listen(host, port)
     try:
         runtime = build_runtime(simulate=simulate, sim_url=sim_url, auto_approve=auto_approve,

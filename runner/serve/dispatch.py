@@ -176,7 +176,7 @@ class Dispatcher:
             self._record_failure(event, playbook, StepError(f"internal error: {type(exc).__name__}: {exc}"))
             return
         self.metrics.run_finished(event.playbook, result.status)
-        _log_end(result, event.playbook, event.source, time.monotonic() - t0)
+        log_end(result, event.playbook, event.source, time.monotonic() - t0)
         if result.status == "succeeded":
             self.last_success[event.playbook] = started.isoformat()
 
@@ -220,29 +220,20 @@ class Dispatcher:
             log.exception("run %s crashed while resuming", run_id)
             return
         self.metrics.run_finished(playbook, result.status)
-        _log_end(result, playbook, None, time.monotonic() - t0)
+        log_end(result, playbook, None, time.monotonic() - t0)
 
     def _record_failure(self, event: Any, playbook: Any, error: SoarError) -> None:
         """The event's run could not start: record it as a failed run, so the event is done."""
-        log.error("run %s of %s failed to start: %s", event.run_id, event.playbook, _one_line(error),
+        log.error("run %s of %s failed to start: %s", event.run_id, event.playbook, one_line(error),
                   extra=fields(run=event.run_id, tenant=event.tenant, playbook=event.playbook,
-                               trigger=event.source, event=event.id, status="failed", error=_one_line(error)))
+                               trigger=event.source, event=event.id, status="failed", error=one_line(error)))
         try:
             self._record_failed_run(event, playbook, error)
         except StoreError as exc:  # its event stays unstarted: the inbox sweep tries again
             log.error("run %s: the failure could not be recorded: %s", event.run_id, exc)
 
     def _record_failed_run(self, event: Any, playbook: Any, error: SoarError) -> None:
-        store = self.store
-        try:
-            store.get_run(event.run_id)
-        except SoarError:
-            store.create_run(playbook_name=event.playbook,
-                             playbook_path=playbook.source_path if playbook is not None else None,
-                             playbook_text=playbook.source_text if playbook is not None else "",
-                             inputs={}, trigger=event.trigger(), tenant=event.tenant, status="running",
-                             run_id=event.run_id)
-        store.update_run(event.run_id, status="failed", error=error.to_dict())
+        record_failed_start(self.store, event, playbook, error)
         self.metrics.run_finished(event.playbook, "failed")
 
     # ---- stopping -----------------------------------------------------------------------------
@@ -265,30 +256,49 @@ class Dispatcher:
         return interrupted
 
     def _checkpoint(self, run_id: str) -> None:
-        """The engine marks a cancelled run ``cancelled``; a shutdown is not a decision to cancel,
-        so put the run (and its tenant runs) back in flight for the next start to resume."""
-        store = self.store
-        try:
-            tree = [store.get_run(run_id), *store.children(run_id)]
-        except SoarError:
-            return  # the run was never created: its event is still unstarted
-        for run in tree:
-            if run.status == "cancelled":
-                store.update_run(run.id, status="running")
-        store.audit(run_id, "run_interrupted", data={"reason": "soar serve stopped"}, durable=True)
-        log.warning("run %s interrupted by shutdown; it resumes at the next start", run_id)
+        if checkpoint(self.store, run_id, reason="soar serve stopped"):
+            log.warning("run %s interrupted by shutdown; it resumes at the next start", run_id)
+
+
+def record_failed_start(store: Any, event: Any, playbook: Any, error: SoarError) -> None:
+    """The event's run could not start (refused before it existed): record it as a failed run,
+    so the event is done. ``playbook``: the served version, or None."""
+    try:
+        store.get_run(event.run_id)
+    except SoarError:
+        store.create_run(playbook_name=event.playbook,
+                         playbook_path=playbook.source_path if playbook is not None else None,
+                         playbook_text=playbook.source_text if playbook is not None else "",
+                         inputs={}, trigger=event.trigger(), tenant=event.tenant, status="running",
+                         run_id=event.run_id)
+    store.update_run(event.run_id, status="failed", error=error.to_dict())
+
+
+def checkpoint(store: Any, run_id: str, *, reason: str) -> bool:
+    """The engine marks a cancelled run ``cancelled``; a shutdown is not a decision to cancel,
+    so put the run (and its tenant runs) back in flight for whoever resumes it next. False:
+    the run was never created (its event is still unstarted)."""
+    try:
+        tree = [store.get_run(run_id), *store.children(run_id)]
+    except SoarError:
+        return False
+    for run in tree:
+        if run.status == "cancelled":
+            store.update_run(run.id, status="running")
+    store.audit(run_id, "run_interrupted", data={"reason": reason}, durable=True)
+    return True
 
 
 # ---- log lines ------------------------------------------------------------------------------------
 
-def _log_end(result: Any, playbook: str, trigger: str | None, seconds: float) -> None:
+def log_end(result: Any, playbook: str, trigger: str | None, seconds: float) -> None:
     """A run's end: INFO, or WARNING when it failed (so it shows without ``-v``)."""
     status = result.status
     level = logging.WARNING if status == "failed" else logging.INFO
     if not log.isEnabledFor(level):
         return
     tenants = list(result.children) or None
-    error = _one_line(result.error) if result.error is not None and status == "failed" else None
+    error = one_line(result.error) if result.error is not None and status == "failed" else None
     waiting = ", ".join(step for _run, step in result.waiting) if status == "waiting_approval" else None
     took = f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f}s"
     said = (f"FAILED after {took}" if status == "failed" else
@@ -304,7 +314,7 @@ def _names(tenants: Any) -> str:
     return tenants if isinstance(tenants, str) else ", ".join(tenants)
 
 
-def _one_line(error: Any) -> str:
+def one_line(error: Any) -> str:
     """An error as one log line (where: message; no hint): text from outside cannot start a line."""
     where = str(getattr(error, "where", "") or "")
     message = getattr(error, "message", None) or str(error)

@@ -355,6 +355,10 @@ class Schedules:
             log.info("schedules: %d added, %d removed, %d in all", added, removed, len(wanted))
         return added, removed
 
+    @property
+    def started(self) -> bool:
+        return self._scheduler is not None
+
     def next_run_time(self, job_id: str) -> datetime | None:
         job = self._scheduler.get_job(job_id) if self._scheduler else None
         return job.next_run_time if job else None

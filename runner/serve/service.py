@@ -65,6 +65,9 @@ class ServeOptions:
     max_connections: int = 1000             # beyond: 503 at once
     lock_check_interval: float = 2.0        # how often the serve lock is checked (PostgreSQL)
     recover_interval: float = 5.0           # how often events left without a run are started
+    role: str = "all"                       # "front": queue runs for `soar worker`s (runner.queue.front)
+    queue: str = "runs"                     # front: the default queue of the jobs
+    routes: list[tuple[str, str]] = field(default_factory=list)  # front: (playbook pattern, queue)
 
 
 def _poller_class():
@@ -91,8 +94,15 @@ class ServeService:
         self.catalog = PlaybookCatalog(options.directory, self.loader, self._tenants_of)
         self.metrics = ServeMetrics(services, gauges=self._gauges)
         services.plugins.pm.register(self.metrics.plugin)
-        self.dispatcher = Dispatcher(self.engine, self.inbox, self.catalog.get, self.metrics,
-                                     max_runs=options.max_runs)
+        self.front: Any = None  # the front role (runner.queue.front), with its queueing dispatcher
+        if options.role == "front":
+            from runner.queue.front import QueueFront
+
+            self.front = QueueFront(self)
+            self.dispatcher = self.front.dispatcher
+        else:
+            self.dispatcher = Dispatcher(self.engine, self.inbox, self.catalog.get, self.metrics,
+                                         max_runs=options.max_runs)
         self.approvals = ApprovalDesk(self.store, self.dispatcher, self.loader,
                                       default_timeout=options.approval_timeout)
         self.schedules = Schedules(self.inbox, on_fires=self._on_fires, on_missed=self._on_missed,
@@ -112,18 +122,28 @@ class ServeService:
 
     async def start(self) -> dict:
         """Lock the store, load, schedule, recover; returns a summary (what the CLI prints first)."""
-        self.lock = ServeLock.acquire(self.inbox.engine)
+        if self.front is not None:  # several fronts share the store; one leads (schedules, polls)
+            self.lock = await self.front.open()
+        else:
+            self.lock = ServeLock.acquire(self.inbox.engine)
+            if self.lock.kind == "advisory":
+                _record_single_mode(self.inbox.engine)
         change = self.catalog.scan()
         self.metrics.reloads.labels("loaded").inc(len(change.loaded))
         self.metrics.reloads.labels("rejected").inc(len(change.rejected))
-        self.schedules.start(asyncio.get_running_loop())
-        self._sync_jobs()
-        recovered = self.recover()
+        if self.front is None:
+            self.schedules.start(asyncio.get_running_loop())
+            self._sync_jobs()
+            recovered = self.recover()
+        else:
+            recovered = await self.front.try_lead()
         self._background = [asyncio.create_task(self._watch(), name="playbook watcher"),
                             asyncio.create_task(self._sweep(), name="approval sweeper"),
                             asyncio.create_task(self._recover_loop(), name="inbox sweep")]
         if self.lock.kind == "advisory":
             self._background.append(asyncio.create_task(self._watch_lock(), name="serve lock watch"))
+        if self.front is not None:
+            self._background.append(asyncio.create_task(self.front.watch(), name="front lock watch"))
         return {"playbooks": sorted(self.catalog.entries), "rejected": sorted(change.rejected),
                 "webhooks": sorted(self.catalog.hooks), "schedules": len(self._jobs), **recovered}
 
@@ -184,6 +204,8 @@ class ServeService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         interrupted = await self.dispatcher.drain(self.options.grace)
+        if self.front is not None:
+            await self.front.close()
         self.store.flush()
         if self.lock is not None:
             self.lock.release()
@@ -327,7 +349,8 @@ class ServeService:
         self._jobs = {job.id: job for job in self.catalog.jobs()}
         for gone in [j for j in self._pollers if j not in self._jobs]:
             del self._pollers[gone]
-        self.schedules.sync(self._jobs.values())
+        if self.schedules.started:  # a front that does not lead keeps no schedules
+            self.schedules.sync(self._jobs.values())
 
     async def _watch(self) -> None:
         interval = self.options.watch_interval
@@ -364,7 +387,8 @@ class ServeService:
             if self.stopping:
                 return
             try:
-                submitted, resumed = self.dispatcher.recover(self.inbox.unstarted(limit=1000))
+                unstarted = self.inbox.unstarted(limit=1000) if self.front is None else None
+                submitted, resumed = self.dispatcher.recover(unstarted)
             except SoarError as exc:
                 log.debug("inbox sweep: the run store does not answer: %s", exc)
                 continue
@@ -414,9 +438,10 @@ class ServeService:
     # ---- state --------------------------------------------------------------------------------
 
     def health(self) -> dict:
-        return {"status": "stopping" if self.stopping else "ok", "playbooks": len(self.catalog.entries),
-                "rejected": len(self.catalog.rejected), "running": self.dispatcher.running,
-                "queued": self.dispatcher.queued}
+        doc = {"status": "stopping" if self.stopping else "ok", "playbooks": len(self.catalog.entries),
+               "rejected": len(self.catalog.rejected), "running": self.dispatcher.running,
+               "queued": self.dispatcher.queued}
+        return {**doc, **self.front.health()} if self.front is not None else doc
 
     def _gauges(self) -> dict[str, float]:
         return {"runs_running": self.dispatcher.running, "runs_queued": self.dispatcher.queued,
@@ -434,6 +459,17 @@ class ServeService:
                               where=playbook.locate(("tenants",)),
                               hint="configured tenants: " + (", ".join(configured) or "none (add them to soar.yaml)"))
         return list(wanted)
+
+
+def _record_single_mode(engine: Any) -> None:
+    """An all-in-one serve on a PostgreSQL store that once had fronts: decisions on approvals
+    are continued here again, not queued (runner.queue.roles)."""
+    from runner.queue.roles import record_mode
+
+    try:
+        record_mode(engine, "single")
+    except Exception as exc:  # noqa: BLE001 - informational; serving goes on
+        log.debug("could not record single-process mode: %s", exc)
 
 
 def _log_event(source: str, playbook: str, key: str | None, tenant: str | None, accepted: Accepted,
