@@ -317,6 +317,7 @@ def test_another_seed_moves_the_story_but_keeps_its_indicators():
     other = Api(cloud)
     try:
         s = find_story(other, "contoso")
+        assert s["incident"]["status"] == "Active" and s["incident"]["severity"] == "High"
         rows = other.hunt("graph", f'DeviceFileEvents | where SHA256 == "{story.STORY_PAYLOAD_SHA256}" '
                                    "| project DeviceId", "contoso")
         assert rows == [{"DeviceId": s["device_id"]}]

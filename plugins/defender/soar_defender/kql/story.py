@@ -85,15 +85,22 @@ _BEACONS = 7  # one every 5 minutes from "beacon"
 
 # ---- the story alert -------------------------------------------------------------------------
 
-def pick_alert(alerts: Iterable[Mapping], devices: Iterable[Mapping]) -> Mapping | None:
-    """The alert the story belongs to: on a Windows device and naming a user; preferably High
-    severity and New (its incident Active), on a workstation rather than a server, the newest."""
+def pick_alert(alerts: Iterable[Mapping], devices: Iterable[Mapping],
+               incidents: Iterable[Mapping] | None = None) -> Mapping | None:
+    """The alert the story belongs to: on a Windows device and naming a user; preferably a High
+    alert in an Active High-severity incident (without ``incidents``: a High, New alert), on a
+    workstation rather than a server, on a High-risk device with an Active sensor (one a triage
+    playbook isolates), the newest."""
     windows = {str(d.get("id") or d.get("deviceId")): d for d in devices
                if str(d.get("osPlatform") or "").startswith("Windows")}
+    hot = None if incidents is None else {
+        i.get("incidentId") for i in incidents if i.get("status") == "Active" and i.get("severity") == "High"}
 
     def rank(a: Mapping) -> tuple:
-        platform = str(windows[a["machineId"]].get("osPlatform"))
-        return (a.get("severity") == "High" and a.get("status") == "New", not platform.startswith("WindowsServer"),
+        device = windows[a["machineId"]]
+        urgent = a.get("incidentId") in hot if hot is not None else a.get("status") == "New"
+        return (urgent and a.get("severity") == "High", urgent, not str(device.get("osPlatform")).startswith("WindowsServer"),
+                device.get("riskScore") == "High", device.get("healthStatus") == "Active",
                 str(a.get("alertCreationTime") or ""), str(a.get("id")))
     found = [a for a in alerts if a.get("machineId") in windows
              and any(ev.get("entityType") == "User" for ev in a.get("evidence") or [])]

@@ -195,7 +195,7 @@ def make_incidents(rng: random.Random, tenant: str, seed: int, devices: list[dic
         })
         alerts[-1]["relatedUser"] = related_user(alerts[-1]["evidence"])
         inc["alertIds"].append(aid)
-    _plant_story(story.pick_alert(alerts, devices))
+    _plant_story(story.pick_alert(alerts, devices, incidents))
     for inc in incidents:
         first = next((a for a in alerts if a["id"] in inc["alertIds"]), None)
         where = f" on {first['computerDnsName'].split('.')[0]}" if first and first["computerDnsName"] else ""
