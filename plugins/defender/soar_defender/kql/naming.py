@@ -90,9 +90,10 @@ def _call_name(node: s.Call, default: str | None) -> str | None:
 class ColumnNamer:
     """Hands out names for one projection: an inferred name, or the next free ``ColumnN``."""
 
-    def __init__(self, taken) -> None:
+    def __init__(self, taken, pattern: str = "Column{}", first: int = 1) -> None:
         self.taken = taken
-        self.counter = 0
+        self.pattern = pattern
+        self.counter = first - 1
 
     def name(self, assign: s.Assign) -> str:
         if assign.name:
@@ -100,7 +101,8 @@ class ColumnNamer:
         inferred = result_name(assign.expr, "")
         if inferred:
             return inferred
-        while True:  # unnamed expressions are Column1, Column2, ... as in KQL
+        while True:  # unnamed expressions are Column1, Column2, ... (print_0, print_1, ...) as in KQL
             self.counter += 1
-            if f"Column{self.counter}" not in self.taken:
-                return f"Column{self.counter}"
+            name = self.pattern.format(self.counter)
+            if name not in self.taken:
+                return name

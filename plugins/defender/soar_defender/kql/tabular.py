@@ -70,7 +70,7 @@ def extend_rows(ev, op_name: str, assigns, rel: Relation, env: dict) -> Relation
     types = rel.types()
     order = [c.name for c in rel.columns]
     steps: list[tuple[str, Callable]] = []
-    namer = ColumnNamer(set(types))
+    namer = ColumnNamer(set(types), *(("print_{}", 0) if op_name == "print" else ()))
     for a in assigns:  # later items see earlier ones: extend a = 1, b = a + 1
         _single(a, op_name, scope)
         compiled = compile_expr(a.expr, scope.with_columns(dict(types)))
