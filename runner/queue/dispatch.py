@@ -169,6 +169,7 @@ class QueueDispatcher:
         while self._pending and self.queue is not None:
             batch, self._pending = self._pending, []
             try:
+                self.store.flush()  # what was recorded before (a `run_continued`) precedes the job
                 self.deferred += await self.queue.defer(batch)
             except SoarError as exc:  # the events are in the inbox: the leader's sweep queues them
                 log.error("%d job(s) could not be queued: %s; the leading front queues them again "

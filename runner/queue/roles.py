@@ -92,7 +92,7 @@ def hand_to_queue(store: Any, run_id: str) -> tuple[bool, str] | None:
     request = jobs.JobRequest(jobs.RESUME, run.id, jobs.lane(run.playbook_name, run.id, limit),
                               route(doc.get("routes") or [], run.playbook_name, doc.get("queue") or jobs.DEFAULT_QUEUE),
                               {"run_id": run.id, "playbook": run.playbook_name})
-    store.audit(run.id, "run_continued", data={"by": "soar approve", "queue": request.queue})
+    store.audit(run.id, "run_continued", data={"by": "soar approve", "queue": request.queue}, durable=True)
     try:
         jobs.JobQueue(store_url_of(engine), pool_size=1, name="soar approve").defer_now(request)
     except StoreError as exc:
