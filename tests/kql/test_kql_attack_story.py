@@ -17,7 +17,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -110,7 +110,8 @@ def test_the_story_incident_is_active_high_and_the_same_on_every_api(api, storie
     assert s["alert"]["severity"] == "High" and s["alert"]["title"] == story.STORY_TITLE
     assert s["alert"]["category"] == story.STORY_CATEGORY
     assert s["machine"]["osPlatform"].startswith("Windows") and s["machine"]["riskScore"] == "High"
-    assert s["first"] < s["last"] < s["created"]
+    assert s["first"] < s["last"] < s["created"] <= datetime.fromtimestamp(START, timezone.utc)
+    assert (datetime.fromtimestamp(START, timezone.utc) - s["first"]).days < 14
     assert (s["created"] - s["first"]).total_seconds() == -story.STEPS["mail"]
     alert_id = s["alert"]["alertId"]
     mde = api.get("mde", f"/api/alerts/{alert_id}", tenant, **{"$expand": "evidence"})
