@@ -77,20 +77,21 @@ def people(alerts: Iterable[Mapping], devices: Iterable[dict]) -> list[Person]:
         for ev in alert.get("evidence") or []:
             if ev.get("entityType") == "User" and ev.get("accountName") and ev.get("userPrincipalName"):
                 upn = str(ev["userPrincipalName"]).lower()
-                found.setdefault(upn, Person(str(ev["accountName"]), upn, str(ev.get("aadUserId") or _object_id(upn)),
+                found.setdefault(upn, Person(str(ev["accountName"]), upn, str(ev.get("aadUserId") or object_id(upn)),
                                              None))
     for d in devices:
         for user in d["users"]:
             upn = f"{user}@{d['domain']}".lower()
             known = found.get(upn)
             if known is None:
-                found[upn] = Person(user, upn, _object_id(upn), d)
+                found[upn] = Person(user, upn, object_id(upn), d)
             elif known.device is None:
                 found[upn] = Person(known.name, upn, known.object_id, d)
     return list(found.values())
 
 
-def _object_id(upn: str) -> str:
+def object_id(upn: str) -> str:
+    """The Entra object id the seed data gives ``upn`` when no alert names one."""
     return str(uuid.UUID(hashlib.sha256(f"entra-user:{upn}".encode()).hexdigest()[:32]))
 
 

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
 from .identities import USERS as _USERS
-from .identities import people, user_sid, write_identities
+from .identities import object_id, people, user_sid, write_identities
 from .model import UTC, Table, parse_datetime
 from .schemas import MDE_TABLES, SCHEMAS
 from .story import Victim, file_hashes, find_alert, write_story
@@ -82,9 +82,6 @@ _SEVERITY = {"unspecified": "Informational", "informational": "Informational", "
 _DETECTION = {"WindowsDefenderAv": "Antivirus", "WindowsDefenderAtp": "EDR", "CustomDetection": "Custom detection",
               "AutomatedInvestigation": "Automated investigation", "WindowsDefenderSmartScreen": "SmartScreen",
               "CustomerTI": "Custom TI"}
-
-
-_hashes = file_hashes
 
 
 def _device(d: Mapping) -> dict:
@@ -149,7 +146,7 @@ def _process(w: _Writer, d: dict, when: datetime, rng: random.Random, *, file: s
           InitiatingProcessCommandLine=parent, InitiatingProcessId=rng.randrange(500, 30000),
           InitiatingProcessCreationTime=when - timedelta(minutes=rng.randrange(1, 600)),
           InitiatingProcessIntegrityLevel="Medium", **hashes,
-          **{f"InitiatingProcess{k}": v for k, v in _hashes(f"benign:{parent}").items()})
+          **{f"InitiatingProcess{k}": v for k, v in file_hashes(f"benign:{parent}").items()})
 
 
 def _connect(w: _Writer, d: dict, when: datetime, rng: random.Random, ip: str, url: str, process: str,
@@ -207,7 +204,7 @@ def _victim(alert: Mapping | None, by_id: dict, now: datetime) -> Victim | None:
     device = by_id[alert["machineId"]]
     name = str(user["accountName"])
     upn = str(user.get("userPrincipalName") or f"{name}@{device['domain']}").lower()
-    return Victim(name, upn, str(user.get("aadUserId") or ""), device, alert, _when(alert, now))
+    return Victim(name, upn, str(user.get("aadUserId") or object_id(upn)), device, alert, _when(alert, now))
 
 
 def _when(alert: Mapping, now: datetime) -> datetime:
@@ -235,11 +232,11 @@ def _background(w: _Writer, d: dict, rng: random.Random, now: datetime, n: int) 
     for _ in range(n):
         file, folder, parent, command, company = rng.choice(catalog)
         _process(w, d, when(), rng, file=file, folder=folder, command=command, parent=parent,
-                 user=rng.choice(d["users"]), hashes=_hashes(f"benign:{file}"), company=company)
+                 user=rng.choice(d["users"]), hashes=file_hashes(f"benign:{file}"), company=company)
     for _ in range(n):
         ip, url = rng.choice(_REMOTES)
         process = rng.choice(["msedge.exe", "ms-teams.exe", "OUTLOOK.EXE", "svchost.exe"] if windows else ["curl", "python3"])
-        _connect(w, d, when(), rng, ip, url, process, _hashes(f"benign:{process}"))
+        _connect(w, d, when(), rng, ip, url, process, file_hashes(f"benign:{process}"))
     for _ in range(max(1, n // 5)):
         user = rng.choice(d["users"])
         kind = rng.choice(["Interactive", "RemoteInteractive", "Network", "Unlock"])
@@ -256,7 +253,7 @@ def _background(w: _Writer, d: dict, rng: random.Random, now: datetime, n: int) 
         w.add("DeviceFileEvents", when(), d, ActionType=rng.choice(["FileCreated", "FileModified"]), FileName=doc,
               FolderPath=f"{folder}{chr(92) if windows else '/'}{doc}", FileSize=rng.randrange(10_000, 5_000_000),
               InitiatingProcessFileName="explorer.exe" if windows else "bash", InitiatingProcessAccountName=user,
-              **_hashes(f"doc:{d['id']}:{doc}"))
+              **file_hashes(f"doc:{d['id']}:{doc}"))
 
 
 def _plant(w: _Writer, d: dict, f: dict, rng: random.Random, at: datetime) -> None:
@@ -323,7 +320,7 @@ def _alert(w: _Writer, alert: Mapping, by_id: dict, rng: random.Random, now: dat
                   RemoteIP=ip or "", RemoteUrl=url or "", **machine, **evidence_common)
             if device is not None and events:
                 _connect(w, device, when - timedelta(minutes=1), rng, ip or "", url or "", "powershell.exe",
-                         _hashes("benign:powershell.exe"))
+                         file_hashes("benign:powershell.exe"))
         if ev.get("accountName"):
             w.add("AlertEvidence", when, EntityType="User", EvidenceRole="Impacted", AccountName=ev["accountName"],
                   AccountDomain=ev.get("domainName") or "", AccountUpn=ev.get("userPrincipalName") or "",
