@@ -91,6 +91,7 @@ def summarize(op: s.Operator, columns: list[Column], rows: list[dict], scope: Sc
         found: list[s.Call] = []
         outer = _extract(a.expr, found, scope)
         if not found:
+            compile_expr(a.expr, scope)  # an unknown name or function is reported as such first
             raise scope.error(a.pos, "this expression is not an aggregation; put the column in 'by' or "
                                      "wrap it in an aggregation such as max() or make_set()")
         parts = []

@@ -242,7 +242,7 @@ def _call(node: s.Call, scope: Scope) -> Compiled:
     if function is None:
         if is_real_function(name):
             raise not_supported(f"{name}()", node.pos, operator=scope.operator, name=name)
-        known = list(FUNCTIONS) + list(SCALAR_FUNCTIONS) + ["ago", "now"] + \
+        known = list(FUNCTIONS) + list(SCALAR_FUNCTIONS) + list(AGGREGATE_NAMES) + ["ago", "now"] + \
             [k for k, v in scope.bindings.items() if isinstance(v, UserFunction)]
         raise scope.error(node.pos, f"Unknown function: '{name}'", hint=did_you_mean(name, known), name=name)
     if not function.min_args <= len(node.args) <= function.max_args:

@@ -23,6 +23,7 @@ HYPHENATED = frozenset({
     "graph-match", "graph-merge", "graph-to-table", "graph-shortest-paths", "graph-mark-components",
     "macro-expand", "make-graph", "granny-asc", "granny-desc",
 })
+_HYPHEN_PREFIXES = frozenset(w.rsplit("-", k)[0] for w in HYPHENATED for k in range(1, w.count("-") + 1))
 #: Word operators that take a leading '!'.
 NEGATABLE = frozenset({
     "contains", "contains_cs", "has", "has_cs", "startswith", "startswith_cs", "endswith",
@@ -119,10 +120,13 @@ def tokenize(source: str) -> list[Token]:
             word = _WORD.match(source, i + (ch == "$")).group()
             word = "$" + word if ch == "$" else word
             i += len(word)
-            while i < n and source[i] == "-" and (m := _WORD.match(source, i + 1)) \
-                    and f"{word}-{m.group()}" in HYPHENATED:
-                word = f"{word}-{m.group()}"
-                i = m.end()
+            end = i
+            joined = word
+            while end < n and source[end] == "-" and (m := _WORD.match(source, end + 1)) \
+                    and f"{joined}-{m.group()}" in HYPHENATED | _HYPHEN_PREFIXES:
+                joined, end = f"{joined}-{m.group()}", m.end()
+                if joined in HYPHENATED:
+                    word, i = joined, end
             if word == "in" and source.startswith("~", i):
                 word, i = "in~", i + 1
             if word in RAW_LITERALS:

@@ -45,8 +45,12 @@ def _project(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
         _single(a, "project", scope)
         compiled = compile_expr(a.expr, scope)
         name = namer.name(a)
-        if name in seen:
+        if name in seen and (a.name or type(a.expr) is s.Name):
             raise scope.error(a.pos, f"duplicate column name '{name}'", name=name)
+        base, n = name, 0
+        while name in seen:  # two inferred names alike: tostring(x.a), toint(x.a) → x_a, x_a1
+            n += 1
+            name = f"{base}{n}"
         seen.add(name)
         namer.taken.add(name)
         out.append((name, compiled))
