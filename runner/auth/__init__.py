@@ -7,10 +7,14 @@
   :class:`runner.secrets.Secret`.
 - :func:`consent_urls` — the admin-consent links for a tenant.
 
-Submodules: ``clouds`` (hosts and resources), ``errors`` (Entra error codes → messages),
-``validation`` (pyjwt), ``cache`` (the persisted token cache), ``vaults`` (``keyring:`` and
-``keyvault:`` secret references). Attributes load lazily so that :mod:`runner.config` can use
-``clouds`` without importing msal.
+Tokens are for any API a plugin registers with an Entra ID resource (``register_apis``,
+:class:`runner.apis.spec.EntraResource`): the provider takes that registry.
+
+Submodules: ``clouds`` (Entra ID authority and login hosts per cloud), ``resources`` (the
+registered APIs' token resources and audiences), ``entra_errors`` (Entra error codes →
+messages), ``validation`` (pyjwt), ``cache`` (the persisted token cache), ``vaults``
+(``keyring:`` and ``keyvault:`` secret references). Attributes load lazily so that
+:mod:`runner.config` can use ``vaults`` without importing msal.
 """
 
 from __future__ import annotations
