@@ -7,10 +7,19 @@ Pure Python: a tokenizer and recursive-descent parser build a syntax tree, expre
 compiled once into closures, operators loop over lists of dicts. Nothing in a query is ever
 passed to ``eval``/``exec``. The supported subset and the error format are in docs/kql.md.
 
-Modules: lexer → expression_parser / parser → syntax (tree) → compiler (+ operators, functions)
-→ evaluator (+ aggregates). model holds Table/Column/QueryResult and value conversions;
-schemas and tables hold the Defender table schemas and the seed-data generator; api renders
-the Graph / XDR / MDE hunting answers.
+Modules:
+- text to tree: lexer → expression_parser (scalars) / parser_ops (``| operator`` steps) /
+  parser (statements, sources) → syntax (the tree);
+- compiling: compiler (expressions → closures), operators (comparisons, string operators,
+  arithmetic), naming (Kusto's inferred column names), catalog (every real KQL name);
+- functions: signatures (arity and type rules), functions (core and the registry), strings,
+  regex, timefuncs, dynamic, network, convert (casts);
+- running: evaluator (lets, sources, functions), tabular (row operators), joins (join, lookup,
+  union, search), expand (mv-expand, mv-apply, parse, evaluate, invoke), defender (FileProfile
+  and the other Defender functions), aggregates + aggfuncs (summarize);
+- model holds Table/Column/QueryResult and value conversions; schemas and tables hold the
+  Defender table schemas and the seed-data generator; api renders the Graph / XDR / MDE
+  hunting answers; errors holds KqlError.
 """
 
 from __future__ import annotations
