@@ -13,7 +13,7 @@ from typing import Any
 from .model import hashable, to_kql_string
 from .signatures import ANY, DYNAMIC, INTEGER, STR, Function, rule
 
-MAX_ARRAY = 100_000  # range() and repeat() stop here (Kusto allows 1,048,576), so a query stays quick
+MAX_ARRAY = 10_000  # range() and repeat() stop here (Kusto allows 1,048,576), so a query stays quick
 _PATH_STEP = re.compile(r"\.([A-Za-z_][\w]*)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")
 
 

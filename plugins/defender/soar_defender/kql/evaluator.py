@@ -13,7 +13,7 @@ from typing import Any, Mapping
 
 from . import syntax as s
 from .catalog import DEFENDER_FUNCTIONS, is_real_function
-from .compiler import Compiled, Scope, UserFunction, bind_arguments, compile_expr, constant
+from .compiler import Compiled, Scope, UserFunction, compile_expr, constant
 from .convert import convert_to
 from .defender import assigned_ip_addresses
 from .errors import KqlError, did_you_mean, not_supported, semantic_error
@@ -23,6 +23,7 @@ from .joins import search_relation, union_relations
 from .model import UTC, Column, QueryResult, Relation, Table
 from .parser import parse
 from .schemas import unserved_table_hint
+from .specials import bind_arguments
 from .tabular import OPERATORS as TABULAR_OPERATORS
 
 MAX_RANGE_ROWS = 1_000_000

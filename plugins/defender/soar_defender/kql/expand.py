@@ -21,7 +21,7 @@ from .naming import ColumnNamer
 from .regex import compile_regex
 from .tabular import count_argument
 
-MAX_EXPANDED_ROWS = 500_000
+MAX_EXPANDED_ROWS = 250_000
 
 
 def _elements(value: Any, kind: str) -> list:

@@ -13,10 +13,11 @@ from typing import Any, Callable, Mapping
 
 from . import syntax as s
 from .aggregates import summarize
-from .compiler import Compiled, Window, compile_expr
+from .compiler import Compiled, compile_expr
 from .errors import did_you_mean, not_supported, semantic_error
 from .model import Column, Relation, hashable
 from .naming import ColumnNamer
+from .specials import Window
 
 _DOTNET = {"string": "System.String", "int": "System.Int32", "long": "System.Int64", "real": "System.Double",
            "bool": "System.SByte", "datetime": "System.DateTime", "timespan": "System.TimeSpan",

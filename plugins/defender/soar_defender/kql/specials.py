@@ -1,0 +1,223 @@
+"""The functions the compiler cannot treat as plain functions of their arguments: they need the
+query's clock (``ago``, ``now``), a table (``toscalar``), the row (``ingestion_time``,
+``column_ifexists``, ``pack_all``, ``pack_array(*)``), the neighbouring rows (``prev``,
+``next``, ``row_number``, ``row_cumsum``), or are user-defined (``let f = (x) {...}``).
+They register themselves in :data:`compiler.SPECIAL`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from operator import itemgetter
+from typing import Any, Callable
+
+from . import operators as ops
+from . import syntax as s
+from .compiler import SPECIAL, Compiled, Scope, UserFunction, _apply, _fold, compile_expr, constant
+from .errors import not_supported
+from .functions import FUNCTIONS
+
+MAX_CALL_DEPTH = 32
+_WINDOW_FUNCTIONS = frozenset({"row_number", "row_cumsum", "prev", "next", "row_rank", "row_rank_dense",
+                               "row_rank_min", "row_window_session"})
+
+
+def _user_call(node: s.Call, function: UserFunction, scope: Scope) -> Compiled:
+    """A scalar user-defined function: its body compiled with the arguments in place of the
+    parameters (as Kusto expands functions inline)."""
+    if function.tabular:
+        raise scope.error(node.pos, f"'{function.name}' returns a table; use it where a table is expected "
+                                    "(after 'in', in 'join', 'union' or as the query's source)", name=function.name)
+    bindings = dict(bind_arguments(node, function, lambda a: compile_expr(a, scope), scope))
+    host = scope.host
+    if host.call_depth >= MAX_CALL_DEPTH:
+        raise scope.error(node.pos, f"functions call each other more than {MAX_CALL_DEPTH} levels deep",
+                          code="LimitsExceeded", name=function.name)
+    host.call_depth += 1
+    try:
+        env = host.bind_lets(function.definition.lets, {**function.env, **bindings})
+        columns = {k: v for k, v in scope.columns.items() if k not in env}
+        inner = replace(scope, columns=columns, bindings=env)
+        return compile_expr(function.definition.body, inner)
+    finally:
+        host.call_depth -= 1
+
+
+def bind_arguments(node: Any, function: UserFunction, compile_arg: Callable, scope: Scope) -> dict:
+    """Parameter name → compiled argument, positional or named, defaults filled in."""
+    params = function.definition.params
+    values: dict[str, Any] = {}
+    positional = [a for a in node.args if type(a) is not s.NamedArg]
+    if len(positional) > len(params):
+        raise scope.error(node.pos, f"function '{function.name}' expects at most {len(params)} arguments, "
+                                    f"got {len(node.args)}", name=function.name)
+    for param, arg in zip(params, positional):
+        values[param.name] = compile_arg(arg)
+    for arg in node.args:
+        if type(arg) is s.NamedArg:
+            if arg.name not in {p.name for p in params}:
+                raise scope.error(arg.pos, f"function '{function.name}' has no parameter '{arg.name}'",
+                                  name=arg.name)
+            values[arg.name] = compile_arg(arg.expr)
+    for param in params:
+        if param.name not in values:
+            if param.default is None:
+                raise scope.error(node.pos, f"function '{function.name}' needs a value for '{param.name}'",
+                                  name=function.name)
+            values[param.name] = compile_arg(param.default)
+    return values
+
+
+def _toscalar(node: s.Call, scope: Scope) -> Compiled:
+    if len(node.args) != 1:
+        raise scope.error(node.pos, "toscalar() expects one tabular expression", name="toscalar")
+    relation = scope.run_tabular(node.args[0])
+    if not relation.columns:
+        return constant(None, "dynamic")
+    first = relation.columns[0]
+    value = relation.rows[0][first.name] if relation.rows else ("" if first.type == "string" else None)
+    return constant(value, first.type)
+
+
+def _ingestion_time(node: s.Call, scope: Scope) -> Compiled:
+    """The simulator ingests each event when it happens: a row's ingestion time is its Timestamp
+    (null once the row no longer has one, e.g. after 'summarize')."""
+    if node.args:
+        raise scope.error(node.pos, "function 'ingestion_time' expects 0 arguments", name="ingestion_time")
+    if scope.columns.get("Timestamp") == "datetime":
+        return Compiled(itemgetter("Timestamp"), "datetime", column="Timestamp")
+    return constant(None, "datetime")
+
+
+def _column_ifexists(node: s.Call, scope: Scope) -> Compiled:
+    if len(node.args) != 2 or type(node.args[0]) is not s.Literal or node.args[0].type != "string":
+        raise scope.error(node.pos, "column_ifexists() expects a column name (a string literal) and a "
+                                    "default value", name="column_ifexists")
+    name = node.args[0].value
+    if name in scope.columns:
+        return Compiled(itemgetter(name), scope.columns[name], column=name)
+    return compile_expr(node.args[1], scope)
+
+
+def _pack_all(node: s.Call, scope: Scope) -> Compiled:
+    skip_empty = bool(node.args) and type(node.args[0]) is s.Literal and node.args[0].value is True
+    names = list(scope.columns)
+
+    def fn(row):
+        return {n: row[n] for n in names if not (skip_empty and (row[n] is None or row[n] == ""))}
+    return Compiled(fn, "dynamic")
+
+
+def _pack_array_star(node: s.Call, scope: Scope) -> Compiled:
+    if len(node.args) == 1 and type(node.args[0]) is s.Star:
+        names = list(scope.columns)
+        return Compiled(lambda row: [row[n] for n in names], "dynamic")
+    function = FUNCTIONS["pack_array"]
+    return _apply(function.impl, [compile_expr(a, scope) for a in node.args], "dynamic")
+
+
+class Window:
+    """The rows of one extend/project, in order, and the one being computed: window functions
+    (``prev()``, ``next()``, ``row_number()``, ``row_cumsum()``) read their neighbours here."""
+
+    def __init__(self, rows: list) -> None:
+        self.rows = rows
+        self.index = 0
+        self.used = False
+
+
+def _window(node: s.Call, scope: Scope) -> Compiled:
+    name, window = node.name, scope.window
+    if name not in ("prev", "next", "row_number", "row_cumsum"):
+        raise not_supported(f"{name}()", node.pos, operator=scope.operator, name=name)
+    if window is None:
+        raise scope.error(node.pos, f"{name}() works on serialized rows: use it in 'extend', 'project' or "
+                                    "'where' (after 'serialize', 'sort' or 'top')", name=name)
+    args = [compile_expr(a, scope) for a in node.args]
+    limits = {"prev": (1, 3), "next": (1, 3), "row_number": (0, 2), "row_cumsum": (1, 2)}[name]
+    if not limits[0] <= len(args) <= limits[1]:
+        raise scope.error(node.pos, f"function '{name}' expects {limits[0]} to {limits[1]} arguments, got "
+                                    f"{len(args)}", name=name)
+    window.used = True
+    if name in ("prev", "next"):
+        value = args[0].fn
+        offset = args[1].value if len(args) > 1 and args[1].const and isinstance(args[1].value, int) else 1
+        default = args[2].value if len(args) > 2 and args[2].const else ("" if args[0].type == "string" else None)
+        step = -offset if name == "prev" else offset
+
+        def neighbour(row):
+            i = window.index + step
+            return value(window.rows[i]) if 0 <= i < len(window.rows) else default
+        return Compiled(neighbour, args[0].type)
+    state = {"start": 0, "total": None}
+    restart = args[-1].fn if len(args) == 2 else None
+    if name == "row_number":
+        first = args[0].value if args and args[0].const and isinstance(args[0].value, int) else 1
+
+        def number(row):
+            if restart is not None and restart(row) is True:
+                state["start"] = window.index
+            return first + window.index - state["start"]
+        return Compiled(number, "long")
+    term = args[0].fn
+
+    def cumulative(row):
+        if window.index == 0 or restart is not None and restart(row) is True:
+            state["total"] = None
+        value = term(row)
+        if value is not None:
+            state["total"] = value if state["total"] is None else state["total"] + value
+        return state["total"]
+    return Compiled(cumulative, "long" if args[0].type == "int" else args[0].type)
+
+
+def _tabular_only(node: s.Call, scope: Scope) -> Compiled:
+    raise scope.error(node.pos, f"'{node.name}()' returns a table and cannot be used as a scalar value",
+                      name=node.name)
+
+
+def _search_term(node: s.Call, scope: Scope) -> Compiled:
+    """``search "term"``: some string or dynamic column of the row has the term."""
+    term, case_sensitive = node.args[0].value, node.args[1].value
+    search = ops.has_pattern(term, case_sensitive).search if term else None
+    names = [n for n, t in scope.columns.items() if t in ("string", "dynamic") and n != "$table"]
+
+    def fn(row):
+        return search is not None and any(search(v if type(v) is str else ops.to_kql_string(v)) is not None
+                                          for n in names if (v := row[n]) is not None)
+    return Compiled(fn, "bool")
+
+
+SPECIAL.update({
+    "\0search": _search_term,
+    "toscalar": _toscalar, "ingestion_time": _ingestion_time, "column_ifexists": _column_ifexists,
+    "pack_all": _pack_all, "pack_array": _pack_array_star, "materialize": _tabular_only,
+    **{name: _window for name in _WINDOW_FUNCTIONS},
+})
+
+
+def _clock(node: s.Call, scope: Scope) -> Compiled:
+    """ago(span) and now([offset]), both relative to the query's fixed clock."""
+    if node.name == "now" and not node.args:
+        return constant(scope.now, "datetime")
+    if len(node.args) != 1:
+        expected = "1 argument" if node.name == "ago" else "0 or 1 arguments"
+        raise scope.error(node.pos, f"function '{node.name}' expects {expected}, got {len(node.args)}",
+                          name=node.name)
+    arg = compile_expr(node.args[0], scope)
+    if arg.type not in ("timespan", "dynamic"):
+        raise scope.error(node.pos, f"{node.name}() expects a timespan such as 7d or 1h, not {arg.type}",
+                          name=node.name)
+    now, f, sign = scope.now, arg.fn, -1 if node.name == "ago" else 1
+
+    def fn(row):
+        span = f(row)
+        try:
+            return None if span is None else now + sign * span
+        except (TypeError, OverflowError):
+            return None
+    return _fold(Compiled(fn, "datetime"), [arg])
+
+
+SPECIAL["ago"] = SPECIAL["now"] = _clock
+SPECIAL["\0user"] = lambda node, scope: _user_call(node, scope.bindings[node.name], scope)
