@@ -26,8 +26,8 @@ def end_of(query: str) -> tuple[int, int]:
 CASES = [
     ("fork", f"{P} | fork (take 1)", "NotSupported", "fork", "fork", "fork",
      "'fork' is not supported by the simulated hunting service"),
-    ("top-nested-second-line", f"{P}\n| top-nested 3 of FileName by count()", "NotSupported", "top-nested",
-     "top-nested", "top-nested", "Query could not be parsed at 'top-nested' on line [2,3]"),
+    ("top-hitters-second-line", f"{P}\n| top-hitters 3 of FileName", "NotSupported", "top-hitters",
+     "top-hitters", "top-hitters", "Query could not be parsed at 'top-hitters' on line [2,3]"),
     ("make-series", f"{P} | make-series count() on Timestamp step 1h", "NotSupported", "make-series",
      "make-series", "make-series", "'make-series'"),
     ("evaluate-plugin", f"{P} | evaluate autocluster()", "NotSupported", "evaluate", "autocluster",

@@ -147,6 +147,12 @@ CASES = [
       (3, "invoice_viewer.exe", "invoice_viewer.exe", 2500000, 1)]),
     ("serialize-extend", "range x from 1 to 3 step 1 | serialize s = row_cumsum(x)", ["x:long", "s:long"],
      [(1, 1), (2, 3), (3, 6)]),
+    # --- top-nested
+    ("top-nested", f"{P} | top-nested 2 of DeviceId by count(), top-nested 1 of FileName by Biggest = max(FileSize)",
+     ["DeviceId:string", "aggregated_DeviceId:long", "FileName:string", "Biggest:long"],
+     [("d1", 3, "invoice_viewer.exe", 482304), ("d3", 3, "invoice_viewer.exe", 482304)]),
+    ("top-nested-others", f'{P} | top-nested 1 of AccountName with others = "other" by n = count() asc',
+     ["AccountName:string", "n:long"], [("bob", 2), ("other", 6)]),
     # --- Defender functions
     ("file-profile", f'{P} | where FileName == "cmd.exe" | invoke FileProfile(SHA256, 10) '
                      "| project FileName, GlobalPrevalence, Signer, IsCertificateValid, ProfileAvailability",

@@ -14,7 +14,7 @@ SUPPORTED_OPERATORS = (
     "where", "filter", "project", "project-away", "project-keep", "project-rename", "project-reorder",
     "extend", "summarize", "order", "sort", "take", "limit", "top", "distinct", "count", "join", "lookup",
     "union", "mv-expand", "mvexpand", "mv-apply", "mvapply", "parse", "parse-where", "evaluate", "invoke",
-    "as", "serialize", "getschema", "render", "sample",
+    "as", "serialize", "getschema", "render", "sample", "top-nested",
 )
 JOIN_KINDS = ("innerunique", "inner", "leftouter", "leftsemi", "leftanti", "anti", "leftantisemi", "semi",
               "rightouter", "rightsemi", "rightanti", "rightantisemi", "fullouter", "outer")
@@ -156,6 +156,32 @@ class OperatorParser(ExpressionParser):
         count = self.expression()
         self.expect_word("by", "after 'top N'")
         return s.Operator("top", (count, self.sort_key()), tok.pos)
+
+    def op_top_nested(self, tok: Token) -> s.Operator:
+        """``top-nested [N] of [Name =] expr [with others = v] by [Agg =] aggregation [asc|desc], top-nested ...``"""
+        levels = [self.nested_level()]
+        while self.peek().is_op(",") and self.peek(1).is_word("top-nested"):
+            self.next(), self.next()
+            levels.append(self.nested_level())
+        return s.Operator("top-nested", tuple(levels), tok.pos)
+
+    def nested_level(self) -> tuple:
+        start = self.peek()
+        count = None if self.peek().is_word("of") else self.expression()
+        self.expect_word("of", "in 'top-nested' (top-nested N of Column by count())")
+        what = self.assignment()
+        others = None
+        if self.peek().is_word("with"):
+            self.next()
+            self.expect_word("others", "after 'with' in 'top-nested'")
+            self.expect_op("=", "after 'with others'")
+            others = self.expression()
+        self.expect_word("by", "in 'top-nested' (top-nested N of Column by count())")
+        aggregation = self.assignment()
+        descending = True
+        if self.peek().is_word("asc", "desc"):
+            descending = self.next().value == "desc"
+        return (count, what, others, aggregation, descending, start.pos)
 
     def hints(self) -> None:
         while self.peek().is_word("hint") and self.peek(1).is_op("."):

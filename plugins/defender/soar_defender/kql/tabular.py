@@ -12,11 +12,13 @@ from dataclasses import replace
 from typing import Any, Callable, Mapping
 
 from . import syntax as s
+from .aggfuncs import compile_aggregate
 from .aggregates import summarize
 from .compiler import Compiled, compile_expr
 from .errors import did_you_mean, not_supported, semantic_error
 from .model import Column, Relation, hashable
-from .naming import ColumnNamer
+from .functions import AGGREGATE_NAMES
+from .naming import ColumnNamer, result_name
 from .specials import Window
 
 _DOTNET = {"string": "System.String", "int": "System.Int32", "long": "System.Int64", "real": "System.Double",
@@ -277,6 +279,49 @@ def _summarize(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
     return Relation(columns, rows)
 
 
+def _top_nested(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
+    """``top-nested``: the top N values of the first expression by an aggregation, then within
+    each of them the top values of the next one, and so on; ``with others`` adds a row for the
+    rest of each level."""
+    scope = ev.scope(rel, env, "top-nested")
+    plans, columns = [], []
+    for i, (count, what, others, aggregation, descending, pos) in enumerate(op.args):
+        key = compile_expr(what.expr, scope)
+        name = what.name or result_name(what.expr, "") or f"Column{i + 1}"
+        call = aggregation.expr
+        if type(call) is not s.Call or call.name not in AGGREGATE_NAMES:
+            raise scope.error(aggregation.pos, "'top-nested' orders by an aggregation such as count() or "
+                                               "sum(x)")
+        cols, compute = compile_aggregate(call, scope, set())
+        agg_name = aggregation.name or f"aggregated_{name}"
+        other = compile_expr(others, scope).value if others is not None else None
+        n = count_argument(ev, op, count, env) if count is not None else None
+        plans.append((key.fn, name, compute, agg_name, descending, n, others is not None, other))
+        columns += [Column(name, key.type), Column(agg_name, cols[0].type)]
+    out: list[dict] = []
+
+    def level(rows: list[dict], depth: int, prefix: dict) -> None:
+        if depth == len(plans):
+            out.append(prefix)
+            return
+        key, name, compute, agg_name, descending, n, with_others, other = plans[depth]
+        groups: dict = {}
+        for r in rows:
+            groups.setdefault(hashable(k := key(r)), (k, []))[1].append(r)
+        scored = [(k, g, compute(g)[0]) for k, g in groups.values()]
+        present = [x for x in scored if x[2] is not None]
+        present.sort(key=lambda x: x[2], reverse=descending)
+        ordered = present + [x for x in scored if x[2] is None]
+        chosen = ordered if n is None else ordered[:n]
+        for k, g, value in chosen:
+            level(g, depth + 1, {**prefix, name: k, agg_name: value})
+        if with_others and n is not None and len(ordered) > n:
+            rest = [r for _, g, _ in ordered[n:] for r in g]
+            level(rest, depth + 1, {**prefix, name: other, agg_name: compute(rest)[0]})
+    level(rel.rows, 0, {})
+    return Relation(columns, out)
+
+
 def _getschema(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
     columns = [Column("ColumnName", "string"), Column("ColumnOrdinal", "int"), Column("DataType", "string"),
                Column("ColumnType", "string")]
@@ -293,4 +338,4 @@ OPERATORS = {"where": _where, "project": _project, "extend": _extend, "project-a
              "project-keep": _project_keep, "project-rename": _project_rename,
              "project-reorder": _project_reorder, "sort": _sort, "take": _take, "top": _top,
              "distinct": _distinct, "count": _count, "summarize": _summarize, "serialize": _serialize,
-             "getschema": _getschema, "render": _unchanged, "as": _unchanged}
+             "getschema": _getschema, "render": _unchanged, "as": _unchanged, "top-nested": _top_nested}
