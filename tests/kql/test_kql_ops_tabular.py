@@ -35,6 +35,9 @@ CASES = [
     ("render-and-as-pass-rows", f"{P} | summarize n = count() by DeviceId | as T | order by DeviceId asc "
                                 "| render columnchart with (title='x')",
      ["DeviceId:string", "n:long"], [("d1", 3), ("d2", 2), ("d3", 3)]),
+    ("as-names-the-rows-so-far", f'{P} | where FileName == "cmd.exe" | as Cmd | join kind=inner (Cmd) on DeviceId '
+                                 "| project DeviceId, FileName1",
+     ["DeviceId:string", "FileName1:string"], [("d1", "cmd.exe")]),
     # --- mv-expand
     ("mv-expand", "Extra | mv-expand Tags | project Name, Tags",
      ["Name:string", "Tags:dynamic"], [("a", "x"), ("a", "y"), ("b", {"k": 1}), ("c", None)]),

@@ -246,6 +246,8 @@ class Evaluator:
         relation = self.source(node.source, env)
         for op in node.operators:
             relation = _OPERATORS[op.name](self, op, relation, env)
+            if op.name == "as":  # T | as X | ... join (X): the rows so far, by name, for what follows
+                env = {**env, op.args[0]: self.fixed(relation)}
         return relation
 
 
