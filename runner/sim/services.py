@@ -30,9 +30,15 @@ class SimService:
     a callable ``httpx.Request -> httpx.Response`` or has such a ``handle`` method; it may check
     bearer tokens with ``cloud.verify_bearer(...)``.
     ``roles``: API name → the application roles simulated tenants grant the demo app on it.
+    ``demo``: a playbook file (an absolute path, e.g. shipped as package data) that ``soar demo``
+    runs against the simulated cloud; the built service may then offer ``summary(tenant)``,
+    returning ``[(key, label, value), ...]`` — what the service itself saw the run do in that
+    tenant (JSON-able values), shown in the demo's summary and under ``summary.<key>`` of
+    ``soar demo --json``.
     """
 
     name: str
     hosts: tuple[str, ...]
     build: Callable[["SimulatedCloud", Mapping[str, Any]], Any]
     roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    demo: str | None = None

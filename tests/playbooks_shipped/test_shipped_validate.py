@@ -35,19 +35,26 @@ def test_a_broken_copy_fails_validate(cli, tmp_path):
 
 
 def test_packaged_demo_playbook_is_the_shipped_one():
-    from runner.cli.demo import DEMO_PLAYBOOK, demo_playbook
+    from runner.cli.demo import demo_playbook
+    from runner.plugins import load_plugins
 
-    packaged = demo_playbook()
-    assert packaged.parent.parent.name == "runner"
-    assert packaged.read_bytes() == (PLAYBOOKS / DEMO_PLAYBOOK).read_bytes(), (
-        f"copy playbooks/{DEMO_PLAYBOOK} to runner/playbooks/ (the package ships that copy)")
+    service, packaged = demo_playbook(load_plugins())
+    assert service == "defender" and packaged.parent.parent.name == "soar_defender"
+    assert packaged.read_bytes() == (PLAYBOOKS / packaged.name).read_bytes(), (
+        f"copy playbooks/{packaged.name} to plugins/defender/soar_defender/playbooks/ (the plugin ships that copy)")
 
 
 def test_packaging_includes_the_demo_playbook():
     import tomllib
 
-    data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "playbooks/*.yaml" in data["tool"]["setuptools"]["package-data"]["runner"]
+    data = tomllib.loads((ROOT / "plugins" / "defender" / "pyproject.toml").read_text())
+    assert "playbooks/*.yaml" in data["tool"]["setuptools"]["package-data"]["soar_defender"]
+
+
+def test_an_unknown_demo_is_refused_naming_the_installed_ones(cli):
+    result = cli("demo", "--service", "nope")
+    assert result.exit_code != 0
+    assert "no demo named 'nope'; installed demos: defender" in result.output
 
 
 def test_docs_list_every_shipped_playbook():

@@ -8,6 +8,8 @@ never sent twice), ``indicators``, ``hunting`` (KQL on Graph, XDR or MDE).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from runner import hookimpl
 
 from soar_defender import alerts, entra, hunting, incidents, indicators, machine_actions, machines
@@ -56,4 +58,5 @@ def register_sim_services(register):
     from soar_defender.sim import build
     from soar_defender.sim.hosts import HOSTS, ROLES
 
-    register(SimService("defender", tuple(HOSTS), build=build, roles=ROLES))
+    demo = Path(__file__).resolve().parent / "playbooks" / "triage-high-severity-incidents.yaml"
+    register(SimService("defender", tuple(HOSTS), build=build, roles=ROLES, demo=str(demo)))

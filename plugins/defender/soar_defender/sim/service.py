@@ -183,6 +183,20 @@ class DefenderSim:
             for data in self._tenants.values():
                 data.tick(self.clock.now(), self.timing)
 
+    def summary(self, tenant: str) -> list[tuple[str, str, Any]]:
+        """What this simulator saw a run do in ``tenant`` (``soar demo``'s summary): the devices
+        isolated now, by name, and the machine actions by type and status."""
+        self.tick()  # bring machine actions up to the simulated now
+        data = self.tenant(tenant)
+        actions: dict[str, dict[str, int]] = {}
+        for rec in data.actions:
+            by = actions.setdefault(rec.data["type"], {})
+            by[rec.data["status"]] = by.get(rec.data["status"], 0) + 1
+        isolated = sorted((data.device(mid) or {}).get("computerDnsName", mid) for mid in data.isolated)
+        return [("devices_isolated", "devices isolated", isolated),
+                ("machine_actions", "machine actions",
+                 {kind: dict(sorted(by.items())) for kind, by in sorted(actions.items())})]
+
     def advance(self, seconds: float) -> None:
         """Advance the simulated clock and progress machine actions."""
         self.clock.advance(seconds)
