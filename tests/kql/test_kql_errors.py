@@ -28,8 +28,7 @@ CASES = [
      "'fork' is not supported by the simulated hunting service"),
     ("top-hitters-second-line", f"{P}\n| top-hitters 3 of FileName", "NotSupported", "top-hitters",
      "top-hitters", "top-hitters", "Query could not be parsed at 'top-hitters' on line [2,3]"),
-    ("make-series", f"{P} | make-series count() on Timestamp step 1h", "NotSupported", "make-series",
-     "make-series", "make-series", "'make-series'"),
+    ("scan", f"{P} | scan with (step s: true;)", "NotSupported", "scan", "scan", "scan", "'scan'"),
     ("evaluate-plugin", f"{P} | evaluate autocluster()", "NotSupported", "evaluate", "autocluster",
      "autocluster", "'evaluate autocluster()' is not supported by the simulated hunting service"),
     ("find-source", 'find "cmd.exe"', "NotSupported", "find", "find", "find",
@@ -120,10 +119,10 @@ def test_at_least_fifteen_refusals():
 
 
 def test_example_messages_from_the_issue(tables):
-    query = f"{P} | where Timestamp > ago(1d) | make-series count() on Timestamp step 1h"
+    query = f"{P} | where Timestamp > ago(1d) | top-hitters 3 of FileName"
     with pytest.raises(KqlError) as info:
         run_query(query, tables, now=NOW)
-    assert info.value.message.startswith("Query could not be parsed at 'make-series' on line [1,")
+    assert info.value.message.startswith("Query could not be parsed at 'top-hitters' on line [1,")
     with pytest.raises(KqlError) as info:
         run_query(f'{P} | where DeviceNme == "x"', tables, now=NOW)
     assert info.value.message.startswith(

@@ -98,14 +98,14 @@ def test_externaldata_parses_then_is_refused_by_name(tables, query):
 
 
 @pytest.mark.parametrize("query,construct", [
-    (f"{P} | make-series n = count() on Timestamp step 1h", "make-series"),
+    (f"{P} | reduce by FileName", "reduce"),
     (f"{P}\n| top-hitters 3 of FileName", "top-hitters"),
-    (f"{P} | extend s = series_stats(dynamic([1, 2]))", "series_stats()"),
+    (f"{P} | extend s = series_fft(dynamic([1, 2]))", "series_fft()"),
     (f"{P} | summarize tdigest(FileSize)", "tdigest()"),
     (f"{P} | evaluate autocluster()", "evaluate autocluster()"),
     ("find in (DeviceProcessEvents) where FileName == 'x'", "find"),
     (f"{P} | extend r = row_rank_dense(FileName)", "row_rank_dense()"),
-    (f'{P} | extend (a, b) = series_stats(dynamic([1]))', "series_stats()"),
+    (f'{P} | extend (a, b) = series_periods_detect(dynamic([1]), 1, 2, 1)', "series_periods_detect()"),
     ("set querytrace;\nDeviceInfo", "set statement"),
 ])
 def test_unsupported_constructs_say_so_with_their_position(tables, query, construct):

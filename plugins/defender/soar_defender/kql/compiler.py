@@ -19,6 +19,7 @@ from .catalog import SCALAR_FUNCTIONS, is_real_function
 from .dynamic import parse_json
 from .errors import KqlError, did_you_mean, not_supported, semantic_error
 from .functions import AGGREGATE_NAMES, FUNCTIONS
+from .naming import result_name
 
 #: Functions that need the query's clock, a table or the row (specials.py fills it).
 SPECIAL: dict[str, Callable[["s.Call", "Scope"], "Compiled"]] = {}
@@ -244,12 +245,25 @@ def _call(node: s.Call, scope: Scope) -> Compiled:
         known = list(FUNCTIONS) + list(SCALAR_FUNCTIONS) + list(AGGREGATE_NAMES) + ["ago", "now"] + \
             [k for k, v in scope.bindings.items() if isinstance(v, UserFunction)]
         raise scope.error(node.pos, f"Unknown function: '{name}'", hint=did_you_mean(name, known), name=name)
+    if function.outputs:
+        raise scope.error(node.pos, f"{name}() returns several columns: name them with (a, b, ...) = {name}(...), "
+                                    "or leave them unnamed in 'extend'", name=name)
+    args = _arguments(node, function, scope)
+    return _apply(function.impl, args, _result_type(node, function, args, scope), fold=name not in ("rand", "new_guid"))
+
+
+def _arguments(node: s.Call, function, scope: Scope) -> list[Compiled]:
+    name = node.name
     if not function.min_args <= len(node.args) <= function.max_args:
         expected = (str(function.min_args) if function.min_args == function.max_args
                     else f"{function.min_args} to {function.max_args}")
         raise scope.error(node.pos, f"function '{name}' expects {expected} arguments, got "
                                     f"{len(node.args)}", name=name)
-    args = [compile_expr(a, scope) for a in node.args]
+    return [compile_expr(a, scope) for a in node.args]
+
+
+def _result_type(node: s.Call, function, args: list[Compiled], scope: Scope) -> str:
+    name = node.name
     types = [a.type for a in args]
     try:
         result = function.result(name, types)
@@ -261,7 +275,34 @@ def _call(node: s.Call, scope: Scope) -> Compiled:
             raise scope.error(node.pos, f"argument {function.type_arg + 1} of {name}() must be a type "
                                         "such as typeof(long)", name=name)
         result = type_node.type
-    return _apply(function.impl, args, result, fold=name not in ("rand", "new_guid"))
+    return result
+
+
+def tuple_columns(node: Any, scope: Scope, names: tuple = (), prefix: str | None = None
+                  ) -> list[tuple[str, Compiled]] | None:
+    """The columns of a function returning several (``series_stats(x)``), named ``names``, or
+    ``<prefix>_<part>`` (``s = series_stats(x)``: ``s_min``, ...), or ``<function>_<argument>_<part>``;
+    None when ``node`` is no such call."""
+    function = FUNCTIONS.get(node.name) if type(node) is s.Call else None
+    if function is None or not function.outputs or isinstance(scope.bindings.get(node.name), UserFunction):
+        return None
+    args = _arguments(node, function, scope)
+    _result_type(node, function, args, scope)
+    if len(names) > len(function.outputs):
+        raise scope.error(node.pos, f"{len(names)} names for the {len(function.outputs)} columns of "
+                                    f"{node.name}()", name=node.name)
+    impl, fns, last = function.impl, [a.fn for a in args], {"row": None, "value": None}
+
+    def whole(row):  # computed once per row, whichever of its columns asks first
+        if last["row"] is not row:
+            last["row"], last["value"] = row, impl(*[f(row) for f in fns])
+        return last["value"]
+    base = prefix or f"{node.name}_{result_name(node.args[0], '') if node.args else ''}"
+    out = []
+    for i, (part, kql) in enumerate(function.outputs):
+        name = names[i] if i < len(names) else f"{base}_{part}"
+        out.append((name, Compiled(lambda row, i=i: None if (v := whole(row)) is None else v[i], kql)))
+    return out
 
 
 def _apply(impl: Callable, args: list[Compiled], result: str, fold: bool = True) -> Compiled:

@@ -83,20 +83,23 @@ def convert_to(value: Any, kql: str) -> Any:
 
 def cast_to(value: Any, kql: str) -> Any:
     """``mv-expand ... to typeof(T)``: a dynamic element as T, null when it is not a T (strings
-    are the exception: any element shows as its text)."""
+    are the exception: any element shows as its text; numbers cast between number types)."""
     if value is None:
         return "" if kql == "string" else None
     if kql == "dynamic":
         return value
     if kql == "string":
         return to_kql_string(value)
-    if kql in ("int", "long"):
-        return value if type(value) is int else (int(value) if isinstance(value, float) and value.is_integer()
-                                                  else None)
+    if kql in ("int", "long"):  # a number of another kind is truncated, as a cast does
+        return to_integer(value, INT32 if kql == "int" else INT64) if isinstance(value, (int, float)) and \
+            not isinstance(value, bool) else None
     if kql == "real":
         return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     if kql == "bool":
         return value if isinstance(value, bool) else None
+    if isinstance(value, (datetime, timedelta)):  # make-series axes hold datetimes already
+        return value if isinstance(value, datetime) == (kql == "datetime") and kql in ("datetime", "timespan") \
+            else None
     return convert_to(value, kql) if isinstance(value, str) else None
 
 

@@ -20,6 +20,7 @@ from .errors import KqlError, did_you_mean, not_supported, semantic_error
 from .expand import OPERATORS as EXPAND_OPERATORS
 from .joins import OPERATORS as JOIN_OPERATORS
 from .joins import search_relation, union_relations
+from .makeseries import OPERATORS as SERIES_OPERATORS
 from .model import UTC, Column, QueryResult, Relation, Table
 from .parser import parse
 from .schemas import unserved_table_hint
@@ -27,7 +28,7 @@ from .specials import bind_arguments
 from .tabular import OPERATORS as TABULAR_OPERATORS
 
 MAX_RANGE_ROWS = 1_000_000
-_OPERATORS = {**TABULAR_OPERATORS, **JOIN_OPERATORS, **EXPAND_OPERATORS}
+_OPERATORS = {**TABULAR_OPERATORS, **JOIN_OPERATORS, **EXPAND_OPERATORS, **SERIES_OPERATORS}
 
 
 class _TabularLet:

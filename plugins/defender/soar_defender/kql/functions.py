@@ -241,9 +241,10 @@ _table = [
 def _registry() -> dict[str, Function]:
     from .dynamic import FUNCTIONS as dynamic_functions
     from .network import FUNCTIONS as network_functions
+    from .series import FUNCTIONS as series_functions
     from .strings import FUNCTIONS as string_functions
     from .timefuncs import FUNCTIONS as time_functions
-    table = _table + string_functions + time_functions + dynamic_functions + network_functions
+    table = _table + string_functions + time_functions + dynamic_functions + network_functions + series_functions
     registry = {f.name: f for f in table}
     assert len(registry) == len(table), "a function is defined twice"
     return registry

@@ -14,7 +14,7 @@ SUPPORTED_OPERATORS = (
     "where", "filter", "project", "project-away", "project-keep", "project-rename", "project-reorder",
     "extend", "summarize", "order", "sort", "take", "limit", "top", "distinct", "count", "join", "lookup",
     "union", "mv-expand", "mvexpand", "mv-apply", "mvapply", "parse", "parse-where", "evaluate", "invoke",
-    "as", "serialize", "getschema", "render", "sample", "top-nested",
+    "as", "serialize", "getschema", "render", "sample", "top-nested", "make-series",
 )
 JOIN_KINDS = ("innerunique", "inner", "leftouter", "leftsemi", "leftanti", "anti", "leftantisemi", "semi",
               "rightouter", "rightsemi", "rightanti", "rightantisemi", "fullouter", "outer")
@@ -156,6 +156,47 @@ class OperatorParser(ExpressionParser):
         count = self.expression()
         self.expect_word("by", "after 'top N'")
         return s.Operator("top", (count, self.sort_key()), tok.pos)
+
+    def op_make_series(self, tok: Token) -> s.Operator:
+        """``make-series [kind=nonempty] [Name =] agg [default = v], ... on Axis [from a] [to b] step s
+        [by ...]`` (or ``on Axis in range(a, b, s)``)."""
+        kind = "default"
+        while self.peek().kind == "ident" and self.peek(1).is_op("=") and self.peek().value == "kind":
+            self.next(), self.next()
+            kind = self.name("after 'kind='").value
+        self.hints()
+
+        def aggregation():
+            assign = self.assignment()
+            default = None
+            if self.peek().is_word("default") and self.peek(1).is_op("="):
+                self.next(), self.next()
+                default = self.expression()
+            return (assign, default)
+        aggregations = self.comma_list(aggregation)
+        self.expect_word("on", "in 'make-series' (make-series count() on Timestamp step 1h)")
+        axis = self.expression()
+        start = end = step = None
+        if self.peek().is_word("in"):
+            self.next()
+            self.expect_word("range", "after 'in' in 'make-series'")
+            self.expect_op("(", "after 'range'")
+            start, end, step = self.comma_list(self.expression)[:3] + [None] * 0
+            self.expect_op(")", "to close range(...)")
+        else:
+            if self.peek().is_word("from"):
+                self.next()
+                start = self.expression()
+            if self.peek().is_word("to"):
+                self.next()
+                end = self.expression()
+            self.expect_word("step", "in 'make-series' (... on Timestamp from a to b step 1h)")
+            step = self.expression()
+        by = ()
+        if self.peek().is_word("by"):
+            self.next()
+            by = tuple(self.assignments())
+        return s.Operator("make-series", (kind, tuple(aggregations), axis, start, end, step, by), tok.pos)
 
     def op_top_nested(self, tok: Token) -> s.Operator:
         """``top-nested [N] of [Name =] expr [with others = v] by [Agg =] aggregation [asc|desc], top-nested ...``"""

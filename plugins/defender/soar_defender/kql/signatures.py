@@ -24,6 +24,9 @@ class Function:
     #: index of an argument that may be ``typeof(T)``: the result is then of type T and the
     #: implementation receives the type name ('long', ...) at that position.
     type_arg: int | None = None
+    #: (column suffix, type) for each value of a function that returns several columns
+    #: (``series_stats``): the implementation then returns a tuple of that many values, or None.
+    outputs: tuple = ()
 
 
 def check_arg(name: str, types: list[str], index: int, allowed, what: str) -> None:

@@ -14,8 +14,8 @@ from typing import Any, Callable, Mapping
 from . import syntax as s
 from .aggfuncs import compile_aggregate
 from .aggregates import summarize
-from .compiler import Compiled, compile_expr
-from .errors import did_you_mean, not_supported, semantic_error
+from .compiler import Compiled, compile_expr, tuple_columns
+from .errors import did_you_mean, semantic_error
 from .model import Column, Relation, hashable
 from .functions import AGGREGATE_NAMES
 from .naming import ColumnNamer, result_name
@@ -38,6 +38,20 @@ def _where(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
     return Relation(rel.columns, list(filter(f, _ordered(window) if window.used else rel.rows)))
 
 
+def _items(assign: s.Assign, scope, namer: ColumnNamer) -> list[tuple[str, Compiled, bool]]:
+    """(name, compiled, named explicitly) for one projection item: one column, or the columns of a
+    function returning several (``(a, b) = series_stats(x)`` or unnamed ``series_stats(x)``)."""
+    columns = tuple_columns(assign.expr, scope, assign.names, assign.name)
+    if columns is not None:
+        return [(n, c, True) for n, c in columns]
+    if assign.names:
+        compile_expr(assign.expr, scope)  # an unknown function or column is reported as such first
+        raise scope.error(assign.pos, "'(a, b, ...) = ...' names the columns of a function returning several, "
+                                      "such as series_stats() or series_decompose_anomalies()")
+    compiled = compile_expr(assign.expr, scope)
+    return [(namer.name(assign), compiled, bool(assign.name) or type(assign.expr) is s.Name)]
+
+
 def _project(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
     window = Window(rel.rows)
     scope = replace(ev.scope(rel, env, "project"), window=window)
@@ -45,18 +59,16 @@ def _project(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
     seen: set[str] = set()
     namer = ColumnNamer(set(scope.columns))
     for a in op.args:
-        _single(a, "project", scope)
-        compiled = compile_expr(a.expr, scope)
-        name = namer.name(a)
-        if name in seen and (a.name or type(a.expr) is s.Name):
-            raise scope.error(a.pos, f"duplicate column name '{name}'", name=name)
-        base, n = name, 0
-        while name in seen:  # two inferred names alike: tostring(x.a), toint(x.a) → x_a, x_a1
-            n += 1
-            name = f"{base}{n}"
-        seen.add(name)
-        namer.taken.add(name)
-        out.append((name, compiled))
+        for name, compiled, explicit in _items(a, scope, namer):
+            if name in seen and explicit:
+                raise scope.error(a.pos, f"duplicate column name '{name}'", name=name)
+            base, n = name, 0
+            while name in seen:  # two inferred names alike: tostring(x.a), toint(x.a) → x_a, x_a1
+                n += 1
+                name = f"{base}{n}"
+            seen.add(name)
+            namer.taken.add(name)
+            out.append((name, compiled))
     columns = [Column(n, c.type) for n, c in out]
     if window.used:
         fns = [(n, c.fn) for n, c in out]
@@ -79,14 +91,12 @@ def extend_rows(ev, op_name: str, assigns, rel: Relation, env: dict) -> Relation
     steps: list[tuple[str, Callable]] = []
     namer = ColumnNamer(set(types), *(("print_{}", 0) if op_name == "print" else ()))
     for a in assigns:  # later items see earlier ones: extend a = 1, b = a + 1
-        _single(a, op_name, scope)
-        compiled = compile_expr(a.expr, scope.with_columns(dict(types)))
-        name = namer.name(a)
-        if name not in types:
-            order.append(name)
-        types[name] = compiled.type
-        namer.taken.add(name)
-        steps.append((name, compiled.fn))
+        for name, compiled, _ in _items(a, scope.with_columns(dict(types)), namer):
+            if name not in types:
+                order.append(name)
+            types[name] = compiled.type
+            namer.taken.add(name)
+            steps.append((name, compiled.fn))
     if not steps:
         return rel
     if window.used:
@@ -107,14 +117,6 @@ def extend_rows(ev, op_name: str, assigns, rel: Relation, env: dict) -> Relation
             return d
         rows = [extend(r) for r in rel.rows]
     return Relation([Column(n, types[n]) for n in order], rows)
-
-
-def _single(assign: s.Assign, operator: str, scope) -> None:
-    if assign.names:
-        compile_expr(assign.expr, scope)  # an unknown function or column is reported as such first
-        raise not_supported("(a, b) = ...", assign.pos, operator=operator,
-                            detail="functions returning several columns (series_stats() and the like) are "
-                                   "not evaluated")
 
 
 def _ordered(window: Window):
