@@ -4,7 +4,10 @@
 The command line (``runner.cli.common``), the testing kit (``runner.testing.SoarRunner``) and the
 benchmarks all call :func:`build_services`, so a run is wired the same way wherever it starts:
 the same plugins' API registry for tokens and clients, the same quotas and token cache rules.
-Nothing else constructs a ``TokenProvider``, an ``ApiClients`` or a ``Services``.
+Nothing else constructs a ``TokenProvider``, an ``ApiClients`` or a ``Services`` — ``soar
+token`` / ``soar tenants`` take the token provider alone (:func:`build_token_provider`), and
+``ApiClients.for_services`` the factory alone for services made without a config
+(:func:`build_api_clients`).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from runner.plugins import PluginHost
     from runner.store import RunStore
 
-__all__ = ["build_services", "close_services"]
+__all__ = ["build_api_clients", "build_services", "build_token_provider", "close_services"]
 
 
 def build_services(config: "SoarConfig | None", network: "Network", store: "RunStore", plugins: "PluginHost", *,
@@ -47,11 +50,11 @@ def build_services(config: "SoarConfig | None", network: "Network", store: "RunS
     """
     from runner.engine.context import Services
 
-    auth = _token_provider(config, network, plugins, token_cache) if _has_app(config) else None
+    auth = build_token_provider(config, network, plugins, token_cache=token_cache) if _has_app(config) else None
     services = Services(plugins=plugins, store=store, network=network, config=config, auth=auth,
                         auto_approve=auto_approve, extras=dict(extras or {}), origin=origin)
     if config is not None:
-        services.apis = _api_clients(services, quotas=quotas, retry=retry, time_scale=time_scale)
+        services.apis = build_api_clients(services, quotas=quotas, retry=retry, time_scale=time_scale)
     return services
 
 
@@ -69,8 +72,11 @@ def _has_app(config: Any) -> bool:
     return config is not None and getattr(config, "app", None) is not None
 
 
-def _token_provider(config: "SoarConfig", network: "Network", plugins: "PluginHost",
-                    token_cache: "str | Path | CacheStore | None") -> Any:
+def build_token_provider(config: "SoarConfig", network: "Network", plugins: "PluginHost | None" = None, *,
+                         token_cache: "str | Path | CacheStore | None" = None) -> Any:
+    """The :class:`~runner.auth.TokenProvider` for ``config``'s app and tenants (``soar token``
+    and ``soar tenants`` need nothing else); ``plugins``: whose API registry it serves (default:
+    the process's); ``token_cache`` as for :func:`build_services`."""
     from runner.auth import TokenProvider
 
     if token_cache is None:
@@ -79,13 +85,18 @@ def _token_provider(config: "SoarConfig", network: "Network", plugins: "PluginHo
         cache = {"cache_path": token_cache}
     else:
         cache = {"cache_store": token_cache}
-    return TokenProvider(config, network, registry=plugins.apis, **cache)
+    return TokenProvider(config, network, registry=plugins.apis if plugins is not None else None, **cache)
 
 
-def _api_clients(services: "Services", *, quotas: Any, retry: Any, time_scale: float) -> "ApiClients":
+def build_api_clients(services: "Services", *, quotas: Any = None, retry: Any = None,
+                      time_scale: float = 1.0) -> "ApiClients":
+    """The API client factory for ``services`` (its network, token provider, config and
+    plugins' API registry); the keywords as for :func:`build_services`. Also what
+    ``ApiClients.for_services`` builds, on first use, for services made without a config."""
     from runner.apis import ApiClients, RetryPolicy
 
     if isinstance(retry, Mapping):
         retry = RetryPolicy(**retry)
+    plugins = getattr(services, "plugins", None)
     return ApiClients(services.network, services.auth, services.config, quotas=quotas, retry=retry,
-                      time_scale=time_scale, registry=services.plugins.apis)
+                      time_scale=time_scale, registry=getattr(plugins, "apis", None))

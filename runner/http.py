@@ -7,8 +7,10 @@ the test suite's guard refuses any real connection. A simulated network may let 
 out (:class:`AllowedHosts`, ``--allow-host``): their requests go over the real network, every
 other host stays simulated or is refused (:class:`runner.errors.UnservedHostError`).
 
-msal is synchronous and needs a sync client; actions are async. One handler function
-``handler(request) -> httpx.Response`` serves both through ``httpx.MockTransport``.
+Every client is an ``httpx.AsyncClient`` (API calls, one-off requests, token validation) or,
+for the synchronous libraries (msal, vaults), an ``httpx.Client``, built by one method on
+httpx's public API alone. One handler function ``handler(request) -> httpx.Response`` serves
+both through ``httpx.MockTransport``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import httpx
 from runner import httplog
 from runner.allowhosts import AllowedHosts, AsyncLetOut, LetOut, host_of
 from runner.errors import UnservedHostError, UsageError
-from runner.jsoncodec import body_bytes
 
 Handler = Callable[[httpx.Request], httpx.Response]
 log = logging.getLogger("soar.http")
@@ -164,33 +165,30 @@ class Network:
             return LetOut(inner, self.allowed, out) if sync else AsyncLetOut(inner, self.allowed, out)
         return inner
 
-    def _transport_kwargs(self, sync: bool = True, verify: bool | str = True) -> dict:
-        transport = self._transport(sync, verify)
-        return {"verify": _verify(verify)} if transport is None else {"transport": transport}
-
-    def sync_client(self, *, verify: bool | str = True, **kw) -> httpx.Client:
-        """``verify``: check TLS certificates against the system's CAs (``True``), a CA bundle
-        (a path) or not at all (``False``) — for the real network and the allowed hosts."""
+    def _client(self, sync: bool, verify: bool | str, kw: dict[str, Any]) -> httpx.Client | httpx.AsyncClient:
+        """The one builder of every client: this network's transport (or, for the real network,
+        httpx's own with the process's TLS context and the environment's proxies), the default
+        timeout, soar's User-Agent under any headers given, and ``-vv`` logging."""
         kw.setdefault("timeout", DEFAULT_TIMEOUT)
-        kw.setdefault("headers", {"User-Agent": USER_AGENT})
+        kw["headers"] = {"User-Agent": USER_AGENT, **(kw.get("headers") or {})}
         if httplog.enabled():  # -vv: a line per request
-            kw["event_hooks"] = httplog.event_hooks(True, kw.get("event_hooks"))
-        return httpx.Client(**self._transport_kwargs(sync=True, verify=verify), **kw)
+            kw["event_hooks"] = httplog.event_hooks(sync, kw.get("event_hooks"))
+        transport = self._transport(sync, verify)
+        where = {"verify": _verify(verify)} if transport is None else {"transport": transport}
+        return (httpx.Client if sync else httpx.AsyncClient)(**where, **kw)
 
-    def async_client(self, *, verify: bool | str = True, **kw) -> httpx.AsyncClient:
-        kw.setdefault("timeout", DEFAULT_TIMEOUT)
-        kw.setdefault("headers", {"User-Agent": USER_AGENT})
-        if httplog.enabled():
-            kw["event_hooks"] = httplog.event_hooks(False, kw.get("event_hooks"))
-        return httpx.AsyncClient(**self._transport_kwargs(sync=False, verify=verify), **kw)
+    def sync_client(self, *, verify: bool | str = True, **kw: Any) -> httpx.Client:
+        """A client for synchronous libraries (msal, vaults); any ``httpx.Client`` keyword.
+        ``verify``: check TLS certificates against the system's CAs (``True``), a CA bundle (a
+        path) or not at all (``False``) — for the real network and the allowed hosts."""
+        return self._client(True, verify, kw)  # type: ignore[return-value]
 
-    def sender(self, base_url: str, *, headers: dict[str, str]) -> "Sender":
-        """A :class:`Sender` for API calls to ``base_url``'s host: requests go straight to this
-        network's transport (a connection pool), without httpx.AsyncClient's per-request layers."""
-        transport = self._transport(sync=False) or httpx.AsyncHTTPTransport(verify=_tls(),
-                                                                          proxy=_env_proxy(base_url))
-        return Sender(transport, {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate",
-                                  "Connection": "keep-alive", **headers})
+    def async_client(self, *, verify: bool | str = True, **kw: Any) -> httpx.AsyncClient:
+        """An async client (``verify`` as for :meth:`sync_client`; any ``httpx.AsyncClient``
+        keyword). It keeps no cookies unless given ``cookies=``: API calls and one-off requests
+        carry no session from one answer to the next request."""
+        kw.setdefault("cookies", _no_cookies())
+        return self._client(False, verify, kw)  # type: ignore[return-value]
 
     async def pooled_async_client(self, verify: bool | str = True) -> httpx.AsyncClient:
         """This network's shared client on the running event loop, for one-off requests
@@ -210,7 +208,7 @@ class Network:
             held = pools[loop] = {}
         pooled = held.get(verify)
         if pooled is None:
-            client = self.async_client(cookies=CookieJar(DefaultCookiePolicy(allowed_domains=())), verify=verify,
+            client = self.async_client(verify=verify,
                                        limits=httpx.Limits(max_connections=None, max_keepalive_connections=20))
             closer = _close_at_loop_end(client)
             pooled = held[verify] = (client, closer)  # the loop holds its async generators weakly
@@ -224,132 +222,9 @@ class Network:
             await closer.aclose()
 
 
-class Sender:
-    """Sends API requests straight to a transport (its connection pool).
-
-    ``httpx.AsyncClient.send`` wraps every request in layers API calls do not use: a cookie jar
-    (every answer is parsed for cookies through ``urllib``'s cookie machinery), an auth flow
-    generator, redirect handling (off by default anyway) and response stream wrappers. Measured
-    here at 70–130 µs per request with an in-process transport, as much as the simulated API's
-    own work (``benchmarks/fanout.py``). A Sender builds the same ``httpx.Request`` (default
-    headers, query parameters, JSON body, per-request timeouts enforced by the transport), sends
-    it, reads the whole answer and closes it. Proxies: ``HTTPS_PROXY``/``ALL_PROXY`` and
-    ``NO_PROXY`` are honoured for the real network (see :func:`_env_proxy`), as httpx does."""
-
-    __slots__ = ("_transport", "headers", "timeout", "is_closed", "_headers", "_json_headers", "_extensions")
-
-    def __init__(self, transport: httpx.AsyncBaseTransport, headers: dict[str, str],
-                 timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:
-        self._transport = transport
-        self.headers = headers
-        self.timeout = timeout
-        self.is_closed = False
-        # normalised once: httpx copies a Headers object's list instead of re-encoding a dict
-        self._headers = httpx.Headers(headers)
-        self._json_headers = httpx.Headers({**headers, "Content-Type": "application/json"})
-        self._extensions = {"timeout": timeout.as_dict()}
-
-    def build(self, method: str, url: str | httpx.URL, *, params=None, json=None, headers=None,
-              timeout: httpx.Timeout | None = None) -> httpx.Request:
-        """The request to send. ``url``: a string, or an :class:`httpx.URL` that already holds
-        ``params`` (see :func:`api_url`), in which case ``params`` must be ``None``. A ``json``
-        body is written as httpx writes it (:func:`runner.jsoncodec.body_bytes`)."""
-        if json is None:
-            content, base = None, self._headers
-        else:
-            content, base = body_bytes(json), self._json_headers
-        if headers:
-            base = httpx.Headers(base)
-            base.update(headers)
-        extensions = self._extensions if timeout is None else {"timeout": timeout.as_dict()}
-        return httpx.Request(method, url, params=params, content=content, headers=base, extensions=extensions)
-
-    async def send(self, request: httpx.Request) -> httpx.Response:
-        started = httplog.start()  # -vv: when it was sent, to log the call; else None
-        try:
-            response = await self._transport.handle_async_request(request)
-        except Exception as exc:
-            if started is not None:
-                httplog.failed(request, exc, started)
-            raise
-        response.request = request
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        if started is not None:
-            httplog.answered(request, response, started)
-        return response
-
-    async def aclose(self) -> None:
-        if not self.is_closed:
-            self.is_closed = True
-            await self._transport.aclose()
-
-
-# ---- API URLs ------------------------------------------------------------------------------------
-# httpx re-parses and re-validates every URL character by character (~45 µs for a Defender
-# $filter query: as much as building the rest of the request). An API client's base URL is
-# parsed once; a path made only of unreserved characters and '/' and a query made by httpx's
-# own encoder (``QueryParams``: unreserved characters, %XX, '+', '&' and '=') are already in the form
-# httpx's parser would give them, so the URL is put together from those parts directly. Anything
-# else (an absolute nextLink, a path with other characters) goes through ``httpx.URL`` as before.
-# tests/test_http_urls.py checks the two give the same URL.
-try:
-    from httpx._urlparse import ParseResult as _ParseResult  # httpx 0.27-0.28 keep a URL's parts in one
-except ImportError:  # pragma: no cover - a later httpx: every URL takes the parser
-    _ParseResult = None
-
-_UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
-_PLAIN_PATH = _UNRESERVED + "/"
-_PLAIN_QUERY = _UNRESERVED + "%&=+"  # '+' is a space: a literal '+' is %2B
-
-
-# quote_plus (what httpx's QueryParams uses) as one C-level translate of the UTF-8 bytes
-_QUOTE_PLUS = {b: "+" if b == 0x20 else chr(b) if chr(b) in _UNRESERVED else f"%{b:02X}" for b in range(256)}
-_PRIMITIVE = {True: "true", False: "false", None: ""}
-_SCALARS = (str, int, float, bool, type(None))
-
-
-def _query(params) -> str | None:
-    """``str(httpx.QueryParams(params))`` for a dict of text keys and scalar values; ``None``
-    for anything else (lists, other keys: httpx decides)."""
-    parts = []
-    for k, v in params.items():
-        tv = type(v)
-        if tv not in _SCALARS and isinstance(v, str):  # a str subclass (runner.odata's filters): its text
-            v, tv = str(v), str
-        if type(k) is not str or tv not in _SCALARS:
-            return None
-        v = v if tv is str else _PRIMITIVE[v] if tv is bool or v is None else str(v)
-        parts.append(k.encode().decode("latin-1").translate(_QUOTE_PLUS) + "="
-                     + v.encode().decode("latin-1").translate(_QUOTE_PLUS))
-    return "&".join(parts)
-
-
-def base_url(url: str) -> httpx.URL:
-    """An API's base URL, parsed once (for :func:`api_url`)."""
-    return httpx.URL(url)
-
-
-def api_url(base: httpx.URL, path: str, params=None) -> httpx.URL:
-    """``base`` + ``/path`` with ``params`` as the query: what ``httpx.URL(str(base) + "/" +
-    path.lstrip("/"), params=params)`` gives, built without re-parsing when it can be."""
-    ref = getattr(base, "_uri_reference", None)
-    if (_ParseResult is not None and type(ref) is _ParseResult and ref.query is None and ref.fragment is None
-            and not path.rstrip(_PLAIN_PATH)):
-        full = ref.path + "/" + path.lstrip("/")
-        query = None
-        if params:
-            query = _query(params) if type(params) is dict else None
-            if query is None:  # lists, other keys: httpx's own encoder
-                query = str(httpx.QueryParams(params))
-        if "/." not in full and (not query or not query.rstrip(_PLAIN_QUERY)):  # '.'/'..' segments: parser
-            url = httpx.URL.__new__(httpx.URL)
-            url._uri_reference = ref._replace(path=full, query=query or None)
-            return url
-    url = str(base) + "/" + path.lstrip("/")
-    return httpx.URL(url) if params is None else httpx.URL(url, params=params)  # as httpx.Request does
+def _no_cookies() -> CookieJar:
+    """A cookie jar that accepts no cookie (httpx's clients keep every one by default)."""
+    return CookieJar(DefaultCookiePolicy(allowed_domains=()))
 
 
 def _env_proxy(base_url: str) -> str | None:
@@ -374,17 +249,9 @@ async def _close_at_loop_end(client: httpx.AsyncClient):
         await client.aclose()
 
 
-def _relay_url(base: httpx.URL, url: httpx.URL) -> httpx.URL:
-    """``{base}/_host/{url.host}{url.raw_path}``. ``url``'s parts are already in parsed form, so
-    the relayed URL is put together from them when it can be (see :func:`api_url`)."""
-    ref, own = getattr(base, "_uri_reference", None), getattr(url, "_uri_reference", None)
-    if (_ParseResult is not None and type(ref) is _ParseResult and type(own) is _ParseResult
-            and ref.query is None and not own.userinfo and own.fragment is None
-            and own.host and not own.host.rstrip(_UNRESERVED)):
-        relayed = httpx.URL.__new__(httpx.URL)
-        relayed._uri_reference = ref._replace(path=f"{ref.path}/_host/{own.host}{own.path or '/'}", query=own.query)
-        return relayed
-    return httpx.URL(f"{base}/_host/{url.host}{url.raw_path.decode('ascii')}")
+def _relay_url(prefix: str, url: httpx.URL) -> httpx.URL:
+    """``{prefix}{url.host}{url.raw_path}``, ``prefix`` being ``{base}/_host/``."""
+    return httpx.URL(f"{prefix}{url.host}{url.raw_path.decode('ascii')}")
 
 
 class _Relayed:
@@ -396,9 +263,9 @@ class _Relayed:
 
     __slots__ = ("request", "url", "host")
 
-    def __init__(self, base: httpx.URL, netloc: str, request: httpx.Request):
+    def __init__(self, prefix: str, netloc: str, request: httpx.Request):
         self.request, self.url, self.host = request, request.url, request.headers.get("host")
-        request.url = _relay_url(base, self.url)
+        request.url = _relay_url(prefix, self.url)
         request.headers["Host"] = netloc
 
     def restore(self) -> None:
@@ -413,12 +280,12 @@ class _Relay(httpx.BaseTransport):
     """Sends every request to the simulated cloud on loopback (see :meth:`Network.loopback`)."""
 
     def __init__(self, base: str):
-        self._base, self._inner = httpx.URL(base), httpx.HTTPTransport(verify=_tls())
-        self._netloc = self._base.netloc.decode("ascii")
+        url, self._inner = httpx.URL(base), httpx.HTTPTransport(verify=_tls())
+        self._prefix, self._netloc = f"{url}/_host/", url.netloc.decode("ascii")
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
-        relayed = _Relayed(self._base, self._netloc, request)
+        relayed = _Relayed(self._prefix, self._netloc, request)
         try:
             response = self._inner.handle_request(request)
         finally:
@@ -434,12 +301,12 @@ class _Relay(httpx.BaseTransport):
 
 class _AsyncRelay(httpx.AsyncBaseTransport):
     def __init__(self, base: str):
-        self._base, self._inner = httpx.URL(base), httpx.AsyncHTTPTransport(verify=_tls())
-        self._netloc = self._base.netloc.decode("ascii")
+        url, self._inner = httpx.URL(base), httpx.AsyncHTTPTransport(verify=_tls())
+        self._prefix, self._netloc = f"{url}/_host/", url.netloc.decode("ascii")
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
-        relayed = _Relayed(self._base, self._netloc, request)
+        relayed = _Relayed(self._prefix, self._netloc, request)
         try:
             response = await self._inner.handle_async_request(request)
         finally:

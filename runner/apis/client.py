@@ -17,8 +17,6 @@ from runner.apis.responses import api_error, cpu_quota, retry_after
 from runner.apis.spec import ApiSpec, EntraResource
 from runner.errors import Location, TransientApiError
 from runner.jsoncodec import loads
-from runner.http import Sender, api_url
-from runner.http import base_url as parsed_base
 
 if TYPE_CHECKING:
     from runner.apis.factory import ApiClients
@@ -62,12 +60,11 @@ class ApiClient:
         self.bucket = bucket
         self.base_url = owner.base_url(tenant, api)
         self.entra = isinstance(self.spec.auth, EntraResource)
-        self._base: httpx.URL | None = None  # base_url, parsed on first request
         # made on first request: one BearerAuth (its header is made once per token) or SecretCredential
         self._auth: Any = False
-        self._pool: tuple[Any, Sender] | None = None  # (event loop, its sender: a connection pool)
+        self._pool: tuple[Any, httpx.AsyncClient] | None = None  # (event loop, its client: a connection pool)
 
-    def _http(self) -> Sender:
+    def _http(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         pool = self._pool
         if pool is None or pool[0] is not loop or pool[1].is_closed:
@@ -100,14 +97,12 @@ class ApiClient:
             url: str | httpx.URL = check_absolute(path, self.base_url)
         else:
             path = check_plain(path) if segments is None else expand(path, segments)
-            base = self._base
-            if base is None:
-                base = self._base = parsed_base(self.base_url)
-            url, params = api_url(base, path, params), None
+            url = self.base_url + "/" + path.lstrip("/")
         http = self._http()
         bucket = self.bucket
-        request = http.build(method, url, params=params, json=json, headers=headers,
-                             timeout=httpx.Timeout(timeout, connect=10.0) if timeout is not None else None)
+        request = http.build_request(method, url, params=params, json=json, headers=headers,
+                                     timeout=httpx.USE_CLIENT_DEFAULT if timeout is None
+                                     else httpx.Timeout(timeout, connect=10.0))
         sends = throttled = 0
         refreshed = False
         while True:

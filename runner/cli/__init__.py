@@ -112,10 +112,6 @@ def run_main() -> None:  # pragma: no cover - console entry
 
     global own_process
     own_process = True
-    # httpx's package __init__ imports its own command line (httpx._main: click, rich, pygments'
-    # lexers; ~35 ms of every `soar run`) only to offer `httpx.main`, which soar never calls.
-    # Marked missing, httpx falls back to a stub `main` saying its CLI extras are not installed.
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     try:
         main(prog_name="soar")
     finally:

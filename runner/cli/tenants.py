@@ -72,9 +72,9 @@ without_role_option = click.option(
 
 @contextmanager
 def _provider(config: Any, network: Any) -> Iterator[Any]:
-    from runner.auth import TokenProvider
+    from runner.compose import build_token_provider
 
-    provider = TokenProvider(config, network)
+    provider = build_token_provider(config, network)
     try:
         yield provider
     finally:
