@@ -264,7 +264,3 @@ class UnservedHostError(StepError):
                               f"else fix the URL")
         super().__init__(f"{what} was not sent: the network is simulated, no simulated service serves "
                          f"{host}, and it is not an allowed host", **kw)
-
-
-class RunCancelled(Exception):
-    """Internal signal: a run was paused/cancelled (waiting for approval, shutdown). Not a user error."""

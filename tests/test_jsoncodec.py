@@ -1,17 +1,19 @@
-"""runner.jsoncodec: request bodies and answers read and written by orjson must be what httpx's
-own ``json=`` / ``response.json()`` (the stdlib) would give, refusals included."""
+"""runner.jsoncodec: an answer read by orjson must be exactly what the stdlib (httpx's
+``response.json()``) reads — same values, same types, refusals included — and orjson must
+actually be the one reading an ordinary answer."""
 
 from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
-import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.jsoncodec import body_bytes, dumps_text, loads
+from runner import jsoncodec
+from runner.jsoncodec import dumps_text, loads
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-(2 ** 70), 2 ** 70) | st.floats(allow_nan=False, allow_infinity=False)
@@ -20,42 +22,64 @@ _json = st.recursive(
     max_leaves=20)
 
 
-def _httpx_body(value) -> bytes:
-    return httpx.Request("POST", "https://x.test/", json=value).content
+def _same(a, b) -> None:
+    """Equal, with the same type at every level (``1 == 1.0`` is not enough)."""
+    assert type(a) is type(b), (a, b)
+    if isinstance(a, dict):
+        assert list(a) == list(b)
+        for k in a:
+            _same(a[k], b[k])
+    elif isinstance(a, list):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _same(x, y)
+    elif isinstance(a, float) and math.isnan(a):
+        assert math.isnan(b)
+    else:
+        assert a == b
 
 
 @settings(max_examples=300, deadline=None)
-@given(_json.filter(lambda v: v is not None))  # json=None is no body at all, in httpx and in Sender
-def test_bodies_decode_to_what_httpx_would_send(value):
-    ours = body_bytes(value)
-    assert json.loads(ours) == json.loads(_httpx_body(value))
-    assert loads(ours) == json.loads(ours)
+@given(_json, st.sampled_from([None, 1]))
+def test_answers_read_as_the_stdlib_reads_them(value, indent):
+    data = json.dumps(value, indent=indent, ensure_ascii=False).encode()
+    _same(loads(data), json.loads(data))
 
 
-def test_bodies_keep_non_ascii_and_are_compact():
-    value = {"Comment": "isolé — ws-001", "n": [1, 2]}
-    assert body_bytes(value) == _httpx_body(value) == '{"Comment":"isolé — ws-001","n":[1,2]}'.encode()
+_digits = st.text("0123456789", min_size=1, max_size=30)
 
 
-@pytest.mark.parametrize("bad", [math.nan, {"a": [1.0, math.inf]}, (-math.inf,)])
-def test_non_finite_numbers_are_refused_as_httpx_refuses_them(bad):
-    with pytest.raises(ValueError):
-        _httpx_body(bad)
-    with pytest.raises(ValueError):
-        body_bytes(bad)
+@settings(max_examples=300, deadline=None)
+@given(sign=st.sampled_from(["", "-"]), whole=_digits, fraction=st.none() | _digits,
+       where=st.sampled_from(["{}", '{{"n": {}}}', "[1, {}]", "[{}]", ' {} ', '{{"a":[0,\n {}]}}']))
+def test_long_numbers_anywhere_keep_their_type_and_value(sign, whole, fraction, where):
+    number = sign + (whole.lstrip("0") or "0") + (f".{fraction}" if fraction is not None else "")
+    data = where.format(number).encode()
+    _same(loads(data), json.loads(data))
 
 
 def test_integers_beyond_64_bits_stay_integers():
-    assert loads(b'{"n": -9223372036854775809, "m": [18446744073709551616]}') == \
-        {"n": -9223372036854775809, "m": [18446744073709551616]}
-    assert loads(b'{"id": "1234567890123456789012", "n": 12}') == {"id": "1234567890123456789012", "n": 12}
+    _same(loads(b'{"n": -9223372036854775809, "m": [18446744073709551616]}'),
+          {"n": -9223372036854775809, "m": [18446744073709551616]})
+    _same(loads(b"123456789012345678901234567890"), 123456789012345678901234567890)
+    _same(loads(b'{"id": "1234567890123456789012", "n": 12}'), {"id": "1234567890123456789012", "n": 12})
 
 
 def test_answers_orjson_refuses_are_read_by_the_stdlib():
-    assert loads(b'{"v": NaN}')["v"] != loads(b'{"v": NaN}')["v"]  # NaN, as response.json() reads it
+    assert math.isnan(loads(b'{"v": NaN}')["v"])  # NaN, as response.json() reads it
     assert loads('{"a": 1}'.encode("utf-16")) == {"a": 1}  # a BOM: the stdlib detects the encoding
+    assert loads('{"a": "é"}') == {"a": "é"}  # text, not bytes
     with pytest.raises(ValueError):
         loads(b"<html>502 Bad Gateway</html>")
+
+
+def test_an_ordinary_answer_is_read_by_orjson(monkeypatch):
+    refused = SimpleNamespace(loads=lambda data: pytest.fail(f"the stdlib read {data!r}"))
+    monkeypatch.setattr(jsoncodec, "json", refused)
+    page = {"value": [{"id": "9f548e4f1fecb08831127477412385426355228f", "osBuild": 22514, "n": 922337203685477580}]}
+    assert loads(json.dumps(page).encode()) == page  # an id with a 19-digit run, an 18-digit number
+    with pytest.raises(pytest.fail.Exception):
+        loads(b'{"n": 9223372036854775808}')  # 19 digits: the stdlib's
 
 
 def test_store_text_leaves_unknown_values_to_the_caller():

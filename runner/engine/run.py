@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 from dataclasses import replace
 from typing import Any, Callable
@@ -435,7 +434,3 @@ def _absolute(source_path: str | None) -> str | None:
     import os
 
     return os.path.abspath(source_path)
-
-
-def playbook_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
