@@ -213,27 +213,30 @@ class SimServer:
 
 @contextlib.contextmanager
 def sim_server(*args: str) -> Iterator[SimServer]:
-    """``soar sim serve --port 0`` in a child process, stopped (and waited for) on exit."""
+    """``soar sim serve --port 0`` in a child process, stopped (and waited for) on exit. Its
+    stderr goes to a temporary file, never a pipe nobody reads: a server that logs a lot would
+    block on a full pipe, in the middle of a measurement."""
     cmd = [str(venv_bin("soar")), "sim", "serve", "--port", "0", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # the JSON document; '' if the server died
-        if not line.startswith("{"):
-            proc.kill()
-            err = proc.stderr.read() if proc.stderr else ""
-            raise RuntimeError(f"soar sim serve did not start: {err.strip()[:500]}")
-        yield SimServer(json.loads(line), proc)
-    finally:
-        proc.terminate()
+    with tempfile.TemporaryFile("w+") as errors:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True, env=child_env())
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+            assert proc.stdout is not None
+            line = proc.stdout.readline()  # the JSON document; '' if the server died
+            if not line.startswith("{"):
+                proc.kill()
+                proc.wait()
+                errors.seek(0)
+                raise RuntimeError(f"soar sim serve did not start: {errors.read().strip()[:500]}")
+            yield SimServer(json.loads(line), proc)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
 
 
 def run_timed(cmd: Sequence[str], *, env: dict[str, str] | None = None, cwd: str | Path | None = None,
