@@ -130,6 +130,8 @@ CASES = [
      ["$table:string", "n:long"], [("DeviceNetworkEvents", 2), ("DeviceProcessEvents", 2)]),
     ("search-predicate", f'search in ({P}) FileSize > 1000000 and "chrome" | project $table, FileName',
      ["$table:string", "FileName:string"], [("DeviceProcessEvents", "chrome.exe")]),
+    ("search-column-term-and-star", f'search in ({P}) FileName:"cmd" or (* and FileSize > 2000000) | project FileName',
+     ["FileName:string"], [("cmd.exe",), ("chrome.exe",)]),
     # --- evaluate
     ("bag-unpack", 'datatable(Id:long, Bag:dynamic)[1, dynamic({"b": 2, "a": "x"}), 2, dynamic({"c": true})] '
                    "| evaluate bag_unpack(Bag)",

@@ -44,6 +44,7 @@ class ExpressionParser:
         self.tokens = tokenize(source)
         self.i = 0
         self.nesting = 0
+        self.search_mode = False  # in a search predicate, Col:"term" means Col has "term", * means any row
 
     # ---- token helpers ----
     def peek(self, k: int = 0) -> Token:
@@ -134,6 +135,8 @@ class ExpressionParser:
         while True:
             tok = self.peek()
             op = tok.value if tok.kind in ("op", "ident") and tok.value in PRECEDENCE else None
+            if self.search_mode and tok.is_op(":"):
+                op = "has"
             if op is None or PRECEDENCE[op] < min_precedence:
                 break
             self.next()
@@ -152,7 +155,7 @@ class ExpressionParser:
             else:
                 if self.peek().kind == "eof":
                     raise self.error(self.peek(), f"expected an expression after '{tok.text}'")
-                left = s.Binary("!=" if op == "<>" else op, left, self.binary(PRECEDENCE[tok.value] + 1), tok.pos)
+                left = s.Binary("!=" if op == "<>" else op, left, self.binary(PRECEDENCE.get(op, 3) + 1), tok.pos)
         self.nesting -= 1
         return left
 
@@ -202,6 +205,8 @@ class ExpressionParser:
 
     def primary(self):
         tok = self.next()
+        if self.search_mode and tok.is_op("*"):
+            return s.Literal(True, "bool", tok.pos)
         if tok.kind in ("int", "real", "timespan", "string"):
             return s.Literal(tok.value, "long" if tok.kind == "int" else tok.kind, tok.pos)
         if tok.kind == "typed":

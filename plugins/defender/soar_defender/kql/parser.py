@@ -173,7 +173,12 @@ class Parser(OperatorParser):
             self.next(), self.next()
             tables = tuple(self.comma_list(self.union_item))
             self.expect_op(")", "to close the tables of 'search'")
-        return s.Search(case_sensitive, tables, self.expression(), start.pos)
+        self.search_mode = True
+        try:
+            predicate = self.expression()
+        finally:
+            self.search_mode = False
+        return s.Search(case_sensitive, tables, predicate, start.pos)
 
     def union_clause(self, start) -> s.UnionOp:
         """After 'union': ``[kind=inner|outer] [withsource=C] [isfuzzy=b] item, item, ...``."""
