@@ -132,6 +132,8 @@ CASES = [
      ["$table:string", "FileName:string"], [("DeviceProcessEvents", "chrome.exe")]),
     ("search-column-term-and-star", f'search in ({P}) FileName:"cmd" or (* and FileSize > 2000000) | project FileName',
      ["FileName:string"], [("cmd.exe",), ("chrome.exe",)]),
+    ("where-star-has", f'{P} | where * has "whoami" or * has_cs "WebRequest" or * has_cs "CHROME" '
+                       "| project FileName", ["FileName:string"], [("cmd.exe",), ("powershell.exe",)]),
     # --- evaluate
     ("bag-unpack", 'datatable(Id:long, Bag:dynamic)[1, dynamic({"b": 2, "a": "x"}), 2, dynamic({"c": true})] '
                    "| evaluate bag_unpack(Bag)",

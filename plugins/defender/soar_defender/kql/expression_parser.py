@@ -205,6 +205,9 @@ class ExpressionParser:
 
     def primary(self):
         tok = self.next()
+        if tok.is_op("*") and self.peek().is_word("has", "has_cs"):  # where * has "term": any column
+            sensitive = self.next().value == "has_cs"
+            return s.Call("\0search", (self.unary(), s.Literal(sensitive, "bool", tok.pos)), tok.pos)
         if self.search_mode and tok.is_op("*"):
             return s.Literal(True, "bool", tok.pos)
         if tok.kind in ("int", "real", "timespan", "string"):

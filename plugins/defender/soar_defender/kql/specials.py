@@ -177,8 +177,11 @@ def _tabular_only(node: s.Call, scope: Scope) -> Compiled:
 
 
 def _search_term(node: s.Call, scope: Scope) -> Compiled:
-    """``search "term"``: some string or dynamic column of the row has the term."""
-    term, case_sensitive = node.args[0].value, node.args[1].value
+    """``search "term"`` and ``where * has "term"``: some string or dynamic column has the term."""
+    compiled = compile_expr(node.args[0], scope)
+    if not compiled.const:
+        raise scope.error(node.pos, "the term of '* has' must be a constant string")
+    term, case_sensitive = ops.to_kql_string(compiled.value), node.args[1].value
     search = ops.has_pattern(term, case_sensitive).search if term else None
     names = [n for n, t in scope.columns.items() if t in ("string", "dynamic") and n != "$table"]
 
