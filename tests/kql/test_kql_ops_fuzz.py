@@ -33,6 +33,8 @@ TOKENS = [
     "base64_decode_tostring(", "url_decode(", "replace_regex(", "trim(", "countof(", "prev(", "next(",
     "row_number()", "row_cumsum(", "ingestion_time()", "column_ifexists(", "pack_all()", "range(", "repeat(",
     "arg_max(", "take_any(", "any(", "makeset(", "count(", "dcountif(", "percentiles(", "make_bag(",
+    "make-series", "default", "top-nested", "of", "others", "series_decompose_anomalies(", "series_stats(",
+    "series_fit_line(", "search", "*", "has", "(a, b) =", "with others =",
     '"a"', "'b'", '@"c:\\x"', "```m```", 'h"s"', "1", "-1", "0", "2.5", "1d", "1tick", "datetime(2026-01-01)",
     'dynamic(["a", 1])', 'dynamic({"k": [1]})', "true", "null", "int(null)",
     "\n", "//", "$left", "$right", "$table", "#", "!", "~",

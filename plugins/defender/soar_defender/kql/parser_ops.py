@@ -181,7 +181,11 @@ class OperatorParser(ExpressionParser):
             self.next()
             self.expect_word("range", "after 'in' in 'make-series'")
             self.expect_op("(", "after 'range'")
-            start, end, step = self.comma_list(self.expression)[:3] + [None] * 0
+            start = self.expression()
+            self.expect_op(",", "in range(start, stop, step)")
+            end = self.expression()
+            self.expect_op(",", "in range(start, stop, step)")
+            step = self.expression()
             self.expect_op(")", "to close range(...)")
         else:
             if self.peek().is_word("from"):
