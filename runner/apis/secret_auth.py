@@ -48,6 +48,25 @@ def secret_reference(config: Any, tenant: str | None, spec: ApiSpec) -> tuple[st
              f".credentials.{api}` (one tenant); any secret reference works (env:, file:, keyring:, keyvault:)")
 
 
+class _MaskSecrets(logging.Filter):
+    """On httpx's logger: its request line carries the whole URL, so an API key sent as a query
+    parameter would be in it. Known secret values are masked in the record before any handler
+    sees it (a filter runs only for records the logger's level lets through)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        clean = secrets.redact(text)
+        if clean != text:
+            record.msg, record.args = clean, ()
+        return True
+
+
+def _mask_httpx_log() -> None:
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _MaskSecrets) for f in logger.filters):
+        logger.addFilter(_MaskSecrets())
+
+
 class SecretCredential:
     """What a request to a :class:`SecretAuth` API carries, for one (tenant, api).
 
@@ -65,6 +84,8 @@ class SecretCredential:
         if auth.scheme == "api_key":
             self.header_name = None if auth.query else auth.header
             self.query_name = auth.query
+            if auth.query:
+                _mask_httpx_log()
         else:
             self.header_name, self.query_name = "Authorization", None
         self._value: str | None = None
