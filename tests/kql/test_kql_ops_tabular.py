@@ -70,6 +70,8 @@ CASES = [
     ("union-outer-fills-nulls", 'DeviceInfo | where DeviceId == "d4" | union (Extra | where Name == "a") '
                                 "| project DeviceId, Name",
      ["DeviceId:string", "Name:string"], [("d4", ""), ("", "a")]),
+    ("union-isfuzzy-skips-missing-tables", "union isfuzzy=true DeviceInfo, NoSuchTable | count",
+     ["Count:long"], [(4,)]),
     ("union-same-name-two-types", "union (print x = 1), (print x = 'a') | getschema | project ColumnName",
      ["ColumnName:string"], [("x_long",), ("x_string",)]),
     # --- sources

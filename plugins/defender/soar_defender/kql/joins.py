@@ -13,7 +13,7 @@ from typing import Any
 
 from . import syntax as s
 from .compiler import compile_expr
-from .errors import did_you_mean, semantic_error
+from .errors import KqlError, did_you_mean, semantic_error
 from .model import Column, Relation, hashable, null_of
 
 MAX_JOIN_ROWS = 1_000_000
@@ -164,7 +164,11 @@ def union_relations(ev, node: s.UnionOp, env: dict, first: Relation | None = Non
                     parts.append((name, ev.source(s.TableRef(name, item.pos), env)))
             continue
         label = item.name if type(item) is s.TableRef else f"union_arg{len(parts)}"
-        parts.append((label, ev.source(item, env)))
+        try:
+            parts.append((label, ev.source(item, env)))
+        except KqlError:
+            if not (node.fuzzy and type(item) is s.TableRef):
+                raise
     types_by_name: dict[str, list[str]] = {}
     for _, rel in parts:
         for c in rel.columns:

@@ -182,7 +182,7 @@ class Parser(OperatorParser):
 
     def union_clause(self, start) -> s.UnionOp:
         """After 'union': ``[kind=inner|outer] [withsource=C] [isfuzzy=b] item, item, ...``."""
-        kind, withsource = "outer", None
+        kind, withsource, fuzzy = "outer", None, False
         while self.peek().kind == "ident" and self.peek(1).is_op("=") and \
                 self.peek().value in ("kind", "withsource", "isfuzzy", "hint.concurrency", "hint.spread"):
             key = self.next()
@@ -194,10 +194,12 @@ class Parser(OperatorParser):
                 kind = value.value
             elif key.value == "withsource":
                 withsource = value.value
+            elif key.value == "isfuzzy":
+                fuzzy = value.value is True or value.value == "true"
         while self.peek().is_word("hint") and self.peek(1).is_op("."):
             self.hints()
         items = self.comma_list(self.union_item)
-        return s.UnionOp(kind, withsource, tuple(items), start.pos)
+        return s.UnionOp(kind, withsource, tuple(items), start.pos, fuzzy)
 
     def union_item(self):
         tok = self.peek()

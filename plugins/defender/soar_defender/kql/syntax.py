@@ -156,6 +156,7 @@ class UnionOp:
     withsource: str | None
     items: tuple
     pos: Pos
+    fuzzy: bool = False  # isfuzzy=true: a table that cannot be resolved is left out
 
 
 @dataclass(frozen=True, slots=True)
