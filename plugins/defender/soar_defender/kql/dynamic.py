@@ -192,6 +192,37 @@ def _bag_remove_keys(bag: Any, keys: Any) -> dict | None:
     return {k: v for k, v in bag.items() if k not in drop}
 
 
+def _shift(direction: int, rotate: bool = False):
+    def apply(array: Any, count: Any, default: Any = None) -> list | None:
+        if not isinstance(array, list) or not isinstance(count, int):
+            return None
+        n = len(array)
+        if rotate:
+            k = (count * direction) % n if n else 0
+            return array[-k:] + array[:-k] if k else list(array)
+        k = count * direction
+        if k >= 0:
+            return ([default] * min(k, n) + array)[:n]
+        return (array[-k:] + [default] * min(-k, n))[:n]
+    return apply
+
+
+def _array_split(array: Any, indices: Any) -> list | None:
+    if not isinstance(array, list):
+        return None
+    points = indices if isinstance(indices, list) else [indices]
+    if not all(isinstance(p, int) and not isinstance(p, bool) for p in points):
+        return None
+    n = len(array)
+    cuts = sorted({min(max(p + n if p < 0 else p, 0), n) for p in points})
+    out, last = [], 0
+    for c in cuts:
+        out.append(array[last:c])
+        last = c
+    out.append(array[last:])
+    return out
+
+
 def _array_length(v: Any) -> int | None:
     return len(v) if isinstance(v, list) else None
 
@@ -235,6 +266,11 @@ FUNCTIONS = [
                         (b[i] if isinstance(b, list) and i < len(b) else b) for i, x in enumerate(c)]
        if isinstance(c, list) else None),
     _F("zip", 2, 64, _ARRAYS, _zip),
+    _F("array_shift_left", 2, 3, rule("dynamic", DYNAMIC, INTEGER, ANY), _shift(-1)),
+    _F("array_shift_right", 2, 3, rule("dynamic", DYNAMIC, INTEGER, ANY), _shift(1)),
+    _F("array_rotate_left", 2, 2, rule("dynamic", DYNAMIC, INTEGER), _shift(-1, rotate=True)),
+    _F("array_rotate_right", 2, 2, rule("dynamic", DYNAMIC, INTEGER), _shift(1, rotate=True)),
+    _F("array_split", 2, 2, rule("dynamic", DYNAMIC, ANY), _array_split),
     _F("range", 2, 3, rule("dynamic"), _range),
     _F("repeat", 2, 2, rule("dynamic", ANY, INTEGER), _repeat),
     _F("jaccard_index", 2, 2, rule("real", DYNAMIC), _jaccard),

@@ -225,6 +225,78 @@ def _from_codepoints(*values: Any) -> str:
         return ""
 
 
+def _parse_csv(v: Any) -> list:
+    """One CSV record → its fields (quotes group, "" is a quote); only the first record counts."""
+    text = to_kql_string(v)
+    fields, current, quoted, i = [], [], False, 0
+    while i < len(text):
+        ch = text[i]
+        if quoted:
+            if ch == '"' and text[i + 1:i + 2] == '"':
+                current.append('"')
+                i += 1
+            elif ch == '"':
+                quoted = False
+            else:
+                current.append(ch)
+        elif ch == '"':
+            quoted = True
+        elif ch == ",":
+            fields.append("".join(current))
+            current = []
+        elif ch in "\r\n":
+            break
+        else:
+            current.append(ch)
+        i += 1
+    fields.append("".join(current))
+    return fields
+
+
+def _format_bytes(size: Any, precision: Any = 0, unit: Any = None) -> str:
+    if not isinstance(size, (int, float)) or isinstance(size, bool):
+        return ""
+    units = ["Bytes", "KB", "MB", "GB", "TB", "PB"]
+    index = units.index(unit) if unit in units else 0
+    value = float(size)
+    if unit is None:
+        while abs(value) >= 1024 and index < len(units) - 1:
+            value /= 1024
+            index += 1
+    else:
+        value = value / 1024 ** index
+    digits = precision if isinstance(precision, int) and precision >= 0 else 0
+    text = f"{value:.{digits}f}"
+    return f"{text} {units[index]}"
+
+
+def _indexof_regex(s: Any, pattern: Any, start: Any = 0, length: Any = -1, occurrence: Any = 1) -> int | None:
+    text = to_kql_string(s)
+    try:
+        regex = compile_regex(to_kql_string(pattern))
+    except ValueError:
+        return None
+    if not all(isinstance(v, int) for v in (start, length, occurrence)) or occurrence < 1 or start < 0:
+        return None
+    end = len(text) if length == -1 else min(len(text), start + length)
+    for count, m in enumerate(regex.finditer(text, start, end), start=1):
+        if count == occurrence:
+            return m.start()
+    return -1
+
+
+def _has_any_index(s: Any, values: Any) -> int | None:
+    if not isinstance(values, list):
+        return None
+    from .operators import has_pattern
+    text = to_kql_string(s)
+    for i, v in enumerate(values):
+        term = to_kql_string(v)
+        if term and has_pattern(term, False).search(text):
+            return i
+    return -1
+
+
 def _strcmp(a: Any, b: Any) -> int:
     x, y = to_kql_string(a), to_kql_string(b)
     return (x > y) - (x < y)
@@ -283,6 +355,10 @@ FUNCTIONS = [
     _F("to_utf8", 1, 1, rule("dynamic"), lambda v: [ord(c) for c in to_kql_string(v)]),
     _F("unicode_codepoints_to_string", 1, 64, rule("string"), _from_codepoints),
     _F("make_string", 1, 64, rule("string"), _from_codepoints),
+    _F("parse_csv", 1, 1, rule("dynamic", STR), _parse_csv),
+    _F("format_bytes", 1, 3, rule("string", ANY, INTEGER, STR), _format_bytes),
+    _F("indexof_regex", 2, 5, rule("long", ANY, STR, INTEGER), _indexof_regex),
+    _F("has_any_index", 2, 2, rule("long", ANY, DYNAMIC), _has_any_index),
     _F("isascii", 1, 1, rule("bool"), lambda v: to_kql_string(v).isascii()),
     _F("isutf8", 1, 1, rule("bool"), lambda v: True),
 ]
