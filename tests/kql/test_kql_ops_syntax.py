@@ -84,6 +84,10 @@ CASES = [
                                          "| project DeviceId)) | project DeviceName",
      ["DeviceName:string"], [("pc1.contoso.com",)]),
     ("in-string-on-number", f'{P} | where FileSize in ("450000", "x") | count', ["Count:long"], [(3,)]),
+    ("make-set-of-arrays", "datatable(Val:int, Arr1:dynamic)[1, dynamic(['A1', 'A2', 'A3']), 5, dynamic(['A2', 'C1']), "
+                           "7, dynamic(['C2', 'A3']), 5, dynamic(['C2', 'A1'])] "
+                           "| summarize Val_set = make_set(Val), Arr1_set = make_set(Arr1), n = array_length(make_list(Arr1))",
+     ["Val_set:dynamic", "Arr1_set:dynamic", "n:long"], [([1, 5, 7], ["A1", "A2", "A3", "C1", "C2"], 4)]),
     ("count-of-a-column", f"{P} | summarize count(AccountName) by AccountName | order by AccountName asc",
      ["AccountName:string", "count_AccountName:long"], [("alice", 3), ("bob", 2), ("carol", 3)]),
 ]

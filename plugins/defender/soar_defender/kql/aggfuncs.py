@@ -54,6 +54,10 @@ def _distinct(values: list, limit: int) -> list:
     return out
 
 
+def _flat(values: list) -> list:
+    return [x for v in values for x in (v if isinstance(v, list) else (v,)) if x is not None]
+
+
 def _extreme(values: list, pick: Callable) -> Any:
     try:
         return pick(values) if values else None
@@ -173,8 +177,8 @@ def compile_aggregate(call: s.Call, scope: Scope, by_names: set[str]) -> tuple[l
         conditional = name.endswith("_if")
         pick = where(1) if conditional else (lambda rows: rows)
         n = limit(2 if conditional else 1)
-        if "set" in name:
-            return one("dynamic", lambda rows: _distinct(_values(f, pick(rows)), n))
+        if "set" in name:  # an array's elements join the set one by one, as documented for make_set
+            return one("dynamic", lambda rows: _distinct(_flat(_values(f, pick(rows))), n))
         return one("dynamic", lambda rows: _values(f, pick(rows))[:n])
     if name == "make_list_with_nulls":
         return one("dynamic", lambda rows: [f(r) for r in rows])
