@@ -59,6 +59,12 @@ def test_every_real_plugin_is_known(tables, name):
     _assert_not_misleading(_outcome(tables, f"{P} | evaluate {name}()"), name)
 
 
+def test_a_plugin_called_as_a_function_says_how_to_call_it(tables):
+    err = _outcome(tables, f"{P} | extend x = bag_unpack(FileName)")
+    assert err.code == "SemanticError" and "'| evaluate bag_unpack(...)'" in err.message, err.message
+    assert "Unknown function" not in err.message
+
+
 def test_an_implemented_function_misused_is_an_argument_error_not_unknown(tables):
     err = _outcome(tables, f'{P} | where datetime_diff("day", FileName, Timestamp) > 1')
     assert err.code == "SemanticError" and "argument 2 of datetime_diff() must be a datetime" in err.message

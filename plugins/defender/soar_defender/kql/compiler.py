@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 from . import operators as ops
 from . import syntax as s
-from .catalog import SCALAR_FUNCTIONS, is_real_function
+from .catalog import PLUGINS, SCALAR_FUNCTIONS, is_real_function
 from .dynamic import parse_json
 from .errors import KqlError, did_you_mean, not_supported, semantic_error
 from .functions import AGGREGATE_NAMES, FUNCTIONS
@@ -242,6 +242,9 @@ def _call(node: s.Call, scope: Scope) -> Compiled:
     if function is None:
         if is_real_function(name):
             raise not_supported(f"{name}()", node.pos, operator=scope.operator, name=name)
+        if name in PLUGINS:
+            raise scope.error(node.pos, f"'{name}' is a plugin: call it as a step, '| evaluate {name}(...)'",
+                              name=name)
         known = list(FUNCTIONS) + list(SCALAR_FUNCTIONS) + list(AGGREGATE_NAMES) + ["ago", "now"] + \
             [k for k, v in scope.bindings.items() if isinstance(v, UserFunction)]
         raise scope.error(node.pos, f"Unknown function: '{name}'", hint=did_you_mean(name, known), name=name)
