@@ -93,7 +93,7 @@ def test_replay_refuses_a_directory_without_recordings(tmp_path):
 
 def test_shipped_and_packaged_triage_playbooks_match_the_replayed_one():
     # the demo runs the packaged copy: the replayed file is the one users get
-    assert (ROOT / "runner" / "playbooks" / TRIAGE.name).read_text() == TRIAGE.read_text()
+    assert (ROOT / "plugins" / "defender" / "soar_defender" / "playbooks" / TRIAGE.name).read_text() == TRIAGE.read_text()
 
 
 def test_soar_replay_fixture_runs_an_action_against_recordings(soar_replay):
