@@ -16,12 +16,13 @@ This module imports nothing heavy (the simulated Entra ID and :mod:`runner.confi
 from __future__ import annotations
 
 import re
+from typing import Iterable, Mapping
 
 from runner.apis.registry import Registry, registered, spec_for
 from runner.apis.spec import ApiSpec, EntraResource
 from runner.errors import ConfigError
 
-__all__ = ["DEFAULT", "accepted_audiences", "entra_resource", "resource_api", "resource_for", "resource_names"]
+__all__ = ["DEFAULT", "ResourceIndex", "accepted_audiences", "entra_resource", "resource_api", "resource_for", "resource_names"]
 
 DEFAULT = "default"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -96,21 +97,40 @@ def _normal(text: str) -> str:
     return text.rstrip("/").lower()
 
 
+def _names(auth: EntraResource) -> Iterable[str]:
+    """Every way a token request or an ``aud`` names ``auth``'s resource app."""
+    yield auth.app_id
+    yield from auth.identifier_uris
+    yield from auth.resources.values()
+    for form in auth.resource_forms.values():
+        yield from form.values()
+
+
+class ResourceIndex:
+    """API name ↔ Entra ID resource app, for a set of APIs: which API a resource URI, scope or
+    app id names (looked up in a dict: the simulated APIs ask on every request)."""
+
+    def __init__(self, resources: Mapping[str, EntraResource]) -> None:
+        self.resources = dict(resources)
+        self._index: dict[str, str] = {}
+        for name, auth in self.resources.items():
+            for uri in _names(auth):
+                self._index.setdefault(_normal(uri), name)
+
+    @classmethod
+    def of(cls, registry: Mapping[str, ApiSpec]) -> "ResourceIndex":
+        return cls({name: spec.auth for name, spec in registry.items() if isinstance(spec.auth, EntraResource)})
+
+    def api_for(self, resource: str) -> str | None:
+        """The API ``resource`` names — its name, an identifier URI, a resource of any cloud, a
+        resource form, a ``<uri>/.default`` scope (any case, trailing ``/`` ignored) or the
+        resource app's id — or ``None``."""
+        if resource in self.resources:
+            return resource
+        return self._index.get(_normal(resource)) if resource.strip() else None
+
+
 def resource_api(resource: str, registry: Registry | None = None) -> str | None:
-    """The registered API whose Entra ID resource app ``resource`` names — an identifier URI, a
-    resource of any cloud, a resource form, a ``<uri>/.default`` scope or the app id — or ``None``.
-    (The simulated Entra ID uses it to mint a token for any registered API.)"""
-    text = _normal(resource)
-    if not text:
-        return None
-    for name, spec in registered(registry).items():
-        auth = spec.auth
-        if not isinstance(auth, EntraResource):
-            continue
-        if text == auth.app_id.lower():
-            return name
-        uris = [*auth.identifier_uris, *auth.resources.values(),
-                *(uri for form in auth.resource_forms.values() for uri in form.values())]
-        if any(text == _normal(uri) for uri in uris):
-            return name
-    return None
+    """The registered API whose Entra ID resource app ``resource`` names (see
+    :meth:`ResourceIndex.api_for`), or ``None``."""
+    return ResourceIndex.of(registered(registry)).api_for(resource)

@@ -9,9 +9,10 @@ an API of that name.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from runner.apis.spec import ApiSpec, EntraResource
+from runner.auth.resources import ResourceIndex
 
 __all__ = ["KEYVAULT", "ResourceDirectory"]
 
@@ -26,29 +27,19 @@ KEYVAULT = EntraResource(
 CORE_RESOURCES: dict[str, EntraResource] = {"keyvault": KEYVAULT}
 
 
-def _key(text: str) -> str:
-    return text.strip().removesuffix("/.default").rstrip("/").lower()
-
-
 class ResourceDirectory:
     """API name ↔ resource app, for the APIs of a registry (plus the core's Key Vault)."""
 
     def __init__(self, apis: Mapping[str, ApiSpec]) -> None:
-        self.resources: dict[str, EntraResource] = {
-            name: spec.auth for name, spec in apis.items() if isinstance(spec.auth, EntraResource)}
+        resources = {name: spec.auth for name, spec in apis.items() if isinstance(spec.auth, EntraResource)}
         for name, resource in CORE_RESOURCES.items():
-            self.resources.setdefault(name, resource)
-        self._index: dict[str, str] = {}
-        for name, resource in self.resources.items():
-            for uri in _uris(resource):
-                self._index.setdefault(_key(uri), name)
+            resources.setdefault(name, resource)
+        self._index = ResourceIndex(resources)
+        self.resources: dict[str, EntraResource] = self._index.resources
 
     def api_for(self, resource: str) -> str | None:
-        """The API a resource names: an API name, a resource or identifier URI (a v2 scope's
-        ``/.default`` and a trailing ``/`` ignored, any case) or the resource app's id."""
-        if resource in self.resources:
-            return resource
-        return self._index.get(_key(resource))
+        """The API a resource names (:meth:`runner.auth.resources.ResourceIndex.api_for`)."""
+        return self._index.api_for(resource)
 
     def audience(self, api: str, cloud: str) -> str:
         """The ``aud`` of a token requested for ``api`` by its default resource in ``cloud``."""
@@ -61,11 +52,3 @@ class ResourceDirectory:
         """The claim that carries the application permissions granted on ``api``."""
         resource = self.resources.get(api)
         return resource.roles_claim if resource is not None else "roles"
-
-
-def _uris(resource: EntraResource) -> Iterable[str]:
-    yield resource.app_id
-    yield from resource.resources.values()
-    yield from resource.identifier_uris
-    for form in resource.resource_forms.values():
-        yield from form.values()
