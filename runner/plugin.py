@@ -19,7 +19,12 @@ What is here:
   (a secret scheme's resolver raises the latter), and the whole :mod:`errors` module;
 - id types for inputs — :func:`id_type` (text ids matching a pattern) and :func:`number_id`
   (integer ids), and the :mod:`ids` module they come from (``ids.Guid``, ``ids.check``);
-- helpers — :mod:`odata` (typed ``$filter`` literals);
+- helpers — :mod:`odata` (typed ``$filter`` literals); :func:`choose_api` and
+  :func:`tenant_preference` (which of several APIs serves a tenant: the step's choice, the
+  tenant's ``apis.<key>`` in soar.yaml, else the first — the one rule actions, polling and
+  pre-flight checks share); :func:`warn` (a step warning, e.g. from a filter that dropped items
+  it could not use); :func:`parse_duration` (``30s``, ``5m``, ``1h``...); :class:`Location`
+  (where an error happened: file, line, step, tenant);
 - :mod:`testing` — the pytest fixtures (``soar_cloud``, ``soar_runner``, ``soar_action``...,
   registered by soar-runner's ``pytest11`` entry point, so a test only names them) and the
   classes behind them (``SoarRunner``, ``RunOutcome``).
@@ -51,6 +56,8 @@ __all__ = [
     "RateLimited", "SecretError", "SoarError", "StepError", "TransientApiError", "UnservedHostError",
     # id types for inputs
     "id_type", "number_id",
+    # helpers
+    "Location", "choose_api", "parse_duration", "tenant_preference", "warn",
     # helper modules
     "errors", "ids", "odata", "testing",
 ]
@@ -73,6 +80,8 @@ _WHERE = {
     "SimService": "runner.sim.services",
     **{name: "runner.errors" for name in _ERRORS},
     "id_type": "runner.ids", "number_id": "runner.ids",
+    "Location": "runner.errors", "choose_api": "runner.apis.choice", "tenant_preference": "runner.apis.choice",
+    "parse_duration": "runner.durations", "warn": "runner.notes",
 }
 # modules exported whole (lazy_exports exports a module only when it is the package's own child)
 _MODULES = {"errors": "runner.errors", "ids": "runner.ids", "odata": "runner.odata", "testing": "runner.testing"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner import hookimpl
+from runner.plugin import hookimpl
 
 from soar_defender import alerts, entra, hunting, incidents, indicators, machine_actions, machines
 

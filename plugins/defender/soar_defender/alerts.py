@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, RootModel, field_validator
 
-from runner import Action, errors, odata
+from runner.plugin import Action, errors, odata
 
 from soar_defender.common import ALERT_READ, ALERT_WRITE, RAW_FILTER, Inputs, Loose, iso_time, mde, update_applied
 from soar_defender.ids import AlertId, IncidentId, MachineId

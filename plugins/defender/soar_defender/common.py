@@ -1,8 +1,7 @@
 """What every Defender action shares: the API client for the step's tenant, role sets, helpers.
 
-Only the public API of soar-runner is used (``runner.Action``, ``runner.errors``...). The
-API client factory is ``ctx.services.apis`` (built by the CLI); when an embedding program did
-not set one, the runner's own factory is made on first use.
+Only soar-runner's plugin surface (:mod:`runner.plugin`) is used; the API clients come from
+``ctx.api(name, roles)`` for the APIs this plugin registers (:mod:`soar_defender.apis`).
 """
 
 from __future__ import annotations
@@ -11,9 +10,8 @@ from typing import Any, Mapping
 
 from pydantic import BaseModel, ConfigDict
 
-from runner import errors, odata
-from runner.apis import choice
-from runner.errors import Location
+from runner.plugin import Location, errors, odata
+from runner.plugin import tenant_preference as plugin_tenant_preference
 
 # The `filter` inputs: author text, joined as is (runner.odata.raw); a value from a trigger pasted
 # into it could widen the query, so the description says where such values go instead.
@@ -48,15 +46,6 @@ class Loose(BaseModel):
     model_config = ConfigDict(extra="allow", defer_build=True)
 
 
-def apis(ctx: Any) -> Any:
-    services = ctx.services
-    if getattr(services, "apis", None) is None:
-        from runner.apis import ApiClients  # the runner's factory; the CLI normally sets it
-
-        return ApiClients.for_services(services)
-    return services.apis
-
-
 def tenant_of(ctx: Any) -> Any:
     if ctx.tenant is None:
         raise errors.ConfigError("this action acts on a tenant, but the step runs on none",
@@ -66,7 +55,8 @@ def tenant_of(ctx: Any) -> Any:
 
 def client(ctx: Any, api: str, roles: tuple[str, ...] = (), quota: str | None = None) -> Any:
     """An API client for ``api`` on the step's tenant, asking for a token with one of ``roles``."""
-    return apis(ctx).client(tenant_of(ctx), api, roles, quota=quota)
+    tenant_of(ctx)
+    return ctx.api(api, roles, quota=quota)
 
 
 def mde(ctx: Any, roles: tuple[str, ...] = (), quota: str = "mde") -> Any:
@@ -79,8 +69,8 @@ def is_not_found(err: BaseException) -> bool:
 
 def tenant_preference(ctx: Any, key: str) -> str | None:
     """The tenant's ``apis.<key>`` preference from soar.yaml, if any (the runner's one reading
-    of it, :func:`runner.apis.choice.tenant_preference`)."""
-    return choice.tenant_preference(ctx.services.config, ctx.tenant.name if ctx.tenant is not None else None, key)
+    of it, :func:`runner.plugin.tenant_preference`)."""
+    return plugin_tenant_preference(ctx.services.config, ctx.tenant.name if ctx.tenant is not None else None, key)
 
 
 async def choose_api(ctx: Any, wanted: str, *, preference: str, roles: Mapping[str, tuple[str, ...]],

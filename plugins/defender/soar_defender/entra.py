@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from runner import Action, Secret
+from runner.plugin import Action, Secret
 
 from soar_defender.common import Inputs, Loose, tenant_of
 

@@ -54,7 +54,7 @@ def f_devices(value: Any) -> list:
                 elif key not in seen:
                     seen[key] = dev
     if dropped:
-        from runner.notes import warn
+        from runner.plugin import warn
 
         fields = "'deviceId' (XDR 'mdatpDeviceId', Graph 'mdeDeviceId', MDE 'id')"
         warn(f"devices: no device has {fields}: {dropped} device(s) dropped, none left to act on" if not seen

@@ -34,8 +34,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from runner import Action, errors
-from runner.errors import Location
+from runner.plugin import Action, errors
+from runner.plugin import Location
 
 from soar_defender.common import Inputs, Loose, choose_api, client, tenant_of
 
@@ -135,7 +135,7 @@ def lookback(text: str | None) -> tuple[str, float] | None:
         w, d, h, mi, s = (float(g) if g else 0.0 for g in m.groups())
         seconds = w * 604800 + d * 86400 + h * 3600 + mi * 60 + s
         return text.upper(), seconds
-    from runner.durations import parse_duration
+    from runner.plugin import parse_duration
 
     try:
         seconds = parse_duration(text)

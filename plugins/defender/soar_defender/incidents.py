@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, RootModel, field_validator
 
-from runner import Action, errors, odata
+from runner.plugin import Action, errors, odata
 
 from soar_defender.alerts import from_graph_alert
 from soar_defender.common import INCIDENT_READ, INCIDENT_WRITE, RAW_FILTER, Inputs, Loose, choose_api, client, \

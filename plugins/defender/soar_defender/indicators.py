@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, RootModel, model_validator
 
-from runner import Action, errors, odata
+from runner.plugin import Action, errors, odata
 
 from soar_defender.common import TI_READ, TI_WRITE, Inputs, Loose, is_not_found, mde
 from soar_defender.ids import IndicatorId

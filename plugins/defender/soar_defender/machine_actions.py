@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable, Literal
 
 from pydantic import ConfigDict, Field, RootModel, field_validator
 
-from runner import Action, errors, odata
+from runner.plugin import Action, errors, odata
 
 from soar_defender.common import MACHINE_READ, Inputs, Loose, mde
 from soar_defender.ids import MachineActionId, MachineId

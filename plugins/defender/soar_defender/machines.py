@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, RootModel, field_validator, model_validator
 
-from runner import Action, errors, odata
+from runner.plugin import Action, errors, odata
 
 from soar_defender.common import MACHINE_READ, RAW_FILTER, Inputs, Loose, is_not_found, mde
 from soar_defender.ids import ComputerName, MachineId, check
