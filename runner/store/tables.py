@@ -14,8 +14,9 @@ Conventions that hold for every table:
 - ``item`` is ``-1`` for a step that is not a foreach item, so it can be part of a unique key
   (NULLs are never equal in SQL).
 
-``schema_version`` holds one row (``id = 1``). Version 2 is this file; :mod:`runner.store.migrate`
-brings an older store up to it (:data:`ADDED` lists what each version added).
+``schema_version`` holds one row (``id = 1``). Version 3 is this file; :mod:`runner.store.migrate`
+brings an older store up to it (:data:`ADDED` lists the columns each version added,
+:data:`CREATED` the tables).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 NO_ITEM = -1  # `item` of a step that is not a foreach item
 
 UTC = timezone.utc
@@ -228,6 +229,27 @@ approvals = Table(
 ADDED: dict[int, dict[str, tuple[str, ...]]] = {
     2: {"runs": ("origin", "rerun_of", "cancel_requested_at", "cancel_requested_by"),
         "approvals": ("tenant", "playbook", "step_name", "plan")},
+}
+
+# version 3: the token cache shared by every process on this store (runner.auth.dbcache): one
+# row per (app, tenant, scope or resource); the token is Fernet-encrypted, only its times are clear
+token_cache = Table(
+    "token_cache",
+    metadata,
+    Column("key", String, primary_key=True),  # "<client id> <tenant id> <scope or resource>"
+    Column("client_id", String, nullable=False),
+    Column("tenant_id", String, nullable=False),
+    Column("target", String, nullable=False),
+    Column("token", Text, nullable=False),  # Fernet token of {"key", "access_token"}
+    Column("issued_at", BigInteger),  # seconds since the epoch
+    Column("expires_on", BigInteger, nullable=False),
+    Column("fetched_by", String),  # host:pid of the process that asked Entra ID
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The tables each schema version added (runner.store.migrate creates them in an older store).
+CREATED: dict[int, tuple[str, ...]] = {
+    3: ("token_cache",),
 }
 
 # ---- polling triggers (runner.store.cursors; added without a schema version bump: the

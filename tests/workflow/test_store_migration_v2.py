@@ -52,7 +52,7 @@ def test_a_version_1_sqlite_store_is_upgraded_when_a_command_opens_it(soar, tmp_
     pending = soar.json("approvals", "list")
     assert {a["run_id"] for a in pending} == {V1_CONTOSO, "r-01m8xtqzhwqhqhr6zvsgzp9egt"}
     version, run_cols, approval_cols = version_and_columns(soar.store)
-    assert version == 2
+    assert version == t.SCHEMA_VERSION
     assert {"origin", "rerun_of", "cancel_requested_at", "cancel_requested_by"} <= run_cols
     assert {"tenant", "playbook", "step_name", "plan"} <= approval_cols
     shown = soar.json("runs", "show", V1_PARENT)
@@ -94,7 +94,7 @@ def test_processes_opening_a_version_1_store_at_once_upgrade_it_once(tmp_path):
     for th in threads:
         th.join()
     assert errors == []
-    assert version_and_columns(url)[0] == 2
+    assert version_and_columns(url)[0] == t.SCHEMA_VERSION
 
 
 def test_an_upgraded_sqlite_store_opens_by_the_fast_path(tmp_path, monkeypatch):
@@ -150,7 +150,7 @@ def test_a_version_1_postgres_store_is_upgraded_and_keeps_its_runs(pg_store, tmp
         th.join()
     assert errors == []
     version, run_cols, approval_cols = version_and_columns(pg_store)
-    assert version == 2 and "origin" in run_cols and "plan" in approval_cols
+    assert version == t.SCHEMA_VERSION and "origin" in run_cols and "plan" in approval_cols
     store = opened[0]
     assert store.get_run(old).inputs == {"x": 1} and store.get_run(old).origin is None
     new = store.create_run(playbook_name="new", playbook_path=None, playbook_text="name: new\n", inputs={},
