@@ -14,7 +14,7 @@ Conventions that hold for every table:
 - ``item`` is ``-1`` for a step that is not a foreach item, so it can be part of a unique key
   (NULLs are never equal in SQL).
 
-``schema_version`` holds one row (``id = 1``). Version 3 is this file; :mod:`runner.store.migrate`
+``schema_version`` holds one row (``id = 1``). Version 4 is this file; :mod:`runner.store.migrate`
 brings an older store up to it (:data:`ADDED` lists the columns each version added,
 :data:`CREATED` the tables).
 """
@@ -30,6 +30,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -41,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 NO_ITEM = -1  # `item` of a step that is not a foreach item
 
 UTC = timezone.utc
@@ -247,9 +248,33 @@ token_cache = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# version 4: API call budgets shared by every process on a PostgreSQL store
+# (runner.apis.shared_quotas, which holds their SQL): a row per (tenant, bucket), locked while a
+# call is granted, and a row per call granted in the bucket's longest window. Times are seconds
+# since the epoch on the database's clock, so processes on machines whose clocks differ agree.
+quota_buckets = Table(
+    "quota_buckets",
+    metadata,
+    Column("tenant", String, primary_key=True),
+    Column("bucket", String, primary_key=True),
+    Column("paused_until", Double, nullable=False, server_default="0"),  # a 429's Retry-After
+)
+
+quota_calls = Table(
+    "quota_calls",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("tenant", String, nullable=False),
+    Column("bucket", String, nullable=False),
+    Column("at", Double, nullable=False),  # granted; moved to when the answer came
+    Index("ix_quota_calls_bucket", "tenant", "bucket", "at"),
+    implicit_returning=False,
+)
+
 # The tables each schema version added (runner.store.migrate creates them in an older store).
 CREATED: dict[int, tuple[str, ...]] = {
     3: ("token_cache",),
+    4: ("quota_buckets", "quota_calls"),
 }
 
 # ---- polling triggers (runner.store.cursors; added without a schema version bump: the
