@@ -18,7 +18,7 @@ from typing import Any
 
 from runner import secrets
 from runner.apis.spec import ApiSpec, SecretAuth
-from runner.errors import ConfigError, Location
+from runner.errors import ConfigError, Location, SecretError
 
 log = logging.getLogger("soar.apis")
 
@@ -92,8 +92,15 @@ class SecretCredential:
         self._secret: secrets.Secret | None = None
 
     async def _resolve(self) -> secrets.Secret:
-        ref, _where = secret_reference(self.config, self.tenant, self.spec)
-        return await asyncio.to_thread(secrets.resolve, ref, f"credentials.{self.spec.name}")
+        ref, where = secret_reference(self.config, self.tenant, self.spec)
+        try:
+            return await asyncio.to_thread(secrets.resolve, ref, f"credentials.{self.spec.name}")
+        except SecretError as exc:
+            # say where the reference came from, and where else the secret may be named
+            api = self.spec.name
+            exc.hint = (f"{exc.hint}; the reference is {where}" if exc.hint else f"the reference is {where}") + \
+                (f"; or name another in soar.yaml: `credentials.{api}`" if where.startswith("the default") else "")
+            raise
 
     def _wire(self, secret: secrets.Secret) -> str:
         """The header (or query) value for ``secret``; a form that differs from the secret

@@ -418,16 +418,24 @@ class SimulatedCloud:
         from runner.config import SoarConfig
 
         token_cache = {"path": ":memory:", **token_cache}
-        return SoarConfig.model_validate({
+        document: dict[str, Any] = {
             "app": {"client_id": self.app.client_id, "client_secret": f"sim:{self.id}"},
             "tenants": {t.name: {"id": t.id, "cloud": t.cloud} for t in self.tenants.values()},
             "token_cache": token_cache,
-        })
+        }
+        credentials = {api: f"sim:{self.id}/{api}" for api in self.credentials()}
+        if credentials:
+            document["credentials"] = credentials
+        return SoarConfig.model_validate(document)
+
+    def credentials(self) -> dict[str, str]:
+        """API name → the secret its simulated service accepts (``SimService.credentials``)."""
+        return {api: value for spec in self.plugins.sim_services.values() for api, value in spec.credentials.items()}
 
     def describe(self, base_url: str) -> dict:
         """The JSON document ``soar sim serve`` prints first (includes the demo secret, by design)."""
         return {"base_url": base_url, "client_id": self.app.client_id,
-                "client_secret": self.app.secret.reveal(),
+                "client_secret": self.app.secret.reveal(), "credentials": self.credentials(),
                 "tenants": [{"name": t.name, "tenant_id": t.id, "cloud": t.cloud} for t in self.tenants.values()]}
 
 
@@ -452,9 +460,17 @@ def _service_options(registered: Mapping[str, Any], services: Mapping[str, Any] 
 
 
 def resolve_sim_secret(rest: str) -> str:
-    """The demo app's secret of the simulated cloud ``rest`` (``sim:<id>`` references)."""
-    cloud = _CLOUDS.get(rest)
+    """``sim:<id>``: the demo app's secret of the simulated cloud ``<id>``; ``sim:<id>/<api>``:
+    the credential its simulated services accept for ``<api>``."""
+    cloud_id, _, api = rest.partition("/")
+    cloud = _CLOUDS.get(cloud_id)
     if cloud is None:
         raise SecretError(f"secret reference 'sim:{rest}' names no simulated cloud in this process",
                           hint="`sim:` references only work with --simulate")
-    return cloud.app.secret.reveal()
+    if not api:
+        return cloud.app.secret.reveal()
+    value = cloud.credentials().get(api)
+    if value is None:
+        raise SecretError(f"secret reference 'sim:{rest}': no simulated service offers a credential for API '{api}'",
+                          hint="a simulated service declares one with SimService(credentials={api: ...})")
+    return value

@@ -30,6 +30,10 @@ class SimService:
     a callable ``httpx.Request -> httpx.Response`` or has such a ``handle`` method; it may check
     bearer tokens with ``cloud.verify_bearer(...)``.
     ``roles``: API name → the application roles simulated tenants grant the demo app on it.
+    ``credentials``: API name → the secret this service accepts for an API that takes one
+    (:class:`~runner.apis.spec.SecretAuth`). Under ``--simulate`` and in the testing kit the
+    simulated cloud's config names it (``credentials.<api>: sim:<cloud>/<api>``), so such an API
+    works offline with nothing to set. Fake values only: ``soar sim serve`` prints them.
     ``demo``: a playbook file (an absolute path, e.g. shipped as package data) that ``soar demo``
     runs against the simulated cloud; the built service may then offer ``summary(tenant)``,
     returning ``[(key, label, value), ...]`` — what the service itself saw the run do in that
@@ -41,4 +45,5 @@ class SimService:
     hosts: tuple[str, ...]
     build: Callable[["SimulatedCloud", Mapping[str, Any]], Any]
     roles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    credentials: Mapping[str, str] = field(default_factory=dict)
     demo: str | None = None

@@ -175,4 +175,4 @@ class AcmeSim:
         return httpx.Response(201, json=block)
 
 
-ACME_SIM = SimService(name="acme", hosts=(HOST, FEEDS_HOST), build=AcmeSim)
+ACME_SIM = SimService(name="acme", hosts=(HOST, FEEDS_HOST), build=AcmeSim, credentials={"acme": DEMO_KEY})

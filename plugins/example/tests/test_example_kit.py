@@ -8,6 +8,7 @@ import pytest
 from pydantic import BaseModel
 
 from runner.plugin import Action, AuthError, UnservedHostError, hookimpl
+from soar_example.sim import DEMO_KEY
 
 
 def test_action_alone(soar_action):
@@ -15,7 +16,7 @@ def test_action_alone(soar_action):
     assert out == {"address": "10.1.2.3", "version": 4, "private": True, "reserved": False, "verdict": "internal"}
 
 
-def test_lookup_goes_to_the_simulated_acme_with_the_key(soar_action, soar_cloud, acme_key):
+def test_lookup_goes_to_the_simulated_acme_with_the_key(soar_action, soar_cloud):
     out = soar_action("acme.lookup_indicator", tenant="contoso", indicator="update-check.badcdn.example")
     assert (out["verdict"], out["score"], out["type"]) == ("malicious", 88, "domain")
     unknown = soar_action("acme.lookup_indicator", tenant="contoso", indicator="http://x.example/a?b=1")
@@ -25,7 +26,7 @@ def test_lookup_goes_to_the_simulated_acme_with_the_key(soar_action, soar_cloud,
     # the URL went into the path as one segment, whatever characters it holds
     assert [r["path"] for r in seen] == ["/v2/indicators/update-check.badcdn.example",
                                          "/v2/indicators/http://x.example/a?b=1"]
-    assert {r["api_key"] for r in seen} == {acme_key}
+    assert {r["api_key"] for r in seen} == {DEMO_KEY}
 
 
 @pytest.mark.soar_cloud(acme={"api_keys": ["a-key-nobody-has"]})

@@ -109,11 +109,25 @@ def test_simulated_run_through_the_cli(tmp_path):
                        "blocked": ["198.51.100.7"]}
 
 
-def test_a_simulated_run_without_the_key_says_where_to_set_it(tmp_path, monkeypatch):
-    monkeypatch.delenv("ACME_API_KEY")
+def test_a_simulated_run_needs_no_key_from_the_user(tmp_path, monkeypatch):
+    """Under --simulate the simulated cloud's config names the credential the simulated ACME
+    accepts (SimService.credentials), so nothing needs setting; the real key is never asked for."""
+    monkeypatch.delenv("ACME_API_KEY", raising=False)
     result = soar(tmp_path, "run", str(PLAYBOOKS / "acme-triage.yaml"), "--simulate", "--json")
+    assert result.exit_code == 0, result.output
+
+
+def test_without_simulation_a_missing_key_says_where_to_set_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("ACME_API_KEY", raising=False)
+    (tmp_path / "soar.yaml").write_text(
+        "app: {client_id: 00000000-0000-0000-0000-000000000001, client_secret: env:NO_SUCH_SECRET}\n"
+        "tenants: {contoso: {id: 11111111-1111-1111-1111-111111111111}}\n")
+    from runner.cli import main
+
+    result = CliRunner().invoke(main, ["--store", f"sqlite:///{tmp_path}/s.db", "--config", str(tmp_path / "soar.yaml"),
+                                       "run", str(PLAYBOOKS / "acme-triage.yaml"), "--tenant", "contoso", "--json"])
     assert result.exit_code != 0
-    assert "ACME_API_KEY" in result.output
+    assert "ACME_API_KEY" in result.output and "credentials.acme" in result.output
 
 
 def test_the_alert_playbook_as_a_poll_would_start_it(soar_runner):
