@@ -12,7 +12,7 @@ Example (every key is described in ``docs/auth.md``)::
     tenants:
       contoso: {id: 0b9d2f3e-..., cloud: commercial, region: eu, apis: {incidents: xdr, hunting: auto},
                 credentials: {acme: keyvault:https://vault.example/secrets/acme-contoso}}
-    token_cache: {path: .soar/token-cache.json, refresh_before: 5m}
+    token_cache: {path: .soar/token-cache.json, refresh_before: 5m}   # or {backend: database, key: env:...}
 
 API names (``token_flow``, ``resources``, ``credentials``, the values of ``apis``) and ``region``
 are checked against the APIs the installed plugins register (``register_apis``): the registry
@@ -239,9 +239,31 @@ def _check_region(region: str, cloud: str, registry: "Mapping[str, ApiSpec]") ->
 
 
 class TokenCacheConfig(_Model):
+    """Where tokens are kept (docs/auth.md, "The token cache"). ``backend``: ``file`` (``path``),
+    ``database`` (the run store's database, shared by every process on it, encrypted with
+    ``key``), or ``auto``: ``database`` in a front or worker whose store is PostgreSQL
+    (:func:`runner.auth.dbcache.use_database_cache`), else ``file``."""
+
+    backend: Literal["auto", "file", "database"] = "auto"
     path: str | None = None  # None: .soar/token-cache.json under the current directory; ":memory:": not persisted
     refresh_before: Duration = 300.0
     encrypt: bool = False  # msal-extensions' encrypted persistence (see docs/auth.md)
+    key: SecretRef | None = None  # the database cache's Fernet key(s), e.g. env:SOAR_TOKEN_CACHE_KEY
+
+    @model_validator(mode="after")
+    def _database_needs_key(self):
+        if self.backend == "database":
+            if not self.key:
+                raise ValueError("`backend: database` needs `key`, a reference to a Fernet key (e.g. "
+                                 "key: env:SOAR_TOKEN_CACHE_KEY): tokens are never stored in clear; make one with "
+                                 "python -c \"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\"")
+            if self.encrypt or self.path:
+                raise ValueError("`path` and `encrypt` are for the file cache; the database cache is "
+                                 "encrypted with `key`")
+        elif self.backend == "file" and self.key:
+            raise ValueError("`key` encrypts the database cache (`backend: database`); the file cache "
+                             "is encrypted with `encrypt: true`")
+        return self
 
 
 class ApprovalsConfig(_Model):

@@ -10,6 +10,9 @@ kept is a :class:`CacheStore`:
 - :class:`PersistenceCacheStore`: any object with ``load() -> str`` and ``save(str)``, such as
   msal-extensions' encrypted persistences (DPAPI, Keychain, libsecret); see
   :func:`encrypted_store` and ``docs/auth.md``.
+
+Or the tokens are rows in the run store's database, shared by every process on it
+(:mod:`runner.auth.dbcache`); msal then keeps only a memory copy. :func:`choose_store` decides.
 """
 
 from __future__ import annotations
@@ -21,11 +24,14 @@ import stat
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Iterator, Protocol
 
 import msal
 
 from runner.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from runner.auth.dbcache import DatabaseTokenCache
 
 log = logging.getLogger("soar.auth")
 
@@ -149,6 +155,29 @@ def encrypted_store(path: str | Path) -> PersistenceCacheStore:
         raise ConfigError(f"no encrypted token store is available here ({type(exc).__name__})",
                           hint="install the OS secret service (libsecret) or set token_cache.encrypt: false") from None
     return PersistenceCacheStore(persistence, f"encrypted {path}")
+
+
+def choose_store(config: Any, *, cache_path: str | Path | None = None, cache_store: CacheStore | None = None,
+                 store_url: str | None = None) -> "tuple[CacheStore, DatabaseTokenCache | None]":
+    """msal's store for ``config``'s token provider, and the database cache when tokens are kept
+    there. ``cache_store`` wins, then ``cache_path`` (``":memory:"``: not persisted); given
+    neither, the database when :func:`runner.auth.dbcache.wanted_url` names a store (``store_url``:
+    the one this process uses), else ``token_cache.path`` (encrypted with ``encrypt: true``)."""
+    if cache_store is not None:
+        return cache_store, None
+    tc = config.token_cache
+    if cache_path is None:
+        from runner.auth.dbcache import DatabaseTokenCache, cipher, wanted_url
+
+        url = wanted_url(config, store_url)
+        if url is not None:
+            return MemoryCacheStore(), DatabaseTokenCache(url, cipher(config, auto=tc.backend == "auto"))
+    path = Path(cache_path) if cache_path else config.cache_path()
+    if path is None or str(path) == ":memory:":
+        return MemoryCacheStore(), None
+    if tc.encrypt and not cache_path:
+        return encrypted_store(path), None
+    return FileCacheStore(path), None
 
 
 class SharedTokenCache:

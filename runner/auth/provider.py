@@ -10,6 +10,9 @@ Concurrency: msal is synchronous and does not merge concurrent requests, so each
 however many steps ask at once, one request reaches Entra ID. A validated token is also kept
 in memory until ``refresh_before`` seconds (default 300, at most half its lifetime) before it
 expires; after that it is fetched again, so a token is never handed out close to expiry.
+With the database cache (:mod:`runner.auth.dbcache`) the request is single-flight across
+processes too: a missing or stale row is read again under a lock on it, held until the token
+fetched is written.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ from runner.apis.registry import Registry, registered, spec_for
 from runner.apis.secret_auth import secret_reference
 from runner.apis.spec import ApiSpec, EntraResource, SecretAuth
 from runner.auth import clouds
-from runner.auth.cache import CacheStore, FileCacheStore, MemoryCacheStore, SharedTokenCache, encrypted_store
+from runner.auth.cache import CacheStore, SharedTokenCache, choose_store
 from runner.auth.consent import consent_urls
+from runner.auth.dbcache import CachedToken, row_key, token_row
 from runner.auth.credentials import AppCredential
 from runner.auth.entra_errors import RequestFacts, entra_error, unreachable
 from runner.auth.resources import entra_resource, resource_for, resource_names
@@ -104,7 +108,9 @@ class TokenProvider:
 
     ``cache_path``: the token cache file (default ``config.token_cache.path`` or
     ``.soar/token-cache.json``); ``cache_store`` overrides it with any
-    :class:`~runner.auth.cache.CacheStore` (``MemoryCacheStore()``: not persisted).
+    :class:`~runner.auth.cache.CacheStore` (``MemoryCacheStore()``: not persisted). Given neither,
+    the tokens may be in the store's database (:func:`~runner.auth.cache.choose_store`;
+    ``store_url``: the store this process uses, when it is not ``config.store``).
     ``refresh_before``: seconds before expiry at which a token is fetched again.
     ``validate``: check signature and claims with pyjwt (keep on; off only for debugging).
     ``clock``: seconds since the epoch (tests move it).
@@ -116,7 +122,7 @@ class TokenProvider:
     def __init__(self, config: Any, network: Any, *, cache_path: str | Path | None = None,
                  refresh_before: float | None = None, validate: bool = True,
                  clock: Callable[[], float] = time.time, cache_store: CacheStore | None = None,
-                 leeway: float = 60.0, registry: Registry | None = None) -> None:
+                 leeway: float = 60.0, registry: Registry | None = None, store_url: str | None = None) -> None:
         if config is None or config.app is None:
             raise ConfigError("no app registration is configured, so no token can be obtained",
                               hint="add `app:` and `tenants:` to soar.yaml (docs/auth.md), or use --simulate")
@@ -125,17 +131,10 @@ class TokenProvider:
         self._registry = registry
         self.clock = clock
         self.validate = validate
-        tc = config.token_cache
-        self.refresh_before = float(refresh_before if refresh_before is not None else tc.refresh_before)
-        if cache_store is None:
-            path = Path(cache_path) if cache_path else config.cache_path()
-            if path is None or str(path) == ":memory:":
-                cache_store = MemoryCacheStore()
-            elif tc.encrypt and not cache_path:
-                cache_store = encrypted_store(path)
-            else:
-                cache_store = FileCacheStore(path)
-        self.cache = SharedTokenCache(cache_store)
+        self.refresh_before = float(refresh_before if refresh_before is not None
+                                    else config.token_cache.refresh_before)
+        store, self.shared = choose_store(config, cache_path=cache_path, cache_store=cache_store, store_url=store_url)
+        self.cache = SharedTokenCache(store)
         self.validator = TokenValidator(network, self._metadata, clock=clock, leeway=leeway, registry=registry)
         self._sync_client: httpx.Client | None = None
         self._apps: dict[tuple[str, str], msal.ConfidentialClientApplication] = {}
@@ -143,6 +142,7 @@ class TokenProvider:
         self._documents: dict[str, str] = {}  # metadata URL -> JSON text
         self._metadata_docs: dict[tuple[str, str, str], dict] = {}
         self._memo: dict[tuple[str, str], AccessToken] = {}
+        self._rejected: dict[tuple[str, str], AccessToken] = {}  # invalidated (a 401): never handed out again
         # (tenant, api) -> (token as a memory hit returns it, when it stops being fresh)
         self._hot: dict[tuple[str, str], tuple[AccessToken, float]] = {}
         self._locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -155,6 +155,8 @@ class TokenProvider:
         if self._sync_client is not None:
             self._sync_client.close()
             self._sync_client = None
+        if self.shared is not None:
+            self.shared.close()  # reopened if the provider is used again
 
     async def aclose(self) -> None:
         self.close()
@@ -177,6 +179,8 @@ class TokenProvider:
         out = dict(self._stats)
         out["token_requests"] = dict(self._stats["token_requests"])
         out["jwks_fetches"] = self.validator.fetches
+        if self.shared is not None:
+            out["unreadable_cached_tokens"] = self.shared.unreadable
         return out
 
     def _count_request(self, tenant: str) -> None:
@@ -244,7 +248,7 @@ class TokenProvider:
                 if token is not None:
                     self._stats["refreshed_ahead"] += 1
                     log.info("token for %s/%s is close to expiry: fetching a new one", tenant, api)
-                token = await self._acquire(route, stale=token)
+                token = await self._acquire(route, stale=token or self._rejected.pop(key, None))
                 self._memo[key] = token
         self.check_roles(token, roles)
         return token
@@ -300,7 +304,9 @@ class TokenProvider:
     def invalidate(self, tenant: str, api: str) -> None:
         """Forget the token for (tenant, api): after an API answered 401, before the one retry."""
         route = self.route(tenant, api)
-        self._memo.pop((route.tenant.name, route.resource), None)
+        rejected = self._memo.pop((route.tenant.name, route.resource), None)
+        if rejected is not None:  # the shared cache may still hold it: the next request skips it
+            self._rejected[(route.tenant.name, route.resource)] = rejected
         self._hot.clear()  # rare (after a 401): rebuilt from _memo on the next look-ups
         target = [route.scope] if route.flow == "v2" else [route.resource]
         self._stats["invalidated"] += 1
@@ -345,7 +351,7 @@ class TokenProvider:
     def _fresh(self, token: AccessToken) -> bool:
         return self.clock() < self._refresh_at(token)
 
-    def _refresh_at(self, token: AccessToken) -> float:
+    def _refresh_at(self, token: AccessToken | CachedToken) -> float:
         """When a token stops being fresh: ``refresh_before`` seconds (at most half its life)
         before it expires."""
         threshold = self.refresh_before
@@ -378,15 +384,21 @@ class TokenProvider:
         await self._metadata(route.cloud.authority_host, route.tenant.id, "2.0", route=route)
         cred = self._credentials()
         target = [route.scope] if route.flow == "v2" else [route.resource]
+        avoid = {stale.value.reveal()} if stale is not None else set()  # the database cache skips these
         for attempt in (1, 2):
-            result, source = await asyncio.to_thread(self._acquire_sync, route, cred)
+            if self.shared is not None:
+                result, source = await asyncio.to_thread(self._acquire_shared, route, cred, target[0], avoid)
+            else:
+                result, source = await asyncio.to_thread(self._acquire_sync, route, cred)
             token = await self._build(route, result, source, retry_possible=attempt == 1 and source == "cache")
             if token is None:  # a cached token we must not use: drop it and ask Entra ID
                 self.cache.remove(self.config.app.client_id, route.tenant.id, target)
+                avoid.add(result["access_token"])
                 continue
             if source == "cache" and (not self._fresh(token) or (stale and token.value == stale.value)):
                 if attempt == 1:
                     self.cache.remove(self.config.app.client_id, route.tenant.id, target)
+                    avoid.add(result["access_token"])
                     continue
             if source == "identity_provider":
                 self._stats["from_identity_provider"] += 1
@@ -404,6 +416,25 @@ class TokenProvider:
                      "the cache" if source == "cache" else "Entra ID", token.expires_in(self.clock()))
             return token
         raise AuthError(f"no usable token for tenant '{route.tenant.name}'", where=Location(tenant=route.tenant.name))
+
+    def _acquire_shared(self, route: Route, cred: AppCredential, target: str, avoid: set[str]) -> tuple[dict, str]:
+        """The database cache's fresh row for the route (not one of ``avoid``), else a token from
+        Entra ID, single-flight across processes (:meth:`DatabaseTokenCache.get_or_fetch`)."""
+        assert self.shared is not None
+        client_id = self.config.app.client_id
+
+        def usable(row: CachedToken) -> bool:
+            return row.value not in avoid and self.clock() < self._refresh_at(row)
+
+        def fetch() -> tuple[CachedToken, tuple[dict, str]]:
+            self.cache.remove(client_id, route.tenant.id, [target])  # msal's memory copy: make it ask
+            result, source = self._acquire_sync(route, cred)
+            return token_row(result, self.clock()), (result, source)
+
+        row, fetched = self.shared.get_or_fetch(row_key(client_id, route.tenant.id, target), usable, fetch)
+        if fetched is not None:
+            return fetched
+        return {"access_token": row.value, "expires_in": max(0, int(row.expires_on - self.clock()))}, "cache"
 
     def _acquire_sync(self, route: Route, cred: AppCredential) -> tuple[dict, str]:
         try:
