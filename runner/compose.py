@@ -55,6 +55,7 @@ def build_services(config: "SoarConfig | None", network: "Network", store: "RunS
                         auto_approve=auto_approve, extras=dict(extras or {}), origin=origin)
     if config is not None:
         services.apis = build_api_clients(services, quotas=quotas, retry=retry, time_scale=time_scale)
+        services.apis.share_quotas(store)  # only with `quotas: {shared: true}` here; fronts, workers: auto
     return services
 
 

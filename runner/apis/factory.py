@@ -51,7 +51,9 @@ class ApiClients:
         self.config = config
         self.registry = registered(registry)
         raw = quotas if quotas is not None else (getattr(config, "quotas", None) or {})
+        self.quotas_config = raw
         self.limits = quota_limits(raw, time_scale, self.registry)
+        self.shared_quotas: Any = None  # runner.apis.shared_quotas.SharedQuotas: see share_quotas
         retry_cfg = raw.get("retry") if isinstance(raw, Mapping) else None
         self.retry = retry or (RetryPolicy(**retry_cfg) if retry_cfg else RetryPolicy())
         self._sleep = sleep or asyncio.sleep
@@ -97,8 +99,18 @@ class ApiClients:
         key = (tenant, name)
         b = self._buckets.get(key)
         if b is None:
-            b = self._buckets[key] = QuotaBucket(name, self.limits.get(name, []))
+            limits, shared = self.limits.get(name, []), self.shared_quotas
+            b = self._buckets[key] = (shared.bucket(tenant, name, limits) if shared is not None and limits
+                                      else QuotaBucket(name, limits))
         return b
+
+    def share_quotas(self, store: Any, *, role: str | None = None) -> bool:
+        """Draw on budgets shared by every process on ``store``'s PostgreSQL database, as
+        soar.yaml's ``quotas.shared`` says (``auto``: when ``role`` is "front" or "worker");
+        :func:`runner.apis.shared_quotas.share_quotas`. Returns whether they are shared."""
+        from runner.apis.shared_quotas import share_quotas
+
+        return share_quotas(self, store, role=role)
 
     def client(self, tenant: Any, api: str, roles: tuple[str, ...] = (), *, quota: str | None = None) -> ApiClient:
         """A client for the registered API ``api`` on ``tenant`` (a TenantInfo), drawing on the
@@ -150,10 +162,12 @@ class ApiClients:
         await self._sleep(delay)
 
     async def aclose(self) -> None:
-        """Close this event loop's connection pools."""
+        """Close this event loop's connection pools (and the shared quotas' database connections)."""
         pools = self._clients.pop(asyncio.get_running_loop(), {})
         for client in pools.values():
             await client.aclose()
+        if self.shared_quotas is not None:
+            await self.shared_quotas.aclose()
 
     def stats(self) -> dict[str, Any]:
         """Counters for the demo summary: calls, 429s absorbed, retries per tenant/api; quota waits."""

@@ -112,7 +112,8 @@ def quota_limits(quotas: Any, time_scale: float = 1.0,
 
     ``quotas`` (``config.quotas``): ``off`` / ``{enabled: false}`` disables every bucket;
     ``{mde: {per_minute: 100, per_hour: 1500}}`` replaces one bucket's limits;
-    ``{mde: off}`` disables one; unknown bucket names add buckets. ``retry`` is not a bucket.
+    ``{mde: off}`` disables one; unknown bucket names add buckets. ``retry`` and ``shared``
+    (:func:`shared_setting`) are not buckets.
     ``time_scale`` multiplies every window (tests: 0.01 makes a minute 0.6 s).
     """
     if quotas is None:
@@ -124,7 +125,7 @@ def quota_limits(quotas: Any, time_scale: float = 1.0,
 
     table: dict[str, Any] = {k: dict(v) for k, v in default_quotas(registry).items()}
     for name, spec in (quotas or {}).items():
-        if name in ("enabled", "all", "retry"):
+        if name in ("enabled", "all", "retry", "shared"):
             continue
         if is_off(spec):
             table[name] = {}
@@ -139,3 +140,17 @@ def quota_limits(quotas: Any, time_scale: float = 1.0,
     return {name: [(int(n), WINDOWS[k] * time_scale) for k, n in spec.items() if n]
             for name, spec in table.items()}
 
+
+
+def shared_setting(quotas: Any) -> bool | None:
+    """``quotas.shared`` of soar.yaml: ``True`` (every process on the PostgreSQL store shares the
+    buckets: :mod:`runner.apis.shared_quotas`), ``False`` (each process keeps its own), ``None``
+    for ``auto``, the default (shared when the process is a front or a worker of a deployment)."""
+    value = quotas.get("shared", "auto") if isinstance(quotas, Mapping) else "auto"
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return None
+    raise ConfigError(f"quotas.shared must be true, false or auto, not {value!r}",
+                      hint="true: every process on the PostgreSQL store shares the budgets; "
+                           "auto (the default): fronts and workers of a deployment do")

@@ -1,0 +1,349 @@
+"""Call budgets shared by every process on a PostgreSQL store: the same sliding windows as
+:class:`~runner.apis.quotas.QuotaBucket`, kept in the database (the only module with their SQL).
+
+Tables (``runner.store.tables``, schema version 4): ``quota_buckets`` holds a row per (tenant,
+bucket) with ``paused_until``; ``quota_calls`` a row per call granted within the bucket's
+longest window. Times are seconds since the epoch on the *database's* clock, so processes on
+machines whose clocks differ agree on every window.
+
+Granting a call is one transaction:
+
+1. ``SELECT ... FOR UPDATE`` on the bucket's row: the processes asking for the same bucket take
+   turns (other buckets are not held up);
+2. one statement, whose snapshot is taken after the lock, so it sees every call granted before:
+   for each window of ``n`` calls per ``w`` seconds, the ``n``-th most recent call inside the
+   window (none: there is room); the bucket has room when every window has and
+   ``paused_until`` has passed. With room, a ``quota_calls`` row stamped now; without, the
+   time the first slot frees. Calls older than the longest window are deleted on the way.
+
+Without room the caller sleeps until that time (computed from the rows, never polled), then
+asks again. Within a process the callers of a bucket queue in order (an ``asyncio.Lock``), so
+at most one transaction per bucket and process is in flight; across processes, whoever takes
+the row lock first after a slot frees gets it.
+
+A call is counted from when it was granted; :meth:`SharedQuotaBucket.answered` moves its stamp
+to when the answer came (as the in-process bucket does, so a budget spent to the limit does not
+earn 429s from latency alone). That update, and the ``paused_until`` a 429's ``Retry-After``
+sets (:meth:`SharedQuotaBucket.pause`, which then holds every process), are written by a task
+right after the answer: another process deciding in that instant sees the stamp of the grant.
+
+A bucket whose limits are off is not metered, so it is not shared: its 429 pauses stay within
+the process. Each process applies its own soar.yaml's limits to the shared calls: give every
+process of a deployment the same ``quotas:``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from contextlib import asynccontextmanager
+from typing import Any
+
+from runner.apis.quotas import shared_setting
+from runner.errors import ConfigError, StoreError
+
+log = logging.getLogger("soar.apis")
+
+ROLES = ("front", "worker")  # processes that share the budgets when soar.yaml says `shared: auto`
+CONNECTIONS = 4  # connections per process and event loop
+RETRIES = 3  # a lost connection is opened again this many times before a call fails
+
+ENSURE = "INSERT INTO quota_buckets (tenant, bucket) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+LOCK = "SELECT 1 FROM quota_buckets WHERE tenant = %s AND bucket = %s FOR UPDATE"
+TAKE = """
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
+paused AS (SELECT paused_until FROM quota_buckets WHERE tenant = %(tenant)s AND bucket = %(bucket)s),
+free AS (
+    SELECT greatest(max(c.at + w.span), CASE WHEN %(after_pause)s THEN 0 ELSE (SELECT paused_until FROM paused) END)
+           AS at
+    FROM unnest(%(counts)s::int[], %(spans)s::float8[]) AS w(n, span)
+    LEFT JOIN LATERAL (
+        SELECT q.at FROM quota_calls q
+        WHERE q.tenant = %(tenant)s AND q.bucket = %(bucket)s AND q.at > (SELECT now FROM clock) - w.span
+        ORDER BY q.at DESC OFFSET w.n - 1 LIMIT 1) c ON true
+),
+pruned AS (
+    DELETE FROM quota_calls
+    WHERE tenant = %(tenant)s AND bucket = %(bucket)s AND at <= (SELECT now FROM clock) - %(longest)s
+),
+granted AS (
+    INSERT INTO quota_calls (tenant, bucket, at)
+    SELECT %(tenant)s, %(bucket)s, clock.now FROM clock, free WHERE coalesce(free.at, 0) <= clock.now
+    RETURNING id
+)
+SELECT clock.now, free.at, (SELECT id FROM granted), (SELECT paused_until FROM paused) FROM clock, free
+"""
+ANSWERED = "UPDATE quota_calls SET at = greatest(at, extract(epoch FROM clock_timestamp())) WHERE id = ANY(%s)"
+PAUSE = """UPDATE quota_buckets SET paused_until = greatest(paused_until, extract(epoch FROM clock_timestamp()) + %s)
+WHERE tenant = %s AND bucket = %s"""
+
+
+def share_quotas(apis: Any, store: Any, *, role: str | None = None) -> bool:
+    """Make ``apis`` (an :class:`~runner.apis.ApiClients`) draw on budgets shared through
+    ``store`` (a :class:`~runner.store.RunStore` or its URL), as soar.yaml's ``quotas.shared``
+    says: ``true``: shared (a PostgreSQL store is required); ``false``: never; ``auto`` (the
+    default): shared when ``role`` is ``"front"`` or ``"worker"`` and the store is PostgreSQL.
+    Returns whether they are shared. Call it before the first API call: buckets already made
+    keep their in-process state."""
+    if getattr(apis, "shared_quotas", None) is not None:
+        return True
+    setting = shared_setting(apis.quotas_config)
+    if setting is False or (setting is None and role not in ROLES):
+        return False
+    url = _store_url(store)
+    if url is None:
+        if setting:
+            raise ConfigError("quotas.shared: true needs a PostgreSQL store: the budgets are shared "
+                              "through its database",
+                              hint="set store: postgresql://... (or --store / SOAR_STORE), or "
+                                   "remove quotas.shared")
+        return False
+    apis.shared_quotas = SharedQuotas(url)
+    log.info("API quota buckets are shared through %s", _shown(url))
+    return True
+
+
+def _store_url(store: Any) -> str | None:
+    """The libpq URL of a PostgreSQL store (a RunStore or a URL), or ``None`` for another store."""
+    from runner.store.connect import normalise_url
+
+    if isinstance(store, str):
+        url = normalise_url(store)
+    else:
+        url = store._db.engine.url  # the store's own engine: its password is kept there
+    if url.get_backend_name() != "postgresql":
+        return None
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+class SharedQuotas:
+    """The shared buckets of one :class:`~runner.apis.ApiClients`: their connections (a few per
+    event loop) and the writes left to background tasks."""
+
+    def __init__(self, url: str, *, connections: int = CONNECTIONS):
+        self.url = url
+        self.connections = connections
+        self._pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> _Pool
+        self._tasks: set[asyncio.Task] = set()
+
+    def bucket(self, tenant: str, name: str, limits: list[tuple[int, float]]) -> "SharedQuotaBucket":
+        return SharedQuotaBucket(self, tenant, name, limits)
+
+    def _pool(self) -> "_Pool":
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None:
+            pool = self._pools[loop] = _Pool(self.url, self.connections)
+        return pool
+
+    async def run(self, doing: str, work: Any) -> Any:
+        """``await work(conn)`` on a connection of this loop; a lost connection is replaced and
+        ``work`` run again (it must be safe to repeat: each is one transaction)."""
+        import psycopg
+
+        pool = self._pool()
+        for attempt in range(RETRIES + 1):
+            try:
+                async with pool.connection() as conn:
+                    return await work(conn)
+            except psycopg.OperationalError as exc:
+                if attempt == RETRIES:
+                    raise self._error(exc, doing) from None
+                log.warning("shared API quotas: %s: %s; trying again", doing, _first_line(exc))
+                await asyncio.sleep(0.2 * 2 ** attempt)
+            except psycopg.Error as exc:
+                raise self._error(exc, doing) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _error(self, exc: Exception, doing: str) -> StoreError:
+        hint = ("check that PostgreSQL is running and the store URL is right"
+                if "quota_" not in str(exc) else "bring the store's schema up to date: soar db upgrade")
+        return StoreError(f"shared API quotas on {_shown(self.url)}: cannot {doing}: {_first_line(exc)}", hint=hint)
+
+    def later(self, doing: str, work: Any) -> None:
+        """Run ``work(conn)`` in a task of the running loop (nothing when no loop runs)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+
+        async def go() -> None:
+            try:
+                await self.run(doing, work)
+            except StoreError as exc:
+                log.warning("%s", exc)
+
+        task = loop.create_task(go(), name=f"soar quotas: {doing}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def aclose(self) -> None:
+        """Finish this loop's pending writes and close its connections."""
+        loop = asyncio.get_running_loop()
+        mine = [t for t in self._tasks if t.get_loop() is loop]
+        if mine:
+            await asyncio.gather(*mine, return_exceptions=True)
+        pool = self._pools.pop(loop, None)
+        if pool is not None:
+            await pool.aclose()
+
+
+class SharedQuotaBucket:
+    """A (tenant, bucket) budget in the database; the interface of
+    :class:`~runner.apis.quotas.QuotaBucket` (``acquire``, ``answered``, ``pause``, ``paused``)."""
+
+    def __init__(self, owner: SharedQuotas, tenant: str, name: str, limits: list[tuple[int, float]]):
+        self.owner = owner
+        self.tenant = tenant
+        self.name = name
+        self.limits = [(int(n), float(w)) for n, w in limits if n]
+        self._counts = [n for n, _ in self.limits]
+        self._spans = [w for _, w in self.limits]
+        self._longest = max(self._spans, default=0.0)
+        self._ensured = False
+        self._paused_until = 0.0  # time.monotonic() until which this process knows it is paused
+        self._locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._answered: list[int] = []
+        self.waits = 0
+        self.waited = 0.0
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        return lock
+
+    async def _take(self, after_pause: bool) -> tuple[float, int | None]:
+        """One grant transaction: (seconds to wait, 0 when granted; the call's id or None)."""
+        params = {"tenant": self.tenant, "bucket": self.name, "counts": self._counts, "spans": self._spans,
+                  "longest": self._longest, "after_pause": after_pause}
+
+        async def work(conn: Any) -> tuple:
+            async with conn.pipeline():  # one round trip: BEGIN, (ENSURE), LOCK, TAKE, COMMIT
+                async with conn.transaction():
+                    if not self._ensured:  # rows are never deleted: once per process is enough
+                        await conn.execute(ENSURE, (self.tenant, self.name))
+                    await conn.execute(LOCK, (self.tenant, self.name))
+                    cursor = await conn.execute(TAKE, params)
+            return await cursor.fetchone()
+
+        now, free, call_id, paused_until = await self.owner.run(f"take a call from {self.tenant}/{self.name}", work)
+        self._ensured = True
+        if paused_until and paused_until > now:
+            self._paused_until = max(self._paused_until, time.monotonic() + paused_until - now)
+        if call_id is not None:
+            return 0.0, call_id
+        return max(float(free) - now, 0.001), None
+
+    async def acquire(self, *, after_pause: bool = False, receipt: list | None = None) -> float:
+        """Wait for budget and spend one call; returns the seconds waited. ``after_pause``: the
+        caller sat out the pause it reported, so only the limits apply. ``receipt``: a list that
+        gets the call's id, for :meth:`answered`."""
+        waited = 0.0
+        async with self._lock():
+            while True:
+                wait, call_id = await self._take(after_pause)
+                if call_id is not None:
+                    break
+                waited += wait
+                await asyncio.sleep(wait)
+        if receipt is not None:
+            receipt.append(call_id)
+        if waited:
+            self.waits += 1
+            self.waited += waited
+        return waited
+
+    def answered(self, receipt: list) -> None:
+        """The calls of ``receipt`` got their answers: count them from now (written by a task,
+        with the other answers that came meanwhile)."""
+        if not receipt:
+            return
+        pending = self._answered
+        self._answered = pending + list(receipt) if pending else list(receipt)
+        if pending:
+            return  # a task is already on its way with the list
+
+        async def work(conn: Any) -> None:
+            ids, self._answered = self._answered, []
+            if ids:
+                await conn.execute(ANSWERED, (ids,))
+
+        self.owner.later(f"stamp answers in {self.tenant}/{self.name}", work)
+
+    def paused(self) -> bool:
+        """A pause this process set or saw is still running (another process's pause is found
+        by :meth:`acquire`, which waits it out)."""
+        return self._paused_until > time.monotonic()
+
+    def pause(self, seconds: float) -> None:
+        """Hold the bucket ``seconds`` for every process (a 429's ``Retry-After``)."""
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+        async def work(conn: Any) -> None:
+            if not self._ensured:
+                await conn.execute(ENSURE, (self.tenant, self.name))
+            await conn.execute(PAUSE, (float(seconds), self.tenant, self.name))
+
+        self.owner.later(f"pause {self.tenant}/{self.name}", work)
+
+
+class _Pool:
+    """A few autocommit connections of one event loop, opened on demand, kept while healthy."""
+
+    def __init__(self, url: str, size: int):
+        self.url = url
+        self.idle: list[Any] = []
+        self.slots = asyncio.Semaphore(size)
+
+    @asynccontextmanager
+    async def connection(self):
+        import psycopg
+
+        async with self.slots:
+            conn = self.idle.pop() if self.idle else await self._connect()
+            try:
+                yield conn
+            except BaseException:
+                await _close(conn)  # its state is unknown (an error, a cancelled statement)
+                raise
+            if conn.closed or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                await _close(conn)
+            else:
+                self.idle.append(conn)
+
+    async def _connect(self) -> Any:
+        import psycopg
+
+        conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=10)
+        # a commit need not wait for its WAL to reach the disk: a stamp lost in a crash of the
+        # database only frees a slot early, and the wait per grant drops from a disk flush to
+        # a round trip
+        await conn.execute("SET synchronous_commit TO off")
+        return conn
+
+    async def aclose(self) -> None:
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            await _close(conn)
+
+
+async def _close(conn: Any) -> None:
+    try:
+        await conn.close()
+    except Exception:  # noqa: BLE001 - a broken connection is being dropped anyway
+        pass
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
