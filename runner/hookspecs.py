@@ -17,7 +17,7 @@ every implementation is called and return values are ignored.
 Hook implementations are synchronous: an ``async def`` hookimpl would return an un-awaited
 coroutine. Make the *action function* async instead.
 
-Observer hooks (``soar_run_*``, ``soar_step_*``) are called by the engine in the event loop
+Observer hooks (``soar_run_*``, ``soar_step_*``, ``soar_approval_requested``) are called by the engine in the event loop
 thread; they must be quick and must not raise (an exception is logged and ignored, and the
 other observers are still called, so an observer can never fail a run). Their arguments are
 read-only snapshots with secrets masked.
@@ -32,7 +32,7 @@ import pluggy
 if TYPE_CHECKING:
     from runner.actions import Action
     from runner.apis.spec import ApiSpec
-    from runner.engine.events import RunInfo, StepInfo
+    from runner.engine.events import ApprovalInfo, RunInfo, StepInfo
     from runner.serve.sources import PollSource
     from runner.sim.services import SimService
 
@@ -210,4 +210,26 @@ def soar_step_finished(run: RunInfo, step: StepInfo) -> None:
     :return: nothing; the return value is ignored.
 
     Added in 0.1.
+    """
+
+
+@hookspec
+def soar_approval_requested(run: RunInfo, approval: ApprovalInfo) -> None:
+    """A step stopped at an approval gate that was not open before: a person must decide.
+
+    Called by the engine, in the event loop thread, once per gate, right after the gate is
+    recorded in the run store and before the run pauses (``soar_run_finished`` then follows with
+    ``status == "waiting_approval"``). Not called for a gate passed by ``--auto-approve``, nor
+    again when a resumed run finds its gate still pending. Like every observer it must be quick
+    (hand slow work, such as sending a message, to a thread) and must not raise.
+
+    :param run: the :class:`~runner.plugin.RunInfo` of the run (or tenant run) that waits;
+        ``status`` is ``waiting_approval``.
+    :param approval: a :class:`runner.plugin.ApprovalInfo` — ``run_id``, ``step_id``,
+        ``playbook``, ``tenant``, the rendered ``message`` and ``step_name`` (masked),
+        ``approvers`` (empty: anyone may decide), ``plan`` (what approving lets the step do) and
+        ``requested_at`` / ``expires_at``.
+    :return: nothing; the return value is ignored.
+
+    Added in 0.3.
     """

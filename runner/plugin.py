@@ -9,7 +9,7 @@ What is here:
   ``ctx.warn``), :class:`AnyInputs`, :class:`TenantInfo`, :class:`ApiClient` (what ``ctx.api``
   returns, for annotations), :class:`Secret` (also an input type: a key or a password);
 - hooks — :data:`hookimpl`, the typed ``register`` callbacks (``RegisterAction``...) and the
-  observer snapshots :class:`RunInfo` / :class:`StepInfo`;
+  observer snapshots :class:`RunInfo` / :class:`StepInfo` / :class:`ApprovalInfo`;
 - what the ``register_*`` hooks take — :class:`ApiSpec` with :class:`EntraResource` or
   :class:`SecretAuth` and :class:`ErrorBody`; :class:`PollSource` / :class:`PollListing`;
   :class:`SimService`;
@@ -48,7 +48,7 @@ __all__ = [
     "Action", "ActionContext", "AnyInputs", "ApiClient", "Secret", "TenantInfo",
     # hooks
     "hookimpl", "RegisterAction", "RegisterApi", "RegisterFilter", "RegisterPollSource", "RegisterSecretScheme",
-    "RegisterSimService", "RunInfo", "StepInfo",
+    "RegisterSimService", "RunInfo", "StepInfo", "ApprovalInfo",
     # what the register_* hooks take
     "ApiSpec", "EntraResource", "ErrorBody", "PollListing", "PollSource", "SecretAuth", "SimService",
     # errors an action (or a secret scheme) raises
@@ -73,7 +73,7 @@ _WHERE = {
     "hookimpl": "runner.hookspecs", "RegisterAction": "runner.hookspecs", "RegisterApi": "runner.hookspecs",
     "RegisterFilter": "runner.hookspecs", "RegisterPollSource": "runner.hookspecs",
     "RegisterSecretScheme": "runner.hookspecs", "RegisterSimService": "runner.hookspecs",
-    "RunInfo": "runner.engine.events", "StepInfo": "runner.engine.events",
+    "RunInfo": "runner.engine.events", "StepInfo": "runner.engine.events", "ApprovalInfo": "runner.engine.events",
     "ApiSpec": "runner.apis.spec", "EntraResource": "runner.apis.spec", "ErrorBody": "runner.apis.spec",
     "SecretAuth": "runner.apis.spec",
     "PollListing": "runner.serve.sources", "PollSource": "runner.serve.sources",

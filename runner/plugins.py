@@ -31,7 +31,8 @@ REGISTER_HOOKS = ("register_apis", "register_actions", "register_filters", "regi
                   "register_secret_schemes")
 _OWNER: contextvars.ContextVar[str] = contextvars.ContextVar("soar_plugin_owner", default="unknown")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
-OBSERVER_HOOKS = ("soar_run_started", "soar_run_finished", "soar_step_started", "soar_step_finished")
+OBSERVER_HOOKS = ("soar_run_started", "soar_run_finished", "soar_step_started", "soar_step_finished",
+                  "soar_approval_requested")
 
 
 class PluginHost:
@@ -220,8 +221,10 @@ class PluginHost:
             log.exception("an observer wrapper of %s failed", hook_name)
 
     def has_observers(self) -> bool:
+        """Whether any plugin observes steps (``soar_step_*``): the engine builds no per-step
+        snapshot otherwise. Run and approval observers are cheap (once per run or gate)."""
         h = self.pm.hook
-        return any(getattr(h, n).get_hookimpls() for n in OBSERVER_HOOKS)
+        return any(getattr(h, n).get_hookimpls() for n in ("soar_step_started", "soar_step_finished"))
 
 
 def _owned(func: Callable, plugin: str) -> Callable:

@@ -27,8 +27,8 @@ import runner.plugin
 from runner import hookspecs
 
 LIST = Path(__file__).with_name("plugin_surface.txt")
-RECORDS = ("Action", "ApiSpec", "EntraResource", "ErrorBody", "PollListing", "PollSource", "RunInfo", "SecretAuth",
-           "SimService", "StepInfo", "TenantInfo")
+RECORDS = ("Action", "ApiSpec", "ApprovalInfo", "EntraResource", "ErrorBody", "PollListing", "PollSource",
+           "RunInfo", "SecretAuth", "SimService", "StepInfo", "TenantInfo")
 
 
 def _annotation(value: object) -> str:

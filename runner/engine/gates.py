@@ -8,6 +8,7 @@ playbook and tenant).
 from __future__ import annotations
 
 from runner.engine.context import ActionContext
+from runner.engine.events import ApprovalInfo
 from runner.engine.outcomes import Known, Recorded, RunPaused, StepOutcome, output_of, plain
 from runner.errors import ApprovalDenied, ReconcileError, SoarError
 from runner.notes import warn
@@ -116,6 +117,7 @@ class StepGates:
                     if timeout:
                         request["expires_in"] = timeout
                     store.request_approval(self.run_id, step.id, **request)
+                    self._announce_gate(step)
                 self.events("waiting_approval", step=step.id)
                 raise RunPaused(step.id)
             if record.status != "approved":
@@ -123,6 +125,21 @@ class StepGates:
                 raise ApprovalDenied(f"approval {record.status} by {who}" + (f": {record.reason}" if record.reason else ""),
                                      where=self.where(step, "approval"))
             self._gates_passed.add(step.id)
+
+    def _announce_gate(self, step: Step) -> None:
+        """Tell the ``soar_approval_requested`` observers (notifications) about a gate just
+        recorded, as the store keeps it (message masked, expiry computed)."""
+        hook = self.services.plugins.pm.hook.soar_approval_requested
+        if not hook.get_hookimpls():
+            return
+        record = self.store.get_approval(self.run_id, step.id)
+        if record is None or record.status != "pending":
+            return
+        approval = ApprovalInfo(record.run_id, record.step_id, record.playbook, record.tenant, record.message,
+                                step_name=record.step_name, approvers=tuple(record.approvers), plan=record.plan,
+                                requested_at=record.requested_at, expires_at=record.expires_at)
+        self.services.plugins.notify("soar_approval_requested", run=self.info("waiting_approval"),
+                                     approval=approval)
 
     async def _gate_request(self, step: Step, action_name: str, plan: dict | None) -> dict:
         """What the gate asks: the message and step name rendered with the run's context
