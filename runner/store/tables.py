@@ -14,9 +14,9 @@ Conventions that hold for every table:
 - ``item`` is ``-1`` for a step that is not a foreach item, so it can be part of a unique key
   (NULLs are never equal in SQL).
 
-``schema_version`` holds one row (``id = 1``). Version 4 is this file; :mod:`runner.store.migrate`
+``schema_version`` holds one row (``id = 1``). Version 5 is this file; :mod:`runner.store.migrate`
 brings an older store up to it (:data:`ADDED` lists the columns each version added,
-:data:`CREATED` the tables).
+:data:`CREATED` the tables, :data:`INDEXED` the indexes on existing tables).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 NO_ITEM = -1  # `item` of a step that is not a foreach item
 
 UTC = timezone.utc
@@ -156,6 +156,11 @@ runs = Table(
     Index("ix_runs_parent", "parent_id"),
     Index("ix_runs_created", "created_at"),
     Index("ix_runs_playbook", "playbook_name"),
+    # version 5: the console's runs list (top-level runs, newest first, by keyset; runner.console.runlist)
+    Index("ix_runs_top_created", "parent_id", "created_at", "id"),
+    Index("ix_runs_top_status", "parent_id", "status", "created_at", "id"),
+    Index("ix_runs_top_playbook", "parent_id", "playbook_name", "created_at", "id"),
+    Index("ix_runs_tenant", "tenant", "parent_id"),
 )
 
 # Column order of a buffered step row (see RunStore); `seq` is assigned by the database.
@@ -275,6 +280,11 @@ quota_calls = Table(
 CREATED: dict[int, tuple[str, ...]] = {
     3: ("token_cache",),
     4: ("quota_buckets", "quota_calls"),
+}
+
+# The indexes each schema version added to tables an older store already has.
+INDEXED: dict[int, tuple[str, ...]] = {
+    5: ("ix_runs_top_created", "ix_runs_top_status", "ix_runs_top_playbook", "ix_runs_tenant"),
 }
 
 # ---- polling triggers (runner.store.cursors; added without a schema version bump: the
