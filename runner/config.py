@@ -13,6 +13,7 @@ Example (every key is described in ``docs/auth.md``)::
       contoso: {id: 0b9d2f3e-..., cloud: commercial, region: eu, apis: {incidents: xdr, hunting: auto},
                 credentials: {acme: keyvault:https://vault.example/secrets/acme-contoso}}
     token_cache: {path: .soar/token-cache.json, refresh_before: 5m}   # or {backend: database, key: env:...}
+    console: {tenant: mssp.onmicrosoft.com, client_id: ..., client_secret: env:SOAR_CONSOLE_SECRET}  # docs/console.md
 
 API names (``token_flow``, ``resources``, ``credentials``, the values of ``apis``) and ``region``
 are checked against the APIs the installed plugins register (``register_apis``): the registry
@@ -42,7 +43,7 @@ from runner.errors import ConfigError, Location
 if TYPE_CHECKING:  # pragma: no cover
     from runner.apis.spec import ApiSpec
 
-__all__ = ["SoarConfig", "AppConfig", "TenantConfig", "CertificateConfig", "TokenCacheConfig",
+__all__ = ["SoarConfig", "AppConfig", "TenantConfig", "CertificateConfig", "TokenCacheConfig", "ConsoleConfig",
            "load_config", "parse_config", "DEFAULT_CONFIG", "DEFAULT_CACHE_PATH"]
 
 DEFAULT_CONFIG = "soar.yaml"
@@ -270,6 +271,40 @@ class ApprovalsConfig(_Model):
     destructive: bool = True
 
 
+class ConsoleConfig(_Model):
+    """Sign-in to the console with Entra ID (docs/console.md, "Sign-in"): the MSSP's own tenant
+    (GUID or ``NAME.onmicrosoft.com``) and the console's app registration, whose app roles
+    (``Viewer``, ``Responder``, ``Admin``) arrive in the ``roles_claim`` of ID and access tokens.
+    ``session_key``: a reference to the key that seals session cookies (default: one per
+    process, so a restart signs everyone out; give one when several fronts serve the console)."""
+
+    tenant: str
+    client_id: Guid
+    client_secret: SecretRef
+    cloud: Literal["commercial", "gcc", "gcc_high", "dod"] = "commercial"
+    redirect_uri: str | None = None
+    roles_claim: str = "roles"
+    session_key: SecretRef | None = None
+    session_lifetime: Duration = 8 * 3600.0
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant(cls, value: str) -> str:
+        if _GUID.match(value):
+            return value.lower()
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*(\.[A-Za-z0-9-]+)+", value):
+            raise ValueError("must be the MSSP tenant's id (a GUID) or a domain of it, e.g. mssp.onmicrosoft.com")
+        return value.lower()
+
+    @field_validator("redirect_uri")
+    @classmethod
+    def _redirect(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^/?#\s]+/[^?#\s]*", value):
+            raise ValueError("must be the console's callback URL as registered on the app, e.g. "
+                             "https://soar.example.com/auth/callback")
+        return value
+
+
 class SoarConfig(_Model):
     """The whole ``soar.yaml``. ``source`` is the file it came from (``None`` when built in code)."""
 
@@ -280,6 +315,7 @@ class SoarConfig(_Model):
     quotas: dict[str, Any] = Field(default_factory=dict)
     token_cache: TokenCacheConfig = Field(default_factory=TokenCacheConfig)
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
+    console: ConsoleConfig | None = None
     source: str | None = Field(default=None, exclude=True)
 
     @model_validator(mode="before")

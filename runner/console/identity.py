@@ -111,7 +111,7 @@ async def check_csrf(request: Any) -> None:
     expected = csrf_token(request)
     sent = request.headers.get("x-csrf-token") or csrf.form_token(
         request.headers.get("content-type"), await request.body())
-    if not expected or not sent or not hmac.compare_digest(sent, expected):
+    if not expected or not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise HTTPException(403, csrf.REFUSED)
 
 
@@ -180,7 +180,9 @@ class Gate:
 
 def route_path(scope: dict) -> str:
     path, root = scope.get("path", "/"), scope.get("root_path", "")
-    return path[len(root):] or "/" if root and path.startswith(root) else path
+    if root and path.startswith(root):
+        return path[len(root):] or "/"
+    return path
 
 
 def loopback_name(host: str) -> bool:

@@ -9,6 +9,8 @@ Paths (host ignored when served on loopback; in-process the login hosts pick the
 - ``POST /{tenant}/oauth2/token`` — v1, ``resource=<resource>``; numbers come back as strings
 - ``/common/discovery/instance`` — what msal asks after a token error
 - ``GET /{tenant}/adminconsent?client_id=..&redirect_uri=..&state=..`` — consents at once and redirects
+- ``GET|POST /{tenant}/oauth2/v2.0/authorize`` and the ``authorization_code`` grant — the MSSP's own
+  tenant only (``mssp``): the simulated sign-in (:mod:`runner.sim.signin`)
 
 ``{tenant}`` is the tenant's GUID or its ``NAME.onmicrosoft.com`` domain.
 """
@@ -28,6 +30,7 @@ from runner.auth import clouds
 
 if TYPE_CHECKING:  # pragma: no cover
     from runner.sim.cloud import SimTenant, SimulatedCloud
+    from runner.sim.signin import SignInDirectory
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -59,6 +62,13 @@ ERRORS: dict[int, tuple[str, int, str]] = {  # code -> (error, HTTP status, desc
             "value for the input parameter 'scope' is not valid. The scope {scope} is not valid."),
     900144: ("invalid_request", 400, "The request body must contain the following parameter: '{param}'."),
     70003: ("unsupported_grant_type", 400, "The app requested an unsupported grant type '{grant}'."),
+    70000: ("invalid_grant", 400, "Provided grant is invalid or malformed. {why}"),
+    70008: ("invalid_grant", 400, "The provided authorization code or refresh token has expired due to "
+            "inactivity. Send a new interactive authorization request for this user and resource."),
+    54005: ("invalid_grant", 400, "OAuth2 Authorization code was already redeemed, please retry with a new "
+            "valid code or use an existing refresh token."),
+    501481: ("invalid_grant", 400, "The Code_Verifier does not match the code_challenge supplied in the "
+             "authorization request."),
 }
 
 
@@ -80,9 +90,12 @@ def error_response(code: int, **fmt: Any) -> httpx.Response:
     return httpx.Response(status, json=body)
 
 
-def _json(data: Any, status: int = 200) -> httpx.Response:
+def json_response(data: Any, status: int = 200) -> httpx.Response:
     return httpx.Response(status, content=json.dumps(data).encode(),
                           headers={"content-type": "application/json; charset=utf-8"})
+
+
+_json = json_response
 
 
 class EntraSimulator:
@@ -90,6 +103,16 @@ class EntraSimulator:
 
     def __init__(self, cloud: "SimulatedCloud") -> None:
         self.cloud = cloud
+        self._signin: "SignInDirectory | None" = None
+
+    @property
+    def signin(self) -> "SignInDirectory":
+        """The MSSP's own tenant with its users and script clients (made on first use)."""
+        if self._signin is None:
+            from runner.sim.signin import SignInDirectory
+
+            self._signin = SignInDirectory(self.cloud)
+        return self._signin
 
     def handle(self, request: httpx.Request, family: str | None) -> httpx.Response:
         """``family``: ``worldwide``/``usgov`` from the login host, ``None`` on loopback (any)."""
@@ -117,7 +140,7 @@ class EntraSimulator:
             return head, self._instance(request)
         if head in ("common", "organizations") and rest in (["discovery", "v2.0", "keys"], ["discovery", "keys"]):
             return head, _json({"keys": [k.jwk() for t in self.cloud.tenants.values() for k in t.keys]})
-        tenant = self.cloud.find_tenant(head)
+        tenant = self.cloud.find_tenant(head) or self.signin.find_tenant(head)
         label = tenant.name if tenant else head
         kind = self._kind(rest, request.method)
         if kind is None:
@@ -141,7 +164,15 @@ class EntraSimulator:
             return label, _json({"keys": [k.jwk() for k in tenant.keys]})
         if kind == "adminconsent":
             return label, self._adminconsent(request, tenant)
+        signin = tenant is self.signin.tenant
+        if kind == "authorize":
+            if not signin:
+                return label, _json({"error": "not_found", "error_description": "the simulated sign-in page is "
+                                     f"the MSSP tenant's ({self.signin.tenant.domain})"}, 404)
+            return label, self.signin.authorize(request)
         form = dict(parse_qsl(request.content.decode("utf-8", "replace"), keep_blank_values=True))
+        if signin:
+            return label, self.signin.token(form, kind)
         return label, self._token(request, tenant, form, kind)
 
     @staticmethod
@@ -156,6 +187,8 @@ class EntraSimulator:
             ("adminconsent",): ("GET", "adminconsent"),
             ("v2.0", "adminconsent"): ("GET", "adminconsent"),
         }
+        if tuple(rest) == ("oauth2", "v2.0", "authorize"):
+            return "authorize" if method in ("GET", "POST") else None
         found = table.get(tuple(rest))
         return found[1] if found and found[0] == method else None
 
