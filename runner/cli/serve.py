@@ -152,6 +152,8 @@ def serve(playbook_dir, host, port, simulate, sim_url, max_runs, grace, misfire_
     try:
         runtime = build_runtime(simulate=simulate, sim_url=sim_url, auto_approve=auto_approve,
                                 allow_hosts=allow_hosts)
+        if role == "front" and runtime.services.apis is not None:  # quotas.shared: auto (docs/quotas.md)
+            runtime.services.apis.share_quotas(runtime.services.store, role="front")
     except BaseException:  # a refused option (e.g. --allow-host) must not leave the socket open
         sock.close()
         raise

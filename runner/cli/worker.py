@@ -82,6 +82,8 @@ def worker(concurrency, queues, simulate, sim_url, grace, heartbeat, stalled_aft
     try:
         runtime = build_runtime(simulate=simulate, sim_url=sim_url, auto_approve=auto_approve,
                                 allow_hosts=allow_hosts)
+        if runtime.services.apis is not None:  # quotas.shared: auto (docs/quotas.md)
+            runtime.services.apis.share_quotas(runtime.services.store, role="worker")
     except BaseException:
         if sock is not None:
             sock.close()
