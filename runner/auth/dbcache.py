@@ -193,13 +193,13 @@ class DatabaseTokenCache:
     def read(self, key: str, conn: Any = None) -> CachedToken | None:
         """The token under ``key``; ``None`` when there is none or this key cannot decrypt it
         (logged: it is fetched again and the row overwritten)."""
+        db = self._database()  # first: it imports the store's modules under a lock
         from sqlalchemy import select
 
         from runner.store.tables import token_cache as table
 
         query = select(table.c.token, table.c.issued_at, table.c.expires_on).where(table.c.key == key)
         if conn is None:
-            db = self._database()
             with db.read("read the token cache") as c:
                 row = c.execute(query).first()
         else:
@@ -218,6 +218,7 @@ class DatabaseTokenCache:
 
     def write(self, key: str, token: CachedToken, conn: Any = None) -> None:
         """Store ``token`` under ``key`` (replacing the row), encrypted."""
+        db = self._database()
         from runner.store.buffer import dialect_insert
         from runner.store.tables import token_cache as table
 
@@ -227,7 +228,6 @@ class DatabaseTokenCache:
                   "issued_at": int(token.issued_at) if token.issued_at is not None else None,
                   "expires_on": int(token.expires_on), "fetched_by": f"{socket.gethostname()}:{os.getpid()}",
                   "updated_at": datetime.now(UTC)}
-        db = self._database()
         stmt = dialect_insert(db.dialect, table).values(key=key, client_id=client_id, tenant_id=tenant_id,
                                                         target=target, **values)
         stmt = stmt.on_conflict_do_update(index_elements=[table.c.key], set_=values)
