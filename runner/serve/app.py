@@ -30,8 +30,9 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
+from runner.console.app import build_console
 from runner.errors import NotAnApprover, RunNotFound, SoarError, UsageError
 from runner.serve.approvals import Caller, identify
 from runner.serve.rejections import RejectionLog
@@ -263,4 +264,5 @@ def _routes(service: Any) -> Starlette:
         Route("/approvals", approvals_list, methods=["GET"]),
         Route("/approvals/{run_id}/{step}", approvals_decide, methods=["POST"]),
         Route("/runs/{run_id}/cancel", run_cancel, methods=["POST"]),
+        Mount("/", app=build_console(service)),  # the console: pages, /api/v1 (runner.console)
     ])
