@@ -15,14 +15,15 @@ The simulated Entra ID (:mod:`runner.sim.entra`) hands every request for the MSS
 
 The console app is the demo app registration (``SimulatedCloud.app``: same client id and
 secret), whose app roles ``Viewer``, ``Responder`` and ``Admin`` are assigned to the seeded users
-(:data:`USERS`) and script clients (:data:`CLIENTS`). The script clients' secrets are kept under
-the cloud's ``state_dir`` (``sim-signin.json``) when it has one.
+(:data:`USERS`) and script clients (:data:`CLIENTS`). A script client's id is fixed and its secret
+derives from the demo app's (:func:`client_secret`), so both are known wherever the demo app's are.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import html
 import json
 import os
@@ -30,7 +31,6 @@ import secrets as _random
 import threading
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -44,10 +44,12 @@ from runner.sim.identity import SimTenant, b64, signing_key
 if TYPE_CHECKING:  # pragma: no cover
     from runner.sim.cloud import SimulatedCloud
 
-__all__ = ["CLIENTS", "MSSP_TENANT", "SignInDirectory", "SimClient", "SimUser", "USERS"]
+__all__ = ["CLIENTS", "MSSP_TENANT", "SignInDirectory", "SimClient", "SimUser", "USERS", "client_secret"]
 
 MSSP_TENANT = "mssp"
 CODE_LIFETIME = 600.0
+SUBMIT_SCRIPT = "submit.js"  # next to the authorize endpoint: it posts the answer page's form
+SUBMIT_JS = b"document.forms[0].submit();\n"
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 # name -> (display name, console app roles)
 USERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -113,9 +115,9 @@ class SignInDirectory:
         domain = self.tenant.domain
         self.users = {name: SimUser(name, display, f"{name}@{domain}", str(uuid.uuid5(NS, f"user/{name}")), roles)
                       for name, (display, roles) in USERS.items()}
-        secrets_ = _client_secrets(self.cloud.state_dir)
+        app_secret = self.cloud.app.secret.reveal()
         self.clients = {name: SimClient(name, str(uuid.uuid5(NS, f"client/{name}")),
-                                        Secret(secrets_[name], name=f"sim_{name}_secret"),
+                                        Secret(client_secret(app_secret, name), name=f"sim_{name}_secret"),
                                         str(uuid.uuid5(NS, f"sp/{MSSP_TENANT}/{name}")), roles)
                         for name, roles in CLIENTS.items()}
         self._codes: dict[str, _Code] = {}
@@ -199,6 +201,11 @@ class SignInDirectory:
             self._codes[code] = _Code(params["client_id"], redirect, params.get("scope", ""), params.get("nonce"),
                                       params.get("code_challenge"), method, user, now + CODE_LIFETIME)
         return _back(redirect, mode, {"code": code, **state, "session_state": str(uuid.uuid4())})
+
+    @staticmethod
+    def submit_script() -> httpx.Response:
+        return httpx.Response(200, content=SUBMIT_JS, headers={"content-type": "text/javascript; charset=utf-8",
+                                                                "cache-control": "max-age=3600"})
 
     def _chooser(self, params: dict, problem: str = "") -> httpx.Response:
         rows = []
@@ -305,14 +312,10 @@ def _back(redirect: str, mode: str, answer: dict) -> httpx.Response:
     if mode == "form_post":
         fields = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(str(v))}">'
                          for k, v in answer.items())
-        nonce = _random.token_urlsafe(16)
         body = (f'<form id="answer" method="post" action="{html.escape(redirect)}">{fields}'
                 '<p>Signing you in… <button type="submit">Continue</button></p></form>'
-                f'<script nonce="{nonce}">document.getElementById("answer").submit()</script>')
-        page = _page("Working…", body, raw=True)
-        page.headers["content-security-policy"] = f"default-src 'none'; script-src 'nonce-{nonce}'; style-src " \
-                                                  "'unsafe-inline'"
-        return page
+                f'<script src="{SUBMIT_SCRIPT}"></script>')  # relative: also through a relay
+        return _page("Working…", body, raw=True)
     sep = "&" if "?" in redirect else "?"
     return httpx.Response(302, headers={"location": f"{redirect}{sep}{urlencode(answer)}",
                                         "cache-control": "no-store"})
@@ -333,17 +336,8 @@ def _page(title: str, body: str, *, status: int = 200, raw: bool = False) -> htt
                                                                   "cache-control": "no-store"})
 
 
-def _client_secrets(state_dir: Path | None) -> dict[str, str]:
-    """The script clients' secrets: read from ``state_dir`` (or made, and kept there)."""
-    stored = state_dir / "sim-signin.json" if state_dir else None
-    if stored and stored.is_file():
-        known = json.loads(stored.read_text())
-        if set(CLIENTS) <= set(known):
-            return known
-    made = {name: f"{_random.token_hex(2)[:3]}8Q~{_random.token_urlsafe(30)}" for name in CLIENTS}
-    if stored:
-        stored.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(stored, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(made, fh)
-    return made
+def client_secret(app_secret: str, client: str) -> str:
+    """The secret of script client ``client``, derived from the demo app's secret (which ``soar sim
+    serve`` prints): whoever holds one can compute the others, as befits a simulator."""
+    digest = hmac.new(app_secret.encode(), f"sim script client/{client}".encode(), hashlib.sha256).digest()
+    return f"{digest[:2].hex()[:3]}8Q~{b64(digest)}"
