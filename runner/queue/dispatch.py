@@ -35,17 +35,15 @@ log = logging.getLogger("soar.serve")
 UTC = timezone.utc
 SETTLE = 5.0  # seconds before an event or run without a job is taken as left behind
 
-_LIVE = "select 1 from procrastinate_jobs j where j.queueing_lock = {id} and j.status in ('todo', 'doing')"
 _ORPHAN_EVENTS = text(
     "select e.id from trigger_events e left join runs r on r.id = e.run_id "
-    "where r.id is null and e.received_at < :cutoff and not exists (" + _LIVE.format(id="e.run_id") + ") "
+    "where r.id is null and e.received_at < :cutoff and not exists (" + jobs.live_job("e.run_id") + ") "
     "order by e.received_at limit 1000")
 _ORPHAN_RUNS = text(
     "select r.id, r.playbook_name from runs r join trigger_events e on e.run_id = r.id "
     "where r.parent_id is null and r.status in ('pending', 'running') and r.updated_at < :cutoff "
-    "and not exists (" + _LIVE.format(id="r.id") + ") order by r.updated_at limit 1000")
-_BUSY = text("select count(*) from procrastinate_jobs where status in ('todo', 'doing') "
-             "and args->>'playbook' = :playbook")
+    "and not exists (" + jobs.live_job("r.id") + ") order by r.updated_at limit 1000")
+_BUSY = text(jobs.BUSY_SQL)
 
 
 class _Recent(dict):
@@ -101,7 +99,6 @@ class QueueDispatcher:
         self._accepting = True
         self.deferred = 0   # jobs queued by this front
         self.running = 0    # a front executes nothing
-        self.finished = 0
 
     # ---- what the service asks ----------------------------------------------------------------
 

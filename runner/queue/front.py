@@ -41,7 +41,6 @@ class QueueFront:
         self.lock: FrontLock | None = None
         self.queue: jobs.JobQueue | None = None
         self.leading = False
-        self.leaderships = 0  # times this front became the leader
 
     async def open(self) -> FrontLock:
         """Take the shared serve lock, open the job queue, record queue mode. Refuses a SQLite
@@ -71,7 +70,6 @@ class QueueFront:
             return {"resumed": 0, "started": 0, "leader": self.leading}
         service = self.service
         self.leading = self.dispatcher.leader = True
-        self.leaderships += 1
         service.schedules.start(asyncio.get_running_loop())
         service._sync_jobs()
         started, resumed = self.dispatcher.recover()

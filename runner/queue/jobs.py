@@ -20,7 +20,8 @@ every ``heartbeat`` seconds, for jobs ``doing`` on a worker whose heartbeat is o
 ``stalled_after + heartbeat`` seconds.
 
 The queue's schema is procrastinate's own (``schema_sql``; ``migrations`` for an upgrade), put
-in place by ``soar db upgrade`` (:mod:`runner.queue.schema`).
+in place by ``soar db upgrade`` (:mod:`runner.queue.schema`). The SQL that reads procrastinate's
+tables (what is queued, for the sweep, ``soar queue status`` and the metrics) is here too.
 """
 
 from __future__ import annotations
@@ -91,6 +92,27 @@ def migrations(after: str) -> list[tuple[str, str]]:
         if since < version <= until:
             out.append((path.name, path.read_text(encoding="utf-8")))
     return out
+
+
+# ---- reading procrastinate's tables (plain SQL on the store's engine) -----------------------------
+
+def live_job(run_id_sql: str) -> str:
+    """SQL: a job of the run whose id is the SQL expression ``run_id_sql`` is waiting or running."""
+    return ("select 1 from procrastinate_jobs j where j.queueing_lock = " + run_id_sql
+            + " and j.status in ('todo', 'doing')")
+
+
+BUSY_SQL = ("select count(*) from procrastinate_jobs where status in ('todo', 'doing') "
+            "and args->>'playbook' = :playbook")
+COUNTS_SQL = "select queue_name, status::text, count(*) from procrastinate_jobs group by 1, 2"
+# a job waits from when it was queued (or, retried, from when it was due again)
+OLDEST_SQL = (
+    "select j.queue_name, extract(epoch from now() - min(greatest(coalesce(j.scheduled_at, d.at), d.at))) "
+    "from procrastinate_jobs j join lateral (select min(at) as at from procrastinate_events e "
+    "where e.job_id = j.id and e.type = 'deferred') d on true "
+    "where j.status = 'todo' and (j.scheduled_at is null or j.scheduled_at <= now()) group by 1")
+HEARTBEATS_SQL = "select count(*), extract(epoch from now() - max(last_heartbeat)) from procrastinate_workers"
+INSTALLED_SQL = "select to_regclass('procrastinate_jobs')"
 
 
 # ---- retries ------------------------------------------------------------------------------------
@@ -253,10 +275,6 @@ class JobQueue:
                 continue
             requeued.append(job.id)
         return requeued
-
-    async def rows(self, query: str, **params: Any) -> list[dict]:
-        """Rows of a read-only query on the queue's tables (``status``, metrics)."""
-        return list(await self.app.connector.execute_query_all_async(query, **params))
 
 
 def _shown(store_url: str) -> str:

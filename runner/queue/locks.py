@@ -138,10 +138,6 @@ class FrontLock:
                 self.leading = False
             return self.leading
 
-    @property
-    def held(self) -> bool:
-        return self._conn is not None
-
     def release(self) -> None:
         with self._mutex:
             conn, self._conn, self.leading = self._conn, None, False

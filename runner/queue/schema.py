@@ -104,7 +104,7 @@ def _queue_schema(conn, done: Upgrade) -> None:
     metadata.create_all(conn, tables=missing)
     done.applied += [f"table {t.name}" for t in missing]
     recorded = conn.execute(select(queue_state.c.value).where(queue_state.c.key == "queue_schema")).scalar()
-    present = conn.execute(text("select to_regclass('procrastinate_jobs')")).scalar() is not None
+    present = conn.execute(text(jobs.INSTALLED_SQL)).scalar() is not None
     raw = conn.connection.driver_connection  # procrastinate's scripts are many statements each
     version = jobs.library_version()
     if not present:
@@ -147,4 +147,6 @@ def _json(value: dict) -> str:
 
 def queue_installed(conn) -> bool:
     """The job queue's schema is in this database (``soar db upgrade`` was run)."""
-    return conn.execute(text("select to_regclass('procrastinate_jobs')")).scalar() is not None
+    from runner.queue import jobs
+
+    return conn.execute(text(jobs.INSTALLED_SQL)).scalar() is not None

@@ -1,8 +1,7 @@
 """``soar queue status``: the jobs per queue and status, the oldest job waiting, the workers seen.
 
-Read with plain SQL on the store's engine from procrastinate's tables (``procrastinate_jobs``,
-``procrastinate_events``, ``procrastinate_workers``: its heartbeats) and soar's
-``soar_queue_workers`` (who each worker is). Also what a worker's metrics report about the queue
+Read with plain SQL on the store's engine from procrastinate's tables (the queries are in
+:mod:`runner.queue.jobs`) and soar's ``soar_queue_workers`` (who each worker is). Also what a worker's metrics report about the queue
 (:meth:`QueueStats.read`).
 """
 
@@ -16,20 +15,16 @@ from sqlalchemy import text
 
 from runner.errors import StoreError
 
+from . import jobs
 from .roles import deployment, workers
 from .schema import queue_installed
 
 UTC = timezone.utc
 STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 
-_COUNTS = text("select queue_name, status::text, count(*) from procrastinate_jobs group by 1, 2")
-# a job waits from when it was queued (or, retried, from when it was due again)
-_OLDEST = text(
-    "select j.queue_name, extract(epoch from now() - min(greatest(coalesce(j.scheduled_at, d.at), d.at))) "
-    "from procrastinate_jobs j join lateral (select min(at) as at from procrastinate_events e "
-    "where e.job_id = j.id and e.type = 'deferred') d on true "
-    "where j.status = 'todo' and (j.scheduled_at is null or j.scheduled_at <= now()) group by 1")
-_HEARTBEATS = text("select count(*), extract(epoch from now() - max(last_heartbeat)) from procrastinate_workers")
+_COUNTS = text(jobs.COUNTS_SQL)
+_OLDEST = text(jobs.OLDEST_SQL)
+_HEARTBEATS = text(jobs.HEARTBEATS_SQL)
 
 
 @dataclass

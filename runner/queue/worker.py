@@ -54,7 +54,6 @@ class RunExecutor:
         self.leases = leases
         self.metrics = metrics
         self.in_flight: dict[str, str] = {}  # run id -> playbook, executing here now
-        self.done = 0
         self._playbooks: OrderedDict[tuple[str | None, str], Any] = OrderedDict()
 
     @contextlib.asynccontextmanager
@@ -67,7 +66,6 @@ class RunExecutor:
         finally:
             self.in_flight.pop(run_id, None)
             self.leases.give(run_id)
-            self.done += 1
 
     def _find(self, run_id: str) -> Any:
         try:

@@ -67,10 +67,6 @@ class Proc:
             raise AssertionError(f"{name} did not start (exit {self.proc.returncode}):\n{self.log()}")
         self.info: dict = json.loads(line)
 
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
     def log(self) -> str:
         self._err.flush()
         return self.err_path.read_text()
