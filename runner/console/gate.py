@@ -183,6 +183,10 @@ async def _callback(settings: Settings, request: Request, secure: bool) -> Respo
         answer = dict(request.query_params)
     else:
         return refusal(request, 405, "the sign-in callback takes GET or POST")
+    if answer.get("error"):  # the user cancelled, or Entra ID refused: no code to redeem
+        said = str(answer.get("error_description") or answer["error"]).splitlines()[0]
+        log.warning("console: sign-in failed: Entra ID said: %s", said)
+        return _failed(f"Entra ID said: {said}", secure)
     kept = settings.sealer.open(FLOW, read_cookie(request.headers, FLOW, secure), FLOW_LIFETIME)
     if kept is None and request.method == "POST" and not answer.get(_RELAY_FIELD):
         return _relay_page(request, answer)  # a cross-site post carried no Lax cookie: post again from here
