@@ -38,7 +38,8 @@ def _actor(user: Any) -> str:
 
 def decide(service: Any, user: Any, run_id: str, step: str, *, approved: bool, reason: str = "") -> list[dict]:
     """Approve or deny ``step`` of a run (on a parent: every tenant run waiting there)."""
-    return service.approvals.decide(run_id, step, approved=approved, actor=_actor(user), reason=reason)
+    return service.approvals.decide(run_id, step, approved=approved, actor=_actor(user), reason=reason,
+                                    actor_oid=user.oid or None)
 
 
 def cancel(service: Any, user: Any, run_id: str, *, reason: str = "") -> dict:
@@ -49,7 +50,7 @@ def cancel(service: Any, user: Any, run_id: str, *, reason: str = "") -> dict:
     run = store.get_run(run_id)
     if run.parent_id is not None:
         run = store.get_run(run.parent_id)
-    done = request_cancel(store, run.id, actor=_actor(user), reason=reason)
+    done = request_cancel(store, run.id, actor=_actor(user), reason=reason, actor_oid=user.oid or None)
     return {"run_id": run.id, "status": store.get_run(run.id).status, "cancelled": done.cancelled,
             "requested": done.requested,
             "approvals_closed": [{"run_id": r, "step": s} for r, s in done.approvals]}
@@ -76,7 +77,8 @@ def rerun(service: Any, user: Any, run_id: str) -> dict:
         new_id, _children = store.create_run_family(tenants=scope, **common)
     else:
         new_id = store.create_run(tenant=scope[0] if scope else None, status="pending", **common)
-    store.audit(new_id, "run_rerun", data={"rerun_of": run.id, "by": "console"}, actor=_actor(user), durable=True)
+    store.audit(new_id, "run_rerun", data={"rerun_of": run.id, "actor_oid": user.oid or None}, actor=_actor(user),
+                durable=True)
     started = bool(service.dispatcher.resume(new_id, playbook.name))
     return {"run_id": new_id, "rerun_of": run.id, "started": started}
 

@@ -77,9 +77,11 @@ class ApprovalDesk:
             docs.append(a.as_doc())
         return docs
 
-    def decide(self, run_id: str, step_id: str, *, approved: bool, actor: str, reason: str = "") -> list[dict]:
+    def decide(self, run_id: str, step_id: str, *, approved: bool, actor: str, reason: str = "",
+               actor_oid: str | None = None) -> list[dict]:
         """Decide the gate of ``step_id`` on ``run_id`` (on a parent run: on every tenant run
-        waiting there) and continue the run. Raises a :class:`SoarError` the caller shows."""
+        waiting there) and continue the run. ``actor_oid``: the signed-in decider's object id
+        (the console). Raises a :class:`SoarError` the caller shows."""
         store = self.store
         run = store.get_run(run_id)
         targets = [run] if store.get_approval(run.id, step_id) is not None else [
@@ -89,7 +91,8 @@ class ApprovalDesk:
                              hint="GET /approvals lists the pending ones")
         out = []
         for target in targets:
-            rec = store.decide_approval(target.id, step_id, approved=approved, actor=actor, reason=reason)
+            rec = store.decide_approval(target.id, step_id, approved=approved, actor=actor, reason=reason,
+                                        actor_oid=actor_oid)
             out.append({"run_id": rec.run_id, "step": rec.step_id, "status": rec.status,
                         "decided_by": rec.decided_by, "decided_at": rec.decided_at.isoformat()})
         self._continue(run.parent_id or run.id)

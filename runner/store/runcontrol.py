@@ -51,8 +51,9 @@ def _tree(conn, run_id: str) -> list:
     return rows
 
 
-def request_cancel(store, run_id: str, *, actor: str, reason: str = "") -> CancelOutcome:
+def request_cancel(store, run_id: str, *, actor: str, reason: str = "", actor_oid: str | None = None) -> CancelOutcome:
     """Cancel the run ``run_id`` (a full id) and everything under it; see the module docstring.
+    ``actor_oid``: the signed-in user's Entra object id, kept in the audit events' data.
     Raises :class:`UsageError` when nothing of it is left to cancel."""
     now = datetime.now(UTC)
     runs = t.runs
@@ -81,7 +82,8 @@ def request_cancel(store, run_id: str, *, actor: str, reason: str = "") -> Cance
                              .values(status="cancelled", finished_at=now))
         out.requested = [i for i in ids if i not in out.cancelled]
         out.approvals = _close_gates(conn, [r.id for r in live], actor, now)
-        data = to_json({"reason": reason} if reason else None)
+        said = {**({"reason": reason} if reason else {}), **({"actor_oid": actor_oid} if actor_oid else {})}
+        data = to_json(said or None)
         conn.execute(t.events.insert(), [
             dict(run_id=i, ts=now, kind="run_cancelled" if i in out.cancelled else "run_cancel_requested",
                  step_id=None, data=data, actor=actor) for i in ids])

@@ -351,9 +351,9 @@ class RunStore:
         self._db.commit(insert, doing="request an approval")
 
     def decide_approval(self, run_id: str, step_id: str, *, approved: bool, actor: str,
-                        reason: str = "", item: int | None = None) -> ApprovalRecord:
+                        reason: str = "", item: int | None = None, actor_oid: str | None = None) -> ApprovalRecord:
         """Approve or deny a pending gate, durably, and write an ``approval.approved``/``.denied``
-        audit event. Raises :class:`StoreError` if that gate is not pending (the message says
+        audit event (``actor_oid``: the signed-in decider's Entra object id, kept in its data). Raises :class:`StoreError` if that gate is not pending (the message says
         what there is instead), :class:`NotAnApprover` if the gate's ``approvers`` do not name
         ``actor`` (nothing changes but an ``approval.refused`` audit event)."""
         key = (t.approvals.c.run_id == run_id, t.approvals.c.step_id == step_id,
@@ -382,7 +382,7 @@ class RunStore:
             if done.rowcount != 1:  # another process decided between our read and our write
                 row = conn.execute(select(t.approvals).where(*key)).first()
                 raise self._already_decided(approval_record(row), gate)
-            data = {"item": item, "reason": reason or ""}
+            data = {"item": item, "reason": reason or "", **({"actor_oid": actor_oid} if actor_oid else {})}
             conn.execute(t.events.insert().values(
                 run_id=run_id, ts=now, kind=f"approval.{decision}", step_id=step_id,
                 data=to_json(data), actor=actor))

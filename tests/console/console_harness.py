@@ -156,7 +156,7 @@ class Console:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=build_app(self.service)),
                                  base_url="http://127.0.0.1")
 
-    async def fire(self, path: str, payload: bytes = b"{}") -> str:
+    async def fire(self, path: str, payload: bytes = b'{"n": 0}') -> str:
         """Send a signed webhook; returns the run id."""
         async with self.client() as http:
             r = await http.post(f"/hooks/{path}", content=payload,
