@@ -157,6 +157,11 @@ def serve(playbook_dir, host, port, simulate, sim_url, max_runs, grace, misfire_
     except BaseException:  # a refused option (e.g. --allow-host) must not leave the socket open
         sock.close()
         raise
+    from runner.console.gate import exposure_note
+
+    note = exposure_note(host, runtime.services.config)
+    if note:
+        click.echo(note, err=True)
 
     async def main() -> None:
         service = ServeService(runtime.services, options)

@@ -70,6 +70,15 @@ def settings_for(service: Any) -> Settings:
                     redirect_uri=console.redirect_uri, callback_paths=tuple(dict.fromkeys(paths)), body_limit=limit)
 
 
+def exposure_note(host: str, config: Any) -> str | None:
+    """What ``soar serve --host HOST`` says when it listens beyond loopback with no sign-in."""
+    if getattr(config, "console", None) is not None or loopback_name(host):
+        return None
+    return (f"soar serve: sign-in is not configured (no console: in soar.yaml), so the console answers only "
+            f"requests from this machine; other machines reaching {host} get 403 there (webhooks, /healthz, "
+            "/metrics and /approvals answer as before). docs/console.md, Sign-in, says how to configure it.")
+
+
 def _secure(request: Request) -> bool:
     """Cookies are ``Secure`` unless the console is reached over plain HTTP on a loopback name."""
     return request.url.scheme == "https" or not loopback_name(request.headers.get("host", ""))

@@ -44,7 +44,7 @@ from runner.sim.identity import SimTenant, b64, signing_key
 if TYPE_CHECKING:  # pragma: no cover
     from runner.sim.cloud import SimulatedCloud
 
-__all__ = ["CLIENTS", "MSSP_TENANT", "SignInDirectory", "SimClient", "SimUser", "USERS", "client_secret"]
+__all__ = ["CLIENTS", "MSSP_TENANT", "SignInDirectory", "SimClient", "SimUser", "USERS", "client_id", "client_secret"]
 
 MSSP_TENANT = "mssp"
 CODE_LIFETIME = 600.0
@@ -116,7 +116,7 @@ class SignInDirectory:
         self.users = {name: SimUser(name, display, f"{name}@{domain}", str(uuid.uuid5(NS, f"user/{name}")), roles)
                       for name, (display, roles) in USERS.items()}
         app_secret = self.cloud.app.secret.reveal()
-        self.clients = {name: SimClient(name, str(uuid.uuid5(NS, f"client/{name}")),
+        self.clients = {name: SimClient(name, client_id(name),
                                         Secret(client_secret(app_secret, name), name=f"sim_{name}_secret"),
                                         str(uuid.uuid5(NS, f"sp/{MSSP_TENANT}/{name}")), roles)
                         for name, roles in CLIENTS.items()}
@@ -334,6 +334,13 @@ def _page(title: str, body: str, *, status: int = 200, raw: bool = False) -> htt
            f"<body><main><h1>{html.escape(title)}</h1>{text}</main></body></html>")
     return httpx.Response(status, content=doc.encode(), headers={"content-type": "text/html; charset=utf-8",
                                                                   "cache-control": "no-store"})
+
+
+def client_id(client: str) -> str:
+    """The fixed client id of script client ``client`` (the same in every simulated cloud)."""
+    from runner.sim.cloud import NS
+
+    return str(uuid.uuid5(NS, f"client/{client}"))
 
 
 def client_secret(app_secret: str, client: str) -> str:
