@@ -140,11 +140,13 @@ def routes(service: Any, templates: Jinja2Templates) -> list[Route]:
                                                  "facets": facets(service.store), "statuses": _statuses(),
                                                  "triggers": TRIGGERS, "problem": exc.to_dict()}, status=400)
         params = flt.as_params()
+        if request.query_params.get("limit"):
+            params["limit"] = str(_int(request.query_params.get("limit"), 50))
         next_url = "/runs?" + urlencode({**params, "after": cursor}) if cursor else None
         return render(request, "runs.html", {
             "rows": [r.as_doc() for r in rows], "next_url": next_url, "filter": request.query_params,
             "first_url": "/runs?" + urlencode(params) if request.query_params.get("after") else None,
-            "live_url": "/api/v1/runs?" + urlencode(params), "facets": facets(service.store),
+            "live_url": "/api/v1/runs?" + urlencode({k: v for k, v in params.items() if k != "limit"}), "facets": facets(service.store),
             "statuses": _statuses(), "triggers": TRIGGERS, "problem": None})
 
     async def run_page(request: Request) -> Response:

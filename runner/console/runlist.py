@@ -153,6 +153,8 @@ def list_page(store: Any, flt: RunFilter, *, after: str | None = None, limit: in
     limit = max(1, min(int(limit), MAX_LIMIT))
     query = page_query(flt, decode_cursor(after) if after else None, limit)
     with store._db.read("list runs") as conn:
+        if flt.tenant and conn.execute(select(t.runs.c.id).where(t.runs.c.tenant == flt.tenant).limit(1)).first() is None:
+            return [], None  # no run on that tenant: one index probe, not a scan of every run
         rows = list(conn.execute(query))
         more = len(rows) > limit
         rows = rows[:limit]

@@ -191,3 +191,38 @@ def status(store: RunStore, run_id: str) -> str | None:
 def text_of(html: str) -> str:
     """The visible text of a page, roughly (tags dropped, whitespace folded)."""
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def fill_runs(store: RunStore, n: int, *, start: Any = None) -> list[dict]:
+    """``n`` top-level runs written straight into the store (every fifth on two tenants, with its
+    tenant runs), one minute apart — three of them share a time — with playbooks, statuses,
+    triggers and tenants in a fixed pattern. Returns what was written, newest first."""
+    from datetime import datetime, timedelta, timezone
+
+    from runner.store import tables as t
+    from runner.store.records import new_run_id, to_json
+
+    start = start or datetime(2026, 1, 1, tzinfo=timezone.utc)
+    rows, made = [], []
+    for i in range(n):
+        created = start + timedelta(minutes=min(i, 10) if i in (10, 11, 12) else i)
+        status_ = "failed" if i % 10 == 0 else "waiting_approval" if i % 10 == 1 else "succeeded"
+        trigger = ("webhook", "schedule", "poll", "manual")[i % 4]
+        tenants = ["contoso", "fabrikam"] if i % 5 == 0 else [("contoso", "fabrikam", "woodgrove")[i % 3]]
+        run_id = new_run_id()
+        row = dict(id=run_id, parent_id=None, playbook_name=f"pb-{i % 3}", playbook_path=None,
+                   playbook_text="name: x\n", tenant=tenants[0] if len(tenants) == 1 else None,
+                   inputs=to_json({"i": i}), trigger=to_json({"type": trigger}), dry_run=False, status=status_,
+                   outputs=None, error=None, created_at=created, started_at=created,
+                   finished_at=created + timedelta(seconds=3), updated_at=created)
+        rows.append(row)
+        if len(tenants) > 1:
+            rows += [{**row, "id": new_run_id(), "parent_id": run_id, "tenant": name} for name in tenants]
+        made.append({"run_id": run_id, "playbook": row["playbook_name"], "status": status_, "trigger": trigger,
+                     "tenants": tenants, "created_at": created})
+
+    def work(conn):
+        conn.execute(t.runs.insert(), rows)
+
+    store._db.commit(work, doing="fill the store")
+    return sorted(made, key=lambda m: (m["created_at"], m["run_id"]), reverse=True)
