@@ -103,6 +103,7 @@ async def signed_in(settings: Settings, request: Request, state: dict, receive: 
     assert signin is not None
     path = route_path(request.scope)
     secure = _secure(request)
+    state["signout_path"] = "/signout"
     if path.startswith(SIM_LOGIN_PREFIX) and signin.simulated:
         return await _relay(signin, request, path), receive
     if path == SUBMIT_PATH:
@@ -259,6 +260,10 @@ async def _signout(settings: Settings, request: Request, session: Session | None
 
 
 async def _relay(signin: EntraSignIn, request: Request, path: str) -> Response:
+    """The simulated sign-in pages (the authorize endpoint and its script), nothing else."""
+    parts = path[len(SIM_LOGIN_PREFIX):].split("/")
+    if len(parts) != 4 or parts[1:3] != ["oauth2", "v2.0"] or parts[3] not in ("authorize", "submit.js"):
+        return refusal(request, 404, "only the simulated sign-in pages are relayed here")
     body = await request.body()
     answer = await signin.relay_simulated(request.method, path[len(SIM_LOGIN_PREFIX):], request.url.query, body,
                                           request.headers.get("content-type"))

@@ -13,8 +13,9 @@ The console's pages and ``/api/v1`` use only these names:
 - :func:`csrf_token` for templates (hidden input ``csrf_token``; htmx sends header
   ``X-CSRF-Token``) and :func:`check_csrf`. The middleware already refuses (403) every unsafe
   method of a cookie session without the right token; ``check_csrf`` re-checks (cheaply).
-- ``request.state.signin_configured`` (bool) and ``request.state.signin_note`` (the header's
-  "sign-in not configured: loopback only", or None).
+- ``request.state.signin_configured`` (bool), ``request.state.signin_note`` (the header's
+  "sign-in not configured: loopback only", or None) and, with sign-in, ``signout_path``: a
+  sign-out button is a form posting ``csrf_token`` there.
 
 With ``console:`` in soar.yaml (:class:`runner.config.ConsoleConfig`) the middleware serves
 ``GET /signin`` (start), ``POST|GET /auth/callback`` (or the path of ``console.redirect_uri``),
@@ -230,7 +231,7 @@ def refusal(request: Request, status: int, message: str, *, hint: str = "",
         body = {"error": message, **({"hint": hint} if hint else {})}
         return JSONResponse(body, status_code=status, headers=headers)
     extra = f"<p>{html.escape(hint)}</p>" if hint else ""
-    return page({401: "Sign in", 403: "Forbidden"}.get(status, "Sign-in"),
+    return page({401: "Sign in", 403: "Forbidden", 404: "Not found", 413: "Too large"}.get(status, "Refused"),
                 f'<p role="alert">{html.escape(message)}</p>{extra}', status=status, headers=headers)
 
 

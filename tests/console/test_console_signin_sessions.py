@@ -120,6 +120,11 @@ def test_a_forged_or_replayed_answer_opens_no_session(tmp_path, cloud):
             assert denied.status_code == 400 and "AADSTS65004" in denied.text
             assert (await http.get("/api/v1/me")).status_code == 401
             assert (await http.get("/signin?next=//evil.example/x")).status_code == 303
+            # the relay passes on the simulated sign-in pages only, not the token endpoint
+            tid = cloud.entra.signin.tenant.id
+            for method in ("GET", "POST"):
+                r = await http.request(method, f"/_sim/login/{tid}/oauth2/v2.0/token")
+                assert r.status_code == 404
         await harness.stop()
 
     asyncio.run(main())
@@ -146,3 +151,13 @@ def test_the_client_secret_shows_nowhere(tmp_path, cloud, caplog):
     texts = asyncio.run(main())
     assert all(secret not in t for t in texts)
     assert secret not in caplog.text and "signed in" in caplog.text
+
+
+@pytest.mark.parametrize("given, kept", [
+    ("/runs?status=failed", "/runs?status=failed"), ("//evil.example/x", "/"), ("/\\evil.example", "/"),
+    ("https://evil.example/", "/"), ("", "/"), (None, "/"), ("/signout", "/"), ("/a\r\nSet-Cookie: x", "/"),
+])
+def test_after_sign_in_the_browser_goes_to_a_path_of_this_console_only(given, kept):
+    from runner.console.gate import _safe_next
+
+    assert _safe_next(given) == kept
