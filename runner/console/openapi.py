@@ -104,6 +104,8 @@ STEP = _param("step", "path", "the gated step's id")
 
 def _op(summary: str, answer: dict, *, role: str = "Viewer", params: list | None = None, body: str | None = None,
         errors: tuple = (401, 403)) -> dict:
+    if "description" in answer:  # one answer: 200
+        answer = {"200": answer}
     op: dict[str, Any] = {"summary": summary, "description": f"Needs the {role} role.",
                           "responses": {**answer, **_errors(*errors)}, "parameters": params or []}
     if body is not None:
