@@ -172,7 +172,9 @@ def soar_run_started(run: RunInfo) -> None:
 def soar_run_finished(run: RunInfo) -> None:
     """A run reached a final or waiting state.
 
-    Called by the engine, in the event loop thread, once per run (and per tenant child run).
+    Called by the engine, in the event loop thread, once per run: for a run over several
+    tenants, once per tenant run and then once for their parent (``tenant`` and ``parent_id``
+    ``None``, ``error`` naming each failed tenant).
 
     :param run: a :class:`runner.plugin.RunInfo`; ``status`` is ``succeeded``,
         ``failed``, ``cancelled`` or ``waiting_approval``; ``error`` is the message of a failure.

@@ -17,6 +17,7 @@ from runner.engine import after as after_mod
 from runner.engine.context import Services, TenantInfo
 from runner.engine.control import RunCancelled, end_cancelled, family_status
 from runner.engine.durable import GroupCommit
+from runner.engine.events import RunInfo
 from runner.engine.inputs import resolve_inputs
 from runner.engine.outcomes import FINAL, Known, RunResult
 from runner.engine.steps import Recorded, RunExecution, RunPaused
@@ -170,6 +171,10 @@ class Engine:
         store = self.services.store
         sem = asyncio.Semaphore(TENANT_CONCURRENCY)
         done = done or {}
+        # the parent is a run too: observers see it start and end (once for the family, e.g. to
+        # announce one failure for all its tenants), besides each tenant run
+        info = RunInfo(parent, playbook.name, None, None, dry_run, "running")
+        self.services.plugins.notify("soar_run_started", run=info)
 
         async def child(t: TenantInfo) -> RunResult:
             if t.name in done:  # finished before a resume
@@ -199,9 +204,12 @@ class Engine:
             self._fold_after(result, part, summary=True)
             if part.status == "cancelled":
                 finish_cancelled(store, parent, actor=cancel_requested(store, parent) or "someone")
+                self.services.plugins.notify("soar_run_finished", run=replace(info, status="cancelled"))
                 return result
         store.update_run(parent, status=result.status, outputs=result.outputs,  # errors: `soar runs show`
                          error=result.error.to_dict() if result.error is not None else None)
+        self.services.plugins.notify("soar_run_finished", run=replace(
+            info, status=result.status, error=str(result.error) if result.error is not None else None))
         return result
 
     def _fold_after(self, result: RunResult, part, summary: bool) -> None:
