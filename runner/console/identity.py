@@ -218,10 +218,10 @@ def not_local(request: Request) -> str:
 
 
 def wants_json(request: Request) -> bool:
+    """JSON for the API and for clients that do not ask for HTML (scripts); a page for browsers."""
     if route_path(request.scope).startswith("/api/"):
         return True
-    accept = request.headers.get("accept", "")
-    return "application/json" in accept and "text/html" not in accept
+    return "text/html" not in request.headers.get("accept", "")
 
 
 def refusal(request: Request, status: int, message: str, *, hint: str = "",

@@ -34,7 +34,7 @@ def test_alice_signs_in_and_decides_with_the_csrf_token_only(tmp_path, cloud, ca
         await harness.start()
         async with harness.client() as http:
             run_id = await harness.gated_run(http)
-            first = await http.get("/runs")
+            first = await http.get("/runs", headers={"Accept": "text/html"})
             assert first.status_code == 303 and first.headers["location"] == "/signin?next=/runs"
             assert (await http.get("/api/v1/runs")).status_code == 401
             browser = Browser(http)

@@ -93,7 +93,8 @@ def test_sign_in_decide_and_script_over_real_http(clouds):
     url = served["url"]
     with httpx.Client(base_url=url, timeout=30) as alice, httpx.Client(base_url=url, timeout=30) as victor, \
             httpx.Client(base_url=url, timeout=30) as script:
-        assert alice.get("/runs").headers["location"] == "/signin?next=/runs"
+        assert alice.get("/runs", headers={"Accept": "text/html"}).headers["location"] == "/signin?next=/runs"
+        assert alice.get("/runs").status_code == 401  # a script is told, not redirected
         body = b"{}"
         hook = script.post("/hooks/gated", content=body, headers={"X-Hub-Signature-256": sign(HOOK_SECRET, body),
                                                                    "Content-Type": "application/json"})
