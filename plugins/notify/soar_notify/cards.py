@@ -39,8 +39,8 @@ def teams_payload(msg: Message) -> dict:
     title_style: dict[str, Any] = {"weight": "Bolder", "size": "Medium"}
     if msg.color != "default":
         title_style["color"] = msg.color
-    body: list[dict] = [{"type": "RichTextBlock", "inlines": [_run(clip(msg.title, 500), **title_style)]}]
-    text = clip(msg.text, TEXT_LIMIT)
+    body: list[dict] = [{"type": "RichTextBlock", "inlines": [_run(clip(msg.title, 500) or "-", **title_style)]}]
+    text = clip(msg.text, TEXT_LIMIT) if msg.text.strip() else ""
     if text and msg.markdown:
         body.append({"type": "TextBlock", "text": text, "wrap": True})
     elif text:
@@ -55,7 +55,7 @@ def teams_payload(msg: Message) -> dict:
     if msg.facts:
         for n, (name, value) in enumerate(msg.facts[:FACTS_LIMIT]):
             block = {"type": "RichTextBlock",
-                     "inlines": [_run(f"{clip(name, 100)}: ", weight="Bolder"), _run(clip(value, FACT_LIMIT))]}
+                     "inlines": [_run(f"{clip(name, 100)}: ", weight="Bolder"), _run(clip(value, FACT_LIMIT) or "-")]}
             block["spacing"] = "Medium" if n == 0 else "None"
             body.append(block)
     card: dict[str, Any] = {"$schema": CARD_SCHEMA, "type": "AdaptiveCard", "version": CARD_VERSION,
@@ -79,8 +79,8 @@ def slack_escape(text: str) -> str:
 
 def slack_payload(msg: Message) -> dict:
     """The Slack incoming-webhook body for ``msg``: Block Kit blocks and a fallback text."""
-    text = msg.text if msg.markdown else slack_escape(msg.text)
-    blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": clip(msg.title, 150) or "-",
+    text = "" if not msg.text.strip() else msg.text if msg.markdown else slack_escape(msg.text)
+    blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": clip(msg.title.strip(), 150) or "-",
                                                       "emoji": False}}]
     if text:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": clip(text, 3000)}})
