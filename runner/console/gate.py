@@ -261,8 +261,10 @@ async def _signout(settings: Settings, request: Request, session: Session | None
 
 async def _relay(signin: EntraSignIn, request: Request, path: str) -> Response:
     """The simulated sign-in pages (the authorize endpoint and its script), nothing else."""
+    from runner.sim.signin import ASSETS
+
     parts = path[len(SIM_LOGIN_PREFIX):].split("/")
-    if len(parts) != 4 or parts[1:3] != ["oauth2", "v2.0"] or parts[3] not in ("authorize", "submit.js"):
+    if len(parts) != 4 or parts[1:3] != ["oauth2", "v2.0"] or parts[3] not in ("authorize", *ASSETS):
         return refusal(request, 404, "only the simulated sign-in pages are relayed here")
     body = await request.body()
     answer = await signin.relay_simulated(request.method, path[len(SIM_LOGIN_PREFIX):], request.url.query, body,

@@ -27,6 +27,7 @@ import httpx
 import jwt
 
 from runner.auth import clouds
+from runner.sim.signin import ASSETS
 
 if TYPE_CHECKING:  # pragma: no cover
     from runner.sim.cloud import SimTenant, SimulatedCloud
@@ -165,11 +166,11 @@ class EntraSimulator:
         if kind == "adminconsent":
             return label, self._adminconsent(request, tenant)
         signin = tenant is self.signin.tenant
-        if kind in ("authorize", "submit_js"):
+        if kind in ("authorize", "asset"):
             if not signin:
                 return label, _json({"error": "not_found", "error_description": "the simulated sign-in page is "
                                      f"the MSSP tenant's ({self.signin.tenant.domain})"}, 404)
-            return label, self.signin.authorize(request) if kind == "authorize" else self.signin.submit_script()
+            return label, self.signin.authorize(request) if kind == "authorize" else self.signin.asset(rest[-1])
         form = dict(parse_qsl(request.content.decode("utf-8", "replace"), keep_blank_values=True))
         if signin:
             return label, self.signin.token(form, kind)
@@ -189,8 +190,8 @@ class EntraSimulator:
         }
         if tuple(rest) == ("oauth2", "v2.0", "authorize"):
             return "authorize" if method in ("GET", "POST") else None
-        if tuple(rest) == ("oauth2", "v2.0", "submit.js"):
-            return "submit_js" if method == "GET" else None
+        if len(rest) == 3 and rest[:2] == ["oauth2", "v2.0"] and rest[2] in ASSETS:
+            return "asset" if method == "GET" else None
         found = table.get(tuple(rest))
         return found[1] if found and found[0] == method else None
 

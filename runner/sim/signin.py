@@ -49,7 +49,17 @@ __all__ = ["CLIENTS", "MSSP_TENANT", "SignInDirectory", "SimClient", "SimUser", 
 MSSP_TENANT = "mssp"
 CODE_LIFETIME = 600.0
 SUBMIT_SCRIPT = "submit.js"  # next to the authorize endpoint: it posts the answer page's form
-SUBMIT_JS = b"document.forms[0].submit();\n"
+# the pages' files, next to the authorize endpoint (relative links work through a relay too, and
+# a page that allows only its own origin's scripts and styles still gets them)
+ASSETS: dict[str, tuple[str, bytes]] = {
+    SUBMIT_SCRIPT: ("text/javascript", b"document.forms[0].submit();\n"),
+    "signin.css": ("text/css", b"body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;color:#1b1b1b}"
+                   b"ul{list-style:none;padding:0}li{margin:.5rem 0}button{font:inherit;padding:.6rem 1rem;"
+                   b"width:100%;text-align:left;border:1px solid #555;background:#fff;border-radius:4px;"
+                   b"cursor:pointer}button:focus,button:hover{outline:3px solid #0b5cad;background:#eef4fb}"
+                   b"button span{display:block;color:#444;font-size:.9em}fieldset{border:0;padding:0}"
+                   b"legend{font-weight:600;margin-bottom:.5rem}\n"),
+}
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 # name -> (display name, console app roles)
 USERS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -203,9 +213,10 @@ class SignInDirectory:
         return _back(redirect, mode, {"code": code, **state, "session_state": str(uuid.uuid4())})
 
     @staticmethod
-    def submit_script() -> httpx.Response:
-        return httpx.Response(200, content=SUBMIT_JS, headers={"content-type": "text/javascript; charset=utf-8",
-                                                                "cache-control": "max-age=3600"})
+    def asset(name: str) -> httpx.Response:
+        kind, body = ASSETS[name]
+        return httpx.Response(200, content=body, headers={"content-type": f"{kind}; charset=utf-8",
+                                                          "cache-control": "max-age=3600"})
 
     def _chooser(self, params: dict, problem: str = "") -> httpx.Response:
         rows = []
@@ -325,12 +336,7 @@ def _page(title: str, body: str, *, status: int = 200, raw: bool = False) -> htt
     text = body if raw else f'<p role="alert">{html.escape(body)}</p>'
     doc = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-           "<style>body{font-family:system-ui,sans-serif;max-width:36rem;margin:3rem auto;color:#1b1b1b}"
-           "ul{list-style:none;padding:0}li{margin:.5rem 0}button{font:inherit;padding:.6rem 1rem;width:100%;"
-           "text-align:left;border:1px solid #555;background:#fff;border-radius:4px;cursor:pointer}"
-           "button:focus,button:hover{outline:3px solid #0b5cad;background:#eef4fb}"
-           "button span{display:block;color:#444;font-size:.9em}fieldset{border:0;padding:0}"
-           "legend{font-weight:600;margin-bottom:.5rem}</style></head>"
+           '<link rel="stylesheet" href="signin.css"></head>'
            f"<body><main><h1>{html.escape(title)}</h1>{text}</main></body></html>")
     return httpx.Response(status, content=doc.encode(), headers={"content-type": "text/html; charset=utf-8",
                                                                   "cache-control": "no-store"})

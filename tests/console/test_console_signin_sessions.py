@@ -125,6 +125,8 @@ def test_a_forged_or_replayed_answer_opens_no_session(tmp_path, cloud):
             for method in ("GET", "POST"):
                 r = await http.request(method, f"/_sim/login/{tid}/oauth2/v2.0/token")
                 assert r.status_code == 404
+            for asset in ("submit.js", "signin.css"):
+                assert (await http.get(f"/_sim/login/{tid}/oauth2/v2.0/{asset}")).status_code == 200
         await harness.stop()
 
     asyncio.run(main())

@@ -92,6 +92,8 @@ def test_msal_signs_alice_in_with_pkce_and_nonce(cloud, http):
     assert re.search(r'<form[^>]*action="([^"]+)"', answer.text).group(1) == CALLBACK
     assert 'src="submit.js"' in answer.text and http.get(
         f"{authority(cloud)}/oauth2/v2.0/submit.js").text.startswith("document.forms[0].submit()")
+    assert 'href="signin.css"' in page.text and http.get(
+        f"{authority(cloud)}/oauth2/v2.0/signin.css").headers["content-type"].startswith("text/css")
     result = app.acquire_token_by_auth_code_flow(flow, fields)
     claims = result["id_token_claims"]
     alice = directory.users["alice"]
