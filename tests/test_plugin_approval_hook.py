@@ -59,7 +59,8 @@ def test_a_gate_is_announced_once_with_what_it_asks(watched):
     outcome = runner.run(GATED, tenant="contoso")
     assert outcome.status == "waiting_approval"
     [(run, approval)] = seen.approvals
-    assert (run.run_id, run.status, run.tenant, run.playbook) == (outcome.run_id, "waiting_approval", "contoso", "gated")
+    assert (run.run_id, run.status, run.tenant, run.playbook) == \
+        (outcome.run_id, "waiting_approval", "contoso", "gated")
     assert (approval.run_id, approval.step_id, approval.playbook, approval.tenant) == \
         (outcome.run_id, "isolate", "gated", "contoso")
     assert approval.message == "Isolate laptop-17 (risk high)?" and approval.step_name == "Isolate laptop-17"

@@ -95,8 +95,8 @@ def test_markdown_is_kept_when_the_author_asks():
 
 
 def test_email_subject_is_one_line_and_the_body_has_every_link():
-    subject, body = email_parts(Message(title="a\r\nBcc: x@y.example", text="t",
-                                        links=(Link("Approve", "https://a.example/1"), Link("Deny", "https://a.example/2"))))
+    links = (Link("Approve", "https://a.example/1"), Link("Deny", "https://a.example/2"))
+    subject, body = email_parts(Message(title="a\r\nBcc: x@y.example", text="t", links=links))
     assert subject == "a Bcc: x@y.example"
     assert body == "t\n\nApprove: https://a.example/1\nDeny: https://a.example/2\n"
 
