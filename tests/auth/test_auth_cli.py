@@ -76,8 +76,10 @@ def test_tenants_list_and_check(tmp_path):
     result = invoke("tenants", "check", "--simulate", "--json")
     doc = json.loads(result.output)
     assert result.exit_code == 0 and doc["ok"]
-    assert set(doc["tenants"][0]["apis"]) == {"mde", "xdr", "graph"}
-    assert "eyJ" not in result.output
+    # the Entra ID APIs of the Defender plugin; the example plugin's API-key API shows because the
+    # simulated cloud's config names its credential (never its value)
+    assert set(doc["tenants"][0]["apis"]) == {"mde", "xdr", "graph", "acme"}
+    assert "eyJ" not in result.output and "acme-demo-key" not in result.output
 
 
 def test_tenants_check_against_playbook_roles(on_cloud, monkeypatch, tmp_path):
