@@ -131,7 +131,8 @@ def test_bearer_tokens_of_scripts(tmp_path, cloud):
             answer = cloud.handler(httpx.Request(
                 "POST", f"https://login.microsoftonline.com/{directory.tenant.id}/oauth2/v2.0/token",
                 data={"grant_type": "client_credentials", "client_id": automation.client_id,
-                      "client_secret": automation.secret.reveal(), "scope": f"api://{directory.console_client_id}/.default"}))
+                      "client_secret": automation.secret.reveal(),
+                      "scope": f"api://{directory.console_client_id}/.default"}))
             assert answer.status_code == 200, answer.text
             responder = answer.json()["access_token"]
             viewer = directory.app_token("reporting")

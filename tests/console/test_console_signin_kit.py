@@ -124,8 +124,8 @@ class ConsoleHarness:
     async def gated_run(self, http: httpx.AsyncClient) -> str:
         """Start the gated playbook through its webhook; its run id once it waits for approval."""
         body = b"{}"
-        r = await http.post("/hooks/gated", content=body,
-                            headers={"X-Hub-Signature-256": sign(HOOK_SECRET, body), "Content-Type": "application/json"})
+        signed = {"X-Hub-Signature-256": sign(HOOK_SECRET, body), "Content-Type": "application/json"}
+        r = await http.post("/hooks/gated", content=body, headers=signed)
         assert r.status_code == 202, r.text
         run_id = r.json()["run_id"]
         await until(lambda: _status(self.service.store, run_id) == "waiting_approval", what="the gate")

@@ -42,7 +42,8 @@ def test_a_sealed_session_opens_only_with_its_key_until_it_expires():
 def test_cookie_attributes():
     assert cookie_header(SESSION, "v", secure=True, max_age=60) == \
         "__Host-soar_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
-    assert cookie_header(SESSION, "", secure=False, max_age=0) == "soar_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+    assert cookie_header(SESSION, "", secure=False, max_age=0) == \
+        "soar_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
 
 
 @pytest.fixture
