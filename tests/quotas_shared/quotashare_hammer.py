@@ -45,7 +45,7 @@ async def main(argv: list[str]) -> dict:
                 times.append(time.time())
                 await asyncio.sleep(latency)
                 bucket.answered(receipt)
-                if pause_after is not None and len(times) == pause_after and pause is None:
+                if pause_after is not None and len(times) >= pause_after and pause is None:
                     pause = [time.time()]
                     bucket.pause(pause_s)
                     await asyncio.gather(*list(shared._tasks))  # the write is in the database
