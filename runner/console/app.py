@@ -61,16 +61,17 @@ class _Harden:
             chunks.append(message.get("body", b""))
             if message.get("more_body"):
                 return
-            headers = [(k, v) for k, v in start.get("headers", []) if k.decode().lower() not in SECURITY_HEADERS
-                       and k.decode().lower() != "content-length"]
+            headers = [(k, v) for k, v in start.get("headers", []) if k.decode().lower() not in SECURITY_HEADERS]
             headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
             body = b"".join(chunks)
             kind = dict((k.decode().lower(), v.decode()) for k, v in headers).get("content-type", "")
-            if kind.startswith(("text/html", "application/json")):
+            if body and kind.startswith(("text/html", "application/json")):
                 text = body.decode("utf-8", "replace")
                 safe = redact_json(text) if kind.startswith("application/json") else redact(text)
-                body = safe.encode("utf-8") if safe is not text else body
-            headers.append((b"content-length", str(len(body)).encode()))
+                if safe != text:  # a known secret value was in it: masked, and the length changes
+                    body = safe.encode("utf-8")
+                    headers = [(k, v) for k, v in headers if k.decode().lower() != "content-length"]
+                    headers.append((b"content-length", str(len(body)).encode()))
             await send({**start, "headers": headers})
             await send({"type": "http.response.body", "body": body})
 

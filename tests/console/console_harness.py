@@ -107,8 +107,9 @@ class _AsUser:
 class Console:
     """A ServeService over ``tmp/pb`` with a SQLite store, and HTTP clients for its console."""
 
-    def __init__(self, tmp: Path):
+    def __init__(self, tmp: Path, cloud: Any = None):
         self.tmp = tmp
+        self.cloud = cloud  # a SimulatedCloud: its demo tenants are configured
         self.dir = tmp / "pb"
         self.dir.mkdir(exist_ok=True)
         self.url = f"sqlite:///{tmp}/soar.db"
@@ -121,8 +122,18 @@ class Console:
 
     async def start(self, **options: Any) -> ServeService:
         store = RunStore.open(self.url)
+        config = auth = None
         network = Network.simulated(lambda r: httpx.Response(404))
-        services = Services(plugins=plugins(), store=store, network=network)
+        if self.cloud is not None:
+            from runner.auth import TokenProvider
+
+            config, network = self.cloud.demo_config(), self.cloud.network()
+            auth = TokenProvider(config, network, cache_path=None)
+        services = Services(plugins=plugins(), store=store, network=network, config=config, auth=auth)
+        if auth is not None:
+            from runner.apis import ApiClients
+
+            ApiClients.for_services(services)
         opts = {"directory": str(self.dir), "watch_interval": 0, "sweep_interval": 0.05, "grace": 5.0, **options}
         self.service = ServeService(services, ServeOptions(**opts))
         await self.service.start()
@@ -130,6 +141,8 @@ class Console:
 
     async def stop(self) -> None:
         await self.service.stop()
+        if self.service.services.apis is not None:
+            await self.service.services.apis.aclose()
         self.service.store.close()
 
     def app_as(self) -> Any:
