@@ -26,11 +26,14 @@ Which cache a :class:`~runner.auth.TokenProvider` uses is :func:`wanted_url`'s a
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import random
 import socket
 import threading
+import time
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,6 +53,7 @@ LOCK_TIMEOUT = "60s"  # how long a process waits for another's token request bef
 SQLITE_SLOTS = 1 << 16  # byte offsets of the SQLite lock file
 
 _process: dict[str, Any] = {"shared": False, "store_url": None}
+_IMPORTING = threading.Lock()  # threads importing the store's modules at once see them half made
 
 KEY_HINT = ("make one with python -c \"from cryptography.fernet import Fernet; "
             "print(Fernet.generate_key().decode())\" and keep it where `token_cache.key` points "
@@ -169,6 +173,7 @@ class DatabaseTokenCache:
         self._db: Any = None
         self._open_lock = threading.Lock()
         self.unreadable = 0  # rows this key could not decrypt (then fetched again)
+        self._warned: set[str] = set()
         self.description = "the run store's database (encrypted)"
 
     # ---- connection ------------------------------------------------------------------------------
@@ -176,7 +181,8 @@ class DatabaseTokenCache:
     def _database(self) -> Any:
         with self._open_lock:
             if self._db is None:
-                from runner.store.database import Database
+                with _IMPORTING:
+                    from runner.store.database import Database
 
                 self._db = Database(self.url)
                 self.description = f"{self._db.url} (encrypted token rows)"
@@ -210,6 +216,9 @@ class DatabaseTokenCache:
             value = self._decrypt(key, row.token)
         except Undecryptable:
             self.unreadable += 1
+            if key in self._warned:  # once per row until this process replaces it
+                return None
+            self._warned.add(key)
             tenant = key.split(" ")[1] if key.count(" ") >= 2 else "?"
             log.warning("a cached token for tenant %s cannot be decrypted with token_cache.key (written under "
                         "another key, or altered): fetching a new one, which replaces it", tenant)
@@ -222,6 +231,7 @@ class DatabaseTokenCache:
         from runner.store.buffer import dialect_insert
         from runner.store.tables import token_cache as table
 
+        self._warned.discard(key)
         client_id, tenant_id, target = key.split(" ", 2)
         payload = json.dumps({"key": key, "access_token": token.value}).encode()
         values = {"token": self._cipher.encrypt(payload).decode("ascii"),
@@ -360,7 +370,17 @@ class _LockFile:
                 return
             import fcntl
 
-            fcntl.lockf(self.fd, fcntl.LOCK_EX, 1, slot)
+            while True:
+                try:
+                    fcntl.lockf(self.fd, fcntl.LOCK_EX, 1, slot)
+                    break
+                except OSError as exc:
+                    # the kernel sees this process holding one range while (in another thread) it
+                    # waits for a range a second process holds, which waits for the first: a
+                    # deadlock between processes that the threads do not have. Wait, try again.
+                    if exc.errno != errno.EDEADLK:
+                        raise
+                    time.sleep(0.01 + random.random() * 0.04)
             try:
                 yield
             finally:

@@ -181,3 +181,35 @@ def test_a_version_2_store_gains_the_token_table(tmp_path):
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)
         assert conn.execute("SELECT count(*) FROM token_cache").fetchone() == (0,)
+
+
+STRESS = """
+import random, sys, threading, time
+from pathlib import Path
+from runner.auth.dbcache import _LockFile
+lock_file = _LockFile.for_path(Path(sys.argv[1]))
+errors = []
+def work():
+    for _ in range(40):
+        try:
+            with lock_file.locked(random.randrange(8)):
+                time.sleep(0.002)
+        except Exception as exc:
+            errors.append(repr(exc))
+threads = [threading.Thread(target=work) for _ in range(6)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(len(errors), errors[:1])
+"""
+
+
+def test_sqlite_row_locks_of_threads_in_several_processes_never_fail(tmp_path):
+    # Linux refuses a record lock it takes for a deadlock between processes (EDEADLK) when threads
+    # of two processes hold ranges the other's threads wait for: the lock waits and tries again
+    import subprocess
+    import sys
+
+    procs = [subprocess.Popen([sys.executable, "-c", STRESS, str(tmp_path / "x.token-lock")],
+                              stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [p.communicate(timeout=60)[0].strip() for p in procs]
+    assert outputs == ["0 []"] * 3

@@ -22,6 +22,7 @@ from tokdb_helpers import (
     ask_together,
     fresh_database,
     served,
+    stop_all,
     table_text,
     token_requests,
     write_config,
@@ -64,8 +65,7 @@ def deployment(sim, tmp_path_factory):
                 assert w.line() == "ready", w.stderr()
             yield Deployment(workers, store, key, cloud.app.secret.reveal(), directory, config)
         finally:
-            for w in workers:
-                w.stop()
+            stop_all(workers)
 
 
 @pytest.mark.postgres
@@ -152,5 +152,4 @@ def test_three_processes_on_one_sqlite_store(sim, tmp_path):
         rows = table_text(store)
         assert len(rows) == 6 and not any(JWT.search(r) for r in rows)
     finally:
-        for w in workers:
-            w.stop()
+        stop_all(workers)

@@ -160,6 +160,15 @@ class Worker:
         self._stderr.close()
 
 
+def stop_all(workers: list[Worker]) -> None:
+    """Stop the workers together (each exits when its stdin closes)."""
+    for w in workers:
+        if w.proc.stdin is not None and not w.proc.stdin.closed:
+            w.proc.stdin.close()
+    for w in workers:
+        w.stop()
+
+
 def ask_together(workers: list[Worker], tenants: list[str], offset: float = 0.0) -> list[dict]:
     """Every worker asks for every tenant's token at the same moment; their answers."""
     start_at = time.time() + 0.3
