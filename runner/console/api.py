@@ -124,6 +124,8 @@ def routes(service: Any) -> list[Route]:
         return JSONResponse({"approvals": views.pending_approvals(service)})
 
     async def approval(request: Request) -> Response:
+        if request.method == "POST":
+            return await decide(request)
         identity.require(request, "Viewer")
         try:
             return JSONResponse(views.approval_detail(service, request.path_params["run_id"],
@@ -166,8 +168,7 @@ def routes(service: Any) -> list[Route]:
         Route(f"{p}/runs/{{run_id}}/cancel", cancel, methods=["POST"]),
         Route(f"{p}/runs/{{run_id}}/rerun", rerun, methods=["POST"]),
         Route(f"{p}/approvals", approvals, methods=["GET"]),
-        Route(f"{p}/approvals/{{run_id}}/{{step}}", approval, methods=["GET"]),
-        Route(f"{p}/approvals/{{run_id}}/{{step}}", decide, methods=["POST"]),
+        Route(f"{p}/approvals/{{run_id}}/{{step}}", approval, methods=["GET", "POST"]),  # one route: 405 lists both
         Route(f"{p}/playbooks", playbooks, methods=["GET"]),
         Route(f"{p}/tenants", tenants, methods=["GET"]),
         Route(f"{p}/openapi.json", openapi, methods=["GET"]),

@@ -21,7 +21,7 @@ def _ref(name: str) -> dict:
 
 
 def _obj(props: dict, required: list[str] | None = None, **more: Any) -> dict:
-    return {"type": "object", "properties": props, "required": list(required or props), **more}
+    return {"type": "object", "properties": props, "required": list(props if required is None else required), **more}
 
 
 ANY: dict = {}  # any JSON value (inputs, outputs, trigger payloads: as the store kept them, masked)
@@ -63,10 +63,10 @@ SCHEMAS: dict[str, Any] = {
                        "can_cancel": _s("boolean"), "can_rerun": _s("boolean")}),
     "ApprovalList": _obj({"approvals": {"type": "array", "items": _ref("Approval")}}),
     "ApprovalDetail": _obj({"run": _ref("Run"), "step": STR, "approvals": {"type": "array", "items": _ref("Approval")}}),
-    "Decision": _obj({"decision": {"type": "string", "enum": ["approve", "deny"]}, "reason": STR}, ["decision"]),
+    "Decision": _obj({"decision": {"type": "string", "enum": ["approve", "deny"]}, "reason": NSTR}, ["decision"]),
     "Decided": _obj({"decided": {"type": "array", "items": _obj(
         {"run_id": STR, "step": STR, "status": STR, "decided_by": NSTR, "decided_at": TIME})}}),
-    "CancelRequest": _obj({"reason": STR}, []),
+    "CancelRequest": _obj({"reason": NSTR}, []),
     "Cancelled": _obj({"run_id": STR, "status": RUN_STATUS, "cancelled": {"type": "array", "items": STR},
                        "requested": {"type": "array", "items": STR},
                        "approvals_closed": {"type": "array", "items": _obj({"run_id": STR, "step": STR})}}),
@@ -109,20 +109,22 @@ def _op(summary: str, answer: dict, *, role: str = "Viewer", params: list | None
     op: dict[str, Any] = {"summary": summary, "description": f"Needs the {role} role.",
                           "responses": {**answer, **_errors(*errors)}, "parameters": params or []}
     if body is not None:
-        op["requestBody"] = {"required": False, "content": {"application/json": {"schema": _ref(body)}}}
+        op["requestBody"] = {"required": body == "Decision", "content": {"application/json": {"schema": _ref(body)}}}
     return op
 
 
 def document() -> dict:
     """The OpenAPI document (a fresh dict: callers may change it)."""
     filters = [_param("playbook", description="exact playbook name"),
-               _param("status", description="run status", type="string", enum=sorted(STATUSES)),
+               _param("status", description="run status (empty: any)", type="string", enum=["", *sorted(STATUSES)]),
                _param("tenant", description="a run on this tenant (or whose tenant runs include it)"),
                _param("trigger", description="trigger type: manual, webhook, schedule, poll, ..."),
-               _param("since", description="created at or after (ISO 8601; UTC without a zone)"),
-               _param("until", description="created before (ISO 8601)"),
+               _param("since", description="created at or after (ISO 8601: a date, or a date and time; UTC "
+                                           "without a zone)", type="string", format="date-time"),
+               _param("until", description="created before (ISO 8601)", type="string", format="date-time"),
                _param("limit", description="rows per page", type="integer", minimum=1, maximum=200, default=50),
-               _param("after", description="the `next` cursor of the previous page")]
+               _param("after", description="the `next` cursor of the previous page", type="string",
+                      pattern="^[A-Za-z0-9_-]+$")]
     paths = {
         "/api/v1/me": {"get": _op("Who is calling", _answer("Me"))},
         "/api/v1/runs": {"get": _op("Top-level runs, newest first, one page", _answer("RunList"), params=filters,

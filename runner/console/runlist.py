@@ -49,7 +49,7 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     if value is None or not value.strip():
         return None
     try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.strip().upper().replace("Z", "+00:00"))
     except ValueError:
         raise UsageError(f"{name}: {value!r} is not a time",
                          hint=f"give {name} as ISO 8601, e.g. 2026-03-01 or 2026-03-01T07:00:00Z") from None
