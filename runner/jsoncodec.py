@@ -29,13 +29,14 @@ if orjson is not None:
 _NUMBERS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x3A if b in b"[," else b for b in range(256))
 _WHITESPACE = b" \t\n\r"
 _LONG = b"0" * 19  # 2**63 has 19 digits: anything shorter fits in 64 bits
+_AFTER, _AFTER_MINUS = b":" + _LONG, b":-" + _LONG
 
 
 def _long_number(data: bytes) -> bool:
     """Whether ``data`` may hold a number of 19 digits or more (outside a string). A string
     that looks like one (``"a: 1234...``) only sends the document to the stdlib: never wrong."""
     shape = data.translate(_NUMBERS, _WHITESPACE)
-    return b":" + _LONG in shape or b":-" + _LONG in shape or shape.lstrip(b"-").startswith(_LONG)
+    return _AFTER in shape or _AFTER_MINUS in shape or shape.lstrip(b"-").startswith(_LONG)
 
 
 def loads(data: bytes | str) -> Any:
