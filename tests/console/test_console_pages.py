@@ -26,7 +26,7 @@ def test_every_page_renders_with_its_key_content(console):
             assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
             page = text_of(r.text)
             assert gated in r.text and failed in r.text and "waiting approval" in page and "failed" in page
-            assert "vera@contoso.test" in page  # who is signed in
+            assert "vera@contoso.test" in page and "Sign out" in page  # who is signed in, and a way out
             assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
 
             r = await http.get(f"/runs/{gated}")
