@@ -29,7 +29,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from runner.console.app import build_console
@@ -198,6 +198,9 @@ def _routes(service: Any) -> Starlette:
         return refuse(request, route, 401, "bad or missing bearer token")
 
     async def approvals_list(request: Request) -> Response:
+        if "authorization" not in request.headers and "text/html" in request.headers.get("accept", ""):
+            # a browser typed /approvals: the console's queue page (the JSON list needs a bearer token)
+            return RedirectResponse("/approvals/", status_code=303)
         caller = authorized(request)
         if isinstance(caller, Response):
             return caller

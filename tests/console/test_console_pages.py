@@ -86,3 +86,17 @@ def test_nobody_signed_in_gets_401_and_the_real_middleware_serves_loopback(conso
         await console.stop()
 
     asyncio.run(main())
+
+
+def test_a_browser_typing_approvals_is_sent_to_the_queue_page_and_a_script_still_gets_json(console):
+    async def main():
+        console.write("gated.yaml", GATED % "")
+        await console.start()
+        async with console.loopback() as http:
+            browser = await http.get("/approvals", headers={"Accept": "text/html,application/xhtml+xml"})
+            assert browser.status_code == 303 and browser.headers["location"] == "/approvals/"
+            script = await http.get("/approvals", headers={"Accept": "application/json"})
+            assert script.status_code == 403 and script.headers["content-type"].startswith("application/json")
+        await console.stop()
+
+    asyncio.run(main())
