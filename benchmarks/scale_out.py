@@ -18,7 +18,7 @@ same way in the same run. The front and the workers share this machine's cores w
 and the load generator: the ratios measure the queue's overhead on one machine, not what more
 machines add — see the projection.
 
-*Fan-out*: ``soar sim serve`` (quotas off) with ``--tenants`` tenants of ``--machines`` devices;
+*Fan-out*: ``soar sim serve`` (quotas off, in soar's API client too) with ``--tenants`` tenants of ``--machines`` devices;
 the isolation playbook of ``benchmarks/fanout.py`` (list, then isolate each device, 10 at once
 per tenant). Two shapes: one run over every tenant (one job: a worker executes a whole run, so
 more workers cannot help it), and one run per tenant (``--tenants`` jobs, spread over the
@@ -284,7 +284,8 @@ def fanout_time(workers: int, tenants: int, machines: int, per_tenant: bool) -> 
         names = [t["name"] for t in sim.doc["tenants"]]
         tenant_lines = "".join(f"  {t['name']}: {{id: {t['tenant_id']}}}\n" for t in sim.doc["tenants"])
         (cwd / "soar.yaml").write_text(f"app:\n  client_id: {sim.doc['client_id']}\n  client_secret: env:SIM_SECRET\n"
-                                       f"tenants:\n{tenant_lines}token_cache: {{path: ':memory:'}}\n")
+                                       f"tenants:\n{tenant_lines}token_cache: {{path: ':memory:'}}\n"
+                                       "quotas: {enabled: false}\n")  # the simulator's are off too
         playbooks = ([(f"iso-{n}", f"[{n}]") for n in names] if per_tenant else [("iso-all", "all")])
         for name, scope in playbooks:
             (pb / f"{name}.yaml").write_text(FANOUT_PLAYBOOK.format(name=name, tenants=scope))

@@ -250,6 +250,7 @@ class QueueWorker:
                  asyncio.create_task(self._read_stats(), name="queue stats")]
         stop = asyncio.create_task(self._stop.wait())
         await asyncio.wait([work, stop], return_when=asyncio.FIRST_COMPLETED)
+        asked = self.stopping  # else procrastinate's worker stopped by itself (its database went away)
         self.stopping = True
         self.metrics.up.set(0)
         for task in loops:
@@ -261,8 +262,12 @@ class QueueWorker:
         await self.close()
         failed = results[0]
         if isinstance(failed, BaseException) and not isinstance(failed, asyncio.CancelledError):
-            raise StoreError(f"the worker stopped: {failed}", hint="check that PostgreSQL is running; "
-                             "its jobs go back to the queue") from failed
+            raise StoreError(f"the worker stopped: {failed}", hint="check that PostgreSQL is running, then start "
+                             "it again; its jobs go back to the queue") from failed
+        if not asked:
+            raise StoreError("the worker stopped: it lost its connection to the job queue",
+                             hint="check that PostgreSQL is running, then start it again (systemd: Restart=always); "
+                                  "its jobs go back to the queue")
 
     async def _sweep_stalled(self) -> None:
         while True:

@@ -5,7 +5,9 @@ worker's job goes back to the queue once its heartbeat is older than ``--stalled
 another worker resumes the run from its durable step records: every run succeeds and the
 simulated Defender saw each machine isolated exactly once.
 
-``SOAR_SCALEOUT_KILLS=N`` changes the number of kills (3).
+``SOAR_SCALEOUT_KILLS=N`` changes the number of kills (3), ``SOAR_SCALEOUT_FANOUT=TxD`` the
+tenants and devices per tenant (4x12; D a multiple of 6) — the issue's size is
+``SOAR_SCALEOUT_KILLS=10 SOAR_SCALEOUT_FANOUT=10x30`` (300 machines over 10 tenants).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from runner.store import RunStore
 
 pytestmark = pytest.mark.postgres
 KILLS = int(os.environ.get("SOAR_SCALEOUT_KILLS", "3"))
-TENANTS, DEVICES, WAVES = 4, 12, 3
+TENANTS, DEVICES = (int(n) for n in os.environ.get("SOAR_SCALEOUT_FANOUT", "4x12").split("x"))
+WAVES = 3
 
 # wave k isolates the devices whose index is k or k+6 (first step), then k+3 or k+9 (second step)
 FANOUT = """
@@ -107,7 +110,7 @@ def test_kill_9_of_workers_mid_fan_out_loses_and_repeats_nothing(tmp_path, sim_o
                 assert r.status_code == 202, r.text
                 run_ids.append(r.json()["run_id"])
             kills = 0
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 60 + 10 * KILLS
             while kills < KILLS and time.monotonic() < deadline:
                 if all(_status(store, r) in ("succeeded", "failed") for r in run_ids):
                     break
@@ -123,7 +126,7 @@ def test_kill_9_of_workers_mid_fan_out_loses_and_repeats_nothing(tmp_path, sim_o
                                                               extra=("--sim-url", sim_url), name="replacement")
             assert kills >= 1, "no worker held a run when the test looked: it proved nothing"
 
-            wait_for(lambda: all(_status(store, r) in ("succeeded", "failed") for r in run_ids), timeout=60,
+            wait_for(lambda: all(_status(store, r) in ("succeeded", "failed") for r in run_ids), timeout=120,
                      what="every run to finish", every=0.3)
             failed = {r: store.get_run(r).error for r in run_ids if store.get_run(r).status != "succeeded"}
             assert not failed, failed
