@@ -28,7 +28,7 @@ from runner.engine.outcomes import Known, Recorded, RunPaused, StepOutcome, inpu
 from runner.errors import ActionInputError, ConfigError, SoarError, StepError, StepTimeout
 from runner.expressions import render_async
 from runner.logfmt import STEP
-from runner.notes import collecting
+from runner.notes import collecting, warn
 from runner.playbook.model import Playbook, Step
 from runner.secrets import contains_secret, reveal_all
 
@@ -305,7 +305,10 @@ class RunExecution(StepGates):
         if self.dry_run and effect != "read":
             return dryrun.plan_and_skip(self, step, action, inputs, raw, item, effect)
         if (step.approval is not None or effect == "destructive") and self._needs_approval(step, effect):
-            await self._approval_gate(step, action.name)
+            if self.dry_run:  # a dry run opens no gate: the read step runs, and says a real run would wait
+                warn(f"dry run: a real run waits for approval here (`{step.id}`); no gate was opened")
+            else:
+                await self._approval_gate(step, action.name)
         if action.roles and self.services.auth is not None:
             await self._preflight(step, action, inputs)
         # the inputs as recorded: a model that takes any mapping holds exactly ``raw`` (no dump)

@@ -145,3 +145,23 @@ outputs:
     assert doc["steps"][1] == {"id": "cleanup", "status": "skipped"}  # not an internal error
     assert "internal error" not in doc["error"]["message"]
     assert "step 'cleanup' was skipped (an on_error handler no failed step routed to)" in doc["error"]["hint"]
+
+
+GATED_READ = """\
+name: gated-read
+steps:
+  - id: say
+    action: core.log
+    with: {message: hi}
+    approval: {message: "ok?"}
+"""
+
+
+def test_dry_run_opens_no_approval_gate_and_says_a_real_run_would_wait(soar):
+    pb = soar.write("gated.yaml", GATED_READ)
+    doc = soar.json("run", str(pb), "--dry-run")
+    assert doc["status"] == "succeeded"  # not waiting_approval: a dry run never waits for anyone
+    step = doc["steps"][0]
+    assert step["status"] == "succeeded"
+    assert any("a real run waits for approval here" in w for w in step.get("warnings", [])), step
+    assert soar.json("approvals", "list") == []
