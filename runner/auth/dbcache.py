@@ -310,9 +310,13 @@ class DatabaseTokenCache:
                 raise db.error(exc, "lock a token cache row") from None
             try:
                 yield Flight(self, key, conn)
-            except BaseException:
+            except BaseException as exc:
                 conn.rollback()
-                raise
+                from sqlalchemy.exc import SQLAlchemyError
+
+                if isinstance(exc, (SQLAlchemyError, db.engine.dialect.loaded_dbapi.Error)):
+                    raise db.error(exc, "read or write the token cache") from None
+                raise  # the token request's own error (AuthError...), or an interruption
             try:
                 conn.commit()
             except Exception as exc:  # noqa: BLE001

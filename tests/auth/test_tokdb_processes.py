@@ -12,7 +12,7 @@ import hashlib
 import re
 
 import pytest
-from auth_helpers import MDE_HOST
+from auth_helpers import MDE_HOST, run
 from cryptography.fernet import Fernet
 from tokdb_helpers import (
     KEY_ENV,
@@ -153,3 +153,31 @@ def test_three_processes_on_one_sqlite_store(sim, tmp_path):
         assert len(rows) == 6 and not any(JWT.search(r) for r in rows)
     finally:
         stop_all(workers)
+
+
+@pytest.mark.postgres
+def test_a_refused_token_request_lets_go_of_the_row(sim, deployment, monkeypatch):
+    from runner.auth import TokenProvider
+    from runner.auth.dbcache import reset_process_role, use_database_cache
+    from runner.config import load_config
+    from runner.errors import AuthError
+    from runner.http import Network
+
+    cloud, url, clock = sim
+    monkeypatch.setenv(KEY_ENV, deployment.key)
+    use_database_cache(deployment.store)
+    try:
+        wrong = TokenProvider(load_config(deployment.config), Network.loopback(url), clock=clock)
+        right = TokenProvider(load_config(deployment.config), Network.loopback(url), clock=clock)
+    finally:
+        reset_process_role()
+    try:
+        monkeypatch.setenv(SECRET_ENV, "not-the-secret")  # read on the first request
+        with pytest.raises(AuthError, match="tenant-19"):
+            run(wrong.get_token("tenant-19", "graph"))  # no row yet for Graph: it asks, and is refused
+        monkeypatch.setenv(SECRET_ENV, deployment.secret)
+        token = run(right.get_token("tenant-19", "graph"))  # the row's lock was released: no wait
+        assert token.source == "identity_provider"
+    finally:
+        wrong.close()
+        right.close()
