@@ -11,7 +11,7 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
 from runner.apis.client import ApiClient, RetryPolicy
-from runner.apis.quotas import QuotaBucket, quota_limits
+from runner.apis.quotas import QuotaBucket, quota_limits, scale_setting
 from runner.apis.registry import Registry, registered, unknown_api
 from runner.apis.registry import base_url as spec_base_url
 from runner.apis.secret_auth import SecretCredential
@@ -52,7 +52,11 @@ class ApiClients:
         self.registry = registered(registry)
         raw = quotas if quotas is not None else (getattr(config, "quotas", None) or {})
         self.quotas_config = raw
-        self.limits = quota_limits(raw, time_scale, self.registry)
+        scale = scale_setting(raw)
+        if scale != 1 and getattr(network, "real", False):
+            raise ConfigError("quotas.time_scale only applies to a simulated cloud (--simulate, --sim-url)",
+                              hint="remove it: against real tenants the windows are the provider's own")
+        self.limits = quota_limits(raw, time_scale * scale, self.registry)
         self.shared_quotas: Any = None  # runner.apis.shared_quotas.SharedQuotas: see share_quotas
         retry_cfg = raw.get("retry") if isinstance(raw, Mapping) else None
         self.retry = retry or (RetryPolicy(**retry_cfg) if retry_cfg else RetryPolicy())

@@ -112,8 +112,8 @@ def quota_limits(quotas: Any, time_scale: float = 1.0,
 
     ``quotas`` (``config.quotas``): ``off`` / ``{enabled: false}`` disables every bucket;
     ``{mde: {per_minute: 100, per_hour: 1500}}`` replaces one bucket's limits;
-    ``{mde: off}`` disables one; unknown bucket names add buckets. ``retry`` and ``shared``
-    (:func:`shared_setting`) are not buckets.
+    ``{mde: off}`` disables one; unknown bucket names add buckets. ``retry``, ``shared``
+    (:func:`shared_setting`) and ``time_scale`` (:func:`scale_setting`) are not buckets.
     ``time_scale`` multiplies every window (tests: 0.01 makes a minute 0.6 s).
     """
     if quotas is None:
@@ -125,7 +125,7 @@ def quota_limits(quotas: Any, time_scale: float = 1.0,
 
     table: dict[str, Any] = {k: dict(v) for k, v in default_quotas(registry).items()}
     for name, spec in (quotas or {}).items():
-        if name in ("enabled", "all", "retry", "shared"):
+        if name in ("enabled", "all", "retry", "shared", "time_scale"):
             continue
         if is_off(spec):
             table[name] = {}
@@ -154,3 +154,14 @@ def shared_setting(quotas: Any) -> bool | None:
     raise ConfigError(f"quotas.shared must be true, false or auto, not {value!r}",
                       hint="true: every process on the PostgreSQL store shares the budgets; "
                            "auto (the default): fronts and workers of a deployment do")
+
+
+def scale_setting(quotas: Any) -> float:
+    """``quotas.time_scale`` of soar.yaml: what every window is multiplied by (default 1). Only
+    for a simulated cloud whose clock runs faster than real time (``soar sim serve --set
+    defender.time_scale=20`` pairs with ``time_scale: 0.05``): the caller refuses it otherwise."""
+    value = quotas.get("time_scale", 1) if isinstance(quotas, Mapping) else 1
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise ConfigError(f"quotas.time_scale must be a number above 0 and at most 1, not {value!r}",
+                          hint="the simulated cloud's clock speed inverted: 0.05 for a clock 20x real time")
+    return float(value)

@@ -38,6 +38,7 @@ import asyncio
 import logging
 import time
 import weakref
+from collections import deque
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -49,15 +50,30 @@ log = logging.getLogger("soar.apis")
 ROLES = ("front", "worker")  # processes that share the budgets when soar.yaml says `shared: auto`
 CONNECTIONS = 4  # connections per process and event loop
 RETRIES = 3  # a lost connection is opened again this many times before a call fails
+ANSWER_DELAY = 0.05  # longest wait before answer times are written (seconds)
 
 ENSURE = "INSERT INTO quota_buckets (tenant, bucket) VALUES (%s, %s) ON CONFLICT DO NOTHING"
 LOCK = "SELECT 1 FROM quota_buckets WHERE tenant = %s AND bucket = %s FOR UPDATE"
 TAKE = """
 WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now),
-paused AS (SELECT paused_until FROM quota_buckets WHERE tenant = %(tenant)s AND bucket = %(bucket)s),
+paused AS (
+    SELECT CASE WHEN %(after_pause)s THEN 0 ELSE paused_until END AS until, paused_until
+    FROM quota_buckets WHERE tenant = %(tenant)s AND bucket = %(bucket)s
+),
+windows AS (
+    SELECT w.n, w.span, (
+        SELECT count(*) FROM quota_calls q
+        WHERE q.tenant = %(tenant)s AND q.bucket = %(bucket)s AND q.at > (SELECT now FROM clock) - w.span
+    ) AS used
+    FROM unnest(%(counts)s::int[], %(spans)s::float8[]) AS w(n, span)
+),
+room AS (
+    SELECT CASE WHEN (SELECT until FROM paused) > (SELECT now FROM clock) THEN 0
+                ELSE greatest(0, least(%(want)s, min(n - used))) END AS k
+    FROM windows
+),
 free AS (
-    SELECT greatest(max(c.at + w.span), CASE WHEN %(after_pause)s THEN 0 ELSE (SELECT paused_until FROM paused) END)
-           AS at
+    SELECT greatest(max(c.at + w.span), (SELECT until FROM paused)) AS at
     FROM unnest(%(counts)s::int[], %(spans)s::float8[]) AS w(n, span)
     LEFT JOIN LATERAL (
         SELECT q.at FROM quota_calls q
@@ -70,10 +86,11 @@ pruned AS (
 ),
 granted AS (
     INSERT INTO quota_calls (tenant, bucket, at)
-    SELECT %(tenant)s, %(bucket)s, clock.now FROM clock, free WHERE coalesce(free.at, 0) <= clock.now
+    SELECT %(tenant)s, %(bucket)s, clock.now FROM clock, room, generate_series(1, room.k)
     RETURNING id
 )
-SELECT clock.now, free.at, (SELECT id FROM granted), (SELECT paused_until FROM paused) FROM clock, free
+SELECT clock.now, free.at, (SELECT array_agg(id ORDER BY id) FROM granted), (SELECT paused_until FROM paused)
+FROM clock, free
 """
 ANSWERED = "UPDATE quota_calls SET at = greatest(at, extract(epoch FROM clock_timestamp())) WHERE id = ANY(%s)"
 PAUSE = """UPDATE quota_buckets SET paused_until = greatest(paused_until, extract(epoch FROM clock_timestamp()) + %s)
@@ -168,8 +185,9 @@ class SharedQuotas:
                 if "quota_" not in str(exc) else "bring the store's schema up to date: soar db upgrade")
         return StoreError(f"shared API quotas on {_shown(self.url)}: cannot {doing}: {_first_line(exc)}", hint=hint)
 
-    def later(self, doing: str, work: Any) -> None:
-        """Run ``work(conn)`` in a task of the running loop (nothing when no loop runs)."""
+    def later(self, doing: str, work: Any, delay: float = 0.0) -> None:
+        """Run ``work(conn)`` in a task of the running loop, ``delay`` seconds from now (nothing
+        when no loop runs)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -177,6 +195,8 @@ class SharedQuotas:
 
         async def go() -> None:
             try:
+                if delay:
+                    await asyncio.sleep(delay)
                 await self.run(doing, work)
             except StoreError as exc:
                 log.warning("%s", exc)
@@ -208,54 +228,85 @@ class SharedQuotaBucket:
         self._counts = [n for n, _ in self.limits]
         self._spans = [w for _, w in self.limits]
         self._longest = max(self._spans, default=0.0)
+        # answers are written in batches this late: a small part of the shortest window, which
+        # is how early a slot could free if another process decided before the write
+        self._answer_delay = min(ANSWER_DELAY, min(self._spans, default=1.0) / 100)
         self._ensured = False
         self._paused_until = 0.0  # time.monotonic() until which this process knows it is paused
-        self._locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._local: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> _Callers
         self._answered: list[int] = []
         self.waits = 0
         self.waited = 0.0
 
-    def _lock(self) -> asyncio.Lock:
+    def _callers(self) -> "_Callers":
         loop = asyncio.get_running_loop()
-        lock = self._locks.get(loop)
-        if lock is None:
-            lock = self._locks[loop] = asyncio.Lock()
-        return lock
+        callers = self._local.get(loop)
+        if callers is None:
+            callers = self._local[loop] = _Callers()
+        return callers
 
-    async def _take(self, after_pause: bool) -> tuple[float, int | None]:
-        """One grant transaction: (seconds to wait, 0 when granted; the call's id or None)."""
+    async def _take(self, after_pause: bool, want: int) -> tuple[float, list[int]]:
+        """One grant transaction for up to ``want`` calls: (seconds until a slot frees, when none
+        was granted; the ids of the calls granted). The answers that came meanwhile are stamped
+        in the same round trip."""
         params = {"tenant": self.tenant, "bucket": self.name, "counts": self._counts, "spans": self._spans,
-                  "longest": self._longest, "after_pause": after_pause}
+                  "longest": self._longest, "after_pause": after_pause, "want": want}
 
         async def work(conn: Any) -> tuple:
-            async with conn.pipeline():  # one round trip: BEGIN, (ENSURE), LOCK, TAKE, COMMIT
-                async with conn.transaction():
-                    if not self._ensured:  # rows are never deleted: once per process is enough
-                        await conn.execute(ENSURE, (self.tenant, self.name))
-                    await conn.execute(LOCK, (self.tenant, self.name))
-                    cursor = await conn.execute(TAKE, params)
+            answered, self._answered = self._answered, []
+            try:
+                async with conn.pipeline():  # one round trip: BEGIN, (ENSURE), LOCK, TAKE, COMMIT
+                    async with conn.transaction():
+                        if answered:
+                            await conn.execute(ANSWERED, (answered,))
+                        if not self._ensured:  # rows are never deleted: once per process is enough
+                            await conn.execute(ENSURE, (self.tenant, self.name))
+                        await conn.execute(LOCK, (self.tenant, self.name))
+                        cursor = await conn.execute(TAKE, params)
+            except BaseException:
+                self._answered = answered + self._answered  # not written: the next write has them
+                raise
             return await cursor.fetchone()
 
-        now, free, call_id, paused_until = await self.owner.run(f"take a call from {self.tenant}/{self.name}", work)
+        now, free, ids, paused_until = await self.owner.run(f"take a call from {self.tenant}/{self.name}", work)
         self._ensured = True
         if paused_until and paused_until > now:
             self._paused_until = max(self._paused_until, time.monotonic() + paused_until - now)
-        if call_id is not None:
-            return 0.0, call_id
-        return max(float(free) - now, 0.001), None
+        if ids:
+            return 0.0, ids
+        return max(float(free or 0.0) - now, 0.001), []
 
     async def acquire(self, *, after_pause: bool = False, receipt: list | None = None) -> float:
         """Wait for budget and spend one call; returns the seconds waited. ``after_pause``: the
         caller sat out the pause it reported, so only the limits apply. ``receipt``: a list that
-        gets the call's id, for :meth:`answered`."""
+        gets the call's id, for :meth:`answered`.
+
+        The callers of this process queue in order on a lock; the one holding it asks the
+        database for a call for itself and one for each caller queued behind it (as many as
+        there is room for), so a burst costs one transaction, not one per call: the others
+        find theirs waiting when their turn comes."""
+        callers = self._callers()
         waited = 0.0
-        async with self._lock():
-            while True:
-                wait, call_id = await self._take(after_pause)
-                if call_id is not None:
-                    break
-                waited += wait
-                await asyncio.sleep(wait)
+        callers.queued += 1
+        entered = False
+        try:
+            async with callers.lock:
+                callers.queued -= 1
+                entered = True
+                if callers.granted and not after_pause:
+                    call_id = callers.granted.popleft()
+                else:
+                    while True:
+                        wait, ids = await self._take(after_pause, 1 if after_pause else 1 + callers.queued)
+                        if ids:
+                            call_id = ids[0]
+                            callers.granted.extend(ids[1:])
+                            break
+                        waited += wait
+                        await asyncio.sleep(wait)
+        finally:
+            if not entered:
+                callers.queued -= 1
         if receipt is not None:
             receipt.append(call_id)
         if waited:
@@ -264,21 +315,22 @@ class SharedQuotaBucket:
         return waited
 
     def answered(self, receipt: list) -> None:
-        """The calls of ``receipt`` got their answers: count them from now (written by a task,
-        with the other answers that came meanwhile)."""
+        """The calls of ``receipt`` got their answers: count them from now. Written shortly after
+        by a task (or by the next grant's round trip, whichever comes first), with the other
+        answers that came meanwhile."""
         if not receipt:
             return
         pending = self._answered
         self._answered = pending + list(receipt) if pending else list(receipt)
         if pending:
-            return  # a task is already on its way with the list
+            return  # a write is already on its way with the list
 
         async def work(conn: Any) -> None:
             ids, self._answered = self._answered, []
             if ids:
                 await conn.execute(ANSWERED, (ids,))
 
-        self.owner.later(f"stamp answers in {self.tenant}/{self.name}", work)
+        self.owner.later(f"stamp answers in {self.tenant}/{self.name}", work, self._answer_delay)
 
     def paused(self) -> bool:
         """A pause this process set or saw is still running (another process's pause is found
@@ -295,6 +347,16 @@ class SharedQuotaBucket:
             await conn.execute(PAUSE, (float(seconds), self.tenant, self.name))
 
         self.owner.later(f"pause {self.tenant}/{self.name}", work)
+
+
+class _Callers:
+    """A bucket's callers in one event loop: their lock (FIFO), how many wait on it, and calls
+    granted for them by the caller before them."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.queued = 0
+        self.granted: deque[int] = deque()
 
 
 class _Pool:

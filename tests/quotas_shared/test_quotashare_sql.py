@@ -299,3 +299,38 @@ def test_a_database_without_the_tables_says_to_upgrade_it(pg_url):
     with pytest.raises(StoreError, match="quota_buckets") as caught:
         run(go)
     assert "soar db upgrade" in caught.value.hint
+
+
+def test_soar_yaml_shared_true_makes_every_process_share(pg_url, tmp_path):
+    """The composition root (every CLI command, the testing kit) honours ``quotas.shared: true``."""
+    from runner.compose import build_services, close_services
+    from runner.config import SoarConfig
+    from runner.plugins import load_plugins
+
+    def services(store_url, **quotas):
+        config = SoarConfig.model_validate({"quotas": {"mde": {"per_minute": 100}, **quotas}})
+        network = Network.simulated(lambda r: httpx.Response(200))
+        return build_services(config, network, RunStore.open(store_url), load_plugins())
+
+    shared = services(pg_url, shared=True)
+    default = services(pg_url)
+    try:
+        assert isinstance(shared.apis.bucket("contoso", "mde"), SharedQuotaBucket)
+        assert isinstance(default.apis.bucket("contoso", "mde"), QuotaBucket)   # one process: in memory
+    finally:
+        close_services(shared)
+        close_services(default)
+    with pytest.raises(ConfigError, match="needs a PostgreSQL store"):
+        services(f"sqlite:///{tmp_path / 'soar.db'}", shared=True)
+
+
+def test_quota_windows_follow_a_simulated_clock_only():
+    simulated = Network.simulated(lambda r: httpx.Response(200))
+    scaled = ApiClients(simulated, quotas={"time_scale": 0.05, "mde": {"per_minute": 100, "per_hour": 1500}})
+    assert scaled.limits["mde"] == [(100, 3.0), (1500, 180.0)]
+    with pytest.raises(ConfigError, match="only applies to a simulated cloud"):
+        ApiClients(Network(real=True), quotas={"time_scale": 0.05})
+    for wrong in (0, 2, "fast", True):
+        with pytest.raises(ConfigError, match="quotas.time_scale must be a number"):
+            ApiClients(simulated, quotas={"time_scale": wrong})
+    assert ApiClients(Network(real=True), quotas={"time_scale": 1}).limits  # 1: nothing to refuse
