@@ -17,15 +17,18 @@ Granting a call is one transaction:
    time the first slot frees. Calls older than the longest window are deleted on the way.
 
 Without room the caller sleeps until that time (computed from the rows, never polled), then
-asks again. Within a process the callers of a bucket queue in order (an ``asyncio.Lock``), so
-at most one transaction per bucket and process is in flight; across processes, whoever takes
-the row lock first after a slot frees gets it.
+asks again. Within a process the callers of a bucket queue in order (an ``asyncio.Lock``); the
+one whose turn it is asks for a call for itself and one for each caller queued behind it, so a
+burst costs one transaction per process, and at most one transaction per bucket and process is
+in flight. Across processes, whoever takes the row lock first after a slot frees gets it.
 
 A call is counted from when it was granted; :meth:`SharedQuotaBucket.answered` moves its stamp
 to when the answer came (as the in-process bucket does, so a budget spent to the limit does not
-earn 429s from latency alone). That update, and the ``paused_until`` a 429's ``Retry-After``
-sets (:meth:`SharedQuotaBucket.pause`, which then holds every process), are written by a task
-right after the answer: another process deciding in that instant sees the stamp of the grant.
+earn 429s from latency alone). The answers are written in batches, by a task a few milliseconds
+later or by the process's next grant, whichever comes first: another process deciding in
+between sees the stamp of the grant, which can free its slot that much early, never more. A
+429's ``Retry-After`` (:meth:`SharedQuotaBucket.pause`) is written at once to
+``paused_until``, which holds every process.
 
 A bucket whose limits are off is not metered, so it is not shared: its 429 pauses stay within
 the process. Each process applies its own soar.yaml's limits to the shared calls: give every
@@ -185,12 +188,14 @@ class SharedQuotas:
                 if "quota_" not in str(exc) else "bring the store's schema up to date: soar db upgrade")
         return StoreError(f"shared API quotas on {_shown(self.url)}: cannot {doing}: {_first_line(exc)}", hint=hint)
 
-    def later(self, doing: str, work: Any, delay: float = 0.0) -> None:
-        """Run ``work(conn)`` in a task of the running loop, ``delay`` seconds from now (nothing
-        when no loop runs)."""
+    def later(self, doing: str, work: Any, delay: float = 0.0, done: Any = None) -> None:
+        """Run ``work(conn)`` in a task of the running loop, ``delay`` seconds from now, then
+        ``done()`` whatever happened (nothing at all when no loop runs)."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
+            if done is not None:
+                done()
             return
 
         async def go() -> None:
@@ -200,6 +205,9 @@ class SharedQuotas:
                 await self.run(doing, work)
             except StoreError as exc:
                 log.warning("%s", exc)
+            finally:
+                if done is not None:
+                    done()
 
         task = loop.create_task(go(), name=f"soar quotas: {doing}")
         self._tasks.add(task)
@@ -234,7 +242,8 @@ class SharedQuotaBucket:
         self._ensured = False
         self._paused_until = 0.0  # time.monotonic() until which this process knows it is paused
         self._local: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> _Callers
-        self._answered: list[int] = []
+        self._answered: list[int] = []  # ids of answered calls whose stamps are not written yet
+        self._flushing = False  # a task will write them
         self.waits = 0
         self.waited = 0.0
 
@@ -293,10 +302,17 @@ class SharedQuotaBucket:
             async with callers.lock:
                 callers.queued -= 1
                 entered = True
+                if callers.granted and self.paused():
+                    callers.granted.clear()  # granted before a 429 paused the bucket: not to be sent now
                 if callers.granted and not after_pause:
                     call_id = callers.granted.popleft()
                 else:
                     while True:
+                        held = 0.0 if after_pause else self._paused_until - time.monotonic()
+                        if held > 0:  # a pause this process knows of: no need to ask
+                            waited += held
+                            await asyncio.sleep(held)
+                            continue
                         wait, ids = await self._take(after_pause, 1 if after_pause else 1 + callers.queued)
                         if ids:
                             call_id = ids[0]
@@ -320,17 +336,20 @@ class SharedQuotaBucket:
         answers that came meanwhile."""
         if not receipt:
             return
-        pending = self._answered
-        self._answered = pending + list(receipt) if pending else list(receipt)
-        if pending:
+        self._answered.extend(receipt)
+        if self._flushing:
             return  # a write is already on its way with the list
+        self._flushing = True
 
         async def work(conn: Any) -> None:
             ids, self._answered = self._answered, []
             if ids:
                 await conn.execute(ANSWERED, (ids,))
 
-        self.owner.later(f"stamp answers in {self.tenant}/{self.name}", work, self._answer_delay)
+        def done() -> None:
+            self._flushing = False
+
+        self.owner.later(f"stamp answers in {self.tenant}/{self.name}", work, self._answer_delay, done)
 
     def paused(self) -> bool:
         """A pause this process set or saw is still running (another process's pause is found

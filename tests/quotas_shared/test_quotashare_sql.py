@@ -334,3 +334,29 @@ def test_quota_windows_follow_a_simulated_clock_only():
         with pytest.raises(ConfigError, match="quotas.time_scale must be a number"):
             ApiClients(simulated, quotas={"time_scale": wrong})
     assert ApiClients(Network(real=True), quotas={"time_scale": 1}).limits  # 1: nothing to refuse
+
+
+def test_calls_granted_ahead_are_not_sent_during_a_pause(pg_url):
+    async def go():
+        shared = SharedQuotas(pg_url)
+        try:
+            bucket = shared.bucket("t-ahead", "mde", [(100, 1.0)])
+            at: dict[int, float] = {}
+
+            async def caller(i):
+                await bucket.acquire()
+                at[i] = time.monotonic()
+                if i == 0:
+                    bucket.pause(0.4)       # the first call's answer was a 429
+
+            first = asyncio.create_task(bucket.acquire())   # its turn holds the others in the queue
+            await asyncio.sleep(0)
+            tasks = [asyncio.create_task(caller(i)) for i in range(4)]
+            await first
+            await asyncio.gather(*tasks)
+            return at
+        finally:
+            await shared.aclose()
+
+    at = run(go)
+    assert all(at[i] - at[0] >= 0.4 - 0.02 for i in (1, 2, 3))   # granted with call 0, held by its pause
