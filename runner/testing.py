@@ -3,9 +3,10 @@
 Installed with soar-runner (entry point ``pytest11: soar = runner.testing``), so every project
 that has soar-runner installed gets these fixtures — see ``docs/testing.md``:
 
-- ``soar_cloud`` — a :class:`~runner.sim.SimulatedCloud` (Entra ID + Defender + Graph) for the
-  test; configure it with ``@pytest.mark.soar_cloud(tenants=3, defender={...})`` (any keyword of
-  ``SimulatedCloud``), default: the demo tenants ``contoso`` and ``fabrikam``.
+- ``soar_cloud`` — a :class:`~runner.sim.SimulatedCloud` (Entra ID + the simulated services of the
+  installed plugins) for the test; configure it with ``@pytest.mark.soar_cloud(tenants=3,
+  <service>={...})`` (any keyword of ``SimulatedCloud``), default: the demo tenants ``contoso``
+  and ``fabrikam``.
 - ``make_soar_cloud`` — a factory, for tests that want several clouds or build one mid-test.
 - ``soar_runner`` — a :class:`SoarRunner` bound to ``soar_cloud``: ``run(playbook)`` runs a
   playbook file or YAML text in-process and returns a :class:`RunOutcome`; ``action(name, ...)``
@@ -201,15 +202,20 @@ class SoarRunner:
         self._closed = False
 
     def _time_scale(self) -> float:
-        speed = self.cloud.defender.clock.time_scale
+        """Quota windows shrink as the fastest simulated clock runs (a service's ``clock.time_scale``)."""
+        speeds = [getattr(getattr(svc, "clock", None), "time_scale", None) for svc in self.cloud.services.values()]
+        speed = max((s for s in speeds if isinstance(s, (int, float))), default=1.0)
         return 1.0 / speed if speed > 0 else 1.0
 
     # ---- what tests look at ----------------------------------------------------------------------
 
-    @property
-    def defender(self) -> Any:
-        """The Defender simulator: ``.log``, ``.requests(...)``, ``.count(...)``, ``.faults``, ``.quotas``."""
-        return self.cloud.defender
+    def __getattr__(self, name: str) -> Any:
+        """``runner.<service>``: the simulated cloud's service of that name (``cloud.services``), e.g.
+        ``soar_runner.defender`` with the Defender plugin installed."""
+        services = self.__dict__.get("cloud") and self.__dict__["cloud"].__dict__.get("services")
+        if services and name in services:
+            return services[name]
+        raise AttributeError(f"{type(self).__name__!r} has no attribute {name!r}")
 
     @property
     def token_requests(self) -> int:
@@ -315,7 +321,7 @@ class SoarRunner:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", f"{_MARKER}(tenants=None, **kwargs): configure the soar_cloud fixture "
-                   "(arguments of runner.sim.SimulatedCloud; defender= takes DefenderConfig knobs)")
+                   "(arguments of runner.sim.SimulatedCloud; a keyword named like a simulated service takes its options)")
 
 
 @pytest.fixture
