@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = {"measure", "ours", "reference", "ratio", "target", "met", "noise"}
-# families of rows the issue asks for (peer_ansible is left out: it takes minutes)
+# families of rows the issue asks for (peer_ansible, scale_out and console are left out: see below)
 EXPECTED = ("start-up: soar --help", "start-up: soar validate", "engine overhead", "store", "KQL",
             "quota: achieved rate", "quota: 429s", "serve: runs completed/s", "serve: latency",
             "fan-out: isolate", "fan-out: token requests",  # the simulator in-process
@@ -20,7 +20,10 @@ EXPECTED = ("start-up: soar --help", "start-up: soar validate", "engine overhead
 
 
 def test_quick_run_prints_one_table_with_a_reference_in_every_row():
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--skip", "peer_ansible", "--json"],
+    # left out: Ansible (minutes), and the PostgreSQL multi-process and 100,000-run benchmarks,
+    # which have tests of their own (tests/scaleout, tests/console) and run in full by hand
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--skip", "peer_ansible,scale_out,console",
+                           "--json"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     doc = json.loads(done.stdout)
