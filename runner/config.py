@@ -243,7 +243,8 @@ class TokenCacheConfig(_Model):
     """Where tokens are kept (docs/auth.md, "The token cache"). ``backend``: ``file`` (``path``),
     ``database`` (the run store's database, shared by every process on it, encrypted with
     ``key``), or ``auto``: ``database`` in a front or worker whose store is PostgreSQL
-    (:func:`runner.auth.dbcache.use_database_cache`), else ``file``."""
+    (:func:`runner.auth.dbcache.use_database_cache`) unless ``path`` or ``encrypt`` is set, else
+    ``file``."""
 
     backend: Literal["auto", "file", "database"] = "auto"
     path: str | None = None  # None: .soar/token-cache.json under the current directory; ":memory:": not persisted

@@ -87,7 +87,8 @@ def wanted_url(config: Any, store_url: str | None = None) -> str | None:
 
     ``backend: database``: ``store_url``, else the store :func:`use_database_cache` named, else
     ``store:`` in soar.yaml, else ``$SOAR_STORE``, else the default store. ``auto``: the same
-    store when this process called :func:`use_database_cache` and that store is PostgreSQL."""
+    store when this process called :func:`use_database_cache` and that store is PostgreSQL —
+    unless soar.yaml names a ``path`` (or ``encrypt``) for the file cache."""
     backend = config.token_cache.backend
     if backend == "file":
         return None
@@ -98,6 +99,9 @@ def wanted_url(config: Any, store_url: str | None = None) -> str | None:
 
             url = default_store_url()
         return url
+    tc = config.token_cache
+    if tc.path or tc.encrypt:  # auto, but soar.yaml chose the file cache (or memory) explicitly
+        return None
     if _process["shared"] and url and _is_postgres(url):
         return url
     return None
