@@ -46,7 +46,7 @@ class HttpInput(BaseModel):
                                               json_schema_extra=_text_or_null)
     content_type: str | None = Field(None, description="The Content-Type of `body` (default: text/plain; "
                                                        "charset=utf-8, or application/octet-stream for bytes)")
-    auth: str | None = Field(None, description="Token provider: mde | xdr | graph (a token for the run's tenant)")
+    auth: str | None = Field(None, description="A registered Entra ID API (`soar plugins list`), e.g. graph: a token for it in the run's tenant")
     basic_auth: BasicAuth | None = Field(None, description="HTTP basic auth: {username, password}")
     expect: list[int | str] | None = Field(
         None, description="The statuses that mean success: codes and classes, e.g. [2xx, 404] "
