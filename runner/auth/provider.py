@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 import weakref
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -38,7 +38,9 @@ from runner.auth.consent import consent_urls
 from runner.auth.dbcache import CachedToken, row_key, token_row
 from runner.auth.credentials import AppCredential
 from runner.auth.entra_errors import RequestFacts, entra_error, unreachable
+from runner.auth.msal_http import MsalHttp
 from runner.auth.resources import entra_resource, resource_for, resource_names
+from runner.auth.route import Route
 from runner.auth.bearer import BearerAuth
 from runner.auth.token import AccessToken
 from runner.auth.validation import TokenValidator
@@ -46,61 +48,6 @@ from runner.errors import AuthError, ConfigError, Location, PermissionMissing
 from runner.secrets import Secret
 
 log = logging.getLogger("soar.auth")
-
-
-@dataclass(frozen=True)
-class Route:
-    """How a token for (tenant, api) is obtained."""
-
-    tenant: Any  # TenantConfig
-    api: str
-    cloud: clouds.Cloud
-    resource: str
-    flow: str  # "v1" | "v2"
-    spec: ApiSpec
-
-    @property
-    def entra(self) -> EntraResource:
-        return self.spec.auth  # type: ignore[return-value]  # route() admits Entra APIs only
-
-    @property
-    def scope(self) -> str:
-        return f"{self.resource}/.default"
-
-    @property
-    def authority(self) -> str:
-        return self.cloud.authority(self.tenant.id)
-
-    @property
-    def v1_endpoint(self) -> str:
-        return f"{self.authority}/oauth2/token"
-
-
-class _MsalHttp:
-    """msal's ``http_client``: our httpx client, plus the metadata we already fetched."""
-
-    def __init__(self, client: httpx.Client, provider: "TokenProvider", tenant: str) -> None:
-        self.client = client
-        self.provider = provider
-        self.tenant = tenant
-
-    def get(self, url: str, params: Any = None, headers: Any = None, **_: Any) -> httpx.Response:
-        known = self.provider._documents.get(url)
-        if known is not None and not params:
-            return httpx.Response(200, text=known, request=httpx.Request("GET", url))
-        return self.client.get(url, params=params, headers=headers)
-
-    def post(self, url: str, params: Any = None, data: Any = None, headers: Any = None, **_: Any) -> httpx.Response:
-        if url.endswith("/token"):
-            self.provider._count_request(self.tenant)
-        if isinstance(data, (str, bytes)):
-            return self.client.post(url, params=params, content=data, headers=headers)
-        if isinstance(data, dict):  # msal hands the client assertion over as bytes (requests encodes them)
-            data = {k: v.decode() if isinstance(v, bytes) else v for k, v in data.items()}
-        return self.client.post(url, params=params, data=data, headers=headers)
-
-    def close(self) -> None:  # msal may call it; the client belongs to the provider
-        pass
 
 
 class TokenProvider:
@@ -459,7 +406,9 @@ class TokenProvider:
         if app is None:
             app = msal.ConfidentialClientApplication(
                 self.config.app.client_id, client_credential=cred.for_msal(), authority=route.authority,
-                http_client=_MsalHttp(self._client(), self, route.tenant.name), token_cache=self.cache.msal)
+                http_client=MsalHttp(self._client(), documents=self._documents,
+                                     on_token_request=lambda: self._count_request(route.tenant.name)),
+                token_cache=self.cache.msal)
             self._apps[key] = app
         return app
 

@@ -36,6 +36,7 @@ import msal
 
 from runner.apis.spec import ApiSpec, EntraResource
 from runner.auth import clouds
+from runner.auth.msal_http import MsalHttp
 from runner.auth.validation import TokenValidator
 from runner.errors import AuthError
 
@@ -57,24 +58,6 @@ class _NoTokenCache(msal.TokenCache):
 
     def add(self, event: dict, **_: Any) -> None:  # type: ignore[override]
         return None
-
-
-class _MsalHttp:
-    """msal's ``http_client`` on our network's httpx client."""
-
-    def __init__(self, client: httpx.Client) -> None:
-        self.client = client
-
-    def get(self, url: str, params: Any = None, headers: Any = None, **_: Any) -> httpx.Response:
-        return self.client.get(url, params=params, headers=headers)
-
-    def post(self, url: str, params: Any = None, data: Any = None, headers: Any = None, **_: Any) -> httpx.Response:
-        if isinstance(data, (str, bytes)):
-            return self.client.post(url, params=params, content=data, headers=headers)
-        return self.client.post(url, params=params, data=data, headers=headers)
-
-    def close(self) -> None:
-        pass
 
 
 class EntraSignIn:
@@ -119,7 +102,7 @@ class EntraSignIn:
             try:
                 self._app = msal.ConfidentialClientApplication(
                     self.client_id, client_credential=self._secret.reveal(), authority=self.authority,
-                    http_client=_MsalHttp(self._client), token_cache=_NoTokenCache())
+                    http_client=MsalHttp(self._client), token_cache=_NoTokenCache())
             except ValueError as exc:  # msal: the authority's metadata could not be read
                 raise SignInFailed(f"Entra ID does not know tenant '{self.config.tenant}' ({exc}); "
                                    "check console.tenant in soar.yaml") from None
