@@ -70,7 +70,8 @@ def test_two_fronts_fire_each_occurrence_once_and_the_other_front_leads_when_the
             wait_for(lambda: len(_ticks(inbox)) >= before + 3, timeout=15, what="the schedule to go on")
             ticks = _ticks(inbox)
             assert len(ticks) == len(set(ticks))
-            assert _jobs(inbox) == len(ticks)
+            # an occurrence the killed leader recorded but did not queue is queued by the new leader
+            wait_for(lambda: _jobs(inbox) == len(_ticks(inbox)), timeout=15, what="a job for every occurrence")
             assert took < 10, f"the lead moved after {took:.1f}s"
 
             # a worker then runs each occurrence once
