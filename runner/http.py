@@ -7,10 +7,12 @@ the test suite's guard refuses any real connection. A simulated network may let 
 out (:class:`AllowedHosts`, ``--allow-host``): their requests go over the real network, every
 other host stays simulated or is refused (:class:`runner.errors.UnservedHostError`).
 
-Every client is an ``httpx.AsyncClient`` (API calls, one-off requests, token validation) or,
-for the synchronous libraries (msal, vaults), an ``httpx.Client``, built by one method on
-httpx's public API alone. One handler function ``handler(request) -> httpx.Response`` serves
-both through ``httpx.MockTransport``.
+Everything here is httpx's public API. Every client is built by one method: an
+``httpx.AsyncClient`` (one-off requests, token validation) or, for the synchronous libraries
+(msal, vaults), an ``httpx.Client``. API calls, the hot path, go through a :class:`Sender`:
+the same ``httpx.Request`` sent straight to the same network's transport, without the client's
+per-request layers (docs/benchmarks.md, fan-out). One handler function ``handler(request) ->
+httpx.Response`` serves them all through ``httpx.MockTransport``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import ssl
 import weakref
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import httpx
 
@@ -190,6 +192,15 @@ class Network:
         kw.setdefault("cookies", _no_cookies())
         return self._client(False, verify, kw)  # type: ignore[return-value]
 
+    def sender(self, base_url: str, *, headers: dict[str, str]) -> "Sender":
+        """A :class:`Sender` for API calls to ``base_url``'s host: requests go straight to this
+        network's transport (a connection pool) — for the real network, httpx's own transport
+        with the process's TLS context and the environment's proxy for that host."""
+        transport = self._transport(sync=False) or httpx.AsyncHTTPTransport(verify=_tls(),
+                                                                          proxy=_env_proxy(base_url))
+        return Sender(transport, {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate",
+                                  "Connection": "keep-alive", **headers})
+
     async def pooled_async_client(self, verify: bool | str = True) -> httpx.AsyncClient:
         """This network's shared client on the running event loop, for one-off requests
         (``core.http_request``): a connection pool per (network, loop, ``verify``) instead of a
@@ -220,6 +231,69 @@ class Network:
         held = self.__dict__.get("_pools", {}).pop(asyncio.get_running_loop(), None)
         for _client, closer in (held or {}).values():
             await closer.aclose()
+
+
+class Sender:
+    """Sends API requests straight to a transport (its connection pool), on httpx's public API:
+    an ``httpx.Request`` handed to ``AsyncBaseTransport.handle_async_request``, the answer read
+    whole and closed.
+
+    ``httpx.AsyncClient.send`` wraps every request in layers API calls do not use: the cookie
+    jar (every answer goes through ``urllib``'s cookie machinery, even when no cookie is kept),
+    the auth-flow generator, the redirect loop, timers and stream wrappers — and its
+    ``build_request`` parses a URL with ``params`` twice. Measured over loopback, where it
+    matters (``benchmarks/fanout.py``), they cost our side of the fan-out about twice its own
+    overhead (docs/benchmarks.md). A Sender builds the same request (default headers, query
+    parameters, JSON body as httpx writes it, per-request timeouts enforced by the transport).
+    Proxies: ``HTTPS_PROXY``/``ALL_PROXY`` and ``NO_PROXY`` are honoured for the real network
+    (:func:`_env_proxy`), as httpx does."""
+
+    __slots__ = ("_transport", "headers", "timeout", "is_closed", "_headers", "_extensions")
+
+    def __init__(self, transport: httpx.AsyncBaseTransport, headers: dict[str, str],
+                 timeout: httpx.Timeout = DEFAULT_TIMEOUT) -> None:
+        self._transport = transport
+        self.headers = headers
+        self.timeout = timeout
+        self.is_closed = False
+        self._headers = httpx.Headers(headers)  # normalised once: httpx copies its list per request
+        self._extensions = {"timeout": timeout.as_dict()}
+
+    def build(self, method: str, url: str | httpx.URL, *, params: Any = None, json: Any = None,
+              headers: Mapping[str, str] | None = None, timeout: httpx.Timeout | None = None) -> httpx.Request:
+        """The request to send: what ``httpx.Request(method, url, params=..., json=...)`` builds —
+        for a URL string without a query of its own, parsed once with ``params`` as its query
+        instead of parsed, then parsed again with them."""
+        if params is not None and type(url) is str and "?" not in url and "#" not in url:
+            url, params = httpx.URL(url, params=params), None
+        base = self._headers
+        if headers:
+            base = httpx.Headers(base)
+            base.update(headers)
+        extensions = self._extensions if timeout is None else {"timeout": timeout.as_dict()}
+        return httpx.Request(method, url, params=params, json=json, headers=base, extensions=extensions)
+
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        started = httplog.start()  # -vv: when it was sent, to log the call; else None
+        try:
+            response = await self._transport.handle_async_request(request)
+        except Exception as exc:
+            if started is not None:
+                httplog.failed(request, exc, started)
+            raise
+        response.request = request
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        if started is not None:
+            httplog.answered(request, response, started)
+        return response
+
+    async def aclose(self) -> None:
+        if not self.is_closed:
+            self.is_closed = True
+            await self._transport.aclose()
 
 
 def _no_cookies() -> CookieJar:

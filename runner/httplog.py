@@ -10,9 +10,9 @@ answer took; as fields (``runner.logfmt``): ``method``, ``host``, ``path``, ``st
 never says a header, a body or a query value. A URL that holds a known secret (a webhook URL
 kept as a secret, say) is shown as its host alone.
 
-:mod:`runner.http` installs :func:`event_hooks` on every httpx client it builds (API calls,
-token requests, one-off requests) when :func:`enabled`; with less verbosity a client pays nothing.
-A request that gets no answer is not logged here: the API client's retry and error say so.
+:mod:`runner.http` calls :func:`answered` / :func:`failed` from ``Sender.send`` (API calls) and
+installs :func:`event_hooks` on the httpx clients it builds (token requests, one-off requests)
+when :func:`enabled`: with less verbosity an API call pays one level check, a client nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +32,11 @@ _STARTED = "soar_started"  # request extension: when the request hook saw it (ht
 def enabled() -> bool:
     """Whether API calls are logged (``-vv``)."""
     return CALLS.isEnabledFor(logging.DEBUG)
+
+
+def start() -> float | None:
+    """The time a request is sent, when calls are logged; else None (nothing to do)."""
+    return time.perf_counter() if CALLS.isEnabledFor(logging.DEBUG) else None
 
 
 def _where(url: httpx.URL) -> tuple[str, str]:
@@ -57,6 +62,14 @@ def answered(request: httpx.Request, response: httpx.Response, started: float) -
                 f" (Retry-After {wait})" if wait else "",
                 extra=with_step(method=request.method, host=host, path=path, status=status,
                                 duration_ms=round(ms, 1), retry_after=wait))
+
+
+def failed(request: httpx.Request, error: BaseException, started: float) -> None:
+    ms = (time.perf_counter() - started) * 1000
+    host, path = _where(request.url)
+    CALLS.debug("%s %s%s -> %s after %.1f ms", request.method, host, path, type(error).__name__, ms,
+                extra=with_step(method=request.method, host=host, path=path, error=type(error).__name__,
+                                duration_ms=round(ms, 1)))
 
 
 def event_hooks(sync: bool, given: dict | None = None) -> dict:

@@ -44,9 +44,8 @@ def test_dead_helpers_of_issue_16_stay_removed():
 
     assert not hasattr(runner.errors, "RunCancelled")  # the engine's own is runner.engine.control's
     assert not hasattr(run, "playbook_hash")
-    for gone in ("Sender", "api_url", "base_url"):  # API calls use the network's httpx.AsyncClient
+    for gone in ("api_url", "base_url", "_ParseResult"):  # URLs are httpx's own (public API only)
         assert not hasattr(runner.http, gone), gone
-    assert not hasattr(runner.http.Network, "sender")
     assert not hasattr(runner.jsoncodec, "body_bytes")  # httpx writes request bodies
 
 

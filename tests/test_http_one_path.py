@@ -1,8 +1,9 @@
-"""runner.http: one HTTP path on httpx's public API. API calls go through the same
-``httpx.AsyncClient`` every other request uses (built by ``Network``): what an API call needs
-must happen — default and extra headers, query parameters, JSON bodies, per-request timeouts,
-no cookies carried over — and for the real network, the environment's proxy. No module of the
-runner or its plugins touches httpx's private modules or attributes."""
+"""runner.http on httpx's public API alone. API calls go through a ``Sender``, straight to the
+network's transport: what an API call needs must happen — default and extra headers, query
+parameters (the URL exactly as httpx builds it), JSON bodies, per-request timeouts, no cookies
+carried over — and for the real network, the environment's proxy. Every client the network
+builds carries soar's User-Agent. No module of the runner or its plugins touches httpx's
+private modules or attributes."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def _recording_network(seen: list[httpx.Request]) -> Network:
     return Network.simulated(handler)
 
 
-def test_an_api_call_is_built_on_the_networks_client():
+def test_an_api_call_is_sent_as_it_needs():
     seen: list[httpx.Request] = []
     apis = ApiClients(_recording_network(seen), None, None)
     client = apis.client(TENANT, "mde")
@@ -121,13 +122,13 @@ def test_api_calls_on_the_real_network_go_through_the_environments_proxy(monkeyp
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{listener.getsockname()[1]}")
     monkeypatch.delenv("SOAR_OFFLINE", raising=False)
-    apis = ApiClients(Network.internet(), None, None)
+    sender = Network.internet().sender(MDE, headers={})
 
     async def main():
         try:
-            await apis.client(TENANT, "mde")._http().get(f"{MDE}/api/machines")
+            await sender.send(sender.build("GET", f"{MDE}/api/machines"))
         finally:
-            await apis.aclose()
+            await sender.aclose()
 
     with pytest.raises(httpx.ProxyError):
         asyncio.run(main())
@@ -137,6 +138,24 @@ def test_api_calls_on_the_real_network_go_through_the_environments_proxy(monkeyp
 
 
 _segment = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+_params = st.dictionaries(_segment, _segment | st.integers() | st.booleans() | st.none(), max_size=3) | st.lists(
+    st.tuples(_segment, _segment), max_size=3)
+
+
+@settings(max_examples=300, deadline=None)
+@given(segments=st.lists(_segment, max_size=4), params=st.none() | _params)
+def test_a_sender_builds_the_url_httpx_builds(segments, params):
+    """The Sender parses a URL with its parameters once; the result is what httpx.Request
+    gives for the same URL and parameters (it parses twice), whatever the characters."""
+    url = f"{MDE}/" + "/".join(segments)
+    try:
+        expected = httpx.Request("GET", url, params=params).url
+    except httpx.InvalidURL:
+        with pytest.raises(httpx.InvalidURL):
+            Network.simulated(lambda r: httpx.Response(200)).sender(MDE, headers={}).build("GET", url, params=params)
+        return
+    built = Network.simulated(lambda r: httpx.Response(200)).sender(MDE, headers={}).build("GET", url, params=params)
+    assert str(built.url) == str(expected) and built.url.raw_path == expected.raw_path
 
 
 @settings(max_examples=300, deadline=None)

@@ -30,9 +30,11 @@ What every request gets, in this order:
    and the consent link, 404 → ``ApiError(status=404)`` "not found", 400 → ``ApiError`` with
    the API's message, 429/5xx after the budget → :class:`RateLimited` / :class:`TransientApiError`.
 
-Requests are sent by an ``httpx.AsyncClient`` per (tenant, api), built by the process's
-:class:`~runner.http.Network` (real, simulated, loopback or refused) and keeping no cookies —
-one per event loop, because an httpx pool belongs to the loop it was first used on.
+Requests are sent by a :class:`~runner.http.Sender` per (tenant, api): straight to the
+transport (connection pool) of the process's :class:`~runner.http.Network` (real, simulated,
+loopback or refused), without ``httpx.AsyncClient``'s cookie, auth-flow and redirect layers
+(measured in docs/benchmarks.md, fan-out) — one per event loop, because an httpx pool belongs
+to the loop it was first used on.
 """
 
 from __future__ import annotations

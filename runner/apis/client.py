@@ -16,6 +16,7 @@ from runner.apis.quotas import QuotaBucket
 from runner.apis.responses import api_error, cpu_quota, retry_after
 from runner.apis.spec import ApiSpec, EntraResource
 from runner.errors import Location, TransientApiError
+from runner.http import Sender
 from runner.jsoncodec import loads
 
 if TYPE_CHECKING:
@@ -62,9 +63,9 @@ class ApiClient:
         self.entra = isinstance(self.spec.auth, EntraResource)
         # made on first request: one BearerAuth (its header is made once per token) or SecretCredential
         self._auth: Any = False
-        self._pool: tuple[Any, httpx.AsyncClient] | None = None  # (event loop, its client: a connection pool)
+        self._pool: tuple[Any, Sender] | None = None  # (event loop, its sender: a connection pool)
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> Sender:
         loop = asyncio.get_running_loop()
         pool = self._pool
         if pool is None or pool[0] is not loop or pool[1].is_closed:
@@ -100,9 +101,8 @@ class ApiClient:
             url = self.base_url + "/" + path.lstrip("/")
         http = self._http()
         bucket = self.bucket
-        request = http.build_request(method, url, params=params, json=json, headers=headers,
-                                     timeout=httpx.USE_CLIENT_DEFAULT if timeout is None
-                                     else httpx.Timeout(timeout, connect=10.0))
+        request = http.build(method, url, params=params, json=json, headers=headers,
+                             timeout=httpx.Timeout(timeout, connect=10.0) if timeout is not None else None)
         sends = throttled = 0
         refreshed = False
         while True:

@@ -1,5 +1,5 @@
 """The API client factory (:class:`ApiClients`): one per process, holding the quota buckets,
-the retry policy, the pooled clients (connection pools) per event loop and the call counters —
+the retry policy, the pooled senders (connection pools) per event loop and the call counters —
 for every registered API (``register_apis``) alike."""
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from runner.apis.registry import base_url as spec_base_url
 from runner.apis.secret_auth import SecretCredential
 from runner.apis.spec import ApiSpec, EntraResource, SecretAuth
 from runner.errors import ConfigError
+from runner.http import Sender
 
 if TYPE_CHECKING:  # pragma: no cover
-    import httpx
-
     from runner.auth.bearer import BearerAuth
 
 log = logging.getLogger("soar.apis")
@@ -131,15 +130,15 @@ class ApiClients:
                 self._api_clients[key] = made
         return made
 
-    def _http(self, tenant: str, api: str, base_url: str) -> "httpx.AsyncClient":
+    def _http(self, tenant: str, api: str, base_url: str) -> Sender:
         loop = asyncio.get_running_loop()
         pools = self._clients.get(loop)
         if pools is None:
             pools = self._clients[loop] = {}
-        client = pools.get((tenant, api))
-        if client is None:
-            client = pools[(tenant, api)] = self.network.async_client(headers={"Accept": "application/json"})
-        return client
+        sender = pools.get((tenant, api))
+        if sender is None:
+            sender = pools[(tenant, api)] = self.network.sender(base_url, headers={"Accept": "application/json"})
+        return sender
 
     def _auth(self, tenant: str, api: str, roles: tuple[str, ...]) -> "BearerAuth | SecretCredential | None":
         """What authenticates a request to ``api``: a bearer token, the API's secret, or nothing."""
