@@ -222,6 +222,31 @@ def _hand_tenant(concurrency: int, base: str, token: str):
     return tenant
 
 
+class _Lean:
+    """The hand-written script's client without httpx.AsyncClient's per-request layers (cookies,
+    auth flow, redirects, stream wrappers): requests go straight to the transport, as soar's
+    ``runner.http.Sender`` sends them. The *lean* reference: ours against it is our engine's
+    own overhead, with the HTTP plumbing equal on both sides."""
+
+    def __init__(self, transport) -> None:
+        self.transport = transport
+
+    async def _send(self, method: str, url: str, **kw):
+        import httpx
+
+        request = httpx.Request(method, url, **kw)
+        response = await self.transport.handle_async_request(request)
+        response.request = request
+        await response.aread()
+        return response
+
+    async def get(self, url: str, *, params=None, headers=None):
+        return await self._send("GET", url, params=params, headers=headers)
+
+    async def post(self, url: str, *, headers=None, json=None):
+        return await self._send("POST", url, headers=headers, json=json)
+
+
 def _timed(main, total: int, who: str) -> tuple[float, float]:
     t0, c0 = time.perf_counter(), time.process_time()
     isolated = asyncio.run(main())
@@ -242,6 +267,20 @@ def run_hand(tenants: int, machines: int, concurrency: int):
             return sum(await asyncio.gather(*(tenant(client) for tenant in work)))
 
     elapsed, used = _timed(main, tenants * machines, "in-process")
+    return elapsed, used, call_shape(cloud)
+
+
+def run_hand_lean(tenants: int, machines: int, concurrency: int):
+    import httpx
+
+    cloud = new_cloud(tenants, machines)
+    work = [_hand_tenant(concurrency, MDE, cloud.issue_token(name, "mde")) for name in cloud.tenants]
+    client = _Lean(httpx.MockTransport(cloud.handler))
+
+    async def main() -> int:
+        return sum(await asyncio.gather(*(tenant(client) for tenant in work)))
+
+    elapsed, used = _timed(main, tenants * machines, "in-process, lean")
     return elapsed, used, call_shape(cloud)
 
 
@@ -274,6 +313,7 @@ def run_hand_loopback(tenants: int, machines: int, concurrency: int):
 
 
 RUNS = {"inprocess": (run_ours, run_hand), "loopback": (run_ours_loopback, run_hand_loopback)}
+LEAN = {"inprocess": run_hand_lean}  # the lean reference, where there is one (informational)
 
 
 def measure(mode: str, tenants: int, machines: int, concurrency: int, repeat: int, workdir: Path,
@@ -284,10 +324,15 @@ def measure(mode: str, tenants: int, machines: int, concurrency: int, repeat: in
     closes a keep-alive connection idle for 5 s) may close one as a client reuses it — the
     script then fails, and so does ours when it was a POST (its outcome is unknown: no retry)."""
     ours_fn, hand_fn = RUNS[mode]
-    out: dict = {"ours": [], "hand": [], "ours_cpu": [], "hand_cpu": [], "tokens": [], "shapes": {}, "again": 0}
+    lean_fn = LEAN.get(mode)
+    out: dict = {"ours": [], "hand": [], "ours_cpu": [], "hand_cpu": [], "lean": [], "tokens": [], "shapes": {},
+                 "again": 0}
     hand_fn(2, 5, 2)  # warm up imports (and in-process, the simulator's key pool)
     ours_fn(2, 5, 2, workdir, None)
     for i in range(repeat):
+        if lean_fn is not None:
+            t, _, out["shapes"]["lean"] = lean_fn(tenants, machines, concurrency)
+            out["lean"].append(t)
         for which in ((0, 1) if i % 2 == 0 else (1, 0)):
             if which == 0:
                 args = (tenants, machines, concurrency, workdir, profile)
@@ -299,6 +344,8 @@ def measure(mode: str, tenants: int, machines: int, concurrency: int, repeat: in
                 t, c, out["shapes"]["hand"] = _again(hand_fn, (tenants, machines, concurrency), out)
                 out["hand"].append(t)
                 out["hand_cpu"].append(c)
+    if out["shapes"].get("lean", out["shapes"]["hand"]) != out["shapes"]["hand"]:
+        sys.exit(f"{mode}: the lean script made different calls: {dict(out['shapes']['lean'])}")
     if out["shapes"]["ours"] != out["shapes"]["hand"]:
         sys.exit(f"{mode}: the two sides made different calls: ours {dict(out['shapes']['ours'])}, "
                  f"hand-written {dict(out['shapes']['hand'])}")
@@ -335,10 +382,20 @@ def rows(quick: bool, modes: tuple[str, ...] = tuple(MODES)) -> list:
             out += [Row(measure=f"{label}: {where} ({MODES[mode]})", ours=seconds(o.median),
                         reference=f"hand-written asyncio+httpx, same setup {seconds(h.median)}", ratio=ratio,
                         target="≤ 1.10", met=ratio <= 1.10, noise=f"ours {o.spread(seconds)}; ref {h.spread(seconds)}"),
+                    *([_lean_row(label, o, Samples(tuple(m["lean"])))] if m["lean"] else []),
                     Row(measure=f"{label}: token requests per run", ours=f"{max(m['tokens'])}",
                         reference=f"{tenants} tenants (hand-written: pre-acquired)", ratio=max(m["tokens"]) / tenants,
                         target="exactly 1 per tenant", met=set(m["tokens"]) == {tenants})]
     return out
+
+
+def _lean_row(label: str, ours, lean):
+    from benchmarks.common import Row, seconds
+
+    return Row(measure=f"{label}: ours against a lean hand-written script (no httpx.AsyncClient layers, "
+                       "as soar sends): the engine's own overhead", ours=seconds(ours.median),
+               reference=f"lean asyncio+httpx transport {seconds(lean.median)}", ratio=ours.median / lean.median,
+               noise=f"lean {lean.spread(seconds)}")
 
 
 def report(mode: str, m: dict, args: argparse.Namespace) -> bool:
@@ -354,6 +411,11 @@ def report(mode: str, m: dict, args: argparse.Namespace) -> bool:
           f"   ({total / med_o:,.0f} isolations/s)")
     print(f"  hand-written asyncio+httpx median {med_h:.3f} s   min {min(hand):.3f}  max {max(hand):.3f}")
     print(f"  ratio ours/hand-written: {ratio:.3f}   target <= 1.10   met: {'yes' if ratio <= 1.10 else 'no'}")
+    if m["lean"]:
+        lean = statistics.median(m["lean"])
+        print(f"  lean hand-written (transport direct) median {lean:.3f} s   min {min(m['lean']):.3f}  "
+              f"max {max(m['lean']):.3f}; ours/lean {med_o / lean:.3f} (the engine's own overhead: "
+              f"{(med_o - lean) / total * 1e6:.0f} µs per isolation; no target)")
     if m["again"]:
         print(f"  runs repeated after a lost connection: {m['again']}")
     cpu_o, cpu_h = statistics.median(m["ours_cpu"]), statistics.median(m["hand_cpu"])
