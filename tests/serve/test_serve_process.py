@@ -78,8 +78,12 @@ def test_serve_subprocess_end_to_end(served):
         r = http.post("/hooks/phish", content=b'{"delivery": {"id": "two"}}', headers=signed(body))
         assert r.status_code == 401
         big = b'{"pad": "' + b"x" * 5000 + b'"}'
-        assert http.post("/hooks/phish", content=big, headers=signed(big)).status_code == 413
+        # serve answers 413 and closes the connection (it reads no further): its own client, so that
+        # no later request races the close on a pooled connection
+        with httpx.Client(base_url=url, timeout=10) as once:
+            assert once.post("/hooks/phish", content=big, headers=signed(big)).status_code == 413
         assert inbox.count() == before  # neither was recorded, so neither can start a run
+    with httpx.Client(base_url=url, timeout=10) as http:
         assert http.get("/healthz").json()["status"] == "ok"
         assert "soar_runs_started_total" in http.get("/metrics").text
 
