@@ -5,7 +5,7 @@ Example (every key is described in ``docs/auth.md``)::
     app:
       client_id: 11111111-2222-3333-4444-555555555555
       client_secret: env:SOAR_CLIENT_SECRET        # or certificate: {private_key: file:app.key, thumbprint: A1B2...}
-      token_flow: {mde: v2, xdr: v2, graph: v2}      # v1 = the seeds' `resource=` form POST
+      token_flow: {mde: v2, xdr: v2, graph: v2}      # v1 = the `resource=` form POST of Microsoft's samples
       resources: {mde: default}                      # default | a resource form of the API | a resource URI
       consent_redirect_uri: https://portal.azure.com
     credentials: {acme: env:ACME_API_KEY}           # secrets of API-key/bearer/basic APIs, for all tenants

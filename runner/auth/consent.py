@@ -12,7 +12,7 @@ DEFAULT_REDIRECT_URI = "https://portal.azure.com"  # what the Defender partner p
 
 @dataclass(frozen=True)
 class ConsentUrls:
-    """``authorize``: the seeds' ``/common/oauth2/authorize?prompt=consent`` link (any tenant's
+    """``authorize``: Microsoft's partner-page ``/common/oauth2/authorize?prompt=consent`` link (any tenant's
     admin signs in). ``admin_consent``: the v2 ``/{tenant}/adminconsent`` link for one tenant."""
 
     authorize: str
