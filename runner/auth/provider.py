@@ -32,14 +32,13 @@ from runner.apis.choice import choose_api as _choose
 from runner.apis.registry import Registry, registered, spec_for
 from runner.apis.secret_auth import secret_reference
 from runner.apis.spec import ApiSpec, EntraResource, SecretAuth
-from runner.auth import clouds
 from runner.auth.cache import CacheStore, SharedTokenCache, choose_store
 from runner.auth.consent import consent_urls
 from runner.auth.dbcache import CachedToken, row_key, token_row
 from runner.auth.credentials import AppCredential
 from runner.auth.entra_errors import RequestFacts, entra_error, unreachable
 from runner.auth.msal_http import MsalHttp
-from runner.auth.resources import entra_resource, resource_for, resource_names
+from runner.auth.resources import resource_names
 from runner.auth.route import Route
 from runner.auth.bearer import BearerAuth
 from runner.auth.token import AccessToken
@@ -147,12 +146,7 @@ class TokenProvider:
     def route(self, tenant: str, api: str) -> Route:
         """How a token for ``api`` on ``tenant`` is obtained. :class:`ConfigError` for an API no
         plugin registered, or one that does not take Entra ID tokens."""
-        t = self.config.tenant(tenant)
-        entra_resource(api, self.registry)  # registered, and an Entra ID API
-        spec = self.registry[api]
-        app = self.config.app
-        resource = resource_for(spec, t.cloud, app.resources.get(api))
-        return Route(t, api, clouds.cloud(t.cloud), resource, app.flow(api), spec)
+        return Route.of(self.config, self.registry, tenant, api)
 
     def takes_tokens(self, api: str) -> bool:
         """Whether ``api`` is registered with an Entra ID resource (``False`` for an API-key,
@@ -237,10 +231,8 @@ class TokenProvider:
 
     def choose_api(self, tenant: str, roles_by_api: Mapping[str, tuple[str, ...]], prefer: str | None = None,
                    choice: str | None = None) -> str:
-        """The action's API for ``tenant`` (:func:`runner.apis.choice.choose_api`): ``prefer``
-        when it is one of the action's APIs; else the tenant's ``apis.<choice>`` (only the
-        action's own key: ``apis: {hunting: xdr}`` says nothing about incidents); else the
-        action's first API. An action that declares no API gets ``prefer``."""
+        """The action's API for ``tenant``: :func:`runner.apis.choice.choose_api` over the action's
+        APIs; an action that declares no API gets ``prefer``."""
         if not roles_by_api:
             if prefer:
                 return prefer

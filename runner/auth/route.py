@@ -23,6 +23,17 @@ class Route:
     flow: str  # "v1" | "v2"
     spec: ApiSpec
 
+    @classmethod
+    def of(cls, config: Any, registry: Any, tenant: str, api: str) -> "Route":
+        """The route of ``api`` (registered, and an Entra ID API) for ``config``'s ``tenant``."""
+        from runner.auth.resources import entra_resource, resource_for
+
+        t = config.tenant(tenant)
+        entra_resource(api, registry)  # registered, and an Entra ID API: else a ConfigError
+        spec = registry[api]
+        resource = resource_for(spec, t.cloud, config.app.resources.get(api))
+        return cls(t, api, clouds.cloud(t.cloud), resource, config.app.flow(api), spec)
+
     @property
     def entra(self) -> EntraResource:
         return self.spec.auth  # type: ignore[return-value]  # route() admits Entra APIs only
