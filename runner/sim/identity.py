@@ -82,20 +82,36 @@ class SimApp:
 
 
 
+def _publish_once(path: Path, data: bytes) -> bytes:
+    """Write ``data`` to ``path`` unless another thread or process already did; return what
+    ``path`` holds. The file appears whole (a private temporary file hard-linked into place), so a
+    concurrent reader never sees it half written, and the first writer wins."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return path.read_bytes()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return data
+
+
 def load_app(client_id: str, state_dir: Path | None) -> SimApp:
     """The demo app: its secret read from ``state_dir`` (or made, and kept there)."""
     stored = state_dir / "sim-app.json" if state_dir else None
-    if stored and stored.is_file():
-        data = json.loads(stored.read_text())
-        return SimApp(client_id, Secret(data["secret"], name="sim_client_secret"), data["secret_id"])
-    value = f"{_random.token_hex(2)[:3]}8Q~{_random.token_urlsafe(30)}"
-    app = SimApp(client_id, Secret(value, name="sim_client_secret"), str(uuid.uuid4()))
-    if stored:
-        stored.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(stored, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"secret": value, "secret_id": app.secret_id}, fh)
-    return app
+    if not (stored and stored.is_file()):
+        value = f"{_random.token_hex(2)[:3]}8Q~{_random.token_urlsafe(30)}"
+        made = {"secret": value, "secret_id": str(uuid.uuid4())}
+        if not stored:
+            return SimApp(client_id, Secret(value, name="sim_client_secret"), made["secret_id"])
+        _publish_once(stored, json.dumps(made).encode())
+    data = json.loads(stored.read_text())
+    return SimApp(client_id, Secret(data["secret"], name="sim_client_secret"), data["secret_id"])
 
 
 def signing_key(label: str, state_dir: Path | None) -> SimKey:
@@ -109,9 +125,9 @@ def signing_key(label: str, state_dir: Path | None) -> SimKey:
         if key is None:
             key = _KEY_POOL[label] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     if path:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        kept = _publish_once(path, pem)
+        if kept != pem:  # another process kept its key first: sign with that one
+            return SimKey(serialization.load_pem_private_key(kept, password=None))  # type: ignore[arg-type]
     return SimKey(key)
