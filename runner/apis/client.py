@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
 import httpx
 
+from runner.apis.calllog import ApiCall, current
 from runner.apis.paths import check_absolute, check_plain, expand
 from runner.apis.quotas import QuotaBucket
 from runner.apis.responses import api_error, cpu_quota, retry_after
@@ -88,7 +90,6 @@ class ApiClient:
         method = method.upper()
         safe = method in SAFE_METHODS if idempotent is None else idempotent
         owner = self.owner
-        policy = owner.retry
         auth = self._auth
         if auth is False:
             auth = self._auth = owner._auth(self.tenant.name, self.api, self.roles)
@@ -100,9 +101,25 @@ class ApiClient:
             path = check_plain(path) if segments is None else expand(path, segments)
             url = self.base_url + "/" + path.lstrip("/")
         http = self._http()
-        bucket = self.bucket
+        calls = current()  # the step's log of API calls, when a step is running
+        started = time.perf_counter() if calls is not None else 0.0
         request = http.build(method, url, params=params, json=json, headers=headers,
                              timeout=httpx.Timeout(timeout, connect=10.0) if timeout is not None else None)
+        stats = [0, 0.0, None]  # 429s absorbed, seconds waited on them, the last status
+        if calls is None:
+            return await self._exchange(http, request, url, method, safe, auth, stats)
+        try:
+            return await self._exchange(http, request, url, method, safe, auth, stats)
+        finally:
+            calls.add(ApiCall(self.api, self.tenant.name, method, request.url.path, stats[2],
+                              round((time.perf_counter() - started) * 1000, 1), stats[0], round(stats[1], 3)))
+
+    async def _exchange(self, http: Sender, request: httpx.Request, url: str | httpx.URL, method: str, safe: bool,
+                        auth: Any, stats: list) -> httpx.Response:
+        """Send ``request`` until it is answered for good (the quota, 401, 429 and retry loop)."""
+        owner = self.owner
+        policy = owner.retry
+        bucket = self.bucket
         sends = throttled = 0
         refreshed = False
         while True:
@@ -145,7 +162,7 @@ class ApiClient:
                     code=code, retryable=safe, where=Location(tenant=self.tenant.name),
                     hint="it was retried" if safe else "the request may have taken effect: look it up "
                                                       "before sending it again") from None
-            status = response.status_code
+            status = stats[2] = response.status_code
             if status < 400:
                 return response
             if status == 429:
@@ -157,6 +174,8 @@ class ApiClient:
                 cap = policy.max_quota_reset if cpu_quota(response, reader) else policy.max_retry_after
                 if throttled < policy.throttled and wait <= cap:
                     throttled += 1
+                    stats[0] = throttled
+                    stats[1] += wait
                     self.bucket.pause(wait)
                     log.info("429 from %s for %s: waiting %.1fs", self.api, self.tenant.name, wait)
                     await owner._sleep(wait)

@@ -1,0 +1,71 @@
+"""The API calls a step made, for its record: method, path, status, duration and the time spent
+waiting on 429s — never headers, tokens, query strings or bodies.
+
+The engine opens a log around each step attempt (:func:`calls_of`); every request an
+:class:`~runner.apis.client.ApiClient` sends while it is open appends one :class:`ApiCall`.
+Outside a step (a poll, a pre-flight check) nothing is recorded and nothing is paid but one
+context-variable read per request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass
+from typing import Iterator
+
+__all__ = ["ApiCall", "MAX_CALLS", "calls_of", "current"]
+
+MAX_CALLS = 200  # per step attempt; a foreach over many items keeps the first ones and a count
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCall:
+    api: str
+    tenant: str
+    method: str
+    path: str  # the URL's path, without the query string
+    status: int | None  # None: no answer (connection failed, timed out)
+    ms: float  # from the first send to the final answer, retries and waits included
+    throttled: int = 0  # 429s absorbed
+    waited_s: float = 0.0  # seconds slept on Retry-After
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class CallLog:
+    """The calls of one step attempt: the first :data:`MAX_CALLS`, and how many there were."""
+
+    __slots__ = ("calls", "total")
+
+    def __init__(self) -> None:
+        self.calls: list[ApiCall] = []
+        self.total = 0
+
+    def add(self, call: ApiCall) -> None:
+        self.total += 1
+        if len(self.calls) < MAX_CALLS:
+            self.calls.append(call)
+
+    def as_dicts(self) -> list[dict]:
+        return [c.as_dict() for c in self.calls]
+
+
+_current: ContextVar[CallLog | None] = ContextVar("soar_api_calls", default=None)
+
+
+def current() -> CallLog | None:
+    """The open log of the step running in this context, if any."""
+    return _current.get()
+
+
+@contextlib.contextmanager
+def calls_of() -> Iterator[CallLog]:
+    """Open a log for the code in the ``with`` block (and the tasks it starts)."""
+    log = CallLog()
+    token = _current.set(log)
+    try:
+        yield log
+    finally:
+        _current.reset(token)
