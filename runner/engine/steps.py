@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
+from runner.apis.calllog import CallLog, calls_of
 from runner.engine import dryrun
 from runner.engine.compiled import compiled_step, step_table
 from runner.engine.context import ActionContext, TenantInfo
@@ -343,15 +344,9 @@ class RunExecution(StepGates):
                 self.services.plugins.notify("soar_step_started", run=self.info("running"),
                                              step=StepInfo(step.id, action.name, item, attempt, "running"))
             t0 = time.perf_counter()
+            calls = CallLog()  # the API calls of this attempt (runner.apis.calllog), kept with its record
             try:
-                if step.timeout is not None:
-                    try:
-                        result = await asyncio.wait_for(action.func(actx, inputs), step.timeout)
-                    except asyncio.TimeoutError:
-                        raise StepTimeout(f"timed out after {step.timeout:g}s",
-                                          hint="raise the step's `timeout`, or add `retry`") from None
-                else:
-                    result = await action.func(actx, inputs)
+                result = await _call(step, action, actx, inputs, calls)
                 output = output_of(action, result)
             except RunPaused:
                 raise
@@ -364,7 +359,8 @@ class RunExecution(StepGates):
                                   hint=f"this is a bug in plugin '{action.plugin}'; report it with `soar runs show {self.run_id}`")
             else:
                 self.store.step_finished(self.run_id, step.id, item=item, attempt=attempt,
-                                         status="succeeded", output=output, durable=False)
+                                         status="succeeded", output=output, durable=False,
+                                         calls=calls.doc())
                 if durable_done:
                     await self.group.durable()
                 if self.observe:
@@ -377,7 +373,8 @@ class RunExecution(StepGates):
                     error.hint = (f"the server asks to wait {error.retry_after:g}s, longer than a step's "
                                   f"`retry:` waits ({RETRY_AFTER_CAP:g}s): run it again later")
             self.store.step_finished(self.run_id, step.id, item=item, attempt=attempt, status="failed",
-                                     error=error.to_dict(), durable=False)
+                                     error=error.to_dict(), durable=False,
+                                     calls=calls.doc())
             if durable_done:
                 await self.group.durable()
             self._notify_done(step, action, item, attempt, "failed", t0, str(error))
@@ -398,6 +395,19 @@ class RunExecution(StepGates):
     async def run_subplaybook(self, actx: ActionContext, playbook: str, inputs: dict,
                               tenant: str | None = None) -> Any:
         return await self.engine.run_child_playbook(self, actx, playbook, inputs, tenant)
+
+
+async def _call(step: Step, action, actx: ActionContext, inputs: Any, calls: CallLog) -> Any:
+    """One call of the action, within the step's ``timeout``, the API calls it makes logged in
+    ``calls`` (the tasks it starts log there too)."""
+    with calls_of(calls):
+        if step.timeout is None:
+            return await action.func(actx, inputs)
+        try:
+            return await asyncio.wait_for(action.func(actx, inputs), step.timeout)
+        except asyncio.TimeoutError:
+            raise StepTimeout(f"timed out after {step.timeout:g}s",
+                              hint="raise the step's `timeout`, or add `retry`") from None
 
 
 def retry_delay(retry, n: int, asked: float | None) -> float | None:

@@ -17,7 +17,7 @@ from sqlalchemy import case
 from . import tables as t
 
 # positions in a buffered step row (tables.STEP_COLUMNS)
-_STATUS, _OUTPUT, _REDACTED, _ERROR, _STARTED_AT, _FINISHED_AT = 6, 8, 9, 10, 11, 12
+_STATUS, _OUTPUT, _REDACTED, _ERROR, _STARTED_AT, _FINISHED_AT, _CALLS = 6, 8, 9, 10, 11, 12, 13
 _START_ONLY = ("action", "effect", "inputs", "started_at")
 
 
@@ -56,12 +56,12 @@ class WriteBuffer:
         self._steps[key] = row
         return len(self._steps) + len(self._events)
 
-    def finish(self, key: tuple, status: str, output, redacted: bool, error, now) -> int:
+    def finish(self, key: tuple, status: str, output, redacted: bool, error, now, calls=None) -> int:
         row = self._steps.get(key)
         if row is None:  # the start is in the database: write just the outcome
-            row = self._steps[key] = [*key, "", "", status, None, None, False, None, None, None]
-        row[_STATUS], row[_OUTPUT], row[_REDACTED], row[_ERROR], row[_FINISHED_AT] = (
-            status, output, redacted, error, now)
+            row = self._steps[key] = [*key, "", "", status, None, None, False, None, None, None, None]
+        row[_STATUS], row[_OUTPUT], row[_REDACTED], row[_ERROR], row[_FINISHED_AT], row[_CALLS] = (
+            status, output, redacted, error, now, calls)
         return len(self._steps) + len(self._events)
 
     def event(self, row: tuple) -> int:
@@ -113,7 +113,7 @@ class WriteBuffer:
     @staticmethod
     def _decode(row: list) -> dict:
         values = dict(zip(t.STEP_COLUMNS, row))
-        for column in ("inputs", "output", "error"):
+        for column in ("inputs", "output", "error", "calls"):
             if values[column] is not None:
                 values[column] = json.loads(values[column])
         for column in ("started_at", "finished_at"):

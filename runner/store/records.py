@@ -66,6 +66,9 @@ class StepRecord:
     error: Any
     started_at: datetime | None
     finished_at: datetime | None
+    # the API calls the attempt made: {"total": n, "calls": [{api, tenant, method, path, status,
+    # ms, throttled, waited_s}, ...]} (the first ones when there were many); None: it made none
+    calls: Any = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ def step_record(m) -> StepRecord:
         run_id=m["run_id"], step_id=m["step_id"], item=None if m["item"] == NO_ITEM else m["item"],
         attempt=m["attempt"], action=m["action"], effect=m["effect"], status=m["status"],
         inputs=m["inputs"], output=m["output"], output_redacted=bool(m["output_redacted"]),
-        error=m["error"], started_at=m["started_at"], finished_at=m["finished_at"],
+        error=m["error"], started_at=m["started_at"], finished_at=m["finished_at"], calls=m["calls"],
     )
 
 

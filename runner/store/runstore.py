@@ -259,7 +259,7 @@ class RunStore:
         if effect not in EFFECTS:
             _check(effect, EFFECTS, "effect")
         key = (run_id, step_id, t.NO_ITEM if item is None else item, attempt)
-        row = [*key, action, effect, "running", to_json(inputs), None, False, None, self._now(), None]
+        row = [*key, action, effect, "running", to_json(inputs), None, False, None, self._now(), None, None]
         with self._lock:
             if run_id not in self._known_runs or self._db.closed:
                 self._check_run(run_id)
@@ -267,23 +267,26 @@ class RunStore:
                 self._flush_locked()
 
     def step_finished(self, run_id: str, step_id: str, *, item: int | None, attempt: int,
-                      status: str, output=None, error: dict | None = None, durable: bool) -> None:
+                      status: str, output=None, error: dict | None = None, durable: bool,
+                      calls: dict | None = None) -> None:
         """Record how an attempt ended. If its start is still buffered, the two make one row.
 
         The output is stored masked; ``output_redacted`` is true when masking hid something (a
         :class:`~runner.secrets.Secret`, as ``contains_secret`` finds, or a known secret value in
-        text), so a resumed run knows the stored output is not the real one.
+        text), so a resumed run knows the stored output is not the real one. ``calls``: the API
+        calls the attempt made (:meth:`runner.apis.calllog.CallLog.doc`), stored masked with the row.
         """
         if status not in STATUSES:
             _check(status, STATUSES, "step status")
         key = (run_id, step_id, t.NO_ITEM if item is None else item, attempt)
         out, redacted = to_json_flagged(output)
         err = None if error is None else to_json(error)
+        made = None if calls is None else to_json(calls)
         now = self._now()
         with self._lock:
             if run_id not in self._known_runs or self._db.closed:
                 self._check_run(run_id)
-            if self._buffer.finish(key, status, out, redacted, err, now) >= self.buffer_limit or durable:
+            if self._buffer.finish(key, status, out, redacted, err, now, made) >= self.buffer_limit or durable:
                 self._flush_locked()
 
     def step_records(self, run_id: str) -> list[StepRecord]:

@@ -14,7 +14,7 @@ Conventions that hold for every table:
 - ``item`` is ``-1`` for a step that is not a foreach item, so it can be part of a unique key
   (NULLs are never equal in SQL).
 
-``schema_version`` holds one row (``id = 1``). Version 5 is this file; :mod:`runner.store.migrate`
+``schema_version`` holds one row (``id = 1``). Version 6 is this file; :mod:`runner.store.migrate`
 brings an older store up to it (:data:`ADDED` lists the columns each version added,
 :data:`CREATED` the tables, :data:`INDEXED` the indexes on existing tables).
 """
@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 NO_ITEM = -1  # `item` of a step that is not a foreach item
 
 UTC = timezone.utc
@@ -166,9 +166,9 @@ runs = Table(
 # Column order of a buffered step row (see RunStore); `seq` is assigned by the database.
 STEP_COLUMNS = (
     "run_id", "step_id", "item", "attempt", "action", "effect", "status",
-    "inputs", "output", "output_redacted", "error", "started_at", "finished_at",
+    "inputs", "output", "output_redacted", "error", "started_at", "finished_at", "calls",
 )
-STEP_FINISH_COLUMNS = ("status", "output", "output_redacted", "error", "finished_at")  # step_finished
+STEP_FINISH_COLUMNS = ("status", "output", "output_redacted", "error", "finished_at", "calls")  # step_finished
 
 steps = Table(
     "steps",
@@ -187,6 +187,10 @@ steps = Table(
     Column("error", Json),
     Column("started_at", UtcDateTime),
     Column("finished_at", UtcDateTime),
+    # version 6: the API calls the attempt made (runner.apis.calllog), masked:
+    # {"total": n, "calls": [{api, tenant, method, path, status, ms, throttled, waited_s}, ...]}
+    # (the first MAX_CALLS of them); NULL when it made none
+    Column("calls", Json),
     UniqueConstraint("run_id", "step_id", "item", "attempt", name="uq_steps_attempt"),
     implicit_returning=False,
 )
@@ -235,6 +239,7 @@ approvals = Table(
 ADDED: dict[int, dict[str, tuple[str, ...]]] = {
     2: {"runs": ("origin", "rerun_of", "cancel_requested_at", "cancel_requested_by"),
         "approvals": ("tenant", "playbook", "step_name", "plan")},
+    6: {"steps": ("calls",)},
 }
 
 # version 3: the token cache shared by every process on this store (runner.auth.dbcache): one

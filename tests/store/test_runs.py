@@ -178,7 +178,7 @@ def test_schema_version_is_current(store, store_url):
     from sqlalchemy import select
 
     with store._db.read("test") as conn:
-        assert conn.execute(select(t.schema_version.c.version)).scalar_one() == t.SCHEMA_VERSION == 5
+        assert conn.execute(select(t.schema_version.c.version)).scalar_one() == t.SCHEMA_VERSION == 6
 
 
 def test_newer_schema_version_is_refused(store, store_url):
