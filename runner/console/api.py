@@ -9,6 +9,7 @@
     GET  /api/v1/approvals/{run}/{step}           one gate, whatever its status
     POST /api/v1/approvals/{run}/{step}           {"decision": "approve"|"deny", "reason"} (Responder)
     GET  /api/v1/playbooks                        served playbooks, triggers, last runs, rejected files
+    POST /api/v1/playbooks/{name}/run             {}: run it now, its inputs' defaults    (Responder)
     GET  /api/v1/tenants                          configured tenants, roles needed, API call counters
     GET  /api/v1/openapi.json                     the OpenAPI 3.1 document of all of this
 
@@ -152,6 +153,16 @@ def routes(service: Any) -> list[Route]:
         origin = f"{request.url.scheme}://{request.url.netloc}{request.scope.get('root_path', '')}"
         return JSONResponse(views.playbooks(service, origin))
 
+    async def run_now(request: Request) -> Response:
+        user = identity.require(request, "Responder")
+        await identity.check_csrf(request)
+        await _body(request, limit)
+        try:
+            done = control.start(service, user, request.path_params["name"])
+        except SoarError as exc:
+            return _refused(exc, control.status_of(exc))
+        return JSONResponse(done, status_code=202)
+
     async def tenants(request: Request) -> Response:
         identity.require(request, "Viewer")
         return JSONResponse(views.tenants(service))
@@ -170,6 +181,7 @@ def routes(service: Any) -> list[Route]:
         Route(f"{p}/approvals", approvals, methods=["GET"]),
         Route(f"{p}/approvals/{{run_id}}/{{step}}", approval, methods=["GET", "POST"]),  # one route: 405 lists both
         Route(f"{p}/playbooks", playbooks, methods=["GET"]),
+        Route(f"{p}/playbooks/{{name}}/run", run_now, methods=["POST"]),
         Route(f"{p}/tenants", tenants, methods=["GET"]),
         Route(f"{p}/openapi.json", openapi, methods=["GET"]),
     ]

@@ -9,6 +9,7 @@
     GET  /approvals/{run}/{step}             one gate (notifications link here)
     POST /approvals/{run}/{step}/decision    decision=approve|deny, reason (Responder)
     GET  /playbooks                          served playbooks, triggers, rejected files
+    POST /playbooks/{name}/run               run it now, with its inputs' defaults (Responder)
     GET  /tenants                            configured tenants and the roles playbooks need
 
 Every POST form carries the CSRF token; every decision is made as the signed-in user. After a
@@ -38,7 +39,7 @@ UTC = timezone.utc
 TRIGGERS = ("manual", "webhook", "schedule", "poll", "playbook")
 SHOWN_CHARS = 20_000  # a value longer than this is shortened on the page (the API has it whole)
 NOTICES = {"approved": "Approved.", "denied": "Denied.", "cancelled": "Cancel requested.",
-           "rerun": "Rerun started: this is the new run."}
+           "rerun": "Rerun started: this is the new run.", "started": "Run started: this is the new run."}
 
 
 # ---- template helpers ---------------------------------------------------------------------------
@@ -219,6 +220,18 @@ def routes(service: Any, templates: Jinja2Templates) -> list[Route]:
         identity.require(request, "Viewer")
         return render(request, "playbooks.html", views.playbooks(service, _origin(request)))
 
+    async def playbook_run(request: Request) -> Response:
+        user = identity.require(request, "Responder")
+        await identity.check_csrf(request)
+        await form_fields(request, limit)
+        try:
+            done = control.start(service, user, request.path_params["name"])
+        except SoarError as exc:
+            return render(request, "playbooks.html", {**views.playbooks(service, _origin(request)),
+                                                      "problem": exc.to_dict()}, status=control.status_of(exc))
+        return RedirectResponse(f"{request.scope.get('root_path', '')}/runs/{quote(done['run_id'])}?done=started",
+                                status_code=303)
+
     async def tenants_page(request: Request) -> Response:
         identity.require(request, "Viewer")
         return render(request, "tenants.html", views.tenants(service))
@@ -232,6 +245,7 @@ def routes(service: Any, templates: Jinja2Templates) -> list[Route]:
         Route("/approvals/{run_id}/{step}", approval_page, methods=["GET"]),
         Route("/approvals/{run_id}/{step}/decision", approval_decide, methods=["POST"]),
         Route("/playbooks", playbooks_page, methods=["GET"]),
+        Route("/playbooks/{name}/run", playbook_run, methods=["POST"]),
         Route("/tenants", tenants_page, methods=["GET"]),
     ]
 
