@@ -19,6 +19,7 @@ from runner.store.approval_queue import with_run_details
 __all__ = ["approval_lines", "print_run", "when", "with_run_details"]
 
 UTC = timezone.utc
+CALLS_SHOWN = 50  # API call rows `soar runs show` prints (--json has them all)
 
 
 def when(t: datetime | None) -> str:
@@ -107,14 +108,22 @@ def print_run(out: Any, store: Any, run: Any) -> None:
         print_table(out, ("run", "tenant", "status", "error"),
                     [(c.id, c.tenant or "", c.status, _error_text(c.error)) for c in children],
                     ids=(0, 1), title="tenant runs")
-    rows = []
+    rows, calls = [], []
     for r in family:
         for s in store.step_records(r.id):
             rows.append((label[r.id], s.step_id, "" if s.item is None else str(s.item), str(s.attempt),
                          s.action or "", s.effect or "", s.status, _error_text(s.error)))
+            calls += _call_rows(label[r.id], s)
     if rows:
         print_table(out, ("tenant", "step", "item", "attempt", "action", "effect", "status", "error"), rows,
                     ids=(0, 1, 4), title="step attempts")
+    if calls:
+        shown = calls[:CALLS_SHOWN]
+        print_table(out, ("tenant", "step", "item", "attempt", "api", "method", "path", "status", "ms", "429s waited"),
+                    shown, ids=(0, 1, 6), title="API calls", justify={8: "right"})
+        if len(calls) > len(shown):
+            out.print(f"  ... and {len(calls) - len(shown)} more: `soar runs show {run.id} --json` has every "
+                      "attempt's calls")
     gates = with_run_details(store, store.approvals_of([r.id for r in family]))
     if gates:
         out.print("[bold]approvals[/]")
@@ -129,6 +138,25 @@ def print_run(out: Any, store: Any, run: Any) -> None:
                     ids=(1, 2, 3), title="audit trail")
     if run.outputs is not None:
         out.print("[bold]outputs:[/] " + escape(_compact(run.outputs)))
+
+
+def _call_rows(tenant: str, step: Any) -> list[tuple]:
+    """The API calls of one step attempt as table rows (the store keeps the first ones of many;
+    a last row says how many more there were)."""
+    made = step.calls if isinstance(getattr(step, "calls", None), dict) else None
+    if not made:
+        return []
+    item = "" if step.item is None else str(step.item)
+    rows = []
+    for c in made.get("calls") or []:
+        waited = f"{c.get('throttled')} ({c.get('waited_s', 0):g}s)" if c.get("throttled") else ""
+        rows.append((tenant, step.step_id, item, str(step.attempt), c.get("api", ""), c.get("method", ""),
+                     c.get("path", ""), "-" if c.get("status") is None else str(c["status"]),
+                     f"{c.get('ms', 0):.0f}", waited))
+    more = int(made.get("total") or 0) - len(rows)
+    if more > 0:
+        rows.append((tenant, step.step_id, item, str(step.attempt), "", "", f"... {more} more not kept", "", "", ""))
+    return rows
 
 
 def _error_text(error: Any) -> str:

@@ -42,11 +42,17 @@ def run_doc(run: Any) -> dict:
 
 
 def step_doc(step: Any, tenant: str | None) -> dict:
+    """One step attempt, with the API calls it made (``calls``: the first ones the store kept —
+    method, path without its query, status, milliseconds, 429s absorbed and seconds waited on
+    them; ``calls_total``: how many there were)."""
+    made = step.calls if isinstance(step.calls, dict) else None
     return {"run_id": step.run_id, "tenant": tenant, "step": step.step_id, "item": step.item,
             "attempt": step.attempt, "action": step.action, "effect": step.effect, "status": step.status,
             "started_at": _when(step.started_at), "finished_at": _when(step.finished_at),
             "duration_s": _seconds(step.started_at, step.finished_at), "inputs": step.inputs,
-            "output": step.output, "output_redacted": step.output_redacted, "error": step.error}
+            "output": step.output, "output_redacted": step.output_redacted, "error": step.error,
+            "calls": list(made.get("calls") or []) if made else [],
+            "calls_total": int(made.get("total") or 0) if made else 0}
 
 
 def _gate_docs(store: Any, records: list, default_timeout: float | None) -> list[dict]:
