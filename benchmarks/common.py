@@ -211,6 +211,30 @@ class SimServer:
         return f"{self.base_url}/_host/{host}/{path.lstrip('/')}"
 
 
+SIM_CPUS: set[int] = set()  # where sim_server's child runs, when set (pin_apart)
+
+
+def pin_apart() -> tuple[set[int], set[int]] | None:
+    """Run this process on one CPU and every ``soar sim serve`` it starts on the others, as a
+    remote API runs on other hardware: the client and the server then never take turns on one
+    core. ``None`` (nothing pinned) on a machine with one CPU or without affinity control."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return None
+    if len(cpus) < 2:
+        return None
+    mine, theirs = {cpus[0]}, set(cpus[1:])
+    os.sched_setaffinity(0, mine)
+    SIM_CPUS.clear()
+    SIM_CPUS.update(theirs)
+    return mine, theirs
+
+
+def _pin_child() -> None:
+    os.sched_setaffinity(0, SIM_CPUS)
+
+
 @contextlib.contextmanager
 def sim_server(*args: str) -> Iterator[SimServer]:
     """``soar sim serve --port 0`` in a child process, stopped (and waited for) on exit. Its
@@ -218,7 +242,8 @@ def sim_server(*args: str) -> Iterator[SimServer]:
     block on a full pipe, in the middle of a measurement."""
     cmd = [str(venv_bin("soar")), "sim", "serve", "--port", "0", *args]
     with tempfile.TemporaryFile("w+") as errors:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True, env=child_env())
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True, env=child_env(),
+                                preexec_fn=_pin_child if SIM_CPUS else None)
         try:
             assert proc.stdout is not None
             line = proc.stdout.readline()  # the JSON document; '' if the server died

@@ -437,7 +437,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=10, help="isolations at once per tenant")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--profile", help="write a cProfile of our runs here and print the top functions")
+    p.add_argument("--no-pin", action="store_true",
+                   help="let the OS place this process and the served simulator (default: this process on "
+                        "one CPU, the simulator on the others, as a remote API would be)")
     args = p.parse_args(argv)
+    if not args.no_pin and args.mode != "inprocess":
+        from benchmarks.common import pin_apart
+
+        pinned = pin_apart()
+        print(f"CPUs: this process {sorted(pinned[0])}, the served simulator {sorted(pinned[1])}" if pinned
+              else "CPUs: not pinned (one CPU, or no affinity control)")
 
     profile = cProfile.Profile() if args.profile else None
     modes = tuple(MODES) if args.mode == "both" else (args.mode,)
