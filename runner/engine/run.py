@@ -49,6 +49,9 @@ class Engine:
         self._prepared: set[int] = set()
         self.group_commit = GroupCommit(services.store)  # durable step records, one commit per turn
         self._subruns: dict[str, int] = {}  # top-level run -> sub-runs started (while it runs)
+        # queue mode (`soar worker`): queues one job per tenant run instead of running them here
+        # (runner.engine.spread); None: a run's tenant runs run in this process
+        self.spread: Any = None
 
     # ---- helpers used by RunExecution -----------------------------------------------------------
     def prepare(self, playbook: Playbook) -> None:
@@ -160,6 +163,10 @@ class Engine:
             playbook_name=playbook.name, playbook_path=_absolute(playbook.source_path), playbook_text=text,
             inputs=values, trigger=trigger, tenants=[t.name for t in tenants], dry_run=dry_run,
             run_id=run_id, origin=self.services.origin, rerun_of=rerun_of)
+        if self.spread is not None:
+            from runner.engine.spread import spread_family
+
+            return await spread_family(self, playbook, parent, child_ids, dry_run)
         return await self._run_parent(playbook, parent, tenants, child_ids, values, trigger, dry_run,
                                       secrets, {})
 
@@ -168,12 +175,11 @@ class Engine:
                           after_recorded: dict | None = None) -> RunResult:
         """Run the tenant runs of ``parent`` (those not ``done`` yet: tenant → its finished run
         record, on resume), then its after-tenant steps (``after_recorded``: their records)."""
-        store = self.services.store
         sem = asyncio.Semaphore(TENANT_CONCURRENCY)
         done = done or {}
         # the parent is a run too: observers see it start and end (once for the family, e.g. to
         # announce one failure for all its tenants), besides each tenant run
-        info = RunInfo(parent, playbook.name, None, None, dry_run, "running")
+        info = self.family_info(parent, playbook, dry_run)
         self.services.plugins.notify("soar_run_started", run=info)
 
         async def child(t: TenantInfo) -> RunResult:
@@ -186,6 +192,21 @@ class Engine:
 
         results = await asyncio.gather(*(child(t) for t in tenants))
         children = {t.name: r for t, r in zip(tenants, results)}
+        return await self._close_family(playbook, info, children, done, values, trigger, dry_run, secrets,
+                                        after_recorded)
+
+    def family_info(self, parent: str, playbook: Playbook, dry_run: bool) -> RunInfo:
+        """A parent run as observers see it (running)."""
+        return RunInfo(parent, playbook.name, None, None, dry_run, "running", network=self.services.network)
+
+    async def _close_family(self, playbook, info: RunInfo, children: dict, done: dict, values, trigger,
+                            dry_run, secrets, after_recorded: dict | None) -> RunResult:
+        """End the parent run ``info.run_id`` whose tenant runs ended with ``children`` (tenant →
+        result; ``done``: tenant → its stored record, for errors a result lacks): its status, its
+        after-tenant steps and summary outputs, its store row."""
+        store = self.services.store
+        parent = info.run_id
+        results = list(children.values())
         status = family_status(store, parent, results)
         outputs = {name: {"status": r.status, "outputs": r.outputs} for name, r in children.items()}
         failed = [f"{n}: {r.error.message}" for n, r in children.items() if r.error is not None]
@@ -377,6 +398,10 @@ class Engine:
         children = [c for c in store.children(run.id) if (c.trigger or {}).get("type") != "playbook"]
         trigger = run.trigger or {"type": "manual"}
         store.audit(run.id, "run_resumed", durable=True)
+        if children and self.spread is not None and not retry_steps and not skip_steps:
+            from runner.engine.spread import resume_family
+
+            return await resume_family(self, run, playbook, children)
         if children:
             tenants = [self.tenant_info(c.tenant) for c in children]
             ids = {c.tenant: c.id for c in children}

@@ -11,7 +11,8 @@ What a crash or an outage between recording an event (or claiming a run) and que
 leaves behind is found by :meth:`QueueDispatcher.recover`, on the leading front only, every few
 seconds: an event with neither a run nor a job waiting or running, and a run started from the
 inbox that is in flight with no job — each older than ``settle`` seconds (the front that
-recorded it is queueing it right now). Jobs are idempotent (:mod:`runner.queue.jobs`), so a job
+recorded it is queueing it right now) — a run whose tenant runs have a job (a run spread over
+the workers: :mod:`runner.engine.spread`) is not left behind. Jobs are idempotent (:mod:`runner.queue.jobs`), so a job
 queued twice does the work once.
 """
 
@@ -42,7 +43,9 @@ _ORPHAN_EVENTS = text(
 _ORPHAN_RUNS = text(
     "select r.id, r.playbook_name from runs r join trigger_events e on e.run_id = r.id "
     "where r.parent_id is null and r.status in ('pending', 'running') and r.updated_at < :cutoff "
-    "and not exists (" + jobs.live_job("r.id") + ") order by r.updated_at limit 1000")
+    "and not exists (" + jobs.live_job("r.id") + ") "
+    "and not exists (select 1 from runs c where c.parent_id = r.id and exists (" + jobs.live_job("c.id") + ")) "
+    "order by r.updated_at limit 1000")
 _BUSY = text(jobs.BUSY_SQL)
 
 

@@ -1,10 +1,14 @@
 """The job queue on procrastinate 3 — the only module that imports it.
 
-Two tasks, both idempotent (the run store, not the job, says what is left to do):
+Three tasks, all idempotent (the run store, not the job, says what is left to do):
 
 - ``soar.start_run`` (an inbox event): start the event's run under the id the event chose; if
   the run exists already (an earlier attempt of the job died), continue it.
 - ``soar.resume_run`` (a decided approval, a recovery): continue a run that is in flight.
+- ``soar.run_tenant``: execute (or continue) one tenant run of a run over several tenants, then
+  end the parent run if it was the last (:mod:`runner.engine.spread`). Its lock is
+  ``<playbook>#<lane>@<tenant>`` (:func:`tenant_lock`): the tenant runs of one run go on at
+  once, on any workers, while ``max_runs: N`` still bounds the runs of a playbook on each tenant.
 
 Every job of a run carries ``queueing_lock = <run id>`` (one job of a run waits in the queue at
 a time: a second defer is refused and dropped) and ``lock = <playbook>#<lane>`` (procrastinate
@@ -45,6 +49,7 @@ log = logging.getLogger("soar.queue")
 
 START = "soar.start_run"
 RESUME = "soar.resume_run"
+TENANT = "soar.run_tenant"
 DEFAULT_QUEUE = "runs"
 BUSY_RETRY = 2.0     # seconds before a job whose run is leased elsewhere is tried again
 STORE_RETRY = 5.0    # seconds before a job a store error stopped is tried again
@@ -69,6 +74,11 @@ def conninfo(store_url: str) -> str:
 def lane(playbook: str, run_id: str, limit: int) -> str:
     """The job lock of a run of ``playbook`` allowed ``limit`` runs at once (see the module doc)."""
     return f"{playbook}#{zlib.crc32(run_id.encode()) % max(1, int(limit))}"
+
+
+def tenant_lock(playbook: str, parent_id: str, limit: int, tenant: str) -> str:
+    """The job lock of a tenant run of ``parent_id`` (see the module doc)."""
+    return f"{lane(playbook, parent_id, limit)}@{tenant}"
 
 
 # ---- schema -------------------------------------------------------------------------------------
@@ -145,6 +155,8 @@ class Handler(Protocol):
 
     async def resume_run(self, *, run_id: str, playbook: str) -> str: ...
 
+    async def run_tenant(self, *, run_id: str, parent_id: str, playbook: str) -> str: ...
+
 
 @dataclass(frozen=True)
 class JobRequest:
@@ -180,6 +192,10 @@ class JobQueue:
         @self.app.task(name=RESUME, retry=retries)
         async def resume_run(**args: Any) -> str:
             return await self._handler().resume_run(**args)
+
+        @self.app.task(name=TENANT, retry=retries)
+        async def run_tenant(**args: Any) -> str:
+            return await self._handler().run_tenant(**args)
 
     def _handler(self) -> Handler:
         if self.handler is None:
@@ -233,6 +249,19 @@ class JobQueue:
         except pq_exceptions.ProcrastinateException as exc:
             raise StoreError(f"cannot queue {len(requests)} job(s) on {_shown(self.store_url)}: {exc}",
                              hint="check that PostgreSQL is running; the runs are picked up again") from None
+
+    async def running(self, run_ids: list[str]) -> set[str]:
+        """Those of ``run_ids`` whose job is being executed now (by any worker). Raises StoreError."""
+        if not run_ids:
+            return set()
+        try:
+            rows = await self.app.connector.execute_query_all_async(
+                "select queueing_lock from procrastinate_jobs where status = 'doing' "
+                "and queueing_lock = any(%(ids)s)", ids=list(run_ids))
+        except pq_exceptions.ProcrastinateException as exc:
+            raise StoreError(f"cannot read the job queue on {_shown(self.store_url)}: {exc}",
+                             hint="check that PostgreSQL is running") from None
+        return {row["queueing_lock"] for row in rows}
 
     def defer_now(self, request: JobRequest) -> bool:
         """:meth:`defer` for a process without an event loop (``soar approve``), on a connection

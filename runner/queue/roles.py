@@ -88,9 +88,8 @@ def hand_to_queue(store: Any, run_id: str) -> tuple[bool, str] | None:
     run = store.get_run(run_id)
     from runner.queue import jobs
 
-    limit = _max_runs(run.playbook_text) or int(doc.get("max_runs") or 1)
-    request = jobs.JobRequest(jobs.RESUME, run.id, jobs.lane(run.playbook_name, run.id, limit),
-                              route(doc.get("routes") or [], run.playbook_name, doc.get("queue") or jobs.DEFAULT_QUEUE),
+    limit, queue = placement(doc, run.playbook_name, run.playbook_text)
+    request = jobs.JobRequest(jobs.RESUME, run.id, jobs.lane(run.playbook_name, run.id, limit), queue,
                               {"run_id": run.id, "playbook": run.playbook_name})
     store.audit(run.id, "run_continued", data={"by": "soar approve", "queue": request.queue}, durable=True)
     try:
@@ -99,6 +98,16 @@ def hand_to_queue(store: Any, run_id: str) -> tuple[bool, str] | None:
         raise StoreError(f"the decision is recorded, but {exc.message}",
                          hint="a running `soar serve --role front` queues the run within seconds") from None
     return True, f"run {run.id} continues on a worker (queue {request.queue})"
+
+
+def placement(doc: dict | None, playbook: str, text: str) -> tuple[int, str]:
+    """Where the jobs of a run of ``playbook`` (its stored ``text``) go in the recorded
+    deployment ``doc``: (its ``max_runs``, its queue)."""
+    from runner.queue import jobs
+
+    doc = doc or {}
+    limit = _max_runs(text) or int(doc.get("max_runs") or 1)
+    return limit, route(doc.get("routes") or [], playbook, doc.get("queue") or jobs.DEFAULT_QUEUE)
 
 
 def _max_runs(text: str) -> int | None:

@@ -5,7 +5,9 @@ then reads the run store, which says what is left — a run that does not exist 
 from its inbox event (under the id the event chose), a run in flight is continued from its
 durable step records (``Engine.resume``: finished steps are not run again, a write step caught
 mid-call is reconciled by its action, never blindly sent again), a run that is finished or waits
-for an approval is left alone. So a job that runs twice does the work once.
+for an approval is left alone. So a job that runs twice does the work once. A run over several
+tenants is spread: each tenant run is a job of its own (:class:`~runner.queue.tenants.TenantJobs`),
+and the worker that ends the last one ends the run.
 
 :class:`QueueWorker` is the process: the runtime built as ``soar serve`` builds it, procrastinate's
 worker (``--concurrency`` jobs at once from ``--queues``), a sweep that puts the jobs of dead
@@ -39,7 +41,8 @@ PLAYBOOK_CACHE = 64  # parsed playbook versions kept per worker
 
 
 class RunExecutor:
-    """Executes ``soar.start_run`` / ``soar.resume_run`` jobs (:class:`runner.queue.jobs.Handler`)."""
+    """Executes ``soar.start_run`` / ``soar.resume_run`` / ``soar.run_tenant`` jobs
+    (:class:`runner.queue.jobs.Handler`)."""
 
     def __init__(self, services: Any, leases: RunLeases, metrics: Any):
         from runner.engine.run import Engine
@@ -55,6 +58,10 @@ class RunExecutor:
         self.metrics = metrics
         self.in_flight: dict[str, str] = {}  # run id -> playbook, executing here now
         self._playbooks: OrderedDict[tuple[str | None, str], Any] = OrderedDict()
+        from .tenants import TenantJobs
+
+        self.tenants = TenantJobs(self)
+        self.engine.spread = self.tenants  # a run's tenant runs become jobs (runner.engine.spread)
 
     @contextlib.asynccontextmanager
     async def _lease(self, run_id: str, playbook: str):
@@ -104,6 +111,9 @@ class RunExecutor:
                 return f"run {run_id} does not exist: nothing to continue"
             return await self._continue(run, playbook)
 
+    async def run_tenant(self, *, run_id: str, parent_id: str, playbook: str) -> str:
+        return await self.tenants.run_tenant(run_id=run_id, parent_id=parent_id, playbook=playbook)
+
     async def _start(self, event: Any, served: Any) -> str:
         self.metrics.run_started(event.playbook)
         t0 = time.monotonic()
@@ -123,9 +133,16 @@ class RunExecutor:
         except Exception as exc:  # noqa: BLE001 - a bug must fail this run, not the worker
             log.exception("run %s of %s crashed", event.run_id, event.playbook)
             return self._failed_start(event, served, StepError(f"internal error: {type(exc).__name__}: {exc}"))
-        self.metrics.run_finished(event.playbook, result.status)
-        log_end(result, event.playbook, event.source, time.monotonic() - t0)
-        return f"run {event.run_id} {result.status}"
+        return self._ended(result, event.playbook, event.source, t0)
+
+    def _ended(self, result: Any, playbook: str, trigger: str | None, t0: float) -> str:
+        if result.status == "running":  # its tenant runs were queued: the last one to end ends it
+            log.info("run of %s goes on as one job per tenant", playbook, extra=fields(run=result.run_id,
+                                                                                          playbook=playbook))
+            return f"run {result.run_id}: tenant runs queued"
+        self.metrics.run_finished(playbook, result.status)
+        log_end(result, playbook, trigger, time.monotonic() - t0)
+        return f"run {result.run_id} {result.status}"
 
     async def _continue(self, run: Any, playbook: str) -> str:
         top = self._find(run.parent_id) if run.parent_id else run
@@ -148,9 +165,7 @@ class RunExecutor:
         except Exception:  # noqa: BLE001
             log.exception("run %s crashed while resuming", top.id)
             return f"run {top.id} crashed while resuming"
-        self.metrics.run_finished(playbook, result.status)
-        log_end(result, playbook, None, time.monotonic() - t0)
-        return f"run {top.id} {result.status}"
+        return self._ended(result, playbook, None, t0)
 
     def _failed_start(self, event: Any, served: Any, error: SoarError) -> str:
         log.error("run %s of %s failed to start: %s", event.run_id, event.playbook, one_line(error),
@@ -208,7 +223,8 @@ class QueueWorker:
     def _gauges(self) -> dict[str, float]:
         return {"runs_in_flight": len(self.executor.in_flight), "queue_depth": self.depth,
                 "queue_oldest_job_age_seconds": self.oldest, "worker_concurrency": self.options.concurrency,
-                "stalled_jobs_requeued": self.requeued}
+                "stalled_jobs_requeued": self.requeued, "tenant_runs_executed": self.executor.tenants.executed,
+                "runs_settled": self.executor.tenants.settled}
 
     def health(self) -> dict:
         return {"status": "stopping" if self.stopping else "ok", "role": "worker", "name": self.name,
@@ -234,9 +250,11 @@ class QueueWorker:
             raise UsageError("soar worker needs a PostgreSQL run store (the job queue lives in it)",
                              hint="--store postgresql://USER@HOST/DB (or SOAR_STORE), then `soar db upgrade`")
         await self.queue.open()
+        self.executor.tenants.queue = self.queue
         o = self.options
         self.name = await asyncio.to_thread(register_worker, self.sql, concurrency=o.concurrency,
                                             queues=o.queues or None, metrics_url=metrics_url)
+        self.executor.tenants.worker = self.name
         return {"worker": self.name, "concurrency": o.concurrency, "queues": o.queues or "all",
                 "metrics": metrics_url, "stalled_after": o.stalled_after, "heartbeat": o.heartbeat}
 
