@@ -103,6 +103,17 @@ class QuotaBucket:
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self.clock() + seconds)
 
+    async def usage(self) -> list[tuple[int, float, int]]:
+        """``(limit, window seconds, calls counted in the window now)`` per window (the console's
+        tenants page); async like :meth:`SharedQuotaBucket.usage`, which asks the database."""
+        now = self.clock()
+        return [(limit, window, sum(1 for stamp in stamps if stamp[0] > now - window))
+                for (limit, window), stamps in zip(self.limits, self._stamps)]
+
+    def paused_for(self) -> float:
+        """Seconds left of a 429's pause (0: none)."""
+        return max(0.0, self._paused_until - self.clock())
+
 
 def quota_limits(quotas: Any, time_scale: float = 1.0,
                  registry: "Mapping[str, ApiSpec] | None" = None) -> dict[str, list[tuple[int, float]]]:

@@ -95,6 +95,11 @@ granted AS (
 SELECT clock.now, free.at, (SELECT array_agg(id ORDER BY id) FROM granted), (SELECT paused_until FROM paused)
 FROM clock, free
 """
+USAGE = """
+SELECT (SELECT count(*) FROM quota_calls q WHERE q.tenant = %(tenant)s AND q.bucket = %(bucket)s
+        AND q.at > extract(epoch FROM clock_timestamp()) - w.span)
+FROM unnest(%(spans)s::float8[]) WITH ORDINALITY AS w(span, i) ORDER BY w.i
+"""
 ANSWERED = "UPDATE quota_calls SET at = greatest(at, extract(epoch FROM clock_timestamp())) WHERE id = ANY(%s)"
 PAUSE = """UPDATE quota_buckets SET paused_until = greatest(paused_until, extract(epoch FROM clock_timestamp()) + %s)
 WHERE tenant = %s AND bucket = %s"""
@@ -355,6 +360,22 @@ class SharedQuotaBucket:
         """A pause this process set or saw is still running (another process's pause is found
         by :meth:`acquire`, which waits it out)."""
         return self._paused_until > time.monotonic()
+
+    async def usage(self) -> list[tuple[int, float, int]]:
+        """``(limit, window seconds, calls every process was granted in the window now)`` per
+        window, counted in the database (one query)."""
+        async def work(conn: Any) -> list:
+            cur = await conn.execute(USAGE, {"tenant": self.tenant, "bucket": self.name, "spans": self._spans})
+            return await cur.fetchall()
+
+        if not self.limits:
+            return []
+        rows = await self.owner.run(f"read the usage of {self.tenant}/{self.name}", work)
+        return [(limit, window, int(row[0])) for (limit, window), row in zip(self.limits, rows)]
+
+    def paused_for(self) -> float:
+        """Seconds left of a pause this process set or saw (0: none)."""
+        return max(0.0, self._paused_until - time.monotonic())
 
     def pause(self, seconds: float) -> None:
         """Hold the bucket ``seconds`` for every process (a 429's ``Retry-After``)."""

@@ -91,6 +91,7 @@ class TokenProvider:
         self._rejected: dict[tuple[str, str], AccessToken] = {}  # invalidated (a 401): never handed out again
         # (tenant, api) -> (token as a memory hit returns it, when it stops being fresh)
         self._hot: dict[tuple[str, str], tuple[AccessToken, float]] = {}
+        self.errors: dict[tuple[str, str], tuple[float, AuthError]] = {}  # (tenant, api): the last failure, when
         self._locks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self._stats: dict[str, Any] = {"token_requests": {}, "cache_hits": 0, "memory_hits": 0,
                                        "from_identity_provider": 0, "refreshed_ahead": 0, "invalidated": 0}
@@ -189,8 +190,13 @@ class TokenProvider:
                 if token is not None:
                     self._stats["refreshed_ahead"] += 1
                     log.info("token for %s/%s is close to expiry: fetching a new one", tenant, api)
-                token = await self._acquire(route, stale=token or self._rejected.pop(key, None))
+                try:
+                    token = await self._acquire(route, stale=token or self._rejected.pop(key, None))
+                except AuthError as exc:  # kept for the console's tenants page (runner.auth.health)
+                    self.errors[(tenant, api)] = (self.clock(), exc)
+                    raise
                 self._memo[key] = token
+                self.errors.pop((tenant, api), None)
         self.check_roles(token, roles)
         return token
 
