@@ -10,7 +10,7 @@
     POST /api/v1/approvals/{run}/{step}           {"decision": "approve"|"deny", "reason"} (Responder)
     GET  /api/v1/playbooks                        served playbooks, triggers, last runs, rejected files
     POST /api/v1/playbooks/{name}/run             {}: run it now, its inputs' defaults    (Responder)
-    GET  /api/v1/tenants                          configured tenants, roles needed, API call counters
+    GET  /api/v1/tenants                          tenants: token health, consented vs needed roles, quota usage
     GET  /api/v1/openapi.json                     the OpenAPI 3.1 document of all of this
 
 Reads need the Viewer role, decisions Responder (enforced here, whatever a page shows). An
@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from runner.console import control, identity, views
+from runner.console import control, identity, tenantview, views
 from runner.console.runlist import list_page, parse_filter
 from runner.errors import SoarError
 
@@ -165,7 +165,7 @@ def routes(service: Any) -> list[Route]:
 
     async def tenants(request: Request) -> Response:
         identity.require(request, "Viewer")
-        return JSONResponse(views.tenants(service))
+        return JSONResponse(await tenantview.tenants(service))
 
     async def openapi(request: Request) -> Response:
         identity.require(request, "Viewer")

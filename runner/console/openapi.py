@@ -86,9 +86,33 @@ SCHEMAS: dict[str, Any] = {
          "triggers": {"type": "array", "items": _s("object")},
          "last_runs": {"type": "array", "items": _ref("RunRow")}})},
         "rejected": {"type": "array", "items": _obj({"path": STR, "error": _s("object")})}}),
+    "TokenHealth": _obj({
+        "api": STR, "auth": _s("string", description="entra (a token), api_key, bearer, basic or none"),
+        "cached": _s("boolean", description="a token is cached (this process's memory or the token cache)"),
+        "source": _s("string", True, enum=["memory", "cache"]), "expires_at": TIME,
+        "expires_in_s": _s("integer", True),
+        "roles": _s("array", True, items=STR, description="the roles claim of the last token validated "
+                                                         "(what the tenant's admin consented to); null: none yet"),
+        "last_error": _s("object", True, description="the last failed token request: message, hint, at",
+                         properties={"message": STR, "hint": NSTR, "at": TIME})},
+        description="never the token itself"),
+    "RoleNeed": _obj({"playbook": STR, "action": STR,
+                      "roles": _s("object", description="API → the roles of which the action needs one"),
+                      "api": NSTR, "any_of": {"type": "array", "items": STR},
+                      "status": _s("string", enum=["ok", "missing", "unknown", "error"],
+                                   description="the roles pre-flight on the last token of `api`"),
+                      "error": STR}, ["playbook", "action", "roles", "api", "any_of", "status"]),
+    "QuotaUsage": _obj({"api": STR, "bucket": STR, "shared": _s("boolean"),
+                        "windows": {"type": "array", "items": _obj(
+                            {"window_s": _s("number"), "limit": _s("integer"),
+                             "used": _s("integer", True, description="calls counted in the window now")})},
+                        "paused_s": _s("number"), "waits": _s("integer"), "waited_s": _s("number"),
+                        "error": NSTR}),
     "Tenants": _obj({"tenants": {"type": "array", "items": _obj(
         {"name": STR, "tenant_id": STR, "cloud": STR, "region": NSTR, "apis": _s("object"),
-         "roles_needed": {"type": "array", "items": _s("object")}, "calls": _s("object"),
+         "tokens": {"type": "array", "items": _ref("TokenHealth")},
+         "roles_needed": {"type": "array", "items": _ref("RoleNeed")},
+         "quotas": {"type": "array", "items": _ref("QuotaUsage")}, "calls": _s("object"),
          "throttled": _s("object"), "retries": _s("object")})}, "token_check": STR}),
 }
 
@@ -161,7 +185,8 @@ def document() -> dict:
             "Run a served playbook now (trigger manual, its inputs' defaults, its tenants)",
             {"202": _answer("Started", "the new run is recorded and started")}, role="Responder",
             params=[_param("name", "path", "the playbook's name")], errors=(400, 401, 403, 404, 409, 413))},
-        "/api/v1/tenants": {"get": _op("Configured tenants, roles needed, API call counters", _answer("Tenants"))},
+        "/api/v1/tenants": {"get": _op("Configured tenants: token health, consented roles against the roles the "
+                                       "served playbooks need, quota usage, API call counters", _answer("Tenants"))},
         "/api/v1/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.0 document",
                                                                        "content": {"application/json": {}}}})},
     }

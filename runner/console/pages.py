@@ -31,7 +31,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from runner.console import control, identity, views
+from runner.console import control, identity, tenantview, views
 from runner.console.runlist import facets, list_page, parse_filter
 from runner.errors import SoarError
 
@@ -234,7 +234,7 @@ def routes(service: Any, templates: Jinja2Templates) -> list[Route]:
 
     async def tenants_page(request: Request) -> Response:
         identity.require(request, "Viewer")
-        return render(request, "tenants.html", views.tenants(service))
+        return render(request, "tenants.html", await tenantview.tenants(service))
 
     return [
         Route("/", home, methods=["GET"]),

@@ -180,23 +180,3 @@ def roles_needed(service: Any) -> dict[str, list[dict]]:
             for tenant in tenants:
                 out[tenant].append(need)
     return out
-
-
-def tenants(service: Any) -> dict:
-    """The configured tenants (never a credential), the roles the loaded playbooks need on each,
-    and this process's API call counters. Token health and consented roles are not checked
-    here (that asks Entra ID for tokens): ``soar tenants check PLAYBOOK_DIR`` does."""
-    config = service.services.config
-    apis = service.services.apis
-    stats = apis.stats() if apis is not None and hasattr(apis, "stats") else {}
-    needs = roles_needed(service)
-    rows = []
-    for name in (config.tenant_names() if config is not None else []):
-        t = config.tenant(name)
-        rows.append({"name": name, "tenant_id": t.id, "cloud": t.cloud, "region": t.region,
-                     "apis": dict(t.apis), "roles_needed": needs.get(name, []),
-                     "calls": stats.get("calls", {}).get(name, {}),
-                     "throttled": stats.get("throttled", {}).get(name, {}),
-                     "retries": stats.get("retries", {}).get(name, {})})
-    return {"tenants": rows, "token_check": "not run by the console: `soar tenants check PLAYBOOK_DIR` "
-                                            "asks Entra ID for each tenant's token and compares its roles"}
