@@ -74,7 +74,14 @@ def run_detail(service: Any, run_id: str) -> dict:
     family = [run, *children]
     label = {r.id: r.tenant for r in family}
     steps = [step_doc(s, label[r.id]) for r in family for s in store.step_records(r.id)]
-    steps.sort(key=lambda s: (s["started_at"] or "", s["tenant"] or ""))
+    # an item that never started (skipped by when:) is shown where its step's other items started
+    first: dict = {}
+    for s in steps:
+        key = (s["run_id"], s["step"])
+        if s["started_at"] and (key not in first or s["started_at"] < first[key]):
+            first[key] = s["started_at"]
+    steps.sort(key=lambda s: (s["started_at"] or first.get((s["run_id"], s["step"])) or s["finished_at"] or "~",
+                              s["tenant"] or ""))
     events = sorted((e for r in family for e in store.events(r.id)), key=lambda e: (e.ts, e.id))
     gates = _gate_docs(store, store.approvals_of([r.id for r in family]), _default_timeout(service))
     return {"run": run_doc(run), "children": [run_doc(c) for c in children], "steps": steps,
