@@ -255,9 +255,9 @@ class UnservedHostError(StepError):
 
     retryable = False
 
-    def __init__(self, host: str, *, method: str | None = None, **kw):
+    def __init__(self, host: str, *, method: str | None = None, what: str | None = None, **kw):
         self.host = host
-        what = f"a {method} request to {host}" if method else f"a request to {host}"
+        what = what or (f"a {method} request to {host}" if method else f"a request to {host}")
         kw.setdefault("hint", f"to send it over the real network while simulating, allow the host: "
                               f"`--allow-host {host}` (or SOAR_ALLOW_HOSTS; `allow_hosts=[...]` in Python); "
                               f"to simulate it, a plugin mounts a simulated service on it (register_sim_services); "

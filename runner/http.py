@@ -38,6 +38,7 @@ log = logging.getLogger("soar.http")
 # host as its value): the relay turns it into an UnservedHostError, as the in-process cloud raises
 UNSERVED_HEADER = "x-soar-unserved-host"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")  # what an offline process (SOAR_OFFLINE=1) still reaches
 USER_AGENT = "soar-runner/0.1"
 
 
@@ -146,11 +147,12 @@ class Network:
 
     @classmethod
     def internet(cls) -> "Network":
-        """The real network — unless ``SOAR_OFFLINE=1`` (set by the test suite), which refuses."""
+        """The real network — unless ``SOAR_OFFLINE=1`` (set by the test suite), which refuses every
+        host but loopback."""
         import os
 
-        if os.environ.get("SOAR_OFFLINE") == "1":
-            return cls(_refuse, name="offline")
+        if os.environ.get("SOAR_OFFLINE") == "1":  # loopback is not the internet: a local receiver stays reachable
+            return cls(_refuse, name="offline", allow_hosts=LOOPBACK_HOSTS)
         return cls(None, real=True)
 
     def _transport(self, sync: bool, verify: bool | str = True) -> httpx.BaseTransport | httpx.AsyncBaseTransport | None:
@@ -178,6 +180,26 @@ class Network:
         transport = self._transport(sync, verify)
         where = {"verify": _verify(verify)} if transport is None else {"transport": transport}
         return (httpx.Client if sync else httpx.AsyncClient)(**where, **kw)
+
+    def check_connect(self, host: str, port: int, protocol: str = "TCP") -> None:
+        """Whether this network may open a connection of its own (not HTTP: SMTP, say) to
+        ``host:port``: the real network may (unless ``SOAR_OFFLINE=1``, which keeps it on
+        loopback); a simulated network only to an allowed host (:class:`AllowedHosts`), else
+        :class:`UnservedHostError` names the host and how to allow it."""
+        import os
+
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if self.real:
+            if os.environ.get("SOAR_OFFLINE") == "1" and not is_loopback(host):
+                raise UsageError(f"refused a {protocol} connection to {where}: this process is offline",
+                                 hint="unset SOAR_OFFLINE to reach the real network")
+            return
+        if self.name == "offline" and not self.allowed.matches(httpx.URL(scheme="tcp", host=host, port=port)):
+            raise UsageError(f"refused a {protocol} connection to {where}: this process is offline (SOAR_OFFLINE=1)",
+                             hint="unset SOAR_OFFLINE to reach the real network")
+        if not (self.allowed and self.allowed.matches(httpx.URL(scheme="tcp", host=host, port=port))):
+            article = "an" if protocol[:1].upper() in "AEFHILMNORSX" else "a"  # an SMTP, a TCP
+            raise UnservedHostError(where, what=f"{article} {protocol} connection to {where}")
 
     def sync_client(self, *, verify: bool | str = True, **kw: Any) -> httpx.Client:
         """A client for synchronous libraries (msal, vaults); any ``httpx.Client`` keyword.

@@ -162,6 +162,18 @@ class ActionContext:
             raise ConfigError("no network is configured for this run", hint="build Services with a network")
         return await network.pooled_async_client(verify)
 
+    def check_connect(self, host: str, port: int, protocol: str = "TCP") -> None:
+        """Call before opening a connection that is not HTTP (SMTP, say) to ``host:port``: on
+        the real network it passes; under ``--simulate``, ``--sim-url``, ``--replay`` and in
+        the test fixtures it raises :class:`~runner.errors.UnservedHostError` naming the host
+        unless it is let out with ``--allow-host`` — the same rule as :meth:`http`."""
+        from runner.errors import ConfigError
+
+        network = self.services.network
+        if network is None:
+            raise ConfigError("no network is configured for this run", hint="build Services with a network")
+        network.check_connect(host, port, protocol)
+
     async def token(self, api: str, roles: tuple[str, ...] = ()):
         """An Entra ID access token for the registered API ``api`` on this context's tenant
         (for a request :meth:`api` cannot make, e.g. a token handed to another tool).

@@ -83,7 +83,7 @@ class RunExecution(StepGates):
     # ---- info ------------------------------------------------------------------------------
     def info(self, status: str, error: str | None = None) -> RunInfo:
         return RunInfo(self.run_id, self.playbook.name, self.tenant.name if self.tenant else None,
-                       self.parent_id, self.dry_run, status, error)
+                       self.parent_id, self.dry_run, status, error, network=self.services.network)
 
     def where(self, step: Step, *sub) -> Any:
         return self.playbook.locate(step.path + tuple(sub), step=step.id,

@@ -131,6 +131,7 @@ async def notify_email(ctx: ActionContext, inputs: EmailInput) -> Emailed:
     """Send a plain-text email over SMTP (STARTTLS by default, or TLS on port 465), logging in
     with `username` and the `password` secret when given. Fails the step when the server does
     not take the message; a recipient refused while the others were taken is a step warning."""
+    ctx.check_connect(inputs.host, inputs.port, "SMTP")  # under simulation: an allowed host only
     server = smtp.SmtpServer(inputs.host, inputs.port, inputs.security, inputs.username, inputs.password,
                              inputs.ca_bundle, inputs.timeout)
     if inputs.security == "none":

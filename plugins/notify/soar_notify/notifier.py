@@ -7,9 +7,10 @@ event loop: they only build the message and queue it (:mod:`soar_notify.outbox`)
 sends it. A channel that fails is logged — with what to do — and never fails the run.
 
 These notifications are the process operator's configuration, like a log sink, not a step of a
-run: observer hooks are given no network, so they go straight to the configured webhooks and
-SMTP server, also under ``--simulate`` (where a playbook's ``notify.*`` steps go through the
-simulated network and need ``--allow-host``).
+run — but they go over the run's network, as its steps do (``RunInfo.http_client`` and
+``RunInfo.check_connect``): on the real network to the configured webhooks and SMTP server;
+under ``--simulate`` or ``--sim-url`` only to the hosts let out with ``--allow-host`` — any other
+channel is not sent, and the log says which host to allow.
 """
 
 from __future__ import annotations
@@ -99,20 +100,20 @@ def failure_message(run: RunInfo, console: str) -> Message:
                    links=(Link("Open the run", run_url(console, run.run_id)),), color="attention")
 
 
-def deliver(settings: Settings, message: Message, what: str) -> dict[str, str | None]:
-    """Send ``message`` to every configured channel, now (in the calling thread). Per channel:
-    ``None`` when it was sent, else the error's message (also logged)."""
+def deliver(settings: Settings, message: Message, what: str, run: RunInfo) -> dict[str, str | None]:
+    """Send ``message`` to every configured channel, now (in the calling thread), over ``run``'s
+    network. Per channel: ``None`` when it was sent, else the error's message (also logged)."""
     results: dict[str, str | None] = {}
     client: httpx.Client | None = None
     try:
         for channel in settings.channels:
             try:
                 if channel == "email":
-                    _email(settings, message)
+                    _email(settings, message, run)
                 else:
                     if client is None:
-                        client = httpx.Client(verify=settings.ca_bundle or True, timeout=settings.timeout,
-                                              headers={"User-Agent": "soar-notify"})
+                        client = run.http_client(verify=settings.ca_bundle or True, timeout=settings.timeout,
+                                                 headers={"User-Agent": "soar-notify"})
                     url = getattr(settings, channel).reveal()
                     payload = cards.teams_payload(message) if channel == "teams" else cards.slack_payload(message)
                     webhook.post_sync(client, channel, url, payload, settings.timeout)
@@ -129,9 +130,10 @@ def deliver(settings: Settings, message: Message, what: str) -> dict[str, str | 
     return results
 
 
-def _email(settings: Settings, message: Message) -> None:
+def _email(settings: Settings, message: Message, run: RunInfo) -> None:
     email = settings.email
     assert email is not None
+    run.check_connect(email.server.host, email.server.port, "SMTP")
     subject, body = cards.email_parts(message)
     refused = smtp.send(email.server, smtp.build(email.sender, list(email.to), subject, body))
     for address, (code, text) in refused.items():
@@ -158,7 +160,7 @@ def approval_requested(run: RunInfo, approval: ApprovalInfo) -> None:
         return
     message = approval_message(run, approval, settings.console_url)
     what = f"the approval waiting at step '{approval.step_id}' of run {approval.run_id}"
-    OUTBOX.put(what, lambda: deliver(settings, message, what))
+    OUTBOX.put(what, lambda: deliver(settings, message, what, run))
 
 
 def run_finished(run: RunInfo) -> None:
@@ -171,4 +173,4 @@ def run_finished(run: RunInfo) -> None:
         return
     message = failure_message(run, settings.console_url)
     what = f"the failure of run {run.run_id}"
-    OUTBOX.put(what, lambda: deliver(settings, message, what))
+    OUTBOX.put(what, lambda: deliver(settings, message, what, run))

@@ -132,6 +132,12 @@ def test_a_link_must_be_an_absolute_url(runner, hooks):
 # ---- email -----------------------------------------------------------------------------------------
 
 @pytest.fixture
+def mailer(make_soar_runner):
+    """The simulated runtime with this machine's SMTP receivers let out (any port)."""
+    return make_soar_runner(allow_hosts=["127.0.0.1"])
+
+
+@pytest.fixture
 def smtp_server(tmp_path):
     server = rx.start_smtp(tmp_path, users={"soar": "pa55-word-xyz"})
     yield server
@@ -145,8 +151,8 @@ def mail(server, **more) -> dict:
             "ca_bundle": str(server.cert) if server.cert else None, **more}
 
 
-def test_email_goes_over_starttls_with_a_login(runner, smtp_server):
-    out = runner.action("notify.email", **mail(smtp_server))
+def test_email_goes_over_starttls_with_a_login(mailer, smtp_server):
+    out = mailer.action("notify.email", **mail(smtp_server))
     assert out == {"recipients": ["soc@contoso.example", "lead@contoso.example"], "refused": {}}
     [got] = smtp_server.mails
     assert got.tls is True and got.login == "soar"
@@ -156,42 +162,42 @@ def test_email_goes_over_starttls_with_a_login(runner, smtp_server):
     assert "https://soar.contoso.example/runs/r-1" in got.text
 
 
-def test_a_wrong_password_is_an_auth_error_without_the_password(runner, smtp_server):
+def test_a_wrong_password_is_an_auth_error_without_the_password(mailer, smtp_server):
     with pytest.raises(AuthError) as err:
-        runner.action("notify.email", **mail(smtp_server, password="not-the-one-123"))
+        mailer.action("notify.email", **mail(smtp_server, password="not-the-one-123"))
     assert "refused the login of 'soar'" in err.value.message
     assert "not-the-one-123" not in err.value.message + (err.value.hint or "")
     assert smtp_server.mails == [] and smtp_server.logins and set(smtp_server.logins) == {("soar", False)}
 
 
-def test_a_server_without_starttls_is_refused_before_anything_is_sent(runner, tmp_path):
+def test_a_server_without_starttls_is_refused_before_anything_is_sent(mailer, tmp_path):
     plain = rx.start_smtp(tmp_path, starttls=False)
     try:
         with pytest.raises(ApiError) as err:
-            runner.action("notify.email", **mail(plain, username=None, password=None))
+            mailer.action("notify.email", **mail(plain, username=None, password=None))
         assert "does not offer STARTTLS" in err.value.message
         assert plain.mails == []
     finally:
         plain.close()
 
 
-def test_an_untrusted_certificate_is_refused(runner, smtp_server):
+def test_an_untrusted_certificate_is_refused(mailer, smtp_server):
     with pytest.raises(ApiError) as err:
-        runner.action("notify.email", **mail(smtp_server, ca_bundle=None))
+        mailer.action("notify.email", **mail(smtp_server, ca_bundle=None))
     assert "TLS certificate is not trusted" in err.value.message and "ca_bundle" in err.value.hint
     assert smtp_server.mails == []
 
 
-def test_no_server_is_a_retryable_connection_error(runner, smtp_server):
+def test_no_server_is_a_retryable_connection_error(mailer, smtp_server):
     port = free_port()
     with pytest.raises(TransientApiError) as err:
-        runner.action("notify.email", **mail(smtp_server, port=port, ca_bundle=None))
+        mailer.action("notify.email", **mail(smtp_server, port=port, ca_bundle=None))
     assert err.value.retryable is True and f"127.0.0.1:{port}" in err.value.message
 
 
-def test_a_password_is_never_sent_without_tls(runner, smtp_server):
+def test_a_password_is_never_sent_without_tls(mailer, smtp_server):
     with pytest.raises(ActionInputError) as err:
-        runner.action("notify.email", **mail(smtp_server, security="none"))
+        mailer.action("notify.email", **mail(smtp_server, security="none"))
     assert "never sent without TLS" in err.value.message
     assert smtp_server.mails == []
 
@@ -199,8 +205,17 @@ def test_a_password_is_never_sent_without_tls(runner, smtp_server):
 @pytest.mark.parametrize("field, value", [("subject", "hi\r\nBcc: everyone@example.com"),
                                           ("to", ["soc@contoso.example\r\nBcc: x@y.example"]),
                                           ("to", ["not an address"]), ("from", "nobody")])
-def test_header_injection_and_bad_addresses_are_input_errors(runner, smtp_server, field, value):
+def test_header_injection_and_bad_addresses_are_input_errors(mailer, smtp_server, field, value):
     with pytest.raises(Exception) as err:
-        runner.action("notify.email", **mail(smtp_server, **{field: value}))
+        mailer.action("notify.email", **mail(smtp_server, **{field: value}))
     assert "validation error" in str(err.value).lower()
     assert smtp_server.mails == []
+
+
+def test_a_simulated_run_connects_to_no_smtp_server_it_was_not_allowed(make_soar_runner, smtp_server):
+    runner = make_soar_runner(allow_hosts=["127.0.0.2"])  # another host only
+    with pytest.raises(UnservedHostError) as err:
+        runner.action("notify.email", **mail(smtp_server))
+    assert f"an SMTP connection to 127.0.0.1:{smtp_server.port} was not sent" in err.value.message
+    assert f"--allow-host 127.0.0.1:{smtp_server.port}" in err.value.hint
+    assert smtp_server.mails == [] and smtp_server.logins == []

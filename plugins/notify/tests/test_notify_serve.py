@@ -61,6 +61,17 @@ def notify_env(tmp_path: Path, hooks: rx.HttpReceiver, mail: rx.SmtpReceiver) ->
     }
 
 
+def allowed(hooks: rx.HttpReceiver, mail: rx.SmtpReceiver) -> list[str]:
+    """The receivers' hosts, let out of the simulated network (--allow-host)."""
+    return [hooks.url("/").split("/")[2], f"127.0.0.1:{mail.port}"]
+
+
+@pytest.fixture
+def soar_runner(make_soar_runner, receivers):
+    """The simulated runtime, with the local receivers let out (as `--allow-host` does)."""
+    return make_soar_runner(allow_hosts=allowed(*receivers))
+
+
 @pytest.fixture
 def configured(tmp_path, receivers, monkeypatch):
     hooks, mail = receivers
@@ -133,7 +144,8 @@ def test_soar_run_simulate_announces_the_gate_before_the_process_ends(tmp_path, 
     env = {**os.environ, **notify_env(tmp_path, hooks, mail)}
     store = f"sqlite:///{tmp_path}/cli.db"
     soar = [sys.executable, "-m", "runner.cli"]
-    done = subprocess.run([*soar, "--store", store, "run", str(TRIAGE), "--simulate", "--tenant", "contoso"],
+    hosts = [arg for host in allowed(hooks, mail) for arg in ("--allow-host", host)]
+    done = subprocess.run([*soar, "--store", store, "run", str(TRIAGE), "--simulate", "--tenant", "contoso", *hosts],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 3, done.stdout + done.stderr
     listed = subprocess.run([*soar, "--store", store, "approvals", "list", "--json"], env=env,
