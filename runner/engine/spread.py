@@ -50,9 +50,10 @@ async def spread_family(engine: "Engine", playbook: "Playbook", parent: str, chi
 
 async def resume_family(engine: "Engine", run: Any, playbook: "Playbook", children: list) -> RunResult:
     """Continue the spread parent ``run`` (``children``: its tenant runs): queue those not
-    finished (a tenant run waiting for an approval included: its decision may be in), or settle
-    it when all are."""
-    open_runs = {c.tenant: c.id for c in children if c.status not in FINAL}
+    finished (a tenant run waiting for an approval only once its gate is decided), or settle it
+    when none is left to go on."""
+    held = undecided(engine.services.store, children)
+    open_runs = {c.tenant: c.id for c in children if c.status not in FINAL and c.id not in held}
     if open_runs:
         engine.services.store.update_run(run.id, status="running")
         await engine.spread.queue_tenants(run.id, playbook, open_runs)
@@ -70,15 +71,26 @@ async def run_tenant(engine: "Engine", run: Any, playbook: "Playbook") -> RunRes
                                  run.parent_id, recorded, after=False, resumed=bool(recorded))
 
 
+def undecided(store: Any, runs: list) -> set[str]:
+    """The ids of those ``runs`` that wait for an approval nobody has decided yet (one decided,
+    or expired, lets its run go on: it is continued, not waiting)."""
+    waiting = [r.id for r in runs if r.status == "waiting_approval"]
+    if not waiting:
+        return set()
+    return {a.run_id for a in store.approvals_of(waiting) if a.status == "pending"}
+
+
 async def settle(engine: "Engine", parent: Any, playbook: "Playbook") -> RunResult | None:
     """End the spread parent run ``parent`` (a fresh record) if none of its tenant runs is
-    pending or running; else None (another tenant run's job settles it). The caller holds the
-    parent's lease."""
+    pending, running, or waiting at a gate already decided (its job is coming); else None
+    (another tenant run's job settles it). The caller holds the parent's lease."""
     store = engine.services.store
     if parent.status not in IN_FLIGHT:
         return None
     kids = [c for c in store.children(parent.id) if (c.trigger or {}).get("type") != "playbook"]
-    if not kids or any(c.status in IN_FLIGHT for c in kids):
+    held = undecided(store, kids)
+    if not kids or any(c.status in IN_FLIGHT or (c.status == "waiting_approval" and c.id not in held)
+                       for c in kids):
         return None
     children = {c.tenant: RunResult(c.id, c.status, c.outputs, _error(c.error), tenant=c.tenant) for c in kids}
     info = engine.family_info(parent.id, playbook, parent.dry_run)

@@ -250,14 +250,16 @@ class JobQueue:
             raise StoreError(f"cannot queue {len(requests)} job(s) on {_shown(self.store_url)}: {exc}",
                              hint="check that PostgreSQL is running; the runs are picked up again") from None
 
-    async def running(self, run_ids: list[str]) -> set[str]:
-        """Those of ``run_ids`` whose job is being executed now (by any worker). Raises StoreError."""
+    async def live(self, run_ids: list[str], *, waiting: bool = True) -> set[str]:
+        """Those of ``run_ids`` with a job being executed now (by any worker) or, ``waiting``,
+        waiting in the queue. Raises StoreError."""
         if not run_ids:
             return set()
+        statuses = ["todo", "doing"] if waiting else ["doing"]
         try:
             rows = await self.app.connector.execute_query_all_async(
-                "select queueing_lock from procrastinate_jobs where status = 'doing' "
-                "and queueing_lock = any(%(ids)s)", ids=list(run_ids))
+                "select queueing_lock from procrastinate_jobs where status::text = any(%(statuses)s) "
+                "and queueing_lock = any(%(ids)s)", ids=list(run_ids), statuses=statuses)
         except pq_exceptions.ProcrastinateException as exc:
             raise StoreError(f"cannot read the job queue on {_shown(self.store_url)}: {exc}",
                              hint="check that PostgreSQL is running") from None

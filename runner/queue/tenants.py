@@ -5,7 +5,8 @@ tenant run (in the queue, and under the lane, of the parent's playbook), and exe
 
 1. lease the tenant run (another worker holding it: the job is tried again later), and execute
    it — or continue it from its step records — unless it has ended already or its parent has
-   (a job that runs twice does the work once);
+   (a job that runs twice does the work once); one whose run was cancelled (``soar runs
+   cancel``) before it started ends cancelled;
 2. then lease the parent and settle it: if no tenant run of it is pending or running any more,
    the parent ends here (its after-tenant steps, summary outputs, status). When another worker
    holds the parent's lease (it is settling it after its own tenant run, or still queueing the
@@ -30,6 +31,7 @@ from runner.engine.outcomes import FINAL
 from runner.errors import SoarError, StepError, StoreError
 from runner.logfmt import fields
 from runner.serve.dispatch import log_end, one_line
+from runner.store.runcontrol import finish_cancelled
 
 from . import jobs
 from .roles import deployment, placement
@@ -57,7 +59,7 @@ class TenantJobs:
         engine = self.executor.inbox.engine
         doc = await asyncio.to_thread(deployment, engine)
         limit, queue = placement(doc, playbook.name, playbook.source_text)
-        busy = await self.queue.running(list(children.values()))  # their job is at it already
+        busy = await self.queue.live(list(children.values()), waiting=False)  # their job is at it already
         requests = [jobs.JobRequest(jobs.TENANT, run_id, jobs.tenant_lock(playbook.name, parent_id, limit, tenant),
                                     queue, {"run_id": run_id, "parent_id": parent_id, "playbook": playbook.name})
                     for tenant, run_id in children.items() if run_id not in busy]
@@ -76,7 +78,10 @@ class TenantJobs:
             parent = ex._find(parent_id)
             if run is None or parent is None:
                 return f"tenant run {run_id} or its run {parent_id} does not exist: nothing to do"
-            if run.status not in FINAL and parent.status in IN_FLIGHT:
+            if run.status not in FINAL and run.cancel_requested_at is not None:
+                finish_cancelled(ex.store, run.id, actor=run.cancel_requested_by or "someone")  # never started
+            elif run.status not in FINAL and parent.status in IN_FLIGHT and \
+                    not spread.undecided(ex.store, [run]):  # one still at an undecided gate waits on
                 await self._execute(run, playbook)
         return await self._settle(parent_id, playbook)
 
@@ -107,6 +112,7 @@ class TenantJobs:
                  extra=fields(run=run.id, tenant=run.tenant, playbook=playbook, status=result.status))
 
     async def _settle(self, parent_id: str, playbook: str) -> str:
+        """Settle the parent after one of its tenant runs (see the module doc)."""
         ex = self.executor
         async with ex._lease(parent_id, playbook):  # held elsewhere: RunBusy, the job is tried again
             parent = ex._find(parent_id)

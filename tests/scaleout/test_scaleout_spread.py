@@ -95,6 +95,24 @@ outputs:
   ok: "${{ steps.tally.output.n }}"
 """
 
+CANCELLED = """
+name: cancelled-spread
+tenants: [%s]
+on:
+  - webhook: {path: /cancel, secret: env:SOAR_SCALEOUT_HOOK_SECRET}
+steps:
+  - id: long
+    action: core.sleep
+    with: {duration: 3s}
+  - id: after
+    action: core.set
+    with: {done: true}
+after_tenants:
+  - id: tally
+    action: core.set
+    with: {n: "${{ tenants | length }}"}
+"""
+
 
 @pytest.fixture(scope="module")
 def sim():
@@ -129,6 +147,7 @@ def deployment(sim, tmp_path_factory):
     (pb / "spread.yaml").write_text(SPREAD)
     (pb / "gated.yaml").write_text(GATED % ", ".join(names[:3]))
     (pb / "slow.yaml").write_text(SLOW % ", ".join(names[3:9]))
+    (pb / "cancelled.yaml").write_text(CANCELLED % ", ".join(names[9:]))
     env = soar_env(SOAR_TEST_SIM_SECRET=cloud.app.secret.reveal(), SOAR_TEST_TOKEN_KEY=Fernet.generate_key().decode())
     root = ("--config", str(config))
     with fresh_database() as url:
@@ -220,6 +239,8 @@ def test_tenant_runs_waiting_for_approval_hold_no_worker_and_the_decision_ends_t
     run = store.get_run(run_id)
     assert run.status == "succeeded", run.error
     assert run.outputs == {"tenants": 3}
+    # the decision continued it at once: no sweep had to continue it a second time
+    assert [e.kind for e in store.events(run_id)].count("run_continued") == 1
     assert Counter(s.step_id for s in store.step_records(run_id)) == {"tally": 1}
     for name in names:
         first = cloud.defender.tenant(name).devices[0]["id"]
@@ -258,3 +279,19 @@ def test_kill_9_of_a_worker_mid_spread_loses_and_repeats_nothing(deployment):
     for name in names:  # each machine isolated once, the killed worker's included
         first = cloud.defender.tenant(name).devices[0]["id"]
         assert cloud.defender.count(method="POST", path_suffix="/isolate", machine_id=first) == 1, name
+
+
+def test_cancelling_a_spread_run_ends_every_tenant_run_and_runs_no_summary(deployment):
+    front, store = deployment["front"], deployment["store"]
+    run_id = _post(front, "/cancel", {})
+    wait_for(lambda: _status(store, run_id) == "running", timeout=20, what="the run to start")
+    r = httpx.post(f"{front.info['url']}/runs/{run_id}/cancel", json={"actor": "carol"},
+                   headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30)
+    assert r.status_code in (200, 202), r.text
+    wait_for(lambda: _status(store, run_id) == "cancelled", timeout=30, what="the run to end cancelled")
+    kids = store.children(run_id)
+    wait_for(lambda: all(k.status == "cancelled" for k in store.children(run_id)), timeout=15,
+             what="every tenant run to end cancelled")
+    assert len(kids) == TENANTS - 9
+    assert store.step_records(run_id) == []  # the after-tenant step never ran
+    assert not any(s.step_id == "after" for k in kids for s in store.step_records(k.id))
