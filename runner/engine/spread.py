@@ -66,6 +66,8 @@ async def run_tenant(engine: "Engine", run: Any, playbook: "Playbook") -> RunRes
     """Execute the tenant run ``run`` of a spread parent, or continue it from its step records.
     Its after-tenant steps are its parent's (:func:`settle`)."""
     recorded = engine._recorded(run.id, (), ())
+    if recorded:  # continued from its step records (after a crash, a hand-back, an approval)
+        engine.services.store.audit(run.id, "run_resumed", durable=True)
     return await engine._execute(playbook, run.id, engine.tenant_info(run.tenant), run.inputs,
                                  run.trigger or {"type": "manual"}, run.dry_run, engine._secrets(playbook),
                                  run.parent_id, recorded, after=False, resumed=bool(recorded))
