@@ -41,10 +41,9 @@ from runner.auth.msal_http import MsalHttp
 from runner.auth.resources import resource_names
 from runner.auth.route import Route
 from runner.auth.bearer import BearerAuth
-from runner.auth.token import AccessToken
+from runner.auth.token import AccessToken, token_from
 from runner.auth.validation import TokenValidator
 from runner.errors import AuthError, ConfigError, Location, PermissionMissing
-from runner.secrets import Secret
 
 log = logging.getLogger("soar.auth")
 
@@ -450,17 +449,9 @@ class TokenProvider:
             from runner.auth.validation import decode_unverified
 
             claims = decode_unverified(raw)[1]
-        # `expires_in` is a string in v1 answers
-        expires_on = float(claims["exp"]) if "exp" in claims else self.clock() + float(result.get("expires_in", 0))
-        roles = claims.get(route.entra.roles_claim) or ()
-        if isinstance(roles, str):  # a space-separated claim (like `scp`)
-            roles = roles.split()
-        return AccessToken(
-            value=Secret(raw, name="access_token"), tenant=t.name, tenant_id=t.id, api=route.api,
-            resource=route.resource, expires_on=expires_on,
-            roles=tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else (),
-            claims=claims, source=source,  # type: ignore[arg-type]
-            issued_at=float(claims["iat"]) if "iat" in claims else None, verified_signature=verified)
+        return token_from(raw, claims, tenant=t.name, tenant_id=t.id, api=route.api, resource=route.resource,
+                          roles_claim=route.entra.roles_claim, source=source, verified=verified,
+                          expires_in=result.get("expires_in"), now=self.clock())
 
     # ---- metadata ----------------------------------------------------------------------------
 

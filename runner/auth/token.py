@@ -59,3 +59,19 @@ class AccessToken:
             "version": self.claims.get("ver"), "app_id": self.claims.get("appid") or self.claims.get("azp"),
             "signature_verified": self.verified_signature,
         }
+
+
+def token_from(raw: str, claims: dict[str, Any], *, tenant: str, tenant_id: str, api: str, resource: str,
+               roles_claim: str, source: str, verified: bool, expires_in: Any, now: float) -> AccessToken:
+    """The :class:`AccessToken` for a token endpoint's answer: ``raw`` with its decoded
+    ``claims`` (roles from ``roles_claim``, a list or a space-separated string); its expiry from
+    ``exp``, else ``expires_in`` (a string in v1 answers) from ``now``."""
+    expires_on = float(claims["exp"]) if "exp" in claims else now + float(expires_in or 0)
+    roles = claims.get(roles_claim) or ()
+    if isinstance(roles, str):  # a space-separated claim (like `scp`)
+        roles = roles.split()
+    return AccessToken(
+        value=Secret(raw, name="access_token"), tenant=tenant, tenant_id=tenant_id, api=api, resource=resource,
+        expires_on=expires_on, roles=tuple(r for r in roles if isinstance(r, str)) if isinstance(roles, list) else (),
+        claims=claims, source=source,  # type: ignore[arg-type]
+        issued_at=float(claims["iat"]) if "iat" in claims else None, verified_signature=verified)
