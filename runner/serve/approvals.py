@@ -9,7 +9,10 @@
   is ``settle`` seconds old, so a CLI that continues the run itself is not raced.
 
 A run is continued by one process only: it is claimed (``waiting_approval`` → ``running``) in one
-atomic update first.
+atomic update first. A decision that finds the run's family still executing here (another
+tenant's run continues, say) is not dropped: a tenant run waiting in the family's task continues
+at once (:mod:`runner.serve.tenantgates`), and otherwise the family is continued as soon as its
+task ends, if a decided gate still waits then.
 
 Who decides over HTTP (:func:`identify`): a personal token (``soar serve --approver NAME=REF``)
 decides as NAME, whatever the body says; the shared ``--api-token`` decides as the body's
@@ -62,6 +65,7 @@ class ApprovalDesk:
         self.loader = loader
         self.default_timeout = default_timeout
         self.settle = settle
+        self._following: set[str] = set()  # runs to look at again when their task here ends
         # the gates this server's engine opens carry the expiry it applies to them (shown by
         # `soar approvals list` and GET /approvals); older ones get it at the next sweep
         dispatcher.engine.services.approval_timeout = default_timeout
@@ -95,7 +99,7 @@ class ApprovalDesk:
                                         actor_oid=actor_oid)
             out.append({"run_id": rec.run_id, "step": rec.step_id, "status": rec.status,
                         "decided_by": rec.decided_by, "decided_at": rec.decided_at.isoformat()})
-        self._continue(run.parent_id or run.id)
+        self._continue_decided(run.parent_id or run.id, [t.id for t in targets])
         return out
 
     def sweep(self) -> int:
@@ -110,19 +114,50 @@ class ApprovalDesk:
                 log.warning("approval of step '%s' of run %s timed out: %s", record.step_id, record.run_id,
                             "approved" if approve else "denied")
                 run = store.get_run(record.run_id)
-                decided_now.add(run.parent_id or run.id)
+                if not self._wake(run.id):
+                    decided_now.add(run.parent_id or run.id)
         settled = datetime.now(UTC) - timedelta(seconds=self.settle)
         continued = 0
         for run_id in [*decided_now, *decided_waiting_runs(store, decided_before=settled)]:
             continued += self._continue(run_id)
         return continued
 
+    def _continue_decided(self, run_id: str, decided: list[str]) -> int:
+        """Gates of the runs ``decided`` (``run_id`` or its tenant runs) were just decided: wake
+        those waiting in their family's task here, continue ``run_id`` for the others."""
+        woken = [r for r in decided if self._wake(r)]
+        return len(woken) if len(woken) == len(decided) else self._continue(run_id)
+
+    def _wake(self, run_id: str) -> bool:
+        held = getattr(self.dispatcher.engine, "held", None)  # None: a front, whose engine runs nothing
+        return held is not None and held.wake(run_id)
+
     def _continue(self, run_id: str) -> int:
-        if self.dispatcher.is_running(run_id) or not claim_waiting_run(self.store, run_id):
+        if self.dispatcher.is_running(run_id):
+            self._follow_up(run_id)
+            return 0
+        if not claim_waiting_run(self.store, run_id):
             return 0
         run = self.store.get_run(run_id)
         self.store.audit(run_id, "run_continued", data={"by": "soar serve"})
         return int(self.dispatcher.resume(run_id, run.playbook_name))
+
+    def _follow_up(self, run_id: str) -> None:
+        """The run's task is still going here: look again as soon as it ends (once, however many
+        decisions came in meanwhile); a gate it did not pass then is continued at once."""
+        when_done = getattr(self.dispatcher, "when_done", None)  # a front's jobs: the sweep picks them up
+        if run_id in self._following or when_done is None:
+            return
+        if when_done(run_id, lambda: self._followed(run_id)):
+            self._following.add(run_id)
+
+    def _followed(self, run_id: str) -> None:
+        self._following.discard(run_id)
+        try:
+            if run_id in decided_waiting_runs(self.store):
+                self._continue(run_id)
+        except SoarError as exc:  # the store blinked: the sweep continues it
+            log.error("run %s could not be continued after its task ended: %s", run_id, exc)
 
     def _on_timeout(self, record: Any) -> str:
         try:

@@ -74,6 +74,15 @@ class Dispatcher:
     def is_running(self, run_id: str) -> bool:
         return run_id in self._tasks
 
+    def when_done(self, run_id: str, callback: Any) -> bool:
+        """Call ``callback()`` once the task of ``run_id`` here has ended (it no longer counts as
+        running then). False: no task of that run runs here."""
+        entry = self._tasks.get(run_id)
+        if entry is None:
+            return False
+        entry[1].add_done_callback(lambda _task: callback())  # after _done: registered first
+        return True
+
     def knows(self, run_id: str) -> bool:
         """The run is running or queued here."""
         return run_id in self._tasks or run_id in self._waiting

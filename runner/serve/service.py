@@ -81,8 +81,8 @@ def _poller_class():
 
 class ServeService:
     def __init__(self, services: Any, options: ServeOptions):
-        from runner.engine.run import Engine
         from runner.playbook.loader import PlaybookLoader
+        from runner.serve.tenantgates import ServeEngine
 
         self.services = services
         self.options = options
@@ -90,7 +90,7 @@ class ServeService:
         self.stopping = False
         self.inbox = TriggerInbox(self.store)
         self.loader = PlaybookLoader(services.plugins)
-        self.engine = Engine(services)
+        self.engine = ServeEngine(services)  # a tenant run's decision continues it while its family runs
         self.catalog = PlaybookCatalog(options.directory, self.loader, self._tenants_of)
         self.metrics = ServeMetrics(services, gauges=self._gauges)
         services.plugins.pm.register(self.metrics.plugin)
