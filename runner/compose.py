@@ -31,7 +31,7 @@ def build_services(config: "SoarConfig | None", network: "Network", store: "RunS
                    auto_approve: bool = False, token_cache: "str | Path | CacheStore | None" = None,
                    quotas: Any = None, retry: "RetryPolicy | Mapping[str, Any] | None" = None,
                    time_scale: float = 1.0, extras: Mapping[str, Any] | None = None,
-                   origin: dict | None = None) -> "Services":
+                   origin: dict | None = None, role: str | None = None) -> "Services":
     """The services of a process (or a test): ``plugins`` (their API registry is what the token
     provider and the API clients know), ``store``, ``network`` and ``config``, with
 
@@ -47,15 +47,20 @@ def build_services(config: "SoarConfig | None", network: "Network", store: "RunS
       no tenant, no API call.
     - ``auto_approve``, ``extras`` (shared with plugins: the simulated cloud, a replay) and
       ``origin`` (how runs of this process are started) as given.
+    - ``role``: ``"front"`` or ``"worker"`` for a process of a scaled-out deployment (``soar
+      serve --role front``, ``soar worker``; docs/scale-out.md): then ``token_cache.backend:
+      auto`` keeps tokens in ``store``'s database and ``quotas.shared: auto`` draws on budgets
+      shared through it, when it is PostgreSQL. ``None``: a process of its own.
     """
     from runner.engine.context import Services
 
-    auth = build_token_provider(config, network, plugins, token_cache=token_cache) if _has_app(config) else None
+    auth = build_token_provider(config, network, plugins, token_cache=token_cache, role=role,
+                                store=store) if _has_app(config) else None
     services = Services(plugins=plugins, store=store, network=network, config=config, auth=auth,
                         auto_approve=auto_approve, extras=dict(extras or {}), origin=origin)
     if config is not None:
         services.apis = build_api_clients(services, quotas=quotas, retry=retry, time_scale=time_scale)
-        services.apis.share_quotas(store)  # only with `quotas: {shared: true}` here; fronts, workers: auto
+        services.apis.share_quotas(store, role=role)  # `quotas.shared: true`, or auto in a front or worker
     return services
 
 
@@ -74,10 +79,12 @@ def _has_app(config: Any) -> bool:
 
 
 def build_token_provider(config: "SoarConfig", network: "Network", plugins: "PluginHost | None" = None, *,
-                         token_cache: "str | Path | CacheStore | None" = None) -> Any:
+                         token_cache: "str | Path | CacheStore | None" = None, role: str | None = None,
+                         store: "RunStore | None" = None) -> Any:
     """The :class:`~runner.auth.TokenProvider` for ``config``'s app and tenants (``soar token``
     and ``soar tenants`` need nothing else); ``plugins``: whose API registry it serves (default:
-    the process's); ``token_cache`` as for :func:`build_services`."""
+    the process's); ``token_cache``, ``role`` as for :func:`build_services` (``store``: the
+    process's run store, whose database a front or worker keeps its tokens in)."""
     from runner.auth import TokenProvider
 
     if token_cache is None:
@@ -86,7 +93,15 @@ def build_token_provider(config: "SoarConfig", network: "Network", plugins: "Plu
         cache = {"cache_path": token_cache}
     else:
         cache = {"cache_store": token_cache}
-    return TokenProvider(config, network, registry=plugins.apis if plugins is not None else None, **cache)
+    if role is not None and store is not None:
+        cache["store_url"] = _full_url(store)
+    return TokenProvider(config, network, registry=plugins.apis if plugins is not None else None, role=role,
+                         **cache)
+
+
+def _full_url(store: "RunStore") -> str:
+    """The store's URL with its password (for the token cache's own connections; never shown)."""
+    return store._db.engine.url.render_as_string(hide_password=False)
 
 
 def build_api_clients(services: "Services", *, quotas: Any = None, retry: Any = None,

@@ -242,8 +242,8 @@ def _check_region(region: str, cloud: str, registry: "Mapping[str, ApiSpec]") ->
 class TokenCacheConfig(_Model):
     """Where tokens are kept (docs/auth.md, "The token cache"). ``backend``: ``file`` (``path``),
     ``database`` (the run store's database, shared by every process on it, encrypted with
-    ``key``), or ``auto``: ``database`` in a front or worker whose store is PostgreSQL
-    (:func:`runner.auth.dbcache.use_database_cache`) unless ``path`` or ``encrypt`` is set, else
+    ``key``), or ``auto``: ``database`` in a front or worker whose store is PostgreSQL (the role
+    given to :func:`runner.compose.build_services`) unless ``path`` or ``encrypt`` is set, else
     ``file``."""
 
     backend: Literal["auto", "file", "database"] = "auto"

@@ -67,8 +67,3 @@ def _isolated_state(tmp_path, monkeypatch):
     monkeypatch.delenv("SOAR_CONFIG", raising=False)
     monkeypatch.delenv("SOAR_STORE", raising=False)
     yield
-    # `soar worker` / `soar serve --role front` run in-process mark the process as a deployment's
-    # (token_cache.backend: auto then means the store's database): never past the test
-    from runner.auth.dbcache import reset_process_role
-
-    reset_process_role()

@@ -158,18 +158,19 @@ def encrypted_store(path: str | Path) -> PersistenceCacheStore:
 
 
 def choose_store(config: Any, *, cache_path: str | Path | None = None, cache_store: CacheStore | None = None,
-                 store_url: str | None = None) -> "tuple[CacheStore, DatabaseTokenCache | None]":
+                 store_url: str | None = None, role: str | None = None) -> "tuple[CacheStore, DatabaseTokenCache | None]":
     """msal's store for ``config``'s token provider, and the database cache when tokens are kept
     there. ``cache_store`` wins, then ``cache_path`` (``":memory:"``: not persisted); given
     neither, the database when :func:`runner.auth.dbcache.wanted_url` names a store (``store_url``:
-    the one this process uses), else ``token_cache.path`` (encrypted with ``encrypt: true``)."""
+    the one this process uses; ``role``: the process's, "front" or "worker"), else
+    ``token_cache.path`` (encrypted with ``encrypt: true``)."""
     if cache_store is not None:
         return cache_store, None
     tc = config.token_cache
     if cache_path is None:
         from runner.auth.dbcache import DatabaseTokenCache, cipher, wanted_url
 
-        url = wanted_url(config, store_url)
+        url = wanted_url(config, store_url, role=role)
         if url is not None:
             return MemoryCacheStore(), DatabaseTokenCache(url, cipher(config, auto=tc.backend == "auto"))
     path = Path(cache_path) if cache_path else config.cache_path()

@@ -20,8 +20,8 @@ row and releases the lock:
   transactions, so a token request never holds the run store's write lock.
 
 Which cache a :class:`~runner.auth.TokenProvider` uses is :func:`wanted_url`'s answer:
-``token_cache.backend: database``, or ``auto`` in a process that called
-:func:`use_database_cache` (a front or a worker) when the store is PostgreSQL.
+``token_cache.backend: database``, or ``auto`` in a front or a worker (the role the composition
+root, :func:`runner.compose.build_services`, was given) when the store is PostgreSQL.
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ LOCK_CLASS = 0x50A7  # first key of the advisory locks on token rows (the second
 LOCK_TIMEOUT = "60s"  # how long a process waits for another's token request before it gives up
 SQLITE_SLOTS = 1 << 16  # byte offsets of the SQLite lock file
 
-_process: dict[str, Any] = {"shared": False, "store_url": None}
 _IMPORTING = threading.Lock()  # threads importing the store's modules at once see them half made
 
 KEY_HINT = ("make one with python -c \"from cryptography.fernet import Fernet; "
@@ -60,20 +59,7 @@ KEY_HINT = ("make one with python -c \"from cryptography.fernet import Fernet; "
             "(e.g. env:SOAR_TOKEN_CACHE_KEY); every process of the deployment needs the same key")
 
 
-def use_database_cache(store_url: str | None = None) -> None:
-    """Mark this process as a front or worker of a scaled-out deployment (``soar serve --role
-    front``, ``soar worker``): token providers built from now on whose ``token_cache.backend`` is
-    ``auto`` keep their tokens in the store's database when it is PostgreSQL, so every process of
-    the deployment shares one cache. ``store_url``: the store this process uses (``--store``);
-    ``None``: ``store:`` in soar.yaml, else ``$SOAR_STORE``."""
-    _process["shared"] = True
-    _process["store_url"] = store_url
-
-
-def reset_process_role() -> None:
-    """Undo :func:`use_database_cache` (tests)."""
-    _process["shared"] = False
-    _process["store_url"] = None
+ROLES = ("front", "worker")  # processes of a scaled-out deployment: `backend: auto` shares the store's
 
 
 def _is_postgres(url: str) -> bool:
@@ -82,17 +68,17 @@ def _is_postgres(url: str) -> bool:
     return normalise_url(url).get_backend_name() in ("postgresql", "postgres")
 
 
-def wanted_url(config: Any, store_url: str | None = None) -> str | None:
+def wanted_url(config: Any, store_url: str | None = None, *, role: str | None = None) -> str | None:
     """The store URL whose database keeps ``config``'s tokens, or ``None`` for the file cache.
 
-    ``backend: database``: ``store_url``, else the store :func:`use_database_cache` named, else
-    ``store:`` in soar.yaml, else ``$SOAR_STORE``, else the default store. ``auto``: the same
-    store when this process called :func:`use_database_cache` and that store is PostgreSQL —
-    unless soar.yaml names a ``path`` (or ``encrypt``) for the file cache."""
+    ``backend: database``: ``store_url`` (the store this process uses), else ``store:`` in
+    soar.yaml, else ``$SOAR_STORE``, else the default store. ``auto``: the same store when
+    ``role`` is ``"front"`` or ``"worker"`` (``soar serve --role front``, ``soar worker``) and that
+    store is PostgreSQL — unless soar.yaml names a ``path`` (or ``encrypt``) for the file cache."""
     backend = config.token_cache.backend
     if backend == "file":
         return None
-    url = store_url or _process["store_url"] or getattr(config, "store", None) or os.environ.get("SOAR_STORE")
+    url = store_url or getattr(config, "store", None) or os.environ.get("SOAR_STORE")
     if backend == "database":
         if url is None:
             from runner.store.connect import default_store_url
@@ -102,7 +88,7 @@ def wanted_url(config: Any, store_url: str | None = None) -> str | None:
     tc = config.token_cache
     if tc.path or tc.encrypt:  # auto, but soar.yaml chose the file cache (or memory) explicitly
         return None
-    if _process["shared"] and url and _is_postgres(url):
+    if role in ROLES and url and _is_postgres(url):
         return url
     return None
 

@@ -55,7 +55,8 @@ class TokenProvider:
     ``.soar/token-cache.json``); ``cache_store`` overrides it with any
     :class:`~runner.auth.cache.CacheStore` (``MemoryCacheStore()``: not persisted). Given neither,
     the tokens may be in the store's database (:func:`~runner.auth.cache.choose_store`;
-    ``store_url``: the store this process uses, when it is not ``config.store``).
+    ``store_url``: the store this process uses, when it is not ``config.store``; ``role``: "front"
+    or "worker" in a scaled-out deployment).
     ``refresh_before``: seconds before expiry at which a token is fetched again.
     ``validate``: check signature and claims with pyjwt (keep on; off only for debugging).
     ``clock``: seconds since the epoch (tests move it).
@@ -67,7 +68,8 @@ class TokenProvider:
     def __init__(self, config: Any, network: Any, *, cache_path: str | Path | None = None,
                  refresh_before: float | None = None, validate: bool = True,
                  clock: Callable[[], float] = time.time, cache_store: CacheStore | None = None,
-                 leeway: float = 60.0, registry: Registry | None = None, store_url: str | None = None) -> None:
+                 leeway: float = 60.0, registry: Registry | None = None, store_url: str | None = None,
+                 role: str | None = None) -> None:
         if config is None or config.app is None:
             raise ConfigError("no app registration is configured, so no token can be obtained",
                               hint="add `app:` and `tenants:` to soar.yaml (docs/auth.md), or use --simulate")
@@ -78,7 +80,8 @@ class TokenProvider:
         self.validate = validate
         self.refresh_before = float(refresh_before if refresh_before is not None
                                     else config.token_cache.refresh_before)
-        store, self.shared = choose_store(config, cache_path=cache_path, cache_store=cache_store, store_url=store_url)
+        store, self.shared = choose_store(config, cache_path=cache_path, cache_store=cache_store, store_url=store_url,
+                                          role=role)
         self.cache = SharedTokenCache(store)
         self.validator = TokenValidator(network, self._metadata, clock=clock, leeway=leeway, registry=registry)
         self._sync_client: httpx.Client | None = None

@@ -202,14 +202,15 @@ class Runtime:
 
 def build_runtime(*, simulate: bool = False, auto_approve: bool = False, need_config: bool = False,
                   sim_tenants: int | None = None, sim_url: str | None = None, replay: str | None = None,
-                  allow_hosts: Sequence[str] = ()) -> Runtime:
+                  allow_hosts: Sequence[str] = (), role: str | None = None) -> Runtime:
     """Config + store + network, and the services built on them (:func:`runner.compose.build_services`:
     token provider, API clients). ``simulate`` uses the in-process simulated cloud;
     ``sim_url`` sends every request to a simulated cloud on loopback (``soar sim serve``), with
     the app and tenants of soar.yaml (default: the root ``--sim-url``, unless ``simulate`` or
     ``replay``); ``replay`` answers every API request from the recordings in that directory
     (:mod:`runner.replay`), with the simulated Entra ID's tokens. ``allow_hosts``: under
-    simulation, hosts whose requests go out over the real network (``--allow-host``)."""
+    simulation, hosts whose requests go out over the real network (``--allow-host``). ``role``:
+    ``"front"`` or ``"worker"`` in a scaled-out deployment (:func:`runner.compose.build_services`)."""
     sim_url = resolve_sim_url(sim_url, simulate=simulate, replay=replay)
     if allow_hosts and not (simulate or sim_url or replay is not None):
         from runner.errors import UsageError
@@ -219,7 +220,7 @@ def build_runtime(*, simulate: bool = False, auto_approve: bool = False, need_co
     with startup_gc():
         return _build_runtime(simulate=simulate, auto_approve=auto_approve, need_config=need_config,
                               sim_tenants=sim_tenants, sim_url=sim_url, replay=replay,
-                              allow_hosts=tuple(allow_hosts))
+                              allow_hosts=tuple(allow_hosts), role=role)
 
 
 def resolve_sim_url(sim_url: str | None, *, simulate: bool = False, replay: str | None = None) -> str | None:
@@ -259,7 +260,8 @@ def sim_url_option(func: Callable) -> Callable:
 
 
 def _build_runtime(*, simulate: bool, auto_approve: bool, need_config: bool, sim_tenants: int | None,
-                   sim_url: str | None, replay: str | None = None, allow_hosts: tuple[str, ...] = ()) -> Runtime:
+                   sim_url: str | None, replay: str | None = None, allow_hosts: tuple[str, ...] = (),
+                   role: str | None = None) -> Runtime:
     from runner.http import Network
     from runner.plugins import load_plugins
     from runner.store import RunStore
@@ -304,7 +306,8 @@ def _build_runtime(*, simulate: bool, auto_approve: bool, need_config: bool, sim
     services = build_services(config, network, RunStore.open(url), plugins, auto_approve=auto_approve,
                               token_cache=":memory:" if cloud is not None else None, extras=extras,
                               origin=origin_of(simulate=simulate, sim_tenants=sim_tenants, sim_url=sim_url,
-                                               replay=replay, config=config, allow_hosts=allow_hosts))
+                                               replay=replay, config=config, allow_hosts=allow_hosts),
+                              role=role)
     return Runtime(services, cloud, recorded)
 
 

@@ -144,18 +144,15 @@ def serve(playbook_dir, host, port, simulate, sim_url, max_runs, grace, misfire_
         keep_alive=_positive(keep_alive, "--keep-alive"), max_connections=max_connections,
         role=role, queue=queue_name, routes=_routes(routes, role))
     if role == "front":
-        from runner.auth.dbcache import use_database_cache
         from runner.cli.common import state
         from runner.queue.jobs import quiet
 
         quiet(state().verbose)
-        use_database_cache(state().store_url)  # token_cache.backend: auto shares the store's (docs/auth.md)
     sock = _listen(host, port)
     try:
+        # a front: token_cache.backend and quotas.shared `auto` share the store's (docs/auth.md, docs/quotas.md)
         runtime = build_runtime(simulate=simulate, sim_url=sim_url, auto_approve=auto_approve,
-                                allow_hosts=allow_hosts)
-        if role == "front" and runtime.services.apis is not None:  # quotas.shared: auto (docs/quotas.md)
-            runtime.services.apis.share_quotas(runtime.services.store, role="front")
+                                allow_hosts=allow_hosts, role="front" if role == "front" else None)
     except BaseException:  # a refused option (e.g. --allow-host) must not leave the socket open
         sock.close()
         raise

@@ -80,13 +80,9 @@ def worker(concurrency, queues, simulate, sim_url, grace, heartbeat, stalled_aft
         sock = listen_socket(host, metrics_port)
         sock.setblocking(False)
     try:
-        from runner.auth.dbcache import use_database_cache
-
-        use_database_cache(state().store_url)  # token_cache.backend: auto shares the store's (docs/auth.md)
+        # role: token_cache.backend and quotas.shared `auto` share the store's (docs/auth.md, docs/quotas.md)
         runtime = build_runtime(simulate=simulate, sim_url=sim_url, auto_approve=auto_approve,
-                                allow_hosts=allow_hosts)
-        if runtime.services.apis is not None:  # quotas.shared: auto (docs/quotas.md)
-            runtime.services.apis.share_quotas(runtime.services.store, role="worker")
+                                allow_hosts=allow_hosts, role="worker")
     except BaseException:
         if sock is not None:
             sock.close()

@@ -3,8 +3,6 @@ soar.yaml chose the file cache (a `path`, or `encrypt`) — then that choice sta
 
 from __future__ import annotations
 
-import pytest
-
 from runner.auth import dbcache
 from runner.config import SoarConfig
 
@@ -15,21 +13,14 @@ def _config(**token_cache):
     return SoarConfig.model_validate({"token_cache": token_cache})
 
 
-@pytest.fixture
-def as_worker():
-    dbcache.use_database_cache(PG)
-    yield
-    dbcache.reset_process_role()
+def test_a_worker_on_postgresql_shares_the_store_database():
+    assert dbcache.wanted_url(_config(), PG, role="worker") == PG
 
 
-def test_a_worker_on_postgresql_shares_the_store_database(as_worker):
-    assert dbcache.wanted_url(_config()) == PG
-
-
-def test_an_explicit_file_cache_stands_in_a_worker(as_worker):
-    assert dbcache.wanted_url(_config(path=":memory:")) is None
-    assert dbcache.wanted_url(_config(path="/tmp/cache.json")) is None
+def test_an_explicit_file_cache_stands_in_a_worker():
+    assert dbcache.wanted_url(_config(path=":memory:"), PG, role="worker") is None
+    assert dbcache.wanted_url(_config(path="/tmp/cache.json"), PG, role="worker") is None
 
 
 def test_outside_a_front_or_worker_auto_is_the_file_cache():
-    assert dbcache.wanted_url(_config()) is None
+    assert dbcache.wanted_url(_config(), PG) is None

@@ -12,7 +12,7 @@ from auth_helpers import MDE_HOST, call_mde, run
 from cryptography.fernet import Fernet
 
 from runner.auth import TokenProvider
-from runner.auth.dbcache import reset_process_role, use_database_cache, wanted_url
+from runner.auth.dbcache import wanted_url
 from runner.config import TokenCacheConfig, parse_config
 from runner.errors import ConfigError, SecretError
 from runner.store import RunStore
@@ -20,13 +20,6 @@ from runner.store.tables import SCHEMA_VERSION
 
 KEY_ENV = "SOAR_TOKDB_TEST_KEY"
 CANARY = "canary-key-value-Q7Z"
-
-
-@pytest.fixture(autouse=True)
-def _process_role():
-    reset_process_role()
-    yield
-    reset_process_role()
 
 
 @pytest.fixture
@@ -68,20 +61,21 @@ def test_auto_is_the_database_only_for_a_front_or_worker_on_postgresql(cloud, mo
     pg = "postgresql://soar@db.example/soar"
     auto = cloud.demo_config().model_copy(update={"token_cache": TokenCacheConfig(key="env:K")})
     assert wanted_url(auto, pg) is None  # a plain `soar run`: its file cache
-    use_database_cache()
-    assert wanted_url(auto) is None  # no store named: the default SQLite one
-    assert wanted_url(auto, "sqlite:///x.db") is None
-    assert wanted_url(auto, pg) == pg
-    use_database_cache(pg)
-    assert wanted_url(auto) == pg
+    assert wanted_url(auto, pg, role="serve") is None  # not a role of a deployment
+    assert wanted_url(auto, role="worker") is None  # no store named: the default SQLite one
+    assert wanted_url(auto, "sqlite:///x.db", role="worker") is None
+    assert wanted_url(auto, pg, role="worker") == pg
+    assert wanted_url(auto, pg, role="front") == pg
+    monkeypatch.setenv("SOAR_STORE", pg)
+    assert wanted_url(auto, role="worker") == pg  # the store soar.yaml or $SOAR_STORE names
     file = auto.model_copy(update={"token_cache": TokenCacheConfig(backend="file")})
-    assert wanted_url(file, pg) is None
+    assert wanted_url(file, pg, role="worker") is None
 
 
 def test_a_worker_on_postgresql_without_a_key_refuses_to_start(cloud):
-    use_database_cache("postgresql://soar@db.example/soar")
     with pytest.raises(ConfigError, match="no token cache key") as info:
-        TokenProvider(cloud.demo_config(path=None), cloud.network())
+        TokenProvider(cloud.demo_config(path=None), cloud.network(), store_url="postgresql://soar@db.example/soar",
+                      role="worker")
     assert "token_cache.key" in info.value.hint and "backend: file" in info.value.hint
 
 

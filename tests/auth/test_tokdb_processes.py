@@ -158,19 +158,15 @@ def test_three_processes_on_one_sqlite_store(sim, tmp_path):
 @pytest.mark.postgres
 def test_a_refused_token_request_lets_go_of_the_row(sim, deployment, monkeypatch):
     from runner.auth import TokenProvider
-    from runner.auth.dbcache import reset_process_role, use_database_cache
     from runner.config import load_config
     from runner.errors import AuthError
     from runner.http import Network
 
     cloud, url, clock = sim
     monkeypatch.setenv(KEY_ENV, deployment.key)
-    use_database_cache(deployment.store)
-    try:
-        wrong = TokenProvider(load_config(deployment.config), Network.loopback(url), clock=clock)
-        right = TokenProvider(load_config(deployment.config), Network.loopback(url), clock=clock)
-    finally:
-        reset_process_role()
+    as_worker = {"store_url": deployment.store, "role": "worker"}
+    wrong = TokenProvider(load_config(deployment.config), Network.loopback(url), clock=clock, **as_worker)
+    right = TokenProvider(load_config(deployment.config), Network.loopback(url), clock=clock, **as_worker)
     try:
         monkeypatch.setenv(SECRET_ENV, "not-the-secret")  # read on the first request
         with pytest.raises(AuthError, match="tenant-19"):

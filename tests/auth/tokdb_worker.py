@@ -3,7 +3,7 @@ given, against the simulated cloud served on loopback (tests/auth/test_tokdb_pro
 
     python tokdb_worker.py SOAR_YAML SIM_URL STORE_URL
 
-It marks itself a worker (``use_database_cache``), prints ``ready``, then answers one JSON line
+It builds its token provider as a worker's (``role="worker"``), prints ``ready``, then answers one JSON line
 per JSON command read from stdin: ``{"offset": s, "start_at": t, "tenants": [...]}`` moves its
 clock ``s`` seconds ahead, waits until wall time ``t`` (so the processes ask together), asks
 for every tenant's token at once and prints ``{"requests": n, "tokens": {tenant: digest}}``.
@@ -26,13 +26,12 @@ def main() -> None:
     for noisy in ("httpx", "httpcore", "msal", "urllib3"):  # their own debug lines say nothing of the cache
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from runner.auth import TokenProvider
-    from runner.auth.dbcache import use_database_cache
     from runner.config import load_config
     from runner.http import Network
 
-    use_database_cache(store_url)
     offset = [0.0]
-    provider = TokenProvider(load_config(config_path), Network.loopback(sim_url), clock=lambda: time.time() + offset[0])
+    provider = TokenProvider(load_config(config_path), Network.loopback(sim_url), clock=lambda: time.time() + offset[0],
+                             store_url=store_url, role="worker")
     print("ready", flush=True)
     asyncio.run(serve(provider, offset))
     provider.close()
