@@ -20,9 +20,8 @@ machines add — see the projection.
 
 *Fan-out*: ``soar sim serve`` (quotas off, in soar's API client too) with ``--tenants`` tenants of ``--machines`` devices;
 the isolation playbook of ``benchmarks/fanout.py`` (list, then isolate each device, 10 at once
-per tenant). Two shapes: one run over every tenant (one job: a worker executes a whole run, so
-more workers cannot help it), and one run per tenant (``--tenants`` jobs, spread over the
-workers). Workers run up to 64 runs at once, as the one-process ``soar serve`` (``--max-runs
+per tenant). Two shapes: one run over every tenant (its tenant runs are jobs of their own,
+spread over the workers), and one run per tenant (``--tenants`` runs, spread over the workers). Workers run up to 64 runs at once, as the one-process ``soar serve`` (``--max-runs
 64``), the reference.
 
 *Database cost*: PostgreSQL's transactions committed (``pg_stat_database``) and its processes'
