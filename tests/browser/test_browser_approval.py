@@ -7,6 +7,8 @@ devices and updated the incidents, the next one finds nothing to approve."""
 
 from __future__ import annotations
 
+import re
+
 from browser_kit import TRIAGE_NAME, USERNAMES, run_id_of, shot, top
 from playwright.sync_api import expect
 
@@ -130,8 +132,13 @@ def test_alice_approves_the_triage_isolation_and_watches_the_run_finish(served, 
     # the page's own script polls the run and shows its end, without a reload
     expect(facts).to_have_text("succeeded", timeout=45_000)
     expect(page.locator("#live-note")).to_contain_text("now succeeded")
+    # its end comes with its status, from the same answer: never "succeeded" and "not yet"
+    ended = page.locator("dl.facts [data-finished]")
+    expect(ended).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(\d+(\.\d)? m?s\)$"))
+    live_end = ended.inner_text()
     page.reload()
     expect(page.locator("dl.facts [data-status]")).to_have_text("succeeded")
+    assert ended.inner_text().split(" (")[0] == live_end.split(" (")[0]  # the time the page itself shows
     audit = page.locator("table.audit tbody tr")
     approved = audit.filter(has_text="approval.approved")
     expect(approved).to_have_count(2)

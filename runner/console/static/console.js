@@ -1,6 +1,8 @@
 // Live status for the console (no framework): the pages work without it.
 // A runs table with data-live polls the first page of /api/v1/runs and updates the status of
 // the rows it shows; a run page with data-live-run polls the run and says when it changed.
+// A run's status, end and duration are always shown from the same answer, so a run that just
+// ended never shows "succeeded" next to "Finished: not yet".
 (function () {
   "use strict";
   var PERIOD = 4000;
@@ -10,6 +12,23 @@
     el.textContent = label(status);
     el.className = "status s-" + status;
     return true;
+  }
+  function setText(el, text) { if (el && el.textContent !== text) el.textContent = text; }
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  // as the pages' `when` and `duration` filters write them
+  function when(iso) {
+    var moment = new Date(String(iso).replace(/\.\d+/, ""));
+    return isNaN(moment.getTime()) ? String(iso) : moment.toISOString().slice(0, 19).replace("T", " ") + " UTC";
+  }
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "-";
+    if (seconds < 1) return (seconds * 1000).toFixed(0) + " ms";
+    if (seconds < 120) return seconds.toFixed(1) + " s";
+    var whole = Math.floor(seconds), minutes = Math.floor(whole / 60);
+    return minutes >= 60 ? Math.floor(minutes / 60) + "h " + pad(minutes % 60) + "m" : minutes + "m " + pad(whole % 60) + "s";
+  }
+  function finished(run) {
+    return run.finished_at ? when(run.finished_at) + " (" + duration(run.duration_s) + ")" : "not yet";
   }
   function poll(url, handle) {
     function tick() {
@@ -29,7 +48,9 @@
         var fresh = 0;
         (doc.runs || []).forEach(function (run) {
           var row = table.querySelector('tr[data-run-id="' + run.run_id + '"]');
-          if (row) setStatus(row.querySelector("[data-status]"), run.status); else fresh += 1;
+          if (!row) { fresh += 1; return; }
+          setStatus(row.querySelector("[data-status]"), run.status);
+          setText(row.querySelector("[data-duration]"), duration(run.duration_s));
         });
         if (note) note.textContent = fresh ? fresh + " newer run(s): reload to see them." : "";
       });
@@ -38,6 +59,7 @@
     if (facts) {
       poll(facts.getAttribute("data-live-run"), function (doc) {
         var changed = setStatus(facts.querySelector("[data-status]"), doc.run.status);
+        setText(facts.querySelector("[data-finished]"), finished(doc.run));
         if (changed && note) note.textContent = "The run is now " + label(doc.run.status) + ": reload for its steps.";
         return ["pending", "running", "waiting_approval"].indexOf(doc.run.status) >= 0;
       });
