@@ -99,7 +99,7 @@ class ApprovalDesk:
                                         actor_oid=actor_oid)
             out.append({"run_id": rec.run_id, "step": rec.step_id, "status": rec.status,
                         "decided_by": rec.decided_by, "decided_at": rec.decided_at.isoformat()})
-        self._continue_decided(run.parent_id or run.id, [t.id for t in targets])
+        self._continue_decided(self._top(run.id), [t.id for t in targets])
         return out
 
     def sweep(self) -> int:
@@ -113,26 +113,44 @@ class ApprovalDesk:
             if decide_timed_out(store, record, approved=approve):
                 log.warning("approval of step '%s' of run %s timed out: %s", record.step_id, record.run_id,
                             "approved" if approve else "denied")
-                run = store.get_run(record.run_id)
-                if not self._wake(run.id):
-                    decided_now.add(run.parent_id or run.id)
+                top = self._top(record.run_id)
+                if not self._wake(record.run_id, top):
+                    decided_now.add(top)
         settled = datetime.now(UTC) - timedelta(seconds=self.settle)
         continued = 0
         for run_id in [*decided_now, *decided_waiting_runs(store, decided_before=settled)]:
             continued += self._continue(run_id)
         return continued
 
-    def _continue_decided(self, run_id: str, decided: list[str]) -> int:
-        """Gates of the runs ``decided`` (``run_id`` or its tenant runs) were just decided: wake
-        those waiting in their family's task here, continue ``run_id`` for the others."""
-        woken = [r for r in decided if self._wake(r)]
-        return len(woken) if len(woken) == len(decided) else self._continue(run_id)
+    def _continue_decided(self, top: str, decided: list[str]) -> int:
+        """Gates of the runs ``decided`` (the top-level run ``top`` or runs under it) were just
+        decided: wake those waiting in their family's task here, continue ``top`` for the others."""
+        woken = [r for r in decided if self._wake(r, top)]
+        return len(woken) if len(woken) == len(decided) else self._continue(top)
 
-    def _wake(self, run_id: str) -> bool:
+    def _wake(self, run_id: str, top: str) -> bool:
+        """Wake the run waiting in its family's task for the gate decided on ``run_id``: that run
+        itself, or the run above it whose sub-playbook step it is (``top`` is not held)."""
         held = getattr(self.dispatcher.engine, "held", None)  # None: a front, whose engine runs nothing
-        return held is not None and held.wake(run_id)
+        if held is None:
+            return False
+        while run_id != top:
+            if held.wake(run_id):
+                return True
+            run_id = self.store.get_run(run_id).parent_id or top
+        return False
+
+    def _top(self, run_id: str) -> str:
+        """The top-level run above ``run_id`` (a tenant run's parent; a sub-playbook run's caller's)."""
+        for _ in range(100):  # sub-playbooks nest a few levels (runner.playbook.subplaybooks)
+            parent = self.store.get_run(run_id).parent_id
+            if parent is None:
+                break
+            run_id = parent
+        return run_id
 
     def _continue(self, run_id: str) -> int:
+        run_id = self._top(run_id)  # a family is continued as a whole, from its top-level run
         if self.dispatcher.is_running(run_id):
             self._follow_up(run_id)
             return 0
@@ -154,7 +172,7 @@ class ApprovalDesk:
     def _followed(self, run_id: str) -> None:
         self._following.discard(run_id)
         try:
-            if run_id in decided_waiting_runs(self.store):
+            if run_id in {self._top(r) for r in decided_waiting_runs(self.store)}:
                 self._continue(run_id)
         except SoarError as exc:  # the store blinked: the sweep continues it
             log.error("run %s could not be continued after its task ended: %s", run_id, exc)

@@ -27,6 +27,9 @@ from runner.engine.run import Engine
 from runner.store.approval_queue import claim_waiting_run
 
 _EXECUTE = inspect.signature(Engine._execute)
+if not {"run_id", "parent_id", "recorded", "resumed", "after"} <= set(_EXECUTE.parameters):
+    raise ImportError("runner.serve.tenantgates: Engine._execute no longer takes run_id, parent_id, "
+                      "recorded, resumed and after; update ServeEngine")
 DECIDED = ("approved", "denied")
 
 

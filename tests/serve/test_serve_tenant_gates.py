@@ -126,3 +126,65 @@ def test_a_decision_while_the_runs_task_is_going_continues_it_when_the_task_ends
         asyncio.run(main())
     finally:
         store.close()
+
+
+FAMILY = """
+name: family
+tenants: all
+steps:
+  - id: call
+    action: core.playbook
+    with: {playbook: gated-sub.yaml}
+"""
+
+SUB = """
+name: gated-sub
+steps:
+  - id: first
+    action: core.set
+    with: {tenant: "${{ tenant.name }}"}
+  - id: ask
+    action: core.log
+    approval: {message: "go on in ${{ tenant.name }}?"}
+    with: {message: "going on"}
+  - id: nap
+    action: core.sleep
+    with: {duration: "${{ '5s' if tenant.name == 'contoso' else '0s' }}"}
+"""
+
+
+def test_a_gate_in_a_tenant_runs_sub_playbook_continues_it_at_once(tmp_path):
+    from runner.sim import SimulatedCloud
+
+    harness = Harness(tmp_path, cloud=SimulatedCloud())
+
+    async def main() -> tuple[float, str, dict]:
+        harness.write("family.yaml", FAMILY)
+        harness.write("gated-sub.yaml", SUB)
+        service = await harness.start(api_token=resolve("env:SOAR_TEST_API_TOKEN"))
+        store = service.store
+        parent = service.accept("family", "manual", {}).run_id
+        await until(lambda: run_status(store, parent) == "waiting_approval", what="the family to wait")
+        subs = {c.tenant: store.children(c.id)[0] for c in store.children(parent)}
+        async with harness.client() as http:
+            r = await http.post(f"/approvals/{subs['contoso'].id}/ask", headers=AUTH, json={"decision": "approve"})
+            assert r.status_code == 200, r.text
+            await until(lambda: run_status(store, subs["contoso"].id) == "running", what="contoso's sub-run")
+            assert service.dispatcher.running == 1  # the family's task: contoso's sub-playbook naps
+            t0 = time.monotonic()
+            r = await http.post(f"/approvals/{subs['fabrikam'].id}/ask", headers=AUTH, json={"decision": "approve"})
+            assert r.status_code == 200, r.text
+            await until(lambda: run_status(store, subs["fabrikam"].id) != "waiting_approval", timeout=30,
+                        what="fabrikam's sub-run")
+            delay = time.monotonic() - t0
+            fabrikam_done = run_status(store, subs["fabrikam"].id)
+            assert service.dispatcher.running <= 1  # continued in the family's task, not in a second one
+        await until(lambda: run_status(store, parent) == "succeeded", timeout=30, what="the family")
+        kinds = {c.tenant: [e.kind for e in store.events(c.id)] for c in store.children(parent)}
+        await harness.stop()
+        return delay, fabrikam_done, kinds
+
+    delay, fabrikam_done, kinds = asyncio.run(main())
+    assert delay < 3.0, f"fabrikam's sub-run went on {delay:.1f} s after its decision"
+    assert fabrikam_done in ("running", "succeeded")
+    assert kinds["fabrikam"].count("run_continued") == 1 and kinds["contoso"].count("run_continued") == 0
