@@ -112,8 +112,9 @@ def live_job(run_id_sql: str) -> str:
             + " and j.status in ('todo', 'doing')")
 
 
-BUSY_SQL = ("select count(*) from procrastinate_jobs where status in ('todo', 'doing') "
-            "and args->>'playbook' = :playbook")
+# runs of a playbook with a job waiting or running: the tenant jobs of a run count as that run
+BUSY_SQL = ("select count(distinct coalesce(args->>'parent_id', queueing_lock)) from procrastinate_jobs "
+            "where status in ('todo', 'doing') and args->>'playbook' = :playbook")
 COUNTS_SQL = "select queue_name, status::text, count(*) from procrastinate_jobs group by 1, 2"
 # a job waits from when it was queued (or, retried, from when it was due again)
 OLDEST_SQL = (

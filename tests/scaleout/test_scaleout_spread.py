@@ -22,8 +22,12 @@ from cryptography.fernet import Fernet
 from scaleout_helpers import (API_TOKEN, fresh_database, hook_headers, metric, soar_env, start_front,
                               start_worker, wait_for)
 
+from sqlalchemy import text
+
+from runner.queue import jobs
 from runner.queue.schema import upgrade
 from runner.store import RunStore
+from runner.store.inbox import TriggerInbox
 
 pytestmark = pytest.mark.postgres
 TENANTS = 20
@@ -285,6 +289,10 @@ def test_cancelling_a_spread_run_ends_every_tenant_run_and_runs_no_summary(deplo
     front, store = deployment["front"], deployment["store"]
     run_id = _post(front, "/cancel", {})
     wait_for(lambda: _status(store, run_id) == "running", timeout=20, what="the run to start")
+    # its 11 tenant jobs are one run of the playbook (what a schedule at `max_runs` counts)
+    engine = TriggerInbox(store).engine
+    with engine.connect() as conn:
+        assert conn.execute(text(jobs.BUSY_SQL), {"playbook": "cancelled-spread"}).scalar() == 1
     r = httpx.post(f"{front.info['url']}/runs/{run_id}/cancel", json={"actor": "carol"},
                    headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30)
     assert r.status_code in (200, 202), r.text
