@@ -8,13 +8,16 @@ tenant run would wait until the task ends.
 
 :class:`ServeEngine` keeps such a tenant run in the family's task instead: it waits there,
 ``waiting_approval`` in the store as before, while another tenant run of its family executes in
-this process. When its gate is decided through ``soar serve`` (:meth:`HeldGates.wake`, called
-by the approval desk) it is claimed (``waiting_approval`` → ``running``, one atomic update) and
+this process. When its gate is decided through ``soar serve`` (:meth:`HeldGates.wake`, called by
+the approval desk) it is claimed (``waiting_approval`` → ``running``, one atomic update) and
 continued at once from its durable step records, like any resume: a recorded step is not run
 again. When no tenant run of its family executes any more it stays stopped, the family ends
 ``waiting_approval`` as it always did, and a later decision continues the family as usual
-(:mod:`runner.serve.approvals`). Waiting holds nothing but the family's task: a shutdown
-cancels it like any running run, and the tenant run is still ``waiting_approval`` in the store.
+(:mod:`runner.serve.approvals`: at once, or as soon as the family's task ends). Waiting holds
+nothing but the family's task: a shutdown cancels it like any running run, and the tenant run is
+still ``waiting_approval`` in the store. A family of more than ``TENANT_CONCURRENCY`` tenants
+does not keep stopped tenant runs: its tenant runs take turns for a slot, which a stopped one
+must not keep.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import asyncio
 import inspect
 from typing import Any
 
-from runner.engine.run import Engine
+from runner.engine.run import TENANT_CONCURRENCY, Engine
 from runner.store.approval_queue import claim_waiting_run
 
 _EXECUTE = inspect.signature(Engine._execute)
@@ -38,8 +41,9 @@ class HeldGates:
 
     def __init__(self, store: Any):
         self.store = store
-        self._executing: dict[str, set[str]] = {}                       # parent -> tenant runs executing
-        self._held: dict[str, tuple[str, asyncio.Future]] = {}         # tenant run -> (parent, wake-up)
+        self._executing: dict[str, set[str]] = {}  # parent -> its tenant runs executing
+        self._held: dict[str, tuple[str, asyncio.Future]] = {}  # tenant run -> (parent, its wake-up)
+        self._sizes: dict[str, int] = {}  # parent -> how many runs it has (while some execute)
 
     def started(self, parent: str, run_id: str) -> None:
         self._executing.setdefault(parent, set()).add(run_id)
@@ -51,14 +55,12 @@ class HeldGates:
             if executing:
                 return
             del self._executing[parent]
+            self._sizes.pop(parent, None)
         for held, (family, wake) in list(self._held.items()):  # nothing of the family executes: stop waiting
             if family == parent:
                 del self._held[held]
                 if not wake.done():
                     wake.set_result(False)
-
-    def holds(self, run_id: str) -> bool:
-        return run_id in self._held
 
     def wake(self, run_id: str) -> bool:
         """A gate of ``run_id`` was decided: continue it now if it waits here. False: it does
@@ -74,6 +76,10 @@ class HeldGates:
         decided (continue it), False at once or later when no tenant run of ``parent`` executes
         here any more (leave it stopped)."""
         if not self._executing.get(parent):
+            return False
+        if parent not in self._sizes:
+            self._sizes[parent] = len(self.store.children(parent))
+        if self._sizes[parent] > TENANT_CONCURRENCY:
             return False
         record = self.store.get_approval(run_id, step)
         if record is not None and record.status in DECIDED:
