@@ -44,7 +44,10 @@ def test_the_second_tenants_decision_continues_its_run_at_once(tmp_path):
         async with harness.client() as http:
             await decide(http, first.id)
             await until(lambda: run_status(store, first.id) != "waiting_approval", what="the first tenant run")
-            # the family's task is busy with the first tenant's run (it waits for its isolations)
+            # the family's task went through the second tenant run again, up to its gate, and is
+            # busy with the first tenant's run (it waits for its isolations)
+            await until(lambda: [e.kind for e in store.events(second.id)].count("run_waiting_approval") == 2,
+                        what="the second tenant run at its gate again")
             assert service.dispatcher.is_running(parent)
             assert run_status(store, second.id) == "waiting_approval"
             t0 = time.monotonic()
@@ -170,6 +173,9 @@ def test_a_gate_in_a_tenant_runs_sub_playbook_continues_it_at_once(tmp_path):
             r = await http.post(f"/approvals/{subs['contoso'].id}/ask", headers=AUTH, json={"decision": "approve"})
             assert r.status_code == 200, r.text
             await until(lambda: run_status(store, subs["contoso"].id) == "running", what="contoso's sub-run")
+            fabrikam = subs["fabrikam"].parent_id  # its tenant run: at its sub-playbook's gate again
+            await until(lambda: [e.kind for e in store.events(fabrikam)].count("run_waiting_approval") == 2,
+                        what="fabrikam's tenant run to stop again")
             assert service.dispatcher.running == 1  # the family's task: contoso's sub-playbook naps
             t0 = time.monotonic()
             r = await http.post(f"/approvals/{subs['fabrikam'].id}/ask", headers=AUTH, json={"decision": "approve"})
