@@ -437,11 +437,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=10, help="isolations at once per tenant")
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--profile", help="write a cProfile of our runs here and print the top functions")
-    p.add_argument("--no-pin", action="store_true",
-                   help="let the OS place this process and the served simulator (default: this process on "
-                        "one CPU, the simulator on the others, as a remote API would be)")
+    p.add_argument("--pin", action="store_true",
+                   help="loopback: this process on one CPU, the served simulator on the others (default: "
+                        "the OS places both, as the reference figures were measured)")
     args = p.parse_args(argv)
-    if not args.no_pin and args.mode != "inprocess":
+    if args.pin:
         from benchmarks.common import pin_apart
 
         pinned = pin_apart()
