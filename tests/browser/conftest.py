@@ -5,9 +5,13 @@ headless Chromium — Debian's ``chromium`` package, driven by Playwright (no br
 
 Chromium missing is a failure, not a skip: CI installs it (``.ci/run``).
 
+The fixtures are package-scoped (this directory is a package for that): Playwright's sync API
+keeps an event loop running in the main thread while it is started, and ``asyncio.run`` in any
+later test of the same session would fail — so it stops when the last browser test is done.
+
 ``signed_in(user)`` gives a browser context signed in as that simulated account (alice:
 Responder, victor: Viewer, ada: Admin, nora: no role), through the real sign-in pages, once per
-session. ``shot(page, name)`` takes a screenshot; with ``SOAR_UPDATE_SCREENSHOTS=1`` it is
+browser package. ``shot(page, name)`` takes a screenshot; with ``SOAR_UPDATE_SCREENSHOTS=1`` it is
 written to ``docs/console/<name>.png`` (docs/console.md shows them).
 """
 
@@ -26,7 +30,7 @@ from typing import Any, Callable
 import httpx
 import pytest
 
-from browser_kit import MSSP, ROOT, TIMEOUT_MS, TRIAGE_NAME, VIEWPORT, sign_in
+from .browser_kit import MSSP, ROOT, TIMEOUT_MS, TRIAGE_NAME, VIEWPORT, sign_in
 
 TRIAGE = ROOT / "plugins/defender/soar_defender/playbooks/triage-high-severity-incidents.yaml"
 CLI = [sys.executable, "-c", "from runner.cli import main; main()"]
@@ -99,7 +103,7 @@ class Served:
         return run_id
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def served(tmp_path_factory) -> Any:
     tmp = tmp_path_factory.mktemp("browser")
     sim_log, serve_log = tmp / "sim.log", tmp / "serve.log"
@@ -133,7 +137,7 @@ def served(tmp_path_factory) -> Any:
         _stop(sim)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Any:
     exe = shutil.which("chromium")
     if exe is None:
@@ -149,7 +153,7 @@ def browser() -> Any:
             chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def new_context(browser, served) -> Callable[[], Any]:
     """A fresh browser context (no cookies) on the console, at a laptop's viewport."""
     made: list = []
@@ -165,7 +169,7 @@ def new_context(browser, served) -> Callable[[], Any]:
         context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def signed_in(new_context) -> Callable[[str], Any]:
     """``signed_in("alice")``: a browser context with alice's session (signed in once)."""
     contexts: dict[str, Any] = {}
@@ -182,7 +186,7 @@ def signed_in(new_context) -> Callable[[str], Any]:
     return get
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def triage_run(served) -> str:
     """A run of the triage playbook, started under ``soar serve``, waiting at its isolation gates."""
     return served.start_triage()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from browser_kit import TRIAGE_NAME, USERNAMES, run_id_of, shot, top
+from .browser_kit import TRIAGE_NAME, USERNAMES, run_id_of, shot, top
 from playwright.sync_api import expect
 
 from runner.console.csrf import REFUSED

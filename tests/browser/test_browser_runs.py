@@ -3,7 +3,7 @@ run's detail (tenant runs, step timeline with inputs and outputs)."""
 
 from __future__ import annotations
 
-from browser_kit import TRIAGE_NAME, USERNAMES, run_id_of, shot
+from .browser_kit import TRIAGE_NAME, USERNAMES, run_id_of, shot
 from playwright.sync_api import expect
 
 

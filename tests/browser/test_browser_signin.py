@@ -5,7 +5,7 @@ account without a console role is refused."""
 
 from __future__ import annotations
 
-from browser_kit import ACCOUNTS, USERNAMES, shot, sign_in
+from .browser_kit import ACCOUNTS, USERNAMES, shot, sign_in
 from playwright.sync_api import expect
 
 
