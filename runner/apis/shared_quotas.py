@@ -26,7 +26,14 @@ A call is counted from when it was granted; :meth:`SharedQuotaBucket.answered` m
 to when the answer came (as the in-process bucket does, so a budget spent to the limit does not
 earn 429s from latency alone). The answers are written in batches, by a task a few milliseconds
 later or by the process's next grant, whichever comes first: another process deciding in
-between sees the stamp of the grant, which can free its slot that much early, never more. A
+between sees the stamp of the grant, which can free its slot that much early, never more.
+
+A call still on its way after half its shortest window has its stamp moved to now (and again
+every half window until its answer comes): the service counts a call when it reaches it, which
+can be long after the grant (a starved client, a server serving a burst), and a stamp left at
+the grant would leave the window while the call was still to be counted, freeing its slot for
+a call that the service then refuses. The calls of a process that dies stop being renewed and
+leave the window as any other. A
 429's ``Retry-After`` (:meth:`SharedQuotaBucket.pause`) is written at once to
 ``paused_until``, which holds every process.
 
@@ -54,6 +61,7 @@ ROLES = ("front", "worker")  # processes that share the budgets when soar.yaml s
 CONNECTIONS = 4  # connections per process and event loop
 RETRIES = 3  # a lost connection is opened again this many times before a call fails
 ANSWER_DELAY = 0.05  # longest wait before answer times are written (seconds)
+RENEW_AFTER = 0.5  # part of the shortest window after which a call not yet answered is stamped again
 
 ENSURE = "INSERT INTO quota_buckets (tenant, bucket) VALUES (%s, %s) ON CONFLICT DO NOTHING"
 LOCK = "SELECT 1 FROM quota_buckets WHERE tenant = %s AND bucket = %s FOR UPDATE"
@@ -100,6 +108,7 @@ SELECT (SELECT count(*) FROM quota_calls q WHERE q.tenant = %(tenant)s AND q.buc
         AND q.at > extract(epoch FROM clock_timestamp()) - w.span)
 FROM unnest(%(spans)s::float8[]) WITH ORDINALITY AS w(span, i) ORDER BY w.i
 """
+# answers, and calls still on their way (renewed): counted from now
 ANSWERED = "UPDATE quota_calls SET at = greatest(at, extract(epoch FROM clock_timestamp())) WHERE id = ANY(%s)"
 PAUSE = """UPDATE quota_buckets SET paused_until = greatest(paused_until, extract(epoch FROM clock_timestamp()) + %s)
 WHERE tenant = %s AND bucket = %s"""
@@ -158,6 +167,7 @@ class SharedQuotas:
         self.connections = connections
         self._pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> _Pool
         self._tasks: set[asyncio.Task] = set()
+        self._renewers: set[asyncio.Task] = set()  # cancelled, not awaited, by aclose
 
     def bucket(self, tenant: str, name: str, limits: list[tuple[int, float]]) -> "SharedQuotaBucket":
         return SharedQuotaBucket(self, tenant, name, limits)
@@ -221,6 +231,8 @@ class SharedQuotas:
     async def aclose(self) -> None:
         """Finish this loop's pending writes and close its connections."""
         loop = asyncio.get_running_loop()
+        for task in [t for t in self._renewers if t.get_loop() is loop]:
+            task.cancel()
         mine = [t for t in self._tasks if t.get_loop() is loop]
         if mine:
             await asyncio.gather(*mine, return_exceptions=True)
@@ -249,6 +261,9 @@ class SharedQuotaBucket:
         self._local: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # loop -> _Callers
         self._answered: list[int] = []  # ids of answered calls whose stamps are not written yet
         self._flushing = False  # a task will write them
+        self._on_way: dict[int, float] = {}  # id of a call granted, not answered -> monotonic time of its stamp
+        self._renew_after = RENEW_AFTER * min(self._spans, default=1.0)
+        self._renewing = False  # a task renews the stamps of self._on_way
         self.waits = 0
         self.waited = 0.0
 
@@ -310,7 +325,7 @@ class SharedQuotaBucket:
                 if callers.granted and self.paused():
                     callers.granted.clear()  # granted before a 429 paused the bucket: not to be sent now
                 if callers.granted and not after_pause:
-                    call_id = callers.granted.popleft()
+                    call_id, granted_at = callers.granted.popleft()
                 else:
                     while True:
                         held = 0.0 if after_pause else self._paused_until - time.monotonic()
@@ -320,16 +335,17 @@ class SharedQuotaBucket:
                             continue
                         wait, ids = await self._take(after_pause, 1 if after_pause else 1 + callers.queued)
                         if ids:
-                            call_id = ids[0]
-                            callers.granted.extend(ids[1:])
+                            call_id, granted_at = ids[0], time.monotonic()
+                            callers.granted.extend((i, granted_at) for i in ids[1:])
                             break
                         waited += wait
                         await asyncio.sleep(wait)
         finally:
             if not entered:
                 callers.queued -= 1
-        if receipt is not None:
+        if receipt is not None:  # it will be answered: until then, its stamp is renewed
             receipt.append(call_id)
+            self._on_its_way(call_id, granted_at)
         if waited:
             self.waits += 1
             self.waited += waited
@@ -341,6 +357,8 @@ class SharedQuotaBucket:
         answers that came meanwhile."""
         if not receipt:
             return
+        for call_id in receipt:
+            self._on_way.pop(call_id, None)
         self._answered.extend(receipt)
         if self._flushing:
             return  # a write is already on its way with the list
@@ -355,6 +373,46 @@ class SharedQuotaBucket:
             self._flushing = False
 
         self.owner.later(f"stamp answers in {self.tenant}/{self.name}", work, self._answer_delay, done)
+
+    def _on_its_way(self, call_id: int, granted_at: float) -> None:
+        """A call granted (at ``granted_at``, monotonic) is sent: renew its stamp until answered."""
+        self._on_way[call_id] = granted_at
+        if self._renewing:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - grants are taken in a loop
+            return
+        self._renewing = True
+        task = loop.create_task(self._renew(), name=f"soar quotas: renew calls of {self.tenant}/{self.name}")
+        self.owner._renewers.add(task)
+        task.add_done_callback(self.owner._renewers.discard)
+
+    async def _renew(self) -> None:
+        """While calls are on their way: when the oldest stamp is ``_renew_after`` old, stamp
+        every call still on its way now (one statement; it moves no stamp of a call that will be
+        answered later than its answer would)."""
+        try:
+            while self._on_way:
+                due = min(self._on_way.values()) + self._renew_after - time.monotonic()
+                if due > 0:
+                    await asyncio.sleep(due)
+                    continue
+                ids = list(self._on_way)
+                stamped = time.monotonic()
+
+                async def work(conn: Any) -> None:
+                    await conn.execute(ANSWERED, (ids,))
+
+                try:
+                    await self.owner.run(f"renew calls in {self.tenant}/{self.name}", work)
+                except StoreError as exc:
+                    log.warning("%s", exc)
+                for call_id in ids:
+                    if call_id in self._on_way:
+                        self._on_way[call_id] = stamped
+        finally:
+            self._renewing = False
 
     def paused(self) -> bool:
         """A pause this process set or saw is still running (another process's pause is found
@@ -391,12 +449,12 @@ class SharedQuotaBucket:
 
 class _Callers:
     """A bucket's callers in one event loop: their lock (FIFO), how many wait on it, and calls
-    granted for them by the caller before them."""
+    granted for them by the caller before them (id, monotonic time of the grant)."""
 
     def __init__(self) -> None:
         self.lock = asyncio.Lock()
         self.queued = 0
-        self.granted: deque[int] = deque()
+        self.granted: deque[tuple[int, float]] = deque()
 
 
 class _Pool:
