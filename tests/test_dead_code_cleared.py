@@ -71,4 +71,4 @@ def test_only_the_composition_root_builds_the_services():
 
 def test_the_cli_leaves_httpx_modules_alone():
     source = Path(__file__).resolve().parent.parent / "runner" / "cli" / "__init__.py"
-    assert "httpx" not in source.read_text(encoding="utf-8")  # it set sys.modules["httpx._main"]
+    assert "httpx" not in source.read_text(encoding="utf-8")  # it once stubbed httpx's command-line module

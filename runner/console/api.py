@@ -77,6 +77,12 @@ def routes(service: Any) -> list[Route]:
                              "csrf_token": identity.csrf_token(request) or None,
                              "signin_note": getattr(request.state, "signin_note", None)})
 
+    async def posted(request: Request) -> tuple[Any, dict]:
+        """A decision's POST: the Responder who sent it (after the CSRF check) and its JSON body."""
+        user = identity.require(request, "Responder")
+        await identity.check_csrf(request)
+        return user, await _body(request, limit)
+
     async def runs(request: Request) -> Response:
         identity.require(request, "Viewer")
         params = request.query_params
@@ -101,9 +107,7 @@ def routes(service: Any) -> list[Route]:
             return _refused(exc, control.status_of(exc))
 
     async def cancel(request: Request) -> Response:
-        user = identity.require(request, "Responder")
-        await identity.check_csrf(request)
-        doc = await _body(request, limit)
+        user, doc = await posted(request)
         try:
             done = control.cancel(service, user, request.path_params["run_id"], reason=_reason(doc))
         except SoarError as exc:
@@ -111,9 +115,7 @@ def routes(service: Any) -> list[Route]:
         return JSONResponse(done, status_code=200 if done["status"] == "cancelled" else 202)
 
     async def rerun(request: Request) -> Response:
-        user = identity.require(request, "Responder")
-        await identity.check_csrf(request)
-        await _body(request, limit)
+        user, _doc = await posted(request)
         try:
             done = control.rerun(service, user, request.path_params["run_id"])
         except SoarError as exc:
@@ -135,9 +137,7 @@ def routes(service: Any) -> list[Route]:
             return _refused(exc, control.status_of(exc, deciding=True))
 
     async def decide(request: Request) -> Response:
-        user = identity.require(request, "Responder")
-        await identity.check_csrf(request)
-        doc = await _body(request, limit)
+        user, doc = await posted(request)
         decision = doc.get("decision")
         if decision not in ("approve", "deny"):
             raise HTTPException(400, 'send {"decision": "approve" | "deny", "reason": "..."}')
@@ -154,9 +154,7 @@ def routes(service: Any) -> list[Route]:
         return JSONResponse(views.playbooks(service, origin))
 
     async def run_now(request: Request) -> Response:
-        user = identity.require(request, "Responder")
-        await identity.check_csrf(request)
-        await _body(request, limit)
+        user, _doc = await posted(request)
         try:
             done = control.start(service, user, request.path_params["name"])
         except SoarError as exc:
