@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -14,6 +16,7 @@ from runner.errors import StoreError
 
 from .filemodes import private_database, private_dir
 
+BUSY_SECONDS = 10.0  # how long a SQLite connection waits for another one's lock
 _HINT = "use sqlite:///PATH (the default) or postgresql://USER:PASSWORD@HOST/DB (--store / SOAR_STORE)"
 
 
@@ -63,7 +66,7 @@ def create_store_engine(url: str) -> tuple[Engine, str]:
     """The engine for ``url`` and its dialect name (``sqlite`` or ``postgresql``)."""
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
-        options: dict = {"connect_args": {"timeout": 10, "check_same_thread": False}}
+        options: dict = {"connect_args": {"timeout": BUSY_SECONDS, "check_same_thread": False}}
         if _sqlite_memory(parsed):
             options["poolclass"] = StaticPool  # one connection, or every checkout is a new database
         elif not _sqlite_uri(parsed):
@@ -93,14 +96,38 @@ def create_store_engine(url: str) -> tuple[Engine, str]:
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     try:
+        cursor.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
         # WAL: readers (`soar runs`, `soar approve`) never block the engine's writes.
         # NORMAL: a commit survives a crash of the process (not of the OS) without an fsync each.
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+
+def _switch_to_wal(cursor) -> None:
+    """``PRAGMA journal_mode=WAL``, tried again while the file is locked.
+
+    Switching a rollback-journal file (a new store, or one an older tool made) to WAL needs a lock
+    SQLite takes without calling the busy handler: a process opening the file while another
+    switches it, or reads it, gets "database is locked" at once. The switch is tried again for as
+    long as the busy timeout would have waited; once any connection has switched the file, the
+    mode is persistent and the pragma is a no-op."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    pause = 0.002
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def store_error(exc: Exception, *, url: str, dialect: str, doing: str) -> StoreError:
