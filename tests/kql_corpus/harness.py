@@ -1,6 +1,7 @@
 """The corpus of published hunting queries (tests/kql_corpus/), run through the real HTTP route.
 
     python tests/kql_corpus/harness.py [--show evaluated|refused|misleading|crashed|slow] [--top N]
+                                       [--only SOURCE/DOCUMENT]
 
 Every query of ``tests/kql_corpus/<source>/<document>.kql`` is POSTed to Graph's
 ``/v1.0/security/runHuntingQuery`` of a default seeded simulated cloud (the tables ``soar sim
@@ -212,8 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--show", choices=OUTCOMES + ("slow",), help="list the queries with this outcome")
     ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--only", metavar="TEXT", help="run only the queries whose <source>/<name> contains TEXT")
     args = ap.parse_args(argv)
-    outcomes = run_corpus()
+    queries = load_corpus()
+    if args.only:
+        queries = [q for q in queries if args.only in f"{q.source}/{q.name}"]
+    outcomes = run_corpus(queries)
     print(report(summarize(outcomes), args.top))
     if args.show:
         print()
