@@ -41,8 +41,14 @@ harness = _load()
 
 
 @pytest.fixture(scope="module")
-def run():
-    outcomes = harness.run_corpus()
+def endpoints():
+    """The corpus through Graph, XDR and MDE, on one simulated cloud (one frozen clock)."""
+    return harness.run_corpus_on(("graph", "xdr", "mde"))
+
+
+@pytest.fixture(scope="module")
+def run(endpoints):
+    outcomes = endpoints["graph"]
     summary = harness.summarize(outcomes)
     print("\n" + harness.report(summary, top=30))  # shown with -s, and in the failure output
     return outcomes, summary
@@ -94,6 +100,37 @@ def test_every_query_has_exactly_one_outcome(run):
     assert sum(summary.counts.values()) == summary.total
     assert all(o.outcome in harness.OUTCOMES for o in outcomes)
     assert all((o.rows is not None) == (o.outcome == "evaluated") for o in outcomes)
+
+
+def _answer(o) -> tuple:
+    return (o.outcome, o.columns, o.results) if o.outcome == "evaluated" else (o.outcome, o.message)
+
+
+MDE_DEVICE_TABLES_ONLY = "serves the Device* tables only"
+
+
+def test_graph_xdr_and_mde_give_the_same_answers(endpoints):
+    """Each query through the three real routes, each with its own token: XDR answers exactly as
+    Graph does (outcome, schema, rows, refusal message); MDE too, except that it serves the Device*
+    tables only, so a query reading another table is refused there, saying so."""
+    graph, xdr, mde = endpoints["graph"], endpoints["xdr"], endpoints["mde"]
+    assert [o.query for o in xdr] == [o.query for o in mde] == [o.query for o in graph]
+    differ = [g.query.name for g, x in zip(graph, xdr) if _answer(g) != _answer(x)]
+    assert differ == [], f"XDR answers differently from Graph: {differ}"
+    same = device_only = 0
+    wrong = []
+    for g, m in zip(graph, mde):
+        if _answer(g) == _answer(m):
+            same += 1
+        elif m.outcome == "misleading" and MDE_DEVICE_TABLES_ONLY in m.message:
+            table = m.message.split("'")[1]
+            assert not table.startswith("Device") and table in g.query.text, (g.query.name, m.message)
+            device_only += 1
+        else:
+            wrong.append((g.query.name, _answer(g)[:2], _answer(m)[:2]))
+    assert wrong == [], f"MDE answers differently from Graph: {wrong}"
+    evaluated = sum(o.outcome == "evaluated" for o in graph)
+    assert same >= evaluated // 2, (same, device_only)  # most published queries read Device* tables
 
 
 # ---- the harness itself ----------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """The corpus of published hunting queries (tests/kql_corpus/), run through the real HTTP route.
 
     python tests/kql_corpus/harness.py [--show evaluated|refused|misleading|crashed|slow] [--top N]
-                                       [--only SOURCE/DOCUMENT]
+                                       [--only SOURCE/DOCUMENT] [--api graph|xdr|mde]
 
 Every query of ``tests/kql_corpus/<source>/<document>.kql`` is POSTed to Graph's
-``/v1.0/security/runHuntingQuery`` of a default seeded simulated cloud (the tables ``soar sim
+``/v1.0/security/runHuntingQuery`` (or, with ``--api``, XDR's ``/api/advancedhunting/run`` or
+MDE's ``/api/advancedqueries/run``) of a default seeded simulated cloud (the tables ``soar sim
 serve`` generates; clock frozen, request quotas off so 200 calls a minute are not throttled),
 with a real token from the simulated Entra ID, and classified:
 
@@ -35,7 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 CORPUS = Path(__file__).resolve().parent
-URL = "https://graph.microsoft.com/v1.0/security/runHuntingQuery"
+URLS = {  # the three hunting endpoints, all served by the simulated cloud
+    "graph": "https://graph.microsoft.com/v1.0/security/runHuntingQuery",
+    "xdr": "https://api.security.microsoft.com/api/advancedhunting/run",
+    "mde": "https://api.securitycenter.microsoft.com/api/advancedqueries/run",
+}
 SLOW_SECONDS = 2.0
 NOT_SUPPORTED = "is not supported by the simulated hunting service"
 OUTCOMES = ("evaluated", "refused", "misleading", "crashed")
@@ -58,6 +63,8 @@ class Outcome:
     seconds: float
     rows: int | None = None
     message: str = ""     # the refusal's message, or what crashed
+    results: list | None = None   # the rows themselves, as the endpoint sent them
+    columns: list | None = None   # [(name, type)] of the endpoint's schema
 
     @property
     def slow(self) -> bool:
@@ -98,9 +105,10 @@ def load_corpus(root: Path = CORPUS) -> list[CorpusQuery]:
 
 
 class _Client:
-    """POSTs queries to one default seeded simulated cloud, holding a real Graph token."""
+    """POSTs queries to one default seeded simulated cloud (its clock frozen), holding a real
+    token for each endpoint of ``apis`` (``graph``, ``xdr``, ``mde``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, apis: tuple[str, ...] = ("graph",)) -> None:
         import httpx
 
         from runner.auth import TokenProvider
@@ -111,22 +119,25 @@ class _Client:
         self.http = httpx.Client(transport=httpx.MockTransport(self.cloud.handler))
         provider = TokenProvider(self.cloud.demo_config(), self.cloud.network(), cache_store=MemoryCacheStore())
         try:
-            token = asyncio.run(provider.get_token("contoso", "graph")).value.reveal()
+            self.headers = {api: {"Authorization": "Bearer " + asyncio.run(
+                provider.get_token("contoso", api)).value.reveal()} for api in apis}
         finally:
             provider.close()
-        self.headers = {"Authorization": f"Bearer {token}"}
         self.cloud.defender.hunting.tables("contoso")  # generate the tables before any query is timed
 
-    def run(self, query: CorpusQuery) -> Outcome:
+    def run(self, query: CorpusQuery, api: str = "graph") -> Outcome:
         started = time.perf_counter()
         try:
-            r = self.http.post(URL, json={"Query": query.text}, headers=self.headers)
+            r = self.http.post(URLS[api], json={"Query": query.text}, headers=self.headers[api])
             seconds = time.perf_counter() - started
             body = r.json()
         except Exception as exc:  # a crash anywhere on the route is a finding, not a harness failure
             return Outcome(query, "crashed", time.perf_counter() - started, message=f"{type(exc).__name__}: {exc}")
         if r.status_code == 200:
-            return Outcome(query, "evaluated", seconds, rows=len(body.get("results", [])))
+            results = body.get("results", body.get("Results"))
+            schema = body.get("schema") or body.get("Schema") or []
+            columns = [(c.get("name", c.get("Name")), c.get("type", c.get("Type"))) for c in schema]
+            return Outcome(query, "evaluated", seconds, rows=len(results), results=results, columns=columns)
         message = str((body.get("error") or {}).get("message", "")) if isinstance(body, dict) else ""
         if r.status_code == 400:
             kind = "refused" if NOT_SUPPORTED in message else "misleading"
@@ -137,12 +148,18 @@ class _Client:
         self.http.close()
 
 
-def run_corpus(queries: list[CorpusQuery] | None = None) -> list[Outcome]:
-    """Run every corpus query (or ``queries``) once, in order, on a fresh seeded cloud."""
+def run_corpus(queries: list[CorpusQuery] | None = None, api: str = "graph") -> list[Outcome]:
+    """Run every corpus query (or ``queries``) once, in order, on a fresh seeded cloud, through
+    ``api``'s endpoint."""
+    return run_corpus_on((api,), queries)[api]
+
+
+def run_corpus_on(apis: tuple[str, ...], queries: list[CorpusQuery] | None = None) -> dict[str, list[Outcome]]:
+    """The corpus (or ``queries``) through each endpoint of ``apis``, on one seeded cloud."""
     queries = load_corpus() if queries is None else queries
-    client = _Client()
+    client = _Client(apis)
     try:
-        return [client.run(q) for q in queries]
+        return {api: [client.run(q, api) for q in queries] for api in apis}
     finally:
         client.close()
 
@@ -214,11 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show", choices=OUTCOMES + ("slow",), help="list the queries with this outcome")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--only", metavar="TEXT", help="run only the queries whose <source>/<name> contains TEXT")
+    ap.add_argument("--api", choices=sorted(URLS), default="graph", help="the hunting endpoint to call")
     args = ap.parse_args(argv)
     queries = load_corpus()
     if args.only:
         queries = [q for q in queries if args.only in f"{q.source}/{q.name}"]
-    outcomes = run_corpus(queries)
+    outcomes = run_corpus(queries, args.api)
     print(report(summarize(outcomes), args.top))
     if args.show:
         print()
