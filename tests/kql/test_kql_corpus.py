@@ -42,8 +42,9 @@ harness = _load()
 
 @pytest.fixture(scope="module")
 def endpoints():
-    """The corpus through Graph, XDR and MDE, on one simulated cloud (one frozen clock)."""
-    return harness.run_corpus_on(("graph", "xdr", "mde"))
+    """The corpus through Graph, XDR and MDE, on one simulated cloud (one frozen clock) served
+    over HTTP on loopback, as `soar sim serve` serves it."""
+    return harness.run_corpus_on(("graph", "xdr", "mde"), loopback=True)
 
 
 @pytest.fixture(scope="module")

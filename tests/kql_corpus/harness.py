@@ -1,7 +1,7 @@
 """The corpus of published hunting queries (tests/kql_corpus/), run through the real HTTP route.
 
     python tests/kql_corpus/harness.py [--show evaluated|refused|misleading|crashed|slow] [--top N]
-                                       [--only SOURCE/DOCUMENT] [--api graph|xdr|mde]
+                                       [--only SOURCE/DOCUMENT] [--api graph|xdr|mde] [--loopback]
 
 Every query of ``tests/kql_corpus/<source>/<document>.kql`` is POSTed to Graph's
 ``/v1.0/security/runHuntingQuery`` (or, with ``--api``, XDR's ``/api/advancedhunting/run`` or
@@ -106,9 +106,13 @@ def load_corpus(root: Path = CORPUS) -> list[CorpusQuery]:
 
 class _Client:
     """POSTs queries to one default seeded simulated cloud (its clock frozen), holding a real
-    token for each endpoint of ``apis`` (``graph``, ``xdr``, ``mde``)."""
+    token for each endpoint of ``apis`` (``graph``, ``xdr``, ``mde``). ``loopback``: the cloud is
+    served over HTTP on 127.0.0.1 as ``soar sim serve`` serves it (uvicorn), and the queries go
+    there; else they go to its request handler in process."""
 
-    def __init__(self, apis: tuple[str, ...] = ("graph",)) -> None:
+    def __init__(self, apis: tuple[str, ...] = ("graph",), *, loopback: bool = False) -> None:
+        import contextlib
+
         import httpx
 
         from runner.auth import TokenProvider
@@ -116,7 +120,15 @@ class _Client:
         from runner.sim import SimulatedCloud
 
         self.cloud = SimulatedCloud(defender={"time_scale": 0, "quotas": False})
-        self.http = httpx.Client(transport=httpx.MockTransport(self.cloud.handler))
+        self._stack = contextlib.ExitStack()
+        if loopback:
+            base = self._stack.enter_context(_served(self.cloud))
+            self.urls = {api: f"{base}/_host/{url.removeprefix('https://')}" for api, url in URLS.items()}
+            self.http = httpx.Client(timeout=30)
+        else:
+            self.urls = dict(URLS)
+            self.http = httpx.Client(transport=httpx.MockTransport(self.cloud.handler))
+        self._stack.callback(self.http.close)
         provider = TokenProvider(self.cloud.demo_config(), self.cloud.network(), cache_store=MemoryCacheStore())
         try:
             self.headers = {api: {"Authorization": "Bearer " + asyncio.run(
@@ -128,7 +140,7 @@ class _Client:
     def run(self, query: CorpusQuery, api: str = "graph") -> Outcome:
         started = time.perf_counter()
         try:
-            r = self.http.post(URLS[api], json={"Query": query.text}, headers=self.headers[api])
+            r = self.http.post(self.urls[api], json={"Query": query.text}, headers=self.headers[api])
             seconds = time.perf_counter() - started
             body = r.json()
         except Exception as exc:  # a crash anywhere on the route is a finding, not a harness failure
@@ -145,7 +157,37 @@ class _Client:
         return Outcome(query, "crashed", seconds, message=f"HTTP {r.status_code}: {message or r.text[:200]}")
 
     def close(self) -> None:
-        self.http.close()
+        self._stack.close()
+
+
+def _served(cloud):
+    """Serve ``cloud`` on 127.0.0.1 (uvicorn in a thread) for a with-block; yields its base URL."""
+    import contextlib
+    import threading
+
+    import uvicorn
+
+    from runner.cli.common import listen_socket
+
+    @contextlib.contextmanager
+    def serve():
+        sock = listen_socket("127.0.0.1", 0)  # TCP_NODELAY as `soar sim serve` has it
+        server = uvicorn.Server(uvicorn.Config(cloud.asgi_app(), log_level="warning", lifespan="off"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the simulated cloud did not start on loopback")
+            time.sleep(0.02)
+        try:
+            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        finally:
+            server.should_exit = True
+            thread.join(10)
+            sock.close()
+
+    return serve()
 
 
 def run_corpus(queries: list[CorpusQuery] | None = None, api: str = "graph") -> list[Outcome]:
@@ -154,10 +196,12 @@ def run_corpus(queries: list[CorpusQuery] | None = None, api: str = "graph") -> 
     return run_corpus_on((api,), queries)[api]
 
 
-def run_corpus_on(apis: tuple[str, ...], queries: list[CorpusQuery] | None = None) -> dict[str, list[Outcome]]:
-    """The corpus (or ``queries``) through each endpoint of ``apis``, on one seeded cloud."""
+def run_corpus_on(apis: tuple[str, ...], queries: list[CorpusQuery] | None = None, *,
+                  loopback: bool = False) -> dict[str, list[Outcome]]:
+    """The corpus (or ``queries``) through each endpoint of ``apis``, on one seeded cloud (served
+    on loopback with ``loopback``)."""
     queries = load_corpus() if queries is None else queries
-    client = _Client(apis)
+    client = _Client(apis, loopback=loopback)
     try:
         return {api: [client.run(q, api) for q in queries] for api in apis}
     finally:
@@ -232,11 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--only", metavar="TEXT", help="run only the queries whose <source>/<name> contains TEXT")
     ap.add_argument("--api", choices=sorted(URLS), default="graph", help="the hunting endpoint to call")
+    ap.add_argument("--loopback", action="store_true", help="serve the simulated cloud over HTTP on 127.0.0.1 "
+                                                            "(as `soar sim serve` does) and query it there")
     args = ap.parse_args(argv)
     queries = load_corpus()
     if args.only:
         queries = [q for q in queries if args.only in f"{q.source}/{q.name}"]
-    outcomes = run_corpus(queries, args.api)
+    outcomes = run_corpus_on((args.api,), queries, loopback=args.loopback)[args.api]
     print(report(summarize(outcomes), args.top))
     if args.show:
         print()
