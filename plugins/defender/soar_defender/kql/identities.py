@@ -130,7 +130,7 @@ def write_identities(w: Writer, users: list[Person], rng: Any, now: datetime, *,
             w.add_known("CloudAppEvents", now - timedelta(seconds=rng.randrange(14 * 86400)), ActionType=action,
                         Application=app, ApplicationId=app_id, AccountObjectId=p.object_id, AccountId=p.object_id,
                         AccountDisplayName=display_name(p.name), IsAdminOperation=False, IPAddress=p.home_ip,
-                        IsAnonymousProxy=False, CountryCode=HOME_COUNTRY, City=HOME_CITY, Isp="Contoso Fiber",
+                        IsAnonymousProxy=False, CountryCode=HOME_COUNTRY, City=HOME_CITY, ISP="Contoso Fiber",
                         UserAgent=_HOME_AGENT, ActivityType=activity, ObjectType=kind, AccountType="Regular",
                         ActivityObjects=[], RawEventData={"Operation": action, "UserId": p.upn,
                                                           "ClientIP": p.home_ip}, UncommonForUser=[])

@@ -58,6 +58,8 @@ _COLUMN_CONST = {
 
 def compare(op: str, left: Operand, right: Operand) -> Fn:
     """``left op right`` for ==, !=, <, <=, >, >=; null on either side gives null."""
+    if op in ("==", "!=") and {left.type, right.type} == {"bool", "string"}:
+        left, right = _bool_and_text(left, right)
     if not comparable(left.type, right.type) or (op not in ("==", "!=") and left.type not in _ORDERABLE):
         raise _type_error(left.type, right.type)
     if left.const and not right.const:
@@ -82,6 +84,24 @@ def compare(op: str, left: Operand, right: Operand) -> Fn:
         except TypeError:  # only reachable with dynamic values of mixed kinds
             return None
     return fn
+
+
+class _Const:
+    def __init__(self, value: Any, type_: str) -> None:
+        self.value, self.type, self.const, self.column = value, type_, True, None
+        self.fn = lambda row: value
+
+
+def _bool_and_text(left: Operand, right: Operand) -> tuple[Operand, Operand]:
+    """Kusto lets a bool be compared for equality with any scalar (``IsCompliant == "0"`` is
+    accepted, as published queries write it): a string constant is read as ``tobool()`` reads it
+    ("1"/"true" → true, "0"/"false" → false, anything else null, so the comparison is null). A
+    string that is not a constant stays a type error."""
+    text_side = right if right.type == "string" else left
+    if not text_side.const:
+        return left, right
+    as_bool = _Const(convert_to(text_side.value, "bool"), "bool")
+    return (left, as_bool) if text_side is right else (as_bool, right)
 
 
 # ---- string operators -------------------------------------------------------------------------

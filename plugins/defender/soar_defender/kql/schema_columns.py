@@ -16,7 +16,12 @@ Where a page is plainly wrong, this follows the real service instead:
 - GraphApiAuditEvents: ``Timestamp`` is typed ``string`` on its page; it is a ``datetime`` here, as
   in every other table, so ``where Timestamp > ago(1d)`` works;
 - DisruptionAndResponseEvents: the page's ``InterfaceUuidSourceDomainName`` (described as "the
-  UUID of the RPC interface", next to a separate SourceDomainName) is ``InterfaceUuid``.
+  UUID of the RPC interface", next to a separate SourceDomainName) is ``InterfaceUuid``;
+- CloudAppEvents: the page spells ``Isp``; it is ``ISP`` here, as Microsoft's own alert-grading
+  playbook queries, community queries and the page's own LastSeenForUser example name it;
+- DeviceTvmSoftwareVulnerabilitiesKB: ``CvssScore`` is typed ``string`` on its page; it is a
+  ``real`` here, as Microsoft's exposed-devices hunting page compares it (``CvssScore >= 7``,
+  which Kusto refuses on a string).
 Other odd spellings (``LogonID`` beside ``LogonId``, IdentityAccountInfo's
 ``AuthenticationSourceAcccountId`` and ``SourceProvderRiskLevel``) are the reference's and kept.
 
@@ -111,7 +116,7 @@ COLUMN_SPECS: dict[str, str] = {
         Timestamp:datetime ActionType:string Application:string ApplicationId:int AppInstanceId:int
         AccountObjectId:string AccountId:string AccountDisplayName:string IsAdminOperation:bool
         DeviceType:string OSPlatform:string IPAddress:string IsAnonymousProxy:bool CountryCode:string
-        City:string Isp:string UserAgent:string ActivityType:string ActivityObjects:dynamic ObjectName:string
+        City:string ISP:string UserAgent:string ActivityType:string ActivityObjects:dynamic ObjectName:string
         ObjectType:string ObjectId:string ReportId:string AccountType:string IsExternalUser:bool
         IsImpersonated:bool IPTags:dynamic IPCategory:string UserAgentTags:dynamic RawEventData:dynamic
         AdditionalFields:dynamic LastSeenForUser:dynamic UncommonForUser:dynamic AuditSource:string
@@ -336,7 +341,7 @@ COLUMN_SPECS: dict[str, str] = {
         VulnerabilitySeverityLevel:string RecommendedSecurityUpdate:string RecommendedSecurityUpdateId:string
         CveTags:dynamic""",
     "DeviceTvmSoftwareVulnerabilitiesKB": """
-        CveId:string CvssScore:string IsExploitAvailable:bool VulnerabilitySeverityLevel:string
+        CveId:string CvssScore:real IsExploitAvailable:bool VulnerabilitySeverityLevel:string
         LastModifiedTime:datetime PublishedDate:datetime VulnerabilityDescription:string
         AffectedSoftware:dynamic""",
     "DisruptionAndResponseEvents": """

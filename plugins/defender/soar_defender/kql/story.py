@@ -326,7 +326,7 @@ def write_story(w: Writer, v: Victim, rng: Any, alert_columns: Mapping[str, Any]
                 Application="Microsoft Exchange Online", ApplicationId=20893, AccountObjectId=v.object_id,
                 AccountId=v.object_id,
                 AccountDisplayName=display_name(v.name), IsAdminOperation=False, IPAddress=STORY_SIGNIN_IP,
-                IsAnonymousProxy=False, CountryCode=STORY_SIGNIN_COUNTRY, City=_SIGNIN_CITY, Isp=_SIGNIN_ISP,
+                IsAnonymousProxy=False, CountryCode=STORY_SIGNIN_COUNTRY, City=_SIGNIN_CITY, ISP=_SIGNIN_ISP,
                 ActivityType="Create", ObjectName=".", ObjectType="Inbox rule", AccountType="Regular",
                 ActivityObjects=[{"Type": "Inbox rule", "Name": "."}],
                 RawEventData={"Operation": "New-InboxRule", "ResultStatus": "True", "UserId": v.upn,
