@@ -101,7 +101,8 @@ azure_digital_twins_query_request python r external_data_contract percentiles_ar
 """.split())
 
 #: Defender advanced-hunting functions (``invoke FileProfile()``, ``DeviceFromIP()``, ...).
-DEFENDER_FUNCTIONS = frozenset({"FileProfile", "DeviceFromIP", "AssignedIPAddresses", "SeenBy"})
+DEFENDER_FUNCTIONS = frozenset({"FileProfile", "DeviceFromIP", "AssignedIPAddresses", "SeenBy",
+                                "InboundExternalNetworkEvents"})
 
 #: Spellings that are the same function under another name (old aliases the service accepts).
 AGGREGATE_ALIASES = {"any": "take_any", "makeset": "make_set", "makelist": "make_list",

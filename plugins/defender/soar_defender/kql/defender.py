@@ -1,5 +1,6 @@
 """Defender's advanced-hunting functions: ``invoke FileProfile()``, ``invoke SeenBy()``,
-``invoke DeviceFromIP()`` and ``AssignedIPAddresses(device [, time])``.
+``invoke DeviceFromIP()``, ``AssignedIPAddresses(device [, time])`` and
+``InboundExternalNetworkEvents(device)``.
 
 The simulator has no global file intelligence and no device-discovery data: ``FileProfile()``
 adds the columns of Microsoft's reference with empty values (null, or '' for strings;
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from . import syntax as s
 from .compiler import compile_expr
@@ -145,6 +146,28 @@ def assigned_ip_addresses(ev, call: s.Call, env: dict) -> Relation:
                          "NetworkAdapterType": to_kql_string(report.get("NetworkAdapterType")),
                          "ConnectedNetworks": to_kql_string(report.get("ConnectedNetworks"))})
     return Relation([Column(n, k) for n, k in ASSIGNED_IP_COLUMNS], rows)
+
+
+INBOUND_DAYS = 7
+
+
+def inbound_external_network_events(ev, call: s.Call, env: dict) -> Relation:
+    """``InboundExternalNetworkEvents(DeviceId)``: the device's DeviceNetworkEvents of the last
+    7 days that came in from a public IP address (the internet-facing devices page's function)."""
+    if len(call.args) != 1:
+        raise semantic_error(None, call.pos, "InboundExternalNetworkEvents() takes one device id",
+                             name="InboundExternalNetworkEvents")
+    device = compile_expr(call.args[0], ev.scope(Relation([], []), env, "InboundExternalNetworkEvents"))
+    if not device.const:
+        raise semantic_error(None, call.pos, "the device id of InboundExternalNetworkEvents() must be a constant",
+                             name="InboundExternalNetworkEvents")
+    if "DeviceNetworkEvents" not in ev.tables:
+        return Relation([], [])
+    events = ev.source(s.TableRef("DeviceNetworkEvents", call.pos), env)
+    wanted, since = to_kql_string(device.value), ev.now - timedelta(days=INBOUND_DAYS)
+    rows = [r for r in events.rows if r.get("DeviceId") == wanted and r.get("RemoteIPType") == "Public"
+            and r.get("ActionType") == "InboundConnectionAccepted" and (r.get("Timestamp") or since) > since]
+    return Relation(list(events.columns), rows)
 
 
 #: The functions called with 'invoke' (after a table).

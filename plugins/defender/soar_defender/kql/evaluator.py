@@ -15,7 +15,7 @@ from . import syntax as s
 from .catalog import DEFENDER_FUNCTIONS, is_real_function
 from .compiler import Compiled, Scope, UserFunction, compile_expr, constant
 from .convert import convert_to
-from .defender import assigned_ip_addresses
+from .defender import assigned_ip_addresses, inbound_external_network_events
 from .errors import KqlError, did_you_mean, not_supported, semantic_error
 from .expand import OPERATORS as EXPAND_OPERATORS
 from .joins import OPERATORS as JOIN_OPERATORS
@@ -160,6 +160,8 @@ class Evaluator:
                 return self._table(s.TableRef(arg.value, node.pos), env)
         if name == "AssignedIPAddresses":
             return assigned_ip_addresses(self, node, env)
+        if name == "InboundExternalNetworkEvents":
+            return inbound_external_network_events(self, node, env)
         if name in DEFENDER_FUNCTIONS or is_real_function(name):
             raise not_supported(f"{name}()", node.pos, name=name)
         known = [k for k, v in env.items() if isinstance(v, UserFunction)] + sorted(DEFENDER_FUNCTIONS)

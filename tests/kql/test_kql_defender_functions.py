@@ -1,0 +1,43 @@
+"""Defender's own advanced-hunting functions, beyond Kusto: InboundExternalNetworkEvents()."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from soar_defender.kql import KqlError, Table, run_query
+from soar_defender.kql.schemas import SCHEMAS
+
+NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def network():
+    t = Table("DeviceNetworkEvents", SCHEMAS["DeviceNetworkEvents"])
+    day = timedelta(days=1)
+    t.extend([
+        dict(Timestamp=NOW - day, DeviceId="d1", ActionType="InboundConnectionAccepted", RemoteIPType="Public",
+             RemoteIP="192.0.2.10"),
+        dict(Timestamp=NOW - 9 * day, DeviceId="d1", ActionType="InboundConnectionAccepted", RemoteIPType="Public",
+             RemoteIP="192.0.2.11"),  # older than the function's 7 days
+        dict(Timestamp=NOW - day, DeviceId="d1", ActionType="InboundConnectionAccepted", RemoteIPType="Private",
+             RemoteIP="10.0.0.5"),  # not from the internet
+        dict(Timestamp=NOW - day, DeviceId="d1", ActionType="ConnectionSuccess", RemoteIPType="Public",
+             RemoteIP="198.51.100.1"),  # outgoing
+        dict(Timestamp=NOW - day, DeviceId="d2", ActionType="InboundConnectionAccepted", RemoteIPType="Public",
+             RemoteIP="192.0.2.12"),  # another device
+    ])
+    return {"DeviceNetworkEvents": t}
+
+
+def test_inbound_external_network_events_keeps_the_devices_inbound_public_connections_of_7_days(network):
+    result = run_query('InboundExternalNetworkEvents("d1") | project RemoteIP', network, now=NOW)
+    assert [r["RemoteIP"] for r in result.rows] == ["192.0.2.10"]
+    whole = run_query('InboundExternalNetworkEvents("d1")', network, now=NOW)
+    assert [c.name for c in whole.columns] == [c.name for c in SCHEMAS["DeviceNetworkEvents"]]
+
+
+def test_inbound_external_network_events_needs_one_device_id(network):
+    with pytest.raises(KqlError, match="one device id"):
+        run_query("InboundExternalNetworkEvents()", network, now=NOW)
