@@ -129,8 +129,10 @@ def _parse_url(url: Any) -> dict:
     except ValueError:
         return empty
     query = {k: v for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)}
+    # The Path has no leading slash (parse-url-function.md: ".../this/is/a/path" → "this/is/a/path").
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
     return {"Scheme": parts.scheme, "Host": parts.hostname or "", "Port": "" if port is None else str(port),
-            "Path": parts.path, "Username": parts.username or "", "Password": parts.password or "",
+            "Path": path, "Username": parts.username or "", "Password": parts.password or "",
             "Query Parameters": query, "Fragment": parts.fragment}
 
 
@@ -151,7 +153,7 @@ def _parse_path(path: Any) -> dict:
     if ":" in filename:
         filename, stream = filename.split(":", 1)
     root = ""
-    m = re.match(r"^(?:[A-Za-z]:|\\\\[^\\]+\\[^\\]+|/)", text)
+    m = re.match(r"^[A-Za-z]:", text)  # only a drive is a root (parse-path-function.md)
     if m:
         root = m.group(0)
     extension = filename.rsplit(".", 1)[1] if "." in filename else ""

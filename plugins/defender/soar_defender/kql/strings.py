@@ -39,7 +39,7 @@ def _substring(s: Any, start: Any, length: Any = None) -> str:
     text = to_kql_string(s)
     if not isinstance(start, int) or isinstance(start, bool):
         return ""
-    start = max(start, 0)
+    start = max(len(text) + start, 0) if start < 0 else start  # a negative start counts from the end
     if length is None:
         return text[start:]
     if not isinstance(length, int) or length < 0:
@@ -55,10 +55,15 @@ def _indexof(s: Any, match: Any, start: Any = 0, length: Any = -1, occurrence: A
         start = max(len(text) + start, 0)
     if start > len(text):
         return -1
-    end = len(text) if length == -1 else min(len(text), start + length)
+    if length < -1:
+        return None
+    # Kusto looks for each further occurrence from one past the last, over a window of the same
+    # length (indexof-function.md: indexof("abcdefgabcdefg", "cde", 1, 10, 2) is 9).
     position = start - 1
     for _ in range(occurrence):
-        position = text.find(look, position + 1, end)
+        begin = position + 1
+        end = len(text) if length == -1 else min(len(text), begin + length)
+        position = text.find(look, begin, end)
         if position < 0:
             return -1
     return position

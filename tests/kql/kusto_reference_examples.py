@@ -1,0 +1,196 @@
+"""Examples from Microsoft's Kusto reference, as data for test_kql_reference_examples.py.
+
+Each example is one ``## Examples`` query of a page of the Kusto reference (repository
+MicrosoftDocs/dataexplorer-docs, folder data-explorer/kusto/query/, at the commit named), copied
+verbatim, with the answer the page documents under it: the columns and the cells of its
+**Output** table, as the page writes them. Only examples on inline data (print, datatable, range)
+are here. Keys beyond the page's own: ``ordered=False`` where the query fixes no row order,
+``columns_fixed=(names, reason)`` where the page's header misnames a column of the query,
+``rows_fixed=(rows, reason)`` where a cell's text cannot be read as written (with the reason),
+``skip``/``xfail`` with a checked reason.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+REPO = "MicrosoftDocs/dataexplorer-docs"
+EXAMPLES: list[dict] = []
+
+
+def ex(name: str, page: str, commit: str, query: str, columns: list[str], rows: list[list[str]],
+       **extra) -> None:
+    EXAMPLES.append({"id": name, "page": "data-explorer/kusto/query/" + page, "commit": commit,
+                     "query": query.strip("\n"), "columns": columns, "rows": rows, **extra})
+
+
+# --- strings -----------------------------------------------------------------------------------
+
+P, C = "extract-function.md", "089cd9e04084fff31108cf28ecf670b75865d5d5"
+ex("extract-month", P, C, r'''
+let Dates = datatable(DateString: string)
+[
+    "15-12-2024",
+    "21-07-2023",
+    "10-03-2022"
+];
+Dates
+| extend Month = extract(@"-(\d{2})-", 1, DateString, typeof(int))
+| project DateString, Month
+''', ["DateString", "Month"], [["15-12-2024", "12"], ["21-07-2023", "7"], ["10-03-2022", "3"]])
+ex("extract-username", P, C, r'''
+let Text = "User: JohnDoe, Email: johndoe@example.com, Age: 29";
+print UserName = extract("User: ([^,]+)", 1, Text)
+''', ["UserName"], [["JohnDoe"]])
+
+P, C = "extract-all-function.md", "164a34c11d90c6e7c33e65ce4af7c00943b3794c"
+_ID = ("The page's header writes ID for the column the query names Id (Kusto's names are "
+       "case-sensitive; every other header on the page has the query's spelling)")
+ex("extract-all-single-group", P, C, r'''
+print Id="82b8be2d-dfa7-4bd1-8f63-24ad26d31449"
+| extend guid_bytes = extract_all(@"([\da-f]{2})", Id) 
+''', ["ID", "guid_bytes"], [["82b8be2d-dfa7-4bd1-8f63-24ad26d31449",
+      '["82","b8","be","2d","df","a7","4b","d1","8f","63","24","ad","26","d3","14","49"]']],
+   columns_fixed=(["Id", "guid_bytes"], _ID))
+ex("extract-all-several-groups", P, C, r'''
+print Id="82b8be2d-dfa7-4bd1-8f63-24ad26d31449"
+| extend guid_bytes = extract_all(@"(\w)(\w+)(\w)", Id)
+''', ["ID", "guid_bytes"], [["82b8be2d-dfa7-4bd1-8f63-24ad26d31449",
+      '[["8","2b8be2","d"],["d","fa","7"],["4","bd","1"],["8","f6","3"],["2","4ad26d3144","9"]]']],
+   columns_fixed=(["Id", "guid_bytes"], _ID))
+ex("extract-all-subset-groups", P, C, r'''
+print Id="82b8be2d-dfa7-4bd1-8f63-24ad26d31449"
+| extend guid_bytes = extract_all(@"(\w)(\w+)(\w)", dynamic([1,3]), Id) 
+''', ["ID", "guid_bytes"], [["82b8be2d-dfa7-4bd1-8f63-24ad26d31449",
+      '[["8","d"],["d","7"],["4","1"],["8","3"],["2","9"]]']],
+   columns_fixed=(["Id", "guid_bytes"], _ID))
+ex("extract-all-named-groups", P, C, r'''
+print Id="82b8be2d-dfa7-4bd1-8f63-24ad26d31449"
+| extend guid_bytes = extract_all(@"(?P<first>\w)(?P<middle>\w+)(?P<last>\w)", dynamic(['first',2,'last']), Id) 
+''', ["ID", "guid_bytes"], [["82b8be2d-dfa7-4bd1-8f63-24ad26d31449",
+      '[["8","2b8be2","d"],["d","fa","7"],["4","bd","1"],["8","f6","3"],["2","4ad26d3144","9"]]']],
+   columns_fixed=(["Id", "guid_bytes"], _ID))
+
+P, C = "split-function.md", "261627aaf3522e491eb5b2e9842cb79116ef0041"
+ex("split", P, C, r'''
+print
+    split("aa_bb", "_"),           // ["aa","bb"]
+    split("aaa_bbb_ccc", "_", 1),  // ["bbb"]
+    split("", "_"),                // [""]
+    split("a__b", "_"),            // ["a","","b"]
+    split("aabbcc", "bb")          // ["aa","cc"]
+''', ["print_0", "print_1", "print_2", "print_3", "print4"],
+   [['["aa","bb"]', '["bbb"]', '[""]', '["a","","b"]', '["aa","cc"]']],
+   columns_fixed=(["print_0", "print_1", "print_2", "print_3", "print_4"],
+                  "The page's header writes print4 for the fifth column; Kusto names unnamed print "
+                  "columns print_0, print_1, ... as the page's other four headers show"))
+
+P, C = "strcat-function.md", "0186510a14fa87ba1bec0c03c04a619884aa0634"
+ex("strcat", P, C, r'''
+print str = strcat("hello", " ", "world")
+''', ["str"], [["hello world"]])
+ex("strcat-multiline", P, C, r'''
+print MultiLineString = strcat("Line 1\n", "Line 2\n", "Line 3")
+''', ["MultiLineString"], [["Line 1\nLine 2\nLine 3"]],
+   note="the page shows the cell's lines as a list (its 'expanded view')")
+
+P, C = "substring-function.md", "bb51a710c507a09f77b3f5d149a736038ca40d4c"
+# The page's examples are bare expressions with the result in a comment: each runs as `print`.
+for _i, (_expr, _want) in enumerate([('substring("123456", 1)', "23456"), ('substring("123456", 2, 2)', "34"),
+                                     ('substring("ABCD", 0, 2)', "AB"), ('substring("123456", -2, 2)', "56")]):
+    ex(f"substring-{_i}", P, C, f"print {_expr}", ["print_0"], [[_want]],
+       note="the page writes the expression alone, its result in a comment")
+
+P, C = "trim-function.md", "1c7d0221dde50ed7f78941a08767202abfc3ffc2"
+ex("trim-substring", P, C, r'''
+let string_to_trim = @"--https://bing.com--";
+let substring = "--";
+print string_to_trim = string_to_trim, trimmed_string = trim(substring,string_to_trim)
+''', ["string_to_trim", "trimmed_string"], [["--https://bing.com--", "https://bing.com"]],
+   note="the page's cells are in backticks")
+ex("trim-non-alphanumeric", P, C, r'''
+range x from 1 to 5 step 1
+| project str = strcat("-  ","Te st",x,@"// $")
+| extend trimmed_str = trim(@"[^\w]+",str)
+''', ["str", "trimmed_str"], [[f"-  Te st{i}// $", f"Te st{i}"] for i in range(1, 6)])
+ex("trim-whitespace", P, C, r'''
+let string_to_trim = @"    Hello, world!    ";
+let substring = @"\s+";
+print
+    string_to_trim = string_to_trim,
+    trimmed_string = trim(substring, string_to_trim)
+''', ["string_to_trim", "trimmed_string"], [["    Hello, world!    ", "Hello, world!"]],
+   rows_fixed=([["    Hello, world!    ", "Hello, world!"]],
+               "markdown strips a cell's leading and trailing blanks (the page's cell keeps them, with "
+               "a stray tab); the query's literal has four spaces each side"))
+
+P, C = "replace-string-function.md", "e3471c82cd0d9425524927b227c157711256ed61"
+ex("replace-string", P, C, r'''
+range x from 1 to 5 step 1
+| extend str=strcat('Number is ', tostring(x))
+| extend replaced=replace_string(str, 'is', 'was')
+''', ["x", "str", "replaced"], [[str(i), f"Number is {i}.000000", f"Number was {i}.000000"] for i in range(1, 6)],
+   skip="The page shows tostring(x) of range's long x as '1.000000'; tostring-function.md documents "
+        "tostring(123) as '123', and strcat-function.md says non-strings are converted to string, "
+        "so the table is of some older real-typed range")
+
+P, C = "replace-regex-function.md", "08634a5ceb6ca6ef2e22828628c1b7cf6e5b6280"
+ex("replace-regex", P, C, r'''
+range x from 1 to 5 step 1
+| extend str=strcat('Number is ', tostring(x))
+| extend replaced=replace_regex(str, @'is (\d+)', @'was: \1')
+''', ["x", "str", "replaced"], [[str(i), f"Number is {i}.000000", f"Number was: {i}.000000"] for i in range(1, 6)],
+   skip="The same table as replace-string-function.md's: tostring(1) of a long is '1' "
+        "(tostring-function.md), not '1.000000'")
+
+P, C = "parse-url-function.md", "85351b30116da41b75c5a4e8a5b7f5730d81ab08"
+ex("parse-url", P, C, r'''
+print Result=parse_url("scheme://username:password@host:1234/this/is/a/path?k1=v1&k2=v2#fragment")
+''', ["Result"], [['{"Scheme":"scheme", "Host":"host", "Port":"1234", "Path":"this/is/a/path", "Username":"username", '
+                   '"Password":"password", "Query Parameters":"{"k1":"v1", "k2":"v2"}", "Fragment":"fragment"}']],
+   rows_fixed=([['{"Scheme":"scheme", "Host":"host", "Port":"1234", "Path":"this/is/a/path", "Username":"username", '
+                 '"Password":"password", "Query Parameters":{"k1":"v1", "k2":"v2"}, "Fragment":"fragment"}']],
+               "the page's cell is not JSON: it quotes the nested Query Parameters object; read as the object "
+               "it writes (the page's Returns: a dynamic with the URL parts, Query Parameters among them)"))
+
+P, C = "parse-path-function.md", "3b388b6ee5ec532cbe35a916647aa30d182854c2"
+ex("parse-path", P, C, r'''
+datatable(p:string) 
+[
+    @"C:\temp\file.txt",
+    @"temp\file.txt",
+    "file://C:/temp/file.txt:some.exe",
+    @"\\shared\users\temp\file.txt.gz",
+    "/usr/lib/temp/file.txt"
+]
+| extend path_parts = parse_path(p)
+''', ["p", "path_parts"], [
+    [r"C:\temp\file.txt", r'{"Scheme":"","RootPath":"C:","DirectoryPath":"C:\\temp","DirectoryName":"temp","Filename":"file.txt","Extension":"txt","AlternateDataStreamName":""}'],
+    [r"temp\file.txt", r'{"Scheme":"","RootPath":"","DirectoryPath":"temp","DirectoryName":"temp","Filename":"file.txt","Extension":"txt","AlternateDataStreamName":""}'],
+    ["file://C:/temp/file.txt:some.exe", r'{"Scheme":"file","RootPath":"C:","DirectoryPath":"C:/temp","DirectoryName":"temp","Filename":"file.txt","Extension":"txt","AlternateDataStreamName":"some.exe"}'],
+    [r"\\shared\users\temp\file.txt.gz", r'{"Scheme":"","RootPath":"","DirectoryPath":"\\\\shared\\users\\temp","DirectoryName":"temp","Filename":"file.txt.gz","Extension":"gz","AlternateDataStreamName":""}'],
+    ["/usr/lib/temp/file.txt", r'{"Scheme":"","RootPath":"","DirectoryPath":"/usr/lib/temp","DirectoryName":"temp","Filename":"file.txt","Extension":"txt","AlternateDataStreamName":""}'],
+])
+
+P, C = "parse-command-line-function.md", "26bb9176022885b87525170a0472cc39ad3aa9cc"
+ex("parse-command-line", P, C, r'''
+print parse_command_line("echo \"hello world!\"", "windows")
+''', ["Result"], [['["echo","hello world!"]']],
+   columns_fixed=(["print_0"], "the page's header says Result, but the query names no column: Kusto names an "
+                               "unnamed print column print_0 (print-operator.md)"))
+
+P, C = "indexof-function.md", "261627aaf3522e491eb5b2e9842cb79116ef0041"
+ex("indexof", P, C, r'''
+print
+ idx1 = indexof("abcdefg","cde")    // lookup found in input string
+ , idx2 = indexof("abcdefg","cde",1,4) // lookup found in researched range 
+ , idx3 = indexof("abcdefg","cde",1,2) // search starts from index 1, but stops after 2 chars, so full lookup can't be found
+ , idx4 = indexof("abcdefg","cde",3,4) // search starts after occurrence of lookup
+ , idx5 = indexof("abcdefg","cde",-5)  // negative start index
+ , idx6 = indexof(1234567,5,1,4)       // two first parameters were forcibly casted to strings "12345" and "5"
+ , idx7 = indexof("abcdefg","cde",2,-1)  // lookup found in input string
+ , idx8 = indexof("abcdefgabcdefg", "cde", 1, 10, 2)   // lookup found in input range
+ , idx9 = indexof("abcdefgabcdefg", "cde", 1, -1, 3)   // the third occurrence of lookup is not in researched range
+''', [f"idx{i}" for i in range(1, 10)], [["2", "2", "-1", "-1", "2", "4", "2", "9", "-1"]])
