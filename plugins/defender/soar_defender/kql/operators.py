@@ -58,8 +58,8 @@ _COLUMN_CONST = {
 
 def compare(op: str, left: Operand, right: Operand) -> Fn:
     """``left op right`` for ==, !=, <, <=, >, >=; null on either side gives null."""
-    if op in ("==", "!=") and {left.type, right.type} == {"bool", "string"}:
-        left, right = _bool_and_text(left, right)
+    if op in ("==", "!=") and not comparable(left.type, right.type) and "string" in (left.type, right.type):
+        left, right = _text_as_other(left, right)
     if not comparable(left.type, right.type) or (op not in ("==", "!=") and left.type not in _ORDERABLE):
         raise _type_error(left.type, right.type)
     if left.const and not right.const:
@@ -86,22 +86,33 @@ def compare(op: str, left: Operand, right: Operand) -> Fn:
     return fn
 
 
-class _Const:
-    def __init__(self, value: Any, type_: str) -> None:
-        self.value, self.type, self.const, self.column = value, type_, True, None
-        self.fn = lambda row: value
+class _Converted:
+    """An operand read as another type (see :func:`_text_as_other`)."""
+
+    def __init__(self, fn: Fn, type_: str, const: bool, value: Any = None) -> None:
+        self.fn, self.type, self.const, self.value, self.column = fn, type_, const, value, None
 
 
-def _bool_and_text(left: Operand, right: Operand) -> tuple[Operand, Operand]:
-    """Kusto lets a bool be compared for equality with any scalar (``IsCompliant == "0"`` is
-    accepted, as published queries write it): a string constant is read as ``tobool()`` reads it
-    ("1"/"true" → true, "0"/"false" → false, anything else null, so the comparison is null). A
-    string that is not a constant stays a type error."""
-    text_side = right if right.type == "string" else left
-    if not text_side.const:
+_CONVERTIBLE = NUMERIC | {"bool", "datetime", "timespan"}
+
+
+def _text_as_other(left: Operand, right: Operand) -> tuple[Operand, Operand]:
+    """Kusto accepts ``==`` and ``!=`` between a string and any other scalar (published queries
+    write ``IsCompliant == "0"``, ``CriticalityLevel == "1"``, ``extract(...) == ProcessId``): the
+    string is read as the other side's type, as ``tobool()``, ``tolong()``, ``todatetime()``... read
+    it, so text that is not such a value gives null and the comparison is null. Other mixes stay a
+    type error."""
+    text_side, other = (right, left) if right.type == "string" else (left, right)
+    if other.type not in _CONVERTIBLE:
         return left, right
-    as_bool = _Const(convert_to(text_side.value, "bool"), "bool")
-    return (left, as_bool) if text_side is right else (as_bool, right)
+    kind = other.type
+    if text_side.const:
+        value = convert_to(text_side.value, kind)
+        converted = _Converted(lambda row: value, kind, True, value)
+    else:
+        f = text_side.fn
+        converted = _Converted(lambda row: convert_to(f(row), kind), kind, False)
+    return (other, converted) if text_side is right else (converted, other)
 
 
 # ---- string operators -------------------------------------------------------------------------
@@ -182,7 +193,8 @@ def membership(op: str, left: Operand, items: list[Operand]) -> Fn:
     arrays among the items are expanded, as in KQL."""
     textual = op in ("in~", "!in~") or "has_" in op
     for item in items:
-        if not textual and not comparable(left.type, item.type) and not (item.const and item.type == "string"):
+        if not textual and not comparable(left.type, item.type) and not (item.const and item.type == "string") \
+                and not (item.const and left.type == "string" and item.type in _CONVERTIBLE):
             raise _type_error(left.type, item.type)
     negated = op.startswith("!")
     if not all(i.const for i in items):
@@ -191,6 +203,9 @@ def membership(op: str, left: Operand, items: list[Operand]) -> Fn:
     for i in items:
         if not textual and i.type == "string" and left.type not in ("string", "guid", "dynamic"):
             values.append(convert_to(i.value, left.type))  # ErrorCode in ("50074"): the text as a number
+            continue
+        if not textual and left.type == "string" and i.type in _CONVERTIBLE:
+            values.append(to_kql_string(i.value))  # "5" in (5, 6): the number as text
             continue
         values += i.value if isinstance(i.value, list) and i.type == "dynamic" else [i.value]
     values = [v for v in values if v is not None]
