@@ -1,4 +1,5 @@
-"""Defender's own advanced-hunting functions, beyond Kusto: InboundExternalNetworkEvents()."""
+"""Defender's own advanced-hunting functions (InboundExternalNetworkEvents()), and the columns of an
+evaluate bag_unpack() whose rows hold nothing to unpack."""
 
 from __future__ import annotations
 
@@ -41,3 +42,25 @@ def test_inbound_external_network_events_keeps_the_devices_inbound_public_connec
 def test_inbound_external_network_events_needs_one_device_id(network):
     with pytest.raises(KqlError, match="one device id"):
         run_query("InboundExternalNetworkEvents()", network, now=NOW)
+
+
+# ---- bag_unpack's data-dependent columns ------------------------------------------------------
+
+def test_names_after_an_empty_bag_unpack_are_the_bags_properties_as_nulls(network):
+    # no row is an InboundInternetScanInspected event, so bag_unpack has nothing to unpack and its
+    # columns (the properties real scans carry) are unknown: the ones the query names are nulls
+    query = ('DeviceNetworkEvents | where ActionType == "InboundInternetScanInspected" '
+             "| extend Fields = todynamic(AdditionalFields) | evaluate bag_unpack(Fields) "
+             "| project Timestamp, DeviceName, PublicScannedIp, PublicScannedPort")
+    result = run_query(query, network, now=NOW)
+    assert [c.name for c in result.columns] == ["Timestamp", "DeviceName", "PublicScannedIp", "PublicScannedPort"]
+    assert result.rows == []
+
+
+def test_a_name_no_bag_holds_is_still_an_error_when_the_bags_had_properties(network):
+    query = ('print d = dynamic({"PublicScannedIp": "192.0.2.1"}) | evaluate bag_unpack(d) '
+             "| project PublicScannedIpp")
+    with pytest.raises(KqlError, match="PublicScannedIpp"):
+        run_query(query, network, now=NOW)
+    assert run_query('print d = dynamic({"A": 1}) | evaluate bag_unpack(d) | project A', network,
+                     now=NOW).rows == [{"A": 1}]

@@ -53,6 +53,10 @@ class Evaluator:
         self.table_names = frozenset(tables)
         self.rows_scanned = 0
         self.call_depth = 0
+        # bag_unpack over rows with no bag to unpack: its columns are unknowable, so the names the
+        # query goes on to use are taken as properties real data would have had (see run_query)
+        self.empty_unpack = False
+        self.unpack_assumed: frozenset[str] = frozenset()
 
     def run(self, query: s.Query) -> Relation:
         return self.pipeline(query.body, self.bind_lets(query.lets, {}))
@@ -254,6 +258,10 @@ class Evaluator:
         return relation
 
 
+_UNRESOLVED = "Failed to resolve scalar expression named"
+_MAX_ASSUMED = 64
+
+
 def run_query(query: str, tables: Mapping[str, Table], *, now: datetime | None = None,
               max_rows: int = 100_000, timespan: timedelta | None = None) -> QueryResult:
     """Run a KQL query (the documented subset) over ``tables``.
@@ -271,12 +279,22 @@ def run_query(query: str, tables: Mapping[str, Table], *, now: datetime | None =
         now = datetime.now(UTC)
     elif now.tzinfo is None:
         now = now.replace(tzinfo=UTC)
-    evaluator = Evaluator(tables, now, timespan)
-    try:
-        result = evaluator.run(parse(query))
-    except RecursionError:
-        raise KqlError("the query is nested too deeply to evaluate", code="LimitsExceeded", line=1,
-                       column=1) from None
+    syntax = parse(query)
+    assumed: set[str] = set()
+    while True:
+        evaluator = Evaluator(tables, now, timespan)
+        evaluator.unpack_assumed = frozenset(assumed)
+        try:
+            result = evaluator.run(syntax)
+            break
+        except RecursionError:
+            raise KqlError("the query is nested too deeply to evaluate", code="LimitsExceeded", line=1,
+                           column=1) from None
+        except KqlError as err:
+            if not (evaluator.empty_unpack and err.name and err.name not in assumed
+                    and _UNRESOLVED in err.message and len(assumed) < _MAX_ASSUMED):
+                raise
+            assumed.add(err.name)  # a property of the bags the simulated rows did not hold: null
     names = [c.name for c in result.columns]
     rows = [{n: r.get(n) for n in names} for r in result.rows[:max_rows]]
     stats = {"rows_scanned": evaluator.rows_scanned, "rows_returned": len(rows),

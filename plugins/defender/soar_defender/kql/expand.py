@@ -196,13 +196,20 @@ def _bag_unpack(ev, op: s.Operator, call: s.Call, rel: Relation, env: dict) -> R
         kept = [c for c in kept if c.name not in set(new_names)]
     elif conflict == "keep_source":
         keys = [k for k in keys if prefix + k not in kept_names]
+    assumed: list[str] = []
+    if not keys:  # nothing to unpack: the output columns depend on data these rows do not hold
+        ev.empty_unpack = True
+        assumed = sorted(n for n in ev.unpack_assumed if n not in kept_names)
     rows = []
     for r, bag in zip(rel.rows, bags):
         row = {c.name: r[c.name] for c in kept}
         for k in keys:
             row[prefix + k] = bag.get(k) if isinstance(bag, dict) else None
+        for name in assumed:
+            row[name] = None
         rows.append(row)
-    return Relation(kept + [Column(prefix + k, "dynamic") for k in keys], rows)
+    return Relation(kept + [Column(prefix + k, "dynamic") for k in keys] + [Column(n, "dynamic") for n in assumed],
+                    rows)
 
 
 def _with_schema(rel: Relation, schema) -> Relation:
