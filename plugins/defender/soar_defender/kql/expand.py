@@ -89,20 +89,20 @@ def _mv_expand(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
 
 
 def _mv_apply(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
-    """``mv-apply``: each row's expanded values form a small table (the expanded columns only);
-    the subquery runs on it, and its rows come back with the row's other columns."""
+    """``mv-apply``: each row's expanded values form a small table; the subquery runs on it, and
+    the row's other columns are added to its result rows (repeated). The small table also carries
+    those other columns, so the subquery may read them (``on (where FileName endswith ext)``, as
+    published queries do); a result that keeps them is not given them twice."""
     columns, expand, inner_names = _expansion(ev, op, rel, env)
-    inner_columns = [c for c in columns if c.name in inner_names]
     outer_columns = [c for c in rel.columns if c.name not in inner_names]
     subquery = op.args[4]
-    empty = ev.pipeline(subquery, {**env, "\0mv-apply": ev.fixed(Relation(inner_columns, []))})
+    empty = ev.pipeline(subquery, {**env, "\0mv-apply": ev.fixed(Relation(columns, []))})
     result_names = {c.name for c in empty.columns}
     outer_columns = [c for c in outer_columns if c.name not in result_names]
     outer_names = [c.name for c in outer_columns]
-    inner = [c.name for c in inner_columns]
     rows: list[dict] = []
     for r in rel.rows:
-        table = Relation(inner_columns, [{n: x[n] for n in inner} for x in expand(r)])
+        table = Relation(columns, expand(r))
         result = ev.pipeline(subquery, {**env, "\0mv-apply": ev.fixed(table)})
         outer = {n: r[n] for n in outer_names}
         rows += [{**outer, **x} for x in result.rows]
