@@ -23,6 +23,10 @@ for _op in ("==", "!=", "<>", "<", "<=", ">", ">=", "=~", "!~", "contains", "!co
             "!between", "hasprefix", "!hasprefix", "hassuffix", "!hassuffix", "hasprefix_cs",
             "!hasprefix_cs", "hassuffix_cs", "!hassuffix_cs", "has_all", "!has_any", "!has_all", "matches"):
     PRECEDENCE[_op] = 3
+#: Older spellings Kusto still accepts, and the operator each one is.
+LEGACY_OPERATORS = {"notcontains": "!contains", "containscs": "contains_cs", "notcontainscs": "!contains_cs"}
+for _op in LEGACY_OPERATORS:
+    PRECEDENCE[_op] = 3
 LIST_OPERATORS = frozenset({"in", "!in", "in~", "!in~", "has_any", "!has_any", "has_all", "!has_all"})
 WORD_OPERATORS = frozenset(k for k in PRECEDENCE if k[0].isalpha() or k[0] == "!")
 _TYPED_SCALAR = {"int": "int", "long": "long", "real": "real", "double": "real", "bool": "bool",
@@ -140,6 +144,7 @@ class ExpressionParser:
             if op is None or PRECEDENCE[op] < min_precedence:
                 break
             self.next()
+            op = LEGACY_OPERATORS.get(op, op)
             if op == "matches":
                 self.expect_word("regex", "after 'matches'")
                 op = "matches regex"

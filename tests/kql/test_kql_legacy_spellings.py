@@ -1,0 +1,25 @@
+"""Older spellings of string operators that Kusto still accepts and published queries use."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from soar_defender.kql import run_query
+
+NOW = datetime(2026, 11, 23, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("expr, expected", [
+    ('"Hello" notcontains "ell"', False), ('"Hello" notcontains "xyz"', True),
+    ('"Hello" containscs "ell"', True), ('"Hello" containscs "ELL"', False),
+    ('"Hello" notcontainscs "ELL"', True), ('"Hello" notcontainscs "ell"', False),
+])
+def test_old_spellings_are_the_operators_they_name(expr, expected):
+    assert run_query(f"print x = {expr}", {}, now=NOW).rows == [{"x": expected}]
+
+
+def test_notcontains_filters_like_not_contains():
+    q = 'datatable(AccountName:string)["svc_backup", "alice", "SVC_sql"] | where AccountName notcontains "svc"'
+    assert run_query(q, {}, now=NOW).rows == [{"AccountName": "alice"}]
