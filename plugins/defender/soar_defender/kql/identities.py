@@ -124,7 +124,7 @@ def write_identities(w: Writer, users: list[Person], rng: Any, now: datetime, *,
                             LogonType="Login:login", Protocol="", AccountName=p.name,
                             AccountDomain=p.upn.split("@")[1], AccountUpn=p.upn, AccountObjectId=p.object_id,
                             AccountDisplayName=display_name(p.name), IPAddress=p.home_ip, Location=HOME_COUNTRY,
-                            Isp="Contoso Fiber", OSPlatform=(p.device or {}).get("os", ""),
+                            ISP="Contoso Fiber", OSPlatform=(p.device or {}).get("os", ""),
                             DeviceName=(p.device or {}).get("name", ""), DeviceType="Desktop", AdditionalFields={})
         for action, app, app_id, activity, kind in _ACTIVITY:
             w.add_known("CloudAppEvents", now - timedelta(seconds=rng.randrange(14 * 86400)), ActionType=action,

@@ -17,8 +17,9 @@ Where a page is plainly wrong, this follows the real service instead:
   in every other table, so ``where Timestamp > ago(1d)`` works;
 - DisruptionAndResponseEvents: the page's ``InterfaceUuidSourceDomainName`` (described as "the
   UUID of the RPC interface", next to a separate SourceDomainName) is ``InterfaceUuid``;
-- CloudAppEvents: the page spells ``Isp``; it is ``ISP`` here, as Microsoft's own alert-grading
-  playbook queries, community queries and the page's own LastSeenForUser example name it;
+- CloudAppEvents and IdentityLogonEvents: the pages spell ``Isp``; it is ``ISP`` here, as
+  Microsoft's own alert-grading playbook and lateral-movement queries, community queries, the
+  CloudAppEvents page's own LastSeenForUser example and the Azure Monitor table references name it;
 - DeviceTvmSoftwareVulnerabilitiesKB: ``CvssScore`` is typed ``string`` on its page; it is a
   ``real`` here, as Microsoft's exposed-devices hunting page compares it (``CvssScore >= 7``,
   which Kusto refuses on a string).
@@ -454,7 +455,7 @@ COLUMN_SPECS: dict[str, str] = {
         FailureReason:string AccountName:string AccountDomain:string AccountUpn:string AccountSid:string
         AccountObjectId:string AccountDisplayName:string DeviceName:string DeviceType:string OSPlatform:string
         IPAddress:string Port:int DestinationDeviceName:string DestinationIPAddress:string DestinationPort:int
-        TargetDeviceName:string TargetAccountDisplayName:string Location:string Isp:string ReportId:string
+        TargetDeviceName:string TargetAccountDisplayName:string Location:string ISP:string ReportId:string
         AdditionalFields:dynamic""",
     "IdentityQueryEvents": """
         Timestamp:datetime ActionType:string Application:string QueryType:string QueryTarget:string Query:string

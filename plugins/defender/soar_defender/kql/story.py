@@ -316,7 +316,7 @@ def write_story(w: Writer, v: Victim, rng: Any, alert_columns: Mapping[str, Any]
     w.add_known("IdentityLogonEvents", v.when("signin"), ActionType="LogonSuccess", Application="Office 365",
                 LogonType="Login:login", Protocol="", AccountName=v.name, AccountDomain=v.device["domain"],
                 AccountUpn=v.upn, AccountObjectId=v.object_id, AccountDisplayName=display_name(v.name),
-                IPAddress=STORY_SIGNIN_IP, Location=STORY_SIGNIN_COUNTRY, Isp=_SIGNIN_ISP, OSPlatform="Linux",
+                IPAddress=STORY_SIGNIN_IP, Location=STORY_SIGNIN_COUNTRY, ISP=_SIGNIN_ISP, OSPlatform="Linux",
                 DeviceType="Desktop", AdditionalFields={})
     parameters = [{"Name": "Name", "Value": "."},
                   {"Name": "SubjectOrBodyContainsWords", "Value": "payslip;payroll;invoice"},
