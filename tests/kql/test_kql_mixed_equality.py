@@ -40,3 +40,15 @@ def test_published_forms_filter_rows():
 def test_other_comparisons_of_mixed_types_stay_errors(expr):
     with pytest.raises(KqlError, match="Cannot compare values of types"):
         run_query(f"print x = {expr}", {}, now=NOW)
+
+
+def test_iff_and_case_with_a_dynamic_and_a_string_branch_give_a_string():
+    # Microsoft's baseline-comparison query unions iff(Split[-2] == "", Split[0], strcat(...)) with
+    # string columns and summarizes by it: one string column, not Entity_dynamic and Entity_string
+    q = ('let A = print E = iff(true, dynamic(["a"])[0], strcat("a", "b")); let B = print E = "x"; '
+         "union A, B | summarize n = count() by E | order by E asc")
+    result = run_query(q, {}, now=NOW)
+    assert [(c.name, c.type) for c in result.columns] == [("E", "string"), ("n", "long")]
+    assert result.rows == [{"E": "a", "n": 1}, {"E": "x", "n": 1}]
+    assert run_query('print b = iff(true, dynamic([1, 2]), "s"), c = case(false, dynamic(null), "z")', {},
+                     now=NOW).rows == [{"b": "[1,2]", "c": "z"}]

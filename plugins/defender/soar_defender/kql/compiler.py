@@ -18,6 +18,7 @@ from . import syntax as s
 from .catalog import PLUGINS, SCALAR_FUNCTIONS, is_real_function
 from .dynamic import parse_json
 from .errors import KqlError, did_you_mean, not_supported, semantic_error
+from .model import to_kql_string
 from .functions import AGGREGATE_NAMES, FUNCTIONS
 from .naming import result_name
 
@@ -252,7 +253,17 @@ def _call(node: s.Call, scope: Scope) -> Compiled:
         raise scope.error(node.pos, f"{name}() returns several columns: name them with (a, b, ...) = {name}(...), "
                                     "or leave them unnamed in 'extend'", name=name)
     args = _arguments(node, function, scope)
-    return _apply(function.impl, args, _result_type(node, function, args, scope), fold=name not in ("rand", "new_guid"))
+    result, impl = _result_type(node, function, args, scope), function.impl
+    if result == "string" and name in _BRANCHING and any(a.type == "dynamic" for a in args):
+        impl = _as_text(impl)  # a dynamic branch read as a string (see functions._branches)
+    return _apply(impl, args, result, fold=name not in ("rand", "new_guid"))
+
+
+_BRANCHING = frozenset({"iff", "iif", "case"})
+
+
+def _as_text(impl):
+    return lambda *values: to_kql_string(impl(*values))
 
 
 def _arguments(node: s.Call, function, scope: Scope) -> list[Compiled]:

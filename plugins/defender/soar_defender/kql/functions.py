@@ -35,10 +35,19 @@ def _bin_rule(name: str, types: list[str]) -> str:
     raise ValueError(f"{name}() cannot round a {value} to a {size} (use bin(Timestamp, 1h) or bin(number, 10))")
 
 
+def _branches(types: list[str], what: str) -> str:
+    # a dynamic branch next to a string one gives a string (the compiler converts the dynamic
+    # value, as tostring() does): iff(Split[-2] == "", Split[0], strcat(...)) is a string in
+    # Kusto, which Microsoft's published queries union with other string columns
+    if set(types) == {"dynamic", "string"}:
+        return "string"
+    return unify(types, what)
+
+
 def _iff_rule(name: str, types: list[str]) -> str:
     if types[0] not in ("bool", "dynamic"):
         raise ValueError(f"the condition of {name}() must be a bool, not {types[0]}")
-    return unify(types[1:], f"the two results of {name}()")
+    return _branches(types[1:], f"the two results of {name}()")
 
 
 def _case_rule(name: str, types: list[str]) -> str:
@@ -47,7 +56,7 @@ def _case_rule(name: str, types: list[str]) -> str:
     for i in range(0, len(types) - 1, 2):
         if types[i] not in ("bool", "dynamic"):
             raise ValueError(f"argument {i + 1} of case() must be a bool predicate, not {types[i]}")
-    return unify(types[1::2] + [types[-1]], "the values of case()")
+    return _branches(types[1::2] + [types[-1]], "the values of case()")
 
 
 def _abs_rule(types: list[str]) -> str:
