@@ -20,8 +20,8 @@ HARNESS = Path(__file__).resolve().parents[1] / "kql_corpus" / "harness.py"
 
 # The one place the corpus thresholds live.
 THRESHOLDS = {
-    "min_queries": 180,        # the corpus itself: published queries collected
-    "evaluated_rate": 0.97,    # floor: share of the corpus that evaluates today (target_rate is the goal)
+    "min_queries": 850,        # the corpus itself: published queries collected
+    "evaluated_rate": 0.95,    # floor: share of the corpus that evaluates today (target_rate is the goal)
     "misleading": 0,         # ceiling: refusals not in the "... is not supported by ..." form (goal: 0)
     "crashed": 0,
     "slow": 0,                 # queries over harness.SLOW_SECONDS
