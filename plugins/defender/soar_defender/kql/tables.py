@@ -3,8 +3,12 @@
 :func:`generate_tables` turns the tenant's MDE machines and alerts into realistic rows for the
 tables in :data:`SCHEMAS` (tables with nothing to seed stay empty). The same inputs and seed
 always give the same rows. Besides background noise (device activity here, users and sign-ins in
-:mod:`.identities`) it holds the attack story of :mod:`.story` (a phishing chain on the device of
-the alert that carries it) and planted known-bad files that hunting playbooks can find:
+:mod:`.identities`, and in the ``seed_*`` modules: vulnerability management (:mod:`.seed_tvm`),
+DeviceEvents (:mod:`.seed_device_events`), registry, DLL loads, adapters and signers
+(:mod:`.seed_device_state`), directory queries and changes (:mod:`.seed_identity_events`), links,
+clicks and removed mail (:mod:`.seed_mail_activity`)) it holds the attack story of :mod:`.story`
+(a phishing chain on the device of the alert that carries it) and planted known-bad files that
+hunting playbooks can find:
 
 * ``invoice_viewer.exe`` (:data:`KNOWN_BAD_SHA256`) arrives by a phishing mail, is written to
   Downloads and run on the two riskiest devices, and calls home to :data:`KNOWN_BAD_IP` /
@@ -29,6 +33,11 @@ from .identities import USERS as _USERS
 from .identities import object_id, people, user_sid, write_identities
 from .model import UTC, Table, parse_datetime
 from .schemas import MDE_TABLES, SCHEMAS
+from .seed_device_events import write_device_events
+from .seed_device_state import write_device_state
+from .seed_identity_events import write_identity_events
+from .seed_mail_activity import write_mail_activity
+from .seed_tvm import write_tvm
 from .story import Victim, file_hashes, find_alert, write_story
 
 __all__ = ["KNOWN_BAD_FILES", "KNOWN_BAD_IP", "KNOWN_BAD_LOGON_IP", "KNOWN_BAD_MD5", "KNOWN_BAD_SHA1",
@@ -167,7 +176,8 @@ def generate_tables(devices: list[dict], alerts: list[dict], *, seed: int, now: 
     machineId, alertCreationTime, detectionSource, evidence: [{sha1, sha256, fileName, filePath,
     ipAddress, url, accountName, domainName, entityType}]). Per device: two DeviceInfo reports,
     ``events_per_device`` process and network events, a fifth as many logons, half as many file
-    events and a tenth as many mails. Same arguments → same rows.
+    events and a tenth as many mails; the ``seed_*`` modules add the other background tables
+    after the story, so its rows keep their place. Same arguments → same rows.
     """
     now = now if now.tzinfo else now.replace(tzinfo=UTC)
     w = _Writer()
@@ -188,11 +198,17 @@ def generate_tables(devices: list[dict], alerts: list[dict], *, seed: int, now: 
         _alert(w, alert, by_id, random.Random(f"{seed}:alert:{alert.get('id') or alert.get('alertId')}"), now,
                events=victim is None or alert is not victim.alert)
     _mail(w, devs, bad_hosts, random.Random(f"{seed}:mail"), now, events_per_device)
-    write_identities(w, people(alerts, devs), random.Random(f"{seed}:identities"), now,
-                     at_risk=victim.upn if victim else "")
+    users = people(alerts, devs)
+    write_identities(w, users, random.Random(f"{seed}:identities"), now, at_risk=victim.upn if victim else "")
     if victim is not None:
         write_story(w, victim, random.Random(f"{seed}:story:{victim.alert.get('id')}"),
                     {**_alert_columns(victim.alert), "Categories": json.dumps([victim.alert.get("category") or ""])})
+    machines = {d["id"]: machine for d, machine in zip(devs, devices)}  # background, after the story's rows
+    write_tvm(w, devs, machines, seed, now)
+    write_device_events(w, devs, seed, now, events_per_device)
+    write_device_state(w, devs, machines, seed, now, events_per_device)
+    write_identity_events(w, devs, users, seed, now, events_per_device)
+    write_mail_activity(w, users, devs, seed, now)
     return {name: Table(name, SCHEMAS[name], w.rows[name]) for name in SCHEMAS}
 
 
