@@ -11,6 +11,7 @@ import asyncio
 import json
 import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import pytest
@@ -300,3 +301,24 @@ def test_the_mde_route_serves_the_vulnerability_tables(cloud):
     assert r.status_code == 200, r.text
     linux = {m["id"] for m in cloud.defender.tenant("contoso").devices if m["osPlatform"] == "Linux"}
     assert {row["DeviceId"] for row in r.json()["Results"]} <= linux
+
+
+def _background_section() -> str:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "simulator.md").read_text(encoding="utf-8")
+    start = text.index("### Background data")
+    return text[start:text.index("\n### ", start + 1)]
+
+
+DOC_QUERIES = re.findall(r"```kusto\n(.*?)```", _background_section(), flags=re.S)
+
+
+def test_the_docs_list_every_background_table():
+    section = _background_section()
+    assert len(DOC_QUERIES) >= 5
+    assert [t for t in BACKGROUND if t.removesuffix("KB") not in section] == []
+
+
+@pytest.mark.parametrize("query", DOC_QUERIES, ids=[f"doc-{i + 1}" for i in range(len(DOC_QUERIES))])
+def test_documented_background_queries_find_rows(tenant, query):
+    _, tables, _ = tenant
+    assert rows(query, tables)
