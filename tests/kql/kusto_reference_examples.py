@@ -304,9 +304,7 @@ for _i, _expr in enumerate(['tobool("true") == true', 'tobool("false") == false'
 P, C = "todatetime-function.md", "0af9d3c27c9af9af25a037330630a1db0e4a5d6b"
 ex("todatetime-compare", P, C, """
 print todatetime('12-02-2022') == datetime('12-02-2022')
-""", ["print_0"], [["true"]],
-   xfail="datetime('12-02-2022') (month-day-year with dashes) is refused as a bad datetime literal: "
-         "model.parse_datetime reads no such form (not a functions module)")
+""", ["print_0"], [["true"]])
 
 P, C = "totimespan-function.md", "2ed314770b875c21a2b0de490b5cf4de213978e0"
 ex("totimespan", P, C, 'print totimespan("0.00:01:00") == time(1min)', ["print_0"], [["true"]],
@@ -327,9 +325,7 @@ datatable(context_custom_metrics:string)
 ex("parse-json-nested-string", P, C, r'''
 let d='{"a":123, "b":"{\\"c\\":456}"}';
 print d
-''', ["print_0"], [[r'{"a":123, "b":"{\"c\":456}"}']],
-   xfail="`let d = ...; print d` names its column d; the page names it print_0 (a let-bound scalar "
-         "is no column, so print gives it print_'s own name): naming.result_name, not a functions module")
+''', ["print_0"], [[r'{"a":123, "b":"{\"c\":456}"}']])
 ex("parse-json-twice", P, C, r'''
 let d='{"a":123, "b":"{\\"c\\":456}"}';
 print d_b_c=parse_json(tostring(parse_json(d).b)).c

@@ -90,15 +90,18 @@ def _call_name(node: s.Call, default: str | None) -> str | None:
 class ColumnNamer:
     """Hands out names for one projection: an inferred name, or the next free ``ColumnN``."""
 
-    def __init__(self, taken, pattern: str = "Column{}", first: int = 1) -> None:
+    def __init__(self, taken, pattern: str = "Column{}", first: int = 1, *, columns=None) -> None:
         self.taken = taken
         self.pattern = pattern
         self.counter = first - 1
+        self.columns = columns  # print: a bare name that is no column (a let scalar) is unnamed
 
     def name(self, assign: s.Assign) -> str:
         if assign.name:
             return assign.name
-        inferred = result_name(assign.expr, "")
+        bare = type(assign.expr) is s.Name
+        inferred = "" if bare and self.columns is not None and assign.expr.name not in self.columns \
+            else result_name(assign.expr, "")
         if inferred:
             return inferred
         while True:  # unnamed expressions are Column1, Column2, ... (print_0, print_1, ...) as in KQL

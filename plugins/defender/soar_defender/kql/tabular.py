@@ -89,7 +89,8 @@ def extend_rows(ev, op_name: str, assigns, rel: Relation, env: dict) -> Relation
     types = rel.types()
     order = [c.name for c in rel.columns]
     steps: list[tuple[str, Callable]] = []
-    namer = ColumnNamer(set(types), *(("print_{}", 0) if op_name == "print" else ()))
+    namer = ColumnNamer(set(types), *(("print_{}", 0) if op_name == "print" else ()),
+                        columns=set(types) if op_name == "print" else None)
     for a in assigns:  # later items see earlier ones: extend a = 1, b = a + 1
         for name, compiled, _ in _items(a, scope.with_columns(dict(types)), namer):
             if name not in types:
