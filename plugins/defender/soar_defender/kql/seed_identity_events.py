@@ -67,8 +67,9 @@ def write_identity_events(w: Writer, devs: list[dict], users: list[Person], seed
         ldap = [("User", f"(&(objectCategory=person)(objectClass=user)(sAMAccountName={d['users'][0]}))",
                  d["users"][0]),
                 ("Computer", f"(&(objectCategory=computer)(name={host}))", host),
-                ("AllGroupPolicies", "(objectClass=groupPolicyContainer)", ""),
-                ("Group", f"(&(objectClass=group)(cn={rng.choice(_GROUPS)}))", "")]
+                ("AllGroupPolicies", "(objectClass=groupPolicyContainer)", "")]
+        group = rng.choice(_GROUPS)
+        ldap.append(("Group", f"(&(objectClass=group)(cn={group}))", group))
         if d is dc:
             ldap.append(("AllComputers", "(&(objectCategory=computer)(operatingSystem=Windows Server*))", ""))
         for _ in range(k):
