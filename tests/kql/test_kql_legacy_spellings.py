@@ -23,3 +23,13 @@ def test_old_spellings_are_the_operators_they_name(expr, expected):
 def test_notcontains_filters_like_not_contains():
     q = 'datatable(AccountName:string)["svc_backup", "alice", "SVC_sql"] | where AccountName notcontains "svc"'
     assert run_query(q, {}, now=NOW).rows == [{"AccountName": "alice"}]
+
+
+def test_timegenerated_is_refused_with_the_defender_name_of_the_column():
+    from soar_defender.kql import KqlError, Table
+    from soar_defender.kql.schemas import SCHEMAS
+
+    tables = {"DeviceEvents": Table("DeviceEvents", SCHEMAS["DeviceEvents"])}
+    with pytest.raises(KqlError) as err:
+        run_query("DeviceEvents | where TimeGenerated > ago(1d)", tables, now=NOW)
+    assert "'TimeGenerated'" in err.value.message and "name the event time Timestamp" in err.value.message

@@ -142,8 +142,12 @@ def _name(node: s.Name, scope: Scope) -> Compiled:
         raise scope.error(node.pos, f"'{node.name}' is a table, not a scalar value (use it after "
                                     "'in' or 'join')", name=node.name)
     known = list(scope.columns) + [k for k, v in scope.bindings.items() if isinstance(v, Compiled)]
-    raise scope.error(node.pos, f"Failed to resolve scalar expression named '{node.name}'",
-                      hint=did_you_mean(node.name, known), name=node.name)
+    hint = did_you_mean(node.name, known)
+    if node.name == "TimeGenerated" and "Timestamp" in scope.columns:
+        hint = ("the Defender XDR tables name the event time Timestamp; TimeGenerated is its name in "
+                "Microsoft Sentinel's Log Analytics tables")
+    raise scope.error(node.pos, f"Failed to resolve scalar expression named '{node.name}'", hint=hint,
+                      name=node.name)
 
 
 def _is_tabular_call(node: Any, scope: Scope) -> bool:
