@@ -333,7 +333,16 @@ def test_tables_without_a_story_alert_hold_no_story():
                "alertCreationTime": "2026-11-22T08:00:00Z",
                "evidence": [{"entityType": "User", "accountName": "alice", "userPrincipalName": "alice@contoso.com"}]}]
     tables = generate_tables(devices, alerts, seed=1, now=_time("2026-11-23T10:00:00Z"), events_per_device=5)
-    assert not any(tables[t].rows for t in ("EmailUrlInfo", "UrlClickEvents", "DeviceRegistryEvents", "DeviceEvents"))
+    # those tables hold background activity, but nothing of the story: no row names one of its indicators
+    from soar_defender.kql import story as chain
+
+    indicators = [chain.STORY_SENDER, chain.STORY_SUBJECT, chain.STORY_DOMAIN, chain.STORY_IP, chain.STORY_PAYLOAD,
+                  chain.STORY_ATTACHMENT, chain.STORY_RUN_VALUE, chain.STORY_TASK, chain.STORY_THREAT]
+    for table in ("EmailEvents", "EmailUrlInfo", "UrlClickEvents", "DeviceRegistryEvents", "DeviceEvents",
+                  "DeviceProcessEvents", "DeviceNetworkEvents", "DeviceFileEvents"):
+        text = json.dumps(tables[table].rows, default=str)
+        assert not [i for i in indicators if i in text], table
+    assert tables["DeviceEvents"].rows and tables["UrlClickEvents"].rows  # the background is there
     assert [r["AccountUpn"] for r in tables["IdentityInfo"].rows][:1] == ["alice@contoso.com"]
 
 

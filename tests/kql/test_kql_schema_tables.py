@@ -124,14 +124,15 @@ def test_every_table_answers_take_1_with_its_reference_schema(hunter, api):
 def test_tables_with_nothing_seeded_are_empty_and_still_filter(hunter):
     served = hunter.cloud.defender.hunting.tables("contoso")
     empty = sorted(t for t, v in served.items() if not v.rows)
-    assert "DeviceTvmSoftwareInventory" in empty and "DeviceInfo" not in empty
+    assert "DeviceTvmBrowserExtensions" in empty and "DeviceInfo" not in empty
     for table in empty:
         first = SCHEMAS[table][0].name
         assert hunter.rows("xdr", f"{table} | where isnotempty({first}) | count") == [{"Count": 0}], table
 
 
 def test_mde_serves_the_device_tables_and_says_why_not_the_others(hunter):
-    assert hunter.rows("mde", "DeviceTvmSoftwareVulnerabilities | take 1") == []
+    assert hunter.rows("mde", "DeviceTvmBrowserExtensions | take 1") == []
+    assert len(hunter.rows("mde", "DeviceTvmSoftwareVulnerabilities | take 1")) == 1
     r = hunter.post("mde", {"Query": "EmailEvents | take 1"})
     assert r.status_code == 400
     message = r.json()["error"]["message"]
