@@ -31,10 +31,12 @@ CASES = [
     ("scan", f"{P} | scan with (step s: true;)", "NotSupported", "scan", "scan", "scan", "'scan'"),
     ("evaluate-plugin", f"{P} | evaluate autocluster()", "NotSupported", "evaluate", "autocluster",
      "autocluster", "'evaluate autocluster()' is not supported by the simulated hunting service"),
-    ("find-source", 'find "cmd.exe"', "NotSupported", "find", "find", "find",
-     "'find' is not supported by the simulated hunting service"),
-    ("partition", f"{P} | partition by DeviceId (take 1)", "NotSupported", "partition", "partition",
-     "partition", "'partition' is not supported by the simulated hunting service"),
+    ("find-pack-all", "find in (DeviceProcessEvents) where FileName == 'x' project FileName, pack_all()",
+     "NotSupported", "find", "pack_all", "pack_all",
+     "'find ... project pack_all()' is not supported by the simulated hunting service"),
+    ("partition-own-source", f"{P} | partition by DeviceId {{ DeviceInfo | take 1 }}", "NotSupported",
+     "partition", "partition", "{", "'partition by Column { subquery with its own source }' is not supported "
+     "by the simulated hunting service"),
     ("unknown-column", f'{P} | where DeviceNme == "pc1"', "SemanticError", "where", "DeviceNme", "DeviceNme",
      "'where' operator: Failed to resolve scalar expression named 'DeviceNme' (line 1, column 29). "
      "Did you mean 'DeviceName'?"),

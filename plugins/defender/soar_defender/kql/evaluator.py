@@ -18,17 +18,21 @@ from .convert import convert_to
 from .defender import assigned_ip_addresses, inbound_external_network_events
 from .errors import KqlError, did_you_mean, not_supported, semantic_error
 from .expand import OPERATORS as EXPAND_OPERATORS
+from .graph import OPERATORS as GRAPH_OPERATORS
+from .find import find_relation
 from .joins import OPERATORS as JOIN_OPERATORS
 from .joins import search_relation, union_relations
 from .makeseries import OPERATORS as SERIES_OPERATORS
 from .model import UTC, Column, QueryResult, Relation, Table
 from .parser import parse
+from .reshape import OPERATORS as RESHAPE_OPERATORS
 from .schemas import unserved_table_hint
 from .specials import bind_arguments
 from .tabular import OPERATORS as TABULAR_OPERATORS
 
 MAX_RANGE_ROWS = 1_000_000
-_OPERATORS = {**TABULAR_OPERATORS, **JOIN_OPERATORS, **EXPAND_OPERATORS, **SERIES_OPERATORS}
+_OPERATORS = {**TABULAR_OPERATORS, **JOIN_OPERATORS, **EXPAND_OPERATORS, **SERIES_OPERATORS, **GRAPH_OPERATORS,
+              **RESHAPE_OPERATORS}
 
 
 class _TabularLet:
@@ -111,6 +115,8 @@ class Evaluator:
             return union_relations(self, node, env)
         if kind is s.Search:
             return search_relation(self, node, env)
+        if kind is s.Find:
+            return find_relation(self, node, env)
         if kind is s.CallSource:
             return self._call_source(node, env)
         if kind is s.DataTable:

@@ -1,5 +1,5 @@
 """Operators that reshape rows: ``mv-expand``, ``mv-apply``, ``parse`` / ``parse-where``,
-``evaluate bag_unpack()`` / ``ipv4_lookup()`` and ``invoke`` (a user function, or one of
+``evaluate bag_unpack()`` / ``ipv4_lookup()`` (``pivot()`` is in reshape.py) and ``invoke`` (a user function, or one of
 Defender's in defender.py).
 """
 
@@ -19,6 +19,7 @@ from .errors import did_you_mean, not_supported, semantic_error
 from .model import Column, Relation, null_of, to_kql_string
 from .naming import ColumnNamer
 from .regex import compile_regex
+from .reshape import pivot
 from .tabular import count_argument
 
 MAX_EXPANDED_ROWS = 250_000
@@ -272,9 +273,10 @@ def _ipv4_lookup(ev, call: s.Call, rel: Relation, env: dict) -> Relation:
 
 def _evaluate(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
     call, schema = op.args
-    if call.name in ("bag_unpack", "ipv4_lookup"):
+    if call.name in ("bag_unpack", "ipv4_lookup", "pivot"):
         result = (_bag_unpack(ev, op, call, rel, env) if call.name == "bag_unpack"
-                  else _ipv4_lookup(ev, call, rel, env))
+                  else _ipv4_lookup(ev, call, rel, env) if call.name == "ipv4_lookup"
+                  else pivot(ev, call, rel, env))
         return _with_schema(result, schema) if schema else result
     if call.name in PLUGINS:
         raise not_supported(f"evaluate {call.name}()", call.pos, operator="evaluate", name=call.name)

@@ -300,8 +300,9 @@ class ExpressionParser:
         """The next token starts a tabular expression that is not a plain table name."""
         tok = self.peek()
         return tok.kind == "ident" and tok.value in ("union", "datatable", "externaldata", "external_data",
-                                                     "range", "print", "materialize", "view") \
-            and (tok.value != "range" or self.peek(2).is_word("from"))
+                                                     "range", "print", "materialize", "view", "find") \
+            and (tok.value != "range" or self.peek(2).is_word("from")) \
+            and (tok.value != "find" or self.peek(1).is_word("in", "where", "withsource"))
 
     def typed_literal(self, tok: Token):
         """The value and type of ``datetime(...)``, ``timespan(...)``, ``guid(...)``."""

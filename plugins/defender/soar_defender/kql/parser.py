@@ -1,7 +1,8 @@
 """Recursive-descent parser: tokens → :mod:`syntax` tree. Expressions use precedence climbing.
 
 This module holds statements (``let`` of scalars, tables and functions) and tabular sources
-(table names, ``union``, ``datatable``, ``externaldata``, ``range``, ``print``, function calls);
+(table names, ``union``, ``datatable``, ``externaldata``, ``range``, ``print``, function calls;
+``find`` is in parser_reshape);
 :mod:`parser_ops` parses the ``| operator`` steps and :mod:`expression_parser` the scalar
 expressions. Valid KQL the simulator does not evaluate is refused with code ``NotSupported``,
 naming the construct as written and its position.
@@ -13,9 +14,9 @@ from . import syntax as s
 from .catalog import STATEMENTS, TABULAR_OPERATORS
 from .errors import NOT_SUPPORTED, parse_error
 from .expression_parser import TYPE_NAMES, WORD_OPERATORS
-from .parser_ops import OperatorParser
+from .parser_reshape import ReshapeParser
 
-_SOURCE_ONLY = frozenset({"find", "evaluate", "cluster", "database", "workspace", "app",
+_SOURCE_ONLY = frozenset({"evaluate", "cluster", "database", "workspace", "app",
                           "external_table", "materialized_view", "stored_query_result"})
 
 
@@ -24,7 +25,7 @@ def parse(source: str) -> s.Query:
     return Parser(source).query()
 
 
-class Parser(OperatorParser):
+class Parser(ReshapeParser):
     """Statements and tabular sources."""
 
     # ---- statements ----
@@ -141,6 +142,8 @@ class Parser(OperatorParser):
             return self.range_source()
         if word == "search":
             return self.search()
+        if word == "find":
+            return self.find()
         if word == "print":
             self.next()
             return s.PrintSource(tuple(self.assignments()) if not self.at_end_of_operator() else (), start.pos)

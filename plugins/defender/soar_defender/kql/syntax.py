@@ -135,6 +135,7 @@ class Operator:
     mv-apply: (kind, index column, ((Assign, to type), ...), limit, subquery Pipeline)
     parse: (kind, source expr, pattern items, where)   evaluate: (Call,)   invoke: (Call,)
     top-nested: (levels,)   getschema/render: ()
+    partition: (key column Name, subquery Pipeline over the partition's rows)
     """
     name: str
     args: tuple
@@ -166,6 +167,17 @@ class Search:
     case_sensitive: bool
     tables: tuple | None
     predicate: Any
+    pos: Pos
+
+
+@dataclass(frozen=True, slots=True)
+class Find:
+    """``find [withsource=C] [in (T1, T2*)] where predicate [project-smart | project A, B:type]``:
+    each table's rows that match; ``project`` None is project-smart (the rest packed in ``pack_``)."""
+    withsource: str
+    tables: tuple | None
+    predicate: Any
+    project: tuple | None  # ((name, kql type or None, pos), ...)
     pos: Pos
 
 
