@@ -137,8 +137,9 @@ def _partition(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
             raise semantic_error("partition", op.pos, f"more than {MAX_PARTITIONS:,} partitions (the "
                                                       "simulator's limit); filter or summarize first",
                                  code="LimitsExceeded", name=key.name)
-    if not parts:
-        parts[None] = []
+    if not parts:  # no partition, so no rows: the subquery over no rows gives the columns
+        empty = ev.pipeline(subquery, {**env, "\0partition": ev.fixed(Relation(rel.columns, []))})
+        return Relation(empty.columns, [])
     columns: list[Column] = []
     seen: set[str] = set()
     rows: list[dict] = []
