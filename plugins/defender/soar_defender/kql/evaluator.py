@@ -18,6 +18,7 @@ from .convert import convert_to
 from .defender import assigned_ip_addresses, inbound_external_network_events
 from .errors import KqlError, did_you_mean, not_supported, semantic_error
 from .expand import OPERATORS as EXPAND_OPERATORS
+from .graph import OPERATORS as GRAPH_OPERATORS
 from .find import find_relation
 from .joins import OPERATORS as JOIN_OPERATORS
 from .joins import search_relation, union_relations
@@ -31,7 +32,7 @@ from .tabular import OPERATORS as TABULAR_OPERATORS
 
 MAX_RANGE_ROWS = 1_000_000
 _OPERATORS = {**TABULAR_OPERATORS, **JOIN_OPERATORS, **EXPAND_OPERATORS, **SERIES_OPERATORS,
-              **RESHAPE_OPERATORS}
+              **RESHAPE_OPERATORS, **GRAPH_OPERATORS}
 
 
 class _TabularLet:

@@ -7,6 +7,7 @@ from . import syntax as s
 from .catalog import TABULAR_OPERATORS
 from .errors import did_you_mean, parse_error
 from .expression_parser import WORD_OPERATORS, ExpressionParser
+from .graph_parser import parse_make_graph
 from .lexer import Token
 
 #: Operators the simulator evaluates (after '|').
@@ -15,6 +16,7 @@ SUPPORTED_OPERATORS = (
     "extend", "summarize", "order", "sort", "take", "limit", "top", "distinct", "count", "join", "lookup",
     "union", "mv-expand", "mvexpand", "mv-apply", "mvapply", "parse", "parse-where", "evaluate", "invoke",
     "as", "serialize", "getschema", "render", "sample", "top-nested", "make-series",
+    "make-graph", "graph-match", "graph-to-table",  # graph_parser
     "partition",  # parsed in parser_reshape
 )
 JOIN_KINDS = ("innerunique", "inner", "leftouter", "leftsemi", "leftanti", "anti", "leftantisemi", "semi",
@@ -235,6 +237,15 @@ class OperatorParser(ExpressionParser):
             self.ident("after 'hint.'")
             self.expect_op("=", "after the hint name")
             self.next()
+
+    def op_make_graph(self, tok: Token) -> s.Operator:
+        return parse_make_graph(self, tok)
+
+    def op_graph_match(self, tok: Token) -> s.Operator:
+        raise self.error(tok, f"'{tok.value}' reads a graph, not a table: put '| make-graph Source --> Target "
+                              "[with Nodes on NodeId]' right before it", operator=tok.value)
+
+    op_graph_to_table = op_graph_match
 
     # ---- joins and unions ----
     def op_join(self, tok: Token, lookup: bool = False) -> s.Operator:
