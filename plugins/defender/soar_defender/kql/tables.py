@@ -36,6 +36,7 @@ from .schemas import MDE_TABLES, SCHEMAS
 from .seed_device_events import write_device_events
 from .seed_device_state import write_device_state
 from .seed_identity_events import write_identity_events
+from .seed_intrusion import write_intrusion
 from .seed_mail_activity import write_mail_activity
 from .seed_tvm import write_tvm
 from .story import Victim, file_hashes, find_alert, write_story
@@ -209,6 +210,8 @@ def generate_tables(devices: list[dict], alerts: list[dict], *, seed: int, now: 
     write_device_state(w, devs, machines, seed, now, events_per_device)
     write_identity_events(w, devs, users, seed, now, events_per_device)
     write_mail_activity(w, users, devs, seed, now)
+    write_intrusion(w, devs, users, seed, now, avoid_users={victim.name} if victim else set(),  # last: a second attack
+                    avoid_devices={victim.device["id"] if victim else "", *(i for ids in bad_hosts.values() for i in ids)})
     return {name: Table(name, SCHEMAS[name], w.rows[name]) for name in SCHEMAS}
 
 
