@@ -307,6 +307,24 @@ def _strcmp(a: Any, b: Any) -> int:
     return (x > y) - (x < y)
 
 
+_VERSION = re.compile(r"\s*(\d{1,8})(?:\.(\d{1,8})){0,3}\s*", re.ASCII)
+
+
+def _parse_version(v: Any) -> int | None:
+    """parse_version("1.2.3.4"): up to four dot-separated parts of up to 8 digits each, padded to
+    four parts, as one comparable decimal (each part takes 9 digits: "1.2.3.4" is
+    1000000002000000003000000004, as Kusto shows it), or null."""
+    text = to_kql_string(v)
+    if not _VERSION.fullmatch(text):
+        return None
+    parts = [int(p) for p in text.strip().split(".")]
+    parts += [0] * (4 - len(parts))
+    value = 0
+    for p in parts:
+        value = value * 10**9 + p
+    return value
+
+
 _F = Function
 _STRING_OR_ANY = ANY
 FUNCTIONS = [
@@ -320,6 +338,7 @@ FUNCTIONS = [
        lambda a, d: join(d, a) if isinstance(a, list) else ""),
     _F("substring", 2, 3, rule("string", ANY, INTEGER), _substring),
     _F("strlen", 1, 1, rule("long"), lambda v: len(to_kql_string(v))),
+    _F("parse_version", 1, 1, rule("real"), _parse_version),
     _F("string_size", 1, 1, rule("long"), lambda v: len(to_kql_string(v).encode("utf-8"))),
     _F("indexof", 2, 5, rule("long", ANY, ANY, INTEGER), _indexof),
     _F("replace_string", 3, 3, rule("string", STR), _replace_string),
