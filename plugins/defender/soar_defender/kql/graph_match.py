@@ -28,7 +28,7 @@ from .model import Column, Relation
 from .naming import ColumnNamer
 
 MAX_MATCHES = 100_000
-MAX_STEPS = 1_000_000
+MAX_STEPS = 500_000
 
 
 def graph_match(ev, spec: GraphMatch, graph, env: dict) -> Relation:
@@ -140,8 +140,8 @@ class _Search:
             self._step(0, -1)
         return self.out
 
-    def _tick(self) -> None:
-        self.count += 1
+    def _tick(self, steps: int) -> None:
+        self.count += steps
         if self.count > MAX_STEPS:
             raise semantic_error("graph-match", self.spec.pos, f"the pattern follows more than {MAX_STEPS:,} "
                                  "edges; filter the edges or nodes before make-graph", code="LimitsExceeded")
@@ -161,14 +161,33 @@ class _Search:
         if kind == "start":
             saved = self.path_nodes
             fixed = self.bound.get(node.name) if node.name is not None else None
-            for x in (range(len(self.graph.ids)) if fixed is None else (fixed,)):
-                self._tick()
+            candidates = range(len(self.graph.ids)) if fixed is None else (fixed,)
+            self._tick(len(candidates))
+            for x in candidates:
                 self.path_nodes = {x}
                 self._bind(i, node, x, None)
             self.path_nodes = saved
-            return
-        for walk, there in self._walks(here, edge):
-            self._bind(i, node, there, walk)
+        elif edge.variable:
+            for walk, there in self._walks(here, edge):
+                self._bind(i, node, there, walk)
+        else:  # one edge: no walk to build
+            pairs = self._neighbours(edge.direction)[here]
+            self._tick(len(pairs))
+            unique, acyclic = self.cycles == "unique_edges", self.cycles == "none"
+            used, path_nodes = self.used, self.path_nodes
+            for e, y in pairs:
+                if unique:
+                    if e in used:
+                        continue
+                    used.add(e)
+                elif acyclic:
+                    if y in path_nodes:
+                        continue
+                    path_nodes.add(y)
+                self._bind(i, node, y, ((e,), ()))
+                used.discard(e)
+                if acyclic:
+                    path_nodes.discard(y)
 
     def _bind(self, i: int, node: NodePattern, x: int, walk) -> None:
         """Bind step i's node to ``x`` (and its edge to ``walk``), test, go on to step i + 1."""
@@ -193,7 +212,10 @@ class _Search:
                     row[whole] = [dict(self.graph.edges[e]) for e in walk[0]]
                 for key, fn in derived:
                     row[key] = fn(walk)
-        if all(f(row) is True for f in self.tests[i + 1]):
+        for test in self.tests[i + 1]:
+            if test(row) is not True:
+                break
+        else:
             self._step(i + 1, x)
         if first:
             del self.bound[name]
@@ -210,7 +232,7 @@ class _Search:
             elif direction == "<-":
                 table = inc
             else:  # a self-loop is in both lists: take it once
-                table = [o + [(e, y) for e, y in i if y != x] for x, (o, i) in enumerate(zip(out, inc))]
+                table = [o + [(e, y) for e, y in n if y != x] for x, (o, n) in enumerate(zip(out, inc))]
             self.adjacency[direction] = table
         return table
 
@@ -224,8 +246,10 @@ class _Search:
         used, path_nodes, edges, ends = self.used, self.path_nodes, [], []
 
         def extend(x: int, depth: int):
-            for e, y in neighbours[x]:
-                self._tick()
+            pairs = neighbours[x]
+            self._tick(len(pairs))
+            done, deeper = depth + 1 >= low, depth + 1 < high
+            for e, y in pairs:
                 if unique and e in used or acyclic and y in path_nodes:
                     continue
                 if unique:
@@ -234,9 +258,9 @@ class _Search:
                     path_nodes.add(y)
                 edges.append(e)
                 ends.append(y)
-                if depth + 1 >= low:
+                if done:
                     yield (tuple(edges), tuple(ends[:-1])), y
-                if depth + 1 < high:
+                if deeper:
                     yield from extend(y, depth + 1)
                 edges.pop()
                 ends.pop()
