@@ -192,6 +192,8 @@ ERRORS = [
      "the maximum length 2 is below the minimum 3"),
     ("shortest-paths", GRAPH + "E | make-graph Src --> Dst | graph-shortest-paths (a)-[p*1..3]->(b) project a",
      "NotSupported", "graph-shortest-paths", "graph-shortest-paths", "'graph-shortest-paths' is not supported"),
+    ("persisted-graph", 'graph("Exposure") | graph-match (a)-->(b) project a.Id', "NotSupported", "graph", "graph(",
+     "'graph()' is not supported"),
     ("two-tables-out", G + "graph-to-table nodes as N2, edges as E2", "NotSupported", "graph-to-table",
      "graph-to-table", "'graph-to-table nodes and edges together' is not supported"),
     ("id-column-clash", G + "graph-to-table nodes with_node_id=Kind", "SemanticError", "graph-to-table",

@@ -9,14 +9,16 @@ passed to ``eval``/``exec``. The supported subset and the error format are in do
 
 Modules:
 - text to tree: lexer → expression_parser (scalars) / parser_ops (``| operator`` steps) /
-  parser_reshape (``find``, ``partition``) / parser (statements, sources) → syntax (the tree);
+  parser_reshape (``find``, ``partition``) / graph_parser (``make-graph`` and the graph operator
+  after it) / parser (statements, sources) → syntax (the tree);
 - compiling: compiler (expressions → closures), operators (comparisons, string operators,
   arithmetic), naming (Kusto's inferred column names), catalog (every real KQL name);
 - functions: signatures (arity and type rules), functions (core and the registry), strings,
   regex, timefuncs, dynamic, network, convert (casts);
 - running: evaluator (lets, sources, functions), tabular (row operators), joins (join, lookup,
   union, search), find, expand (mv-expand, mv-apply, parse, evaluate, invoke), reshape
-  (evaluate pivot, partition), defender (FileProfile
+  (evaluate pivot, partition), graph (make-graph, graph-to-table) + graph_match (graph-match's
+  search) + graph_expr (its node and edge properties), defender (FileProfile
   and the other Defender functions), aggregates + aggfuncs (summarize);
 - model holds Table/Column/QueryResult and value conversions; schemas and tables hold the
   Defender table schemas and the seed-data generator; api renders the Graph / XDR / MDE

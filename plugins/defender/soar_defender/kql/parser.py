@@ -149,6 +149,8 @@ class Parser(ReshapeParser):
             return s.PrintSource(tuple(self.assignments()) if not self.at_end_of_operator() else (), start.pos)
         if word in _SOURCE_ONLY:
             raise self.unsupported(start, word, operator=word)
+        if word == "graph" and self.peek(1).is_op("("):  # a persisted graph model (make-graph is evaluated)
+            raise self.unsupported(start, "graph()", operator="graph")
         if word in TABULAR_OPERATORS and not self.peek(1).is_op("("):
             raise self.error(start, f"expected a table name, not the operator '{word}' (operators come "
                                     "after '|')", operator=word, name=word)
