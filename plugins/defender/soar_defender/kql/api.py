@@ -21,6 +21,7 @@ from typing import Any, Mapping
 
 from .errors import KqlError
 from .evaluator import run_query
+from .external import Resolver
 from .model import API_TYPE_NAMES, QueryResult, Table, format_timespan, jsonable
 from .schemas import MDE_TABLES
 
@@ -43,13 +44,14 @@ RESULT_TOO_LARGE = ("Query execution has exceeded the allowed result size. Optim
 
 def hunting_response(api: str, body: Any, tables: Mapping[str, Table], *, now: datetime,
                      max_rows: int = 100_000, max_result_bytes: int | None = None,
-                     usage: dict | None = None) -> tuple[int, dict]:
+                     usage: dict | None = None, external: Resolver | None = None) -> tuple[int, dict]:
     """(HTTP status, JSON body) of one hunting call with request ``body``.
 
     ``max_rows`` cuts the results (the APIs return at most 100,000 rows, silently);
     ``max_result_bytes``: a larger JSON result is a 400 with the service's wording
     (:data:`RESULT_TOO_LARGE`). ``usage``, when given, receives the run's stats
-    (``rows_scanned``, ``rows_returned``, ``truncated``, ``elapsed_seconds``).
+    (``rows_scanned``, ``rows_returned``, ``truncated``, ``elapsed_seconds``). ``external``:
+    the local copies ``externaldata`` may read (see :mod:`.external`).
     """
     request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(body, sort_keys=True, default=str)))
     query = body.get("Query") if isinstance(body, dict) else None
@@ -65,7 +67,7 @@ def hunting_response(api: str, body: Any, tables: Mapping[str, Table], *, now: d
                                                   "such as P30D or PT12H", request_id, now)
     visible = {k: v for k, v in tables.items() if k in MDE_TABLES} if api == "mde" else tables
     try:
-        result = run_query(query, visible, now=now, max_rows=max_rows, timespan=lookback)
+        result = run_query(query, visible, now=now, max_rows=max_rows, timespan=lookback, external=external)
     except KqlError as err:
         return 400, _error(api, "BadRequest", err.message, request_id, now)
     rows = result.to_json_rows()

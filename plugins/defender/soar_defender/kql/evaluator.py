@@ -17,6 +17,7 @@ from .compiler import Compiled, Scope, UserFunction, compile_expr, constant
 from .convert import convert_to
 from .defender import assigned_ip_addresses, inbound_external_network_events
 from .errors import KqlError, did_you_mean, not_supported, semantic_error
+from .external import Resolver, evaluate_external
 from .expand import OPERATORS as EXPAND_OPERATORS
 from .graph import OPERATORS as GRAPH_OPERATORS
 from .find import find_relation
@@ -59,6 +60,7 @@ class Evaluator:
         self.call_depth = 0
         # bag_unpack over rows with no bag to unpack: its columns are unknowable, so the names the
         # query goes on to use are taken as properties real data would have had (see run_query)
+        self.external = None  # externaldata's local copies: fn(url) -> text | None (see .external)
         self.empty_unpack = False
         self.unpack_assumed: frozenset[str] = frozenset()
 
@@ -126,9 +128,14 @@ class Evaluator:
         if kind is s.PrintSource:
             return self._print(node, env)
         if kind is s.ExternalData:
-            raise not_supported(node.text, node.pos, operator=node.text,
-                                detail="the simulator fetches no URLs; put the values in a datatable(...) "
-                                       "or a let instead")
+            scope = self.scope(Relation([], []), env, node.text)
+
+            def value_of(expr):
+                compiled = compile_expr(expr, scope)
+                if not compiled.const:
+                    raise scope.error(node.pos, f"the URLs and options of '{node.text}' must be constants")
+                return compiled.value
+            return evaluate_external(node, self.external, value_of)
         raise semantic_error(None, getattr(node, "pos", (1, 1)), "expected a tabular expression")
 
     def _table(self, node: s.TableRef, env: dict) -> Relation:
@@ -269,13 +276,15 @@ _MAX_ASSUMED = 64
 
 
 def run_query(query: str, tables: Mapping[str, Table], *, now: datetime | None = None,
-              max_rows: int = 100_000, timespan: timedelta | None = None) -> QueryResult:
+              max_rows: int = 100_000, timespan: timedelta | None = None,
+              external: Resolver | None = None) -> QueryResult:
     """Run a KQL query (the documented subset) over ``tables``.
 
     ``now`` fixes ``now()`` and ``ago()`` (default: the current UTC time). At most ``max_rows``
     rows are returned, like the hunting APIs; ``stats["truncated"]`` says when rows were cut.
     ``timespan`` (e.g. Graph's ``Timespan: P30D``) drops rows whose ``Timestamp`` is older than
-    ``now - timespan`` before the query runs. Raises :class:`KqlError` for any query the service
+    ``now - timespan`` before the query runs. ``external(url)`` gives ``externaldata`` the text of
+    a local copy of ``url`` (None: no copy, and the query is refused). Raises :class:`KqlError` for any query the service
     would reject, or that is outside the simulator's subset.
     """
     started = time.perf_counter()
@@ -290,6 +299,7 @@ def run_query(query: str, tables: Mapping[str, Table], *, now: datetime | None =
     while True:
         evaluator = Evaluator(tables, now, timespan)
         evaluator.unpack_assumed = frozenset(assumed)
+        evaluator.external = external
         try:
             result = evaluator.run(syntax)
             break

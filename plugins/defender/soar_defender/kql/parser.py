@@ -234,20 +234,20 @@ class Parser(ReshapeParser):
         return s.DataTable(tuple(columns), tuple(values), start.pos)
 
     def externaldata(self) -> s.ExternalData:
-        """``externaldata(Name:type, ...)[ "url", ... ] [with (format="csv", ...)]`` — parsed fully,
-        refused when evaluated (the simulator fetches no URLs)."""
+        """``externaldata(Name:type, ...)[ "url", ... ] [with (format="csv", ...)]``."""
         start = self.next()
-        self.column_declarations(start.value)
+        columns = self.column_declarations(start.value)
         self.expect_op("[", f"after the columns of '{start.value}'")
-        self.comma_list(self.expression)
+        urls = self.comma_list(self.expression)
         self.expect_op("]", "to close the list of URLs")
+        options: list = []
         if self.peek().is_word("with"):
             self.next()
             self.expect_op("(", "after 'with'")
             if not self.peek().is_op(")"):
-                self.comma_list(self.argument)
+                options = self.comma_list(self.argument)
             self.expect_op(")", "to close 'with (...)'")
-        return s.ExternalData(start.text, start.pos)
+        return s.ExternalData(start.text, start.pos, tuple(columns), tuple(urls), tuple(options))
 
     def range_source(self) -> s.RangeSource:
         start = self.next()

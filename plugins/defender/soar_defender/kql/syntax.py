@@ -191,9 +191,13 @@ class DataTable:
 
 @dataclass(frozen=True, slots=True)
 class ExternalData:
-    """``externaldata(Name:type, ...)[urls] [with (...)]``: parsed, then refused (no URL fetching)."""
+    """``externaldata(Name:type, ...)[urls] [with (...)]``: read from the local copies the
+    simulator was given for those URLs (it fetches none), else refused."""
     text: str
     pos: Pos
+    columns: tuple = ()   # ((name, kql type), ...)
+    urls: tuple = ()      # expressions
+    options: tuple = ()   # the with (...) arguments (NamedArg)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,13 +23,14 @@ from __future__ import annotations
 import math
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 import httpx
 
 from soar_defender.sim.clock import iso
 from soar_defender.sim.quotas import Quotas
-from soar_defender.kql import Table
+from soar_defender.kql import KqlError, Table
 from soar_defender.kql.api import hunting_response
 from soar_defender.kql.tables import generate_tables, known_bad_hosts
 
@@ -67,8 +68,9 @@ class HuntingSim:
 
     def __init__(self, sim: "DefenderSim", *, events_per_device: int = 50, max_rows: int = 100_000,
                  max_result_bytes: Mapping[str, int] | None = None, cpu_seconds: float | None = None,
-                 cpu_per_row: float = 1e-6) -> None:
+                 cpu_per_row: float = 1e-6, external_data: Mapping[str, str] | None = None) -> None:
         self.sim = sim
+        self.external_data = dict(external_data or {})
         self.events_per_device = events_per_device
         self.max_rows = max_rows
         self.max_result_bytes = {**MAX_RESULT_BYTES, **(max_result_bytes or {})}
@@ -79,6 +81,20 @@ class HuntingSim:
         self._lock = threading.RLock()
 
     # ---- data ---------------------------------------------------------------------------------
+
+    def external_copy(self, url: str) -> str | None:
+        """The text of the local copy of ``url`` that ``externaldata`` reads (``external_data``:
+        URL → file), or None when the simulator was given none. An unreadable copy is a 400 that
+        names the file."""
+        path = self.external_data.get(url)
+        if path is None:
+            return None
+        try:
+            return Path(path).expanduser().read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise KqlError(f"externaldata: the local copy of {url} ({path}) cannot be read: "
+                           f"{getattr(exc, 'strerror', None) or exc}", code="SemanticError", line=1,
+                           column=1) from None
 
     def tables(self, tenant: str) -> dict[str, Table]:
         """The tenant's hunting tables (generated on first use from its devices and alerts)."""
@@ -158,7 +174,8 @@ class HuntingSim:
             tables = self._generate(tenant)
             usage: dict = {}
             status, answer = hunting_response(api, body, tables, now=self._now(), max_rows=self.max_rows,
-                                              max_result_bytes=self.max_result_bytes.get(api), usage=usage)
+                                              max_result_bytes=self.max_result_bytes.get(api), usage=usage,
+                                              external=self.external_copy)
             if usage:
                 self._charge(tenant.name, now, usage.get("rows_scanned", 0) * self.cpu_per_row)
         return httpx.Response(status, json=answer)

@@ -58,6 +58,7 @@ class DefenderConfig:
     hunting_max_rows: int = 100_000
     hunting_max_result_bytes: dict[str, int] = field(default_factory=dict)  # per API; defaults 50/124/124 MB
     hunting_cpu_seconds: float | None = None  # CPU seconds per tenant per 15 min; None = unlimited
+    hunting_external_data: dict[str, str] = field(default_factory=dict)  # externaldata: URL -> local copy
 
 
 class ApiError(Exception):
@@ -151,7 +152,8 @@ class DefenderSim:
 
         self.hunting: Callable[[TenantData, str, dict], Any] | None = HuntingSim(
             self, events_per_device=self.config.hunting_events_per_device, max_rows=self.config.hunting_max_rows,
-            max_result_bytes=self.config.hunting_max_result_bytes, cpu_seconds=self.config.hunting_cpu_seconds)
+            max_result_bytes=self.config.hunting_max_result_bytes, cpu_seconds=self.config.hunting_cpu_seconds,
+            external_data=self.config.hunting_external_data)
         self.log: list[dict] = []
         self._tenants: dict[str, TenantData] = {}
         self._rng = random.Random(f"{self.config.seed}/actions")
