@@ -41,7 +41,8 @@ _DISCOVERY = [("whoami.exe", "whoami /all"), ("HOSTNAME.EXE", "hostname"), ("sys
               ("net.exe", 'net group "Enterprise Admins" /domain'), ("net.exe", "net localgroup administrators"),
               ("net.exe", "net share"), ("net.exe", "net view /all"), ("nltest.exe", "nltest /dclist:{domain}"),
               ("nltest.exe", "nltest /domain_trusts /all_trusts"), ("tasklist.exe", "tasklist /v"),
-              ("quser.exe", "quser"), ("nslookup.exe", "nslookup -querytype=ALL -timeout=10 _ldap._tcp.dc._msdcs.{domain}")]
+              ("quser.exe", "quser"),
+              ("nslookup.exe", "nslookup -querytype=ALL -timeout=10 _ldap._tcp.dc._msdcs.{domain}")]
 #: AdFind runs (arguments, output file, the LDAP query type and filter the domain controller sees).
 _ADFIND = [('-f "(objectcategory=person)"', "ad_users.txt", "AllUsers", "(objectCategory=person)"),
            ('-f "objectcategory=computer"', "ad_computers.txt", "AllComputers", "(objectCategory=computer)"),
@@ -53,6 +54,9 @@ _ADFIND = [('-f "(objectcategory=person)"', "ad_users.txt", "AllUsers", "(object
            ("-gcb -sc trustdmp", "trustdmp.txt", "AllTrustDomains", "(objectClass=trustedDomain)")]
 _RECON_SCRIPT = ("Get-ADComputer -Filter * -Properties OperatingSystem,LastLogonDate | Select-Object Name,"
                  rf"OperatingSystem,LastLogonDate | Export-Csv {_TOOLS}\c.csv -NoTypeInformation")
+
+_ADMINS_SCRIPT = ('Get-ADGroupMember -Identity "Domain Admins" -Recursive | Select-Object SamAccountName; '
+                  "whoami /groups")
 
 
 class Beachhead:
@@ -207,6 +211,9 @@ def _relogon(p: Plan, h: Host) -> tuple[Run, Run]:
 
 def _credential_access(p: Plan, h: Host, beacon: Run) -> tuple[Run, Run]:
     t = p.at("credential_access")
+    script = base64.b64encode(_ADMINS_SCRIPT.encode("utf-16-le")).decode()
+    h.start(beacon, t - timedelta(minutes=20), "powershell.exe", _PS,
+            f"powershell.exe -nop -exec bypass -EncodedCommand {script}")
     key = r"Software\Classes\ms-settings\Shell\Open\command"
     hkcu = rf"HKEY_CURRENT_USER\{p.user.sid}\{key}"
     implant_path = rf"{_TOOLS}\{INTRUSION_IMPLANT}"
@@ -216,7 +223,8 @@ def _credential_access(p: Plan, h: Host, beacon: Run) -> tuple[Run, Run]:
     h.registry(reg, t + timedelta(seconds=6), hkcu, "DelegateExecute", "")
     fod = h.start(beacon, t + timedelta(seconds=10), "fodhelper.exe", SYS32, "fodhelper.exe", integrity="High")
     implant = h.start(fod, t + timedelta(seconds=11), INTRUSION_IMPLANT, _TOOLS, implant_path, tool=True)
-    reg = h.start(beacon, t + timedelta(seconds=30), "reg.exe", SYS32, r"reg delete HKCU\Software\Classes\ms-settings /f")
+    reg = h.start(beacon, t + timedelta(seconds=30), "reg.exe", SYS32,
+                  r"reg delete HKCU\Software\Classes\ms-settings /f")
     h.registry(reg, t + timedelta(seconds=31), rf"HKEY_CURRENT_USER\{p.user.sid}\Software\Classes\ms-settings",
                action="RegistryKeyDeleted")
     _beacons(h, implant, t + timedelta(minutes=1), 30, 15)

@@ -59,8 +59,8 @@ INTRUSION_TECHNIQUES = ["T1204.002", "T1218.010", "T1059.001", "T1027", "T1105",
 #: Hours from the exercise's start (``SPAN_HOURS`` before ``now``) to each phase.
 STEPS = {"initial_access": 0.0, "discovery": 0.5, "ad_recon": 1.0, "persistence": 2.0, "relogon": 21.0,
          "credential_access": 22.0, "smb_sweep": 23.0, "lateral_movement": 23.5, "domain_persistence": 24.5,
-         "ntds": 25.0, "staging": 46.0, "exfiltration": 46.5, "defense_evasion": 70.0, "impact": 70.5}
-SPAN_HOURS = 72
+         "ntds": 25.0, "staging": 44.0, "exfiltration": 44.5, "defense_evasion": 66.0, "impact": 66.5}
+SPAN_HOURS = 68
 
 
 def tool_hashes(file: str) -> dict[str, str]:
@@ -108,6 +108,7 @@ class Run:
     company: str = "Microsoft Corporation"
     integrity: str = "Medium"
     logon_id: int = 0
+    remote: tuple[str, str] | None = None  # (device, IP) of the Remote Desktop client whose session it runs in
 
     @property
     def path(self) -> str:
@@ -130,6 +131,9 @@ class Run:
                     InitiatingProcessVersionInfoCompanyName=self.company,
                     InitiatingProcessVersionInfoOriginalFileName=self.file if self.company else "",
                     InitiatingProcessLogonId=self.logon_id)
+        if self.remote is not None:
+            cols.update(IsInitiatingProcessRemoteSession=True, InitiatingProcessRemoteSessionDeviceName=self.remote[0],
+                        InitiatingProcessRemoteSessionIP=self.remote[1])
         if self.parent is not None:
             cols.update(InitiatingProcessParentFileName=self.parent.file, InitiatingProcessParentId=self.parent.pid,
                         InitiatingProcessParentCreationTime=self.parent.created)
@@ -141,6 +145,7 @@ class Host:
 
     def __init__(self, w: Writer, device: dict, rng: random.Random) -> None:
         self.w, self.d, self.rng = w, device, rng
+        self._pids: set[int] = set()
 
     @property
     def name(self) -> str:
@@ -155,14 +160,21 @@ class Host:
         return self.d["ip"]
 
     def pid(self) -> int:
-        return self.rng.randrange(1000, 30000, 4)
+        """A process id no other process of the exercise has on this device."""
+        pid = self.rng.randrange(1000, 30000, 4)
+        while pid in self._pids:
+            pid = self.rng.randrange(1000, 30000, 4)
+        self._pids.add(pid)
+        return pid
 
     def running(self, file: str, folder: str, command: str, created: datetime, who: Who = SYSTEM,
-                parent: Run | None = None, *, integrity: str | None = None) -> Run:
-        """A process that was already running (no row of its own)."""
+                parent: Run | None = None, *, integrity: str | None = None, remote: "Host | None" = None) -> Run:
+        """A process that was already running (no row of its own); ``remote``: the Remote Desktop
+        client whose session it runs in."""
         return Run(file, folder, command, self.pid(), created, who, parent, benign_hashes(file),
                    integrity=integrity or ("System" if who.system else "Medium"),
-                   logon_id=999 if who.system else self.rng.randrange(100_000, 999_999))
+                   logon_id=999 if who.system else self.rng.randrange(100_000, 999_999),
+                   remote=(remote.short.upper(), remote.ip) if remote else None)
 
     def start(self, parent: Run, at: datetime, file: str, folder: str, command: str, *, who: Who | None = None,
               integrity: str | None = None, tool: bool = False, company: str | None = None) -> Run:
@@ -172,14 +184,17 @@ class Host:
         company = ("" if tool else "Microsoft Corporation") if company is None else company
         run = Run(file, folder, command, self.pid(), at, who, parent, hashes, company,
                   integrity or parent.integrity, parent.logon_id if who == parent.who else self.rng.randrange(
-                      100_000, 999_999))
+                      100_000, 999_999), parent.remote)
+        session = {"IsProcessRemoteSession": True, "ProcessRemoteSessionDeviceName": run.remote[0],
+                   "ProcessRemoteSessionIP": run.remote[1]} if run.remote else {}
         self.w.add_known("DeviceProcessEvents", at, self.d, ActionType="ProcessCreated", FileName=file,
                          FolderPath=run.path, **hashes, FileSize=self.rng.randrange(30_000, 2_500_000),
-                         ProcessVersionInfoCompanyName=company, ProcessVersionInfoOriginalFileName=file if company else "",
+                         ProcessVersionInfoCompanyName=company,
+                         ProcessVersionInfoOriginalFileName=file if company else "",
                          ProcessId=run.pid, ProcessCommandLine=command, ProcessCreationTime=at,
                          ProcessIntegrityLevel=run.integrity, ProcessTokenElevation=run.elevation,
                          AccountName=who.name, AccountDomain=who.domain, AccountSid=who.sid, AccountUpn=who.upn,
-                         AccountObjectId=who.object_id, LogonId=run.logon_id, **parent.columns())
+                         AccountObjectId=who.object_id, LogonId=run.logon_id, **session, **parent.columns())
         return run
 
     def connect(self, run: Run, at: datetime, ip: str, port: int, url: str = "", *,

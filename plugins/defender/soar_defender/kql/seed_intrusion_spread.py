@@ -61,8 +61,9 @@ def _system(h: Host, at: datetime) -> Run:
 
 def _psexec_to_dc(p: Plan, b: Beachhead) -> Run:
     h, dc, t = p.beachhead, p.dc, p.at("lateral_movement")
-    psexec = h.start(b.shell, t, "PsExec.exe", _TOOLS, rf"PsExec.exe \\{dc.short} -accepteula -s c:\windows\system32\cmd.exe",
-                     tool=True, company=_SYSINTERNALS)
+    psexec = h.start(b.shell, t, "PsExec.exe", _TOOLS,
+                     rf"PsExec.exe \\{dc.short} -accepteula -s c:\windows\system32\cmd.exe", tool=True,
+                     company=_SYSINTERNALS)
     h.registry(psexec, t + timedelta(milliseconds=200), rf"HKEY_CURRENT_USER\{p.user.sid}\Software\Sysinternals\PsExec",
                "EulaAccepted", "1", "Dword")
     h.connect(psexec, t + timedelta(seconds=1), dc.ip, 445, public=False)
@@ -84,7 +85,8 @@ def _psexec_to_dc(p: Plan, b: Beachhead) -> Run:
 
 def _net(h: Host, parent: Run, at: datetime, command: str) -> None:
     net = h.start(parent, at, "net.exe", SYS32, command)
-    h.start(net, at + timedelta(milliseconds=150), "net1.exe", SYS32, rf"C:\Windows\system32\net1  {command.split(' ', 1)[1]}")
+    h.start(net, at + timedelta(milliseconds=150), "net1.exe", SYS32,
+            rf"C:\Windows\system32\net1  {command.split(' ', 1)[1]}")
 
 
 def _domain_persistence(p: Plan, shell: Run) -> None:
@@ -95,7 +97,7 @@ def _domain_persistence(p: Plan, shell: Run) -> None:
              AccountDomain=p.domain.split(".")[0].upper(),
              AccountSid="S-1-5-21-1004336348-1177238915-682003330-4731")
     _net(dc, shell, t + timedelta(seconds=40), f'net group "Domain Admins" {account} /add /domain')
-    p.directory(t + timedelta(seconds=41), p.beachhead, "Group Membership changed",
+    p.directory(t + timedelta(seconds=41), p.dc, "Group Membership changed",
                 {"TO.GROUP": "Domain Admins", "ACTOR.ACCOUNT": p.admin.name, "TARGET_OBJECT.USER": account,
                  "TARGET_OBJECT.GROUP": "Domain Admins"},
                 TargetAccountUpn=f"{account}@{p.domain}", TargetAccountDisplayName=account)
@@ -124,7 +126,8 @@ def _to_file_server(p: Plan, b: Beachhead) -> Run:
             'cmd.exe /c netsh advfirewall firewall add rule name="Remote Desktop" dir=in action=allow protocol=TCP '
             "localport=3389")):
         at = t + timedelta(minutes=i)
-        wmic = h.start(b.shell, at, "WMIC.exe", rf"{SYS32}\wbem", f'wmic /node:"{fs.ip}" process call create "{remote}"')
+        wmic = h.start(b.shell, at, "WMIC.exe", rf"{SYS32}\wbem",
+                       f'wmic /node:"{fs.ip}" process call create "{remote}"')
         h.connect(wmic, at + timedelta(milliseconds=300), fs.ip, 135, public=False)
         fs.accept(rpc, at + timedelta(milliseconds=300), h, 135)
         fs.logon(at + timedelta(milliseconds=400), p.admin, "Network", source=h)
@@ -133,8 +136,9 @@ def _to_file_server(p: Plan, b: Beachhead) -> Run:
         tool, args = remote.split(" ", 3)[2], remote.split(" ", 2)[2]
         run = fs.start(cmd, at + timedelta(seconds=1, milliseconds=200), f"{tool}.exe", SYS32, args)
         if tool == "reg":
-            fs.registry(run, at + timedelta(seconds=2), r"HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Control\Terminal Server",
-                        "fDenyTSConnections", "0", "Dword")
+            fs.registry(run, at + timedelta(seconds=2),
+                        r"HKEY_LOCAL_MACHINE\SYSTEM\ControlSet001\Control\Terminal Server", "fDenyTSConnections", "0",
+                        "Dword")
     at = t + timedelta(minutes=10)
     script = "Get-SmbShare; Get-ChildItem D:\\Shares -Recurse | Measure-Object -Property Length -Sum"
     ps = h.start(b.implant, at, "powershell.exe", _PS,
@@ -157,7 +161,7 @@ def _to_file_server(p: Plan, b: Beachhead) -> Run:
     fs.accept(term, at + timedelta(seconds=1), h, 3389)
     fs.logon(at + timedelta(seconds=20), p.admin, "RemoteInteractive", source=h)
     userinit = fs.running("userinit.exe", SYS32, rf"{SYS32}\userinit.exe", at + timedelta(seconds=22), p.admin,
-                          integrity="High")
+                          integrity="High", remote=h)
     desktop = fs.start(userinit, at + timedelta(seconds=24), "explorer.exe", r"C:\Windows", r"C:\Windows\Explorer.EXE")
     shell = fs.start(desktop, at + timedelta(minutes=2), "cmd.exe", SYS32, '"C:\\Windows\\system32\\cmd.exe"')
     local = INTRUSION_BACKDOOR_LOCAL_ACCOUNT
@@ -203,6 +207,10 @@ def _impact(p: Plan, desktop: Run) -> None:
     shell = fs.start(desktop, t, "cmd.exe", SYS32, '"C:\\Windows\\system32\\cmd.exe"')
     defender = fs.running("MsMpEng.exe", r"C:\ProgramData\Microsoft\Windows Defender\Platform\4.18.24090.11-0",
                           '"MsMpEng.exe"', t - timedelta(days=9))
+    look = fs.start(shell, t + timedelta(seconds=5), "powershell.exe", _PS,
+                    'powershell.exe -nop -c "Get-MpPreference | Select-Object DisableRealtimeMonitoring,ExclusionPath"')
+    fs.event(look, t + timedelta(seconds=7), "PowerShellCommand", {"Command": "Get-MpPreference"},
+             AccountName=p.admin.name, AccountDomain=p.admin.domain, AccountSid=p.admin.sid)
     off = fs.start(shell, t + timedelta(seconds=20), "powershell.exe", _PS,
                    'powershell.exe -nop -c "Set-MpPreference -DisableRealtimeMonitoring $true '
                    '-DisableBehaviorMonitoring $true -DisableIOAVProtection $true"')
@@ -219,7 +227,8 @@ def _impact(p: Plan, desktop: Run) -> None:
                        f'{INTRUSION_ENCRYPTOR} -ExclusionExtension {INTRUSION_RANSOM_EXTENSION}"')
     fs.event(exclude, t + timedelta(minutes=1, seconds=2), "PowerShellCommand", {"Command": "Add-MpPreference"},
              AccountName=p.admin.name, AccountDomain=p.admin.domain, AccountSid=p.admin.sid)
-    for kind, value in (("Paths", _TOOLS), ("Processes", INTRUSION_ENCRYPTOR), ("Extensions", INTRUSION_RANSOM_EXTENSION)):
+    for kind, value in (("Paths", _TOOLS), ("Processes", INTRUSION_ENCRYPTOR),
+                        ("Extensions", INTRUSION_RANSOM_EXTENSION)):
         fs.registry(defender, t + timedelta(minutes=1, seconds=3), rf"{_DEFENDER}\Exclusions\{kind}", value, "0",
                     "Dword")
     start = t + timedelta(minutes=5) - timedelta(seconds=(t + timedelta(minutes=5)).timestamp() % 300)
@@ -237,8 +246,8 @@ def _impact(p: Plan, desktop: Run) -> None:
     fs.connect(fetch, t + timedelta(seconds=1), INTRUSION_C2_IP, 80, INTRUSION_C2_DOMAIN)
     fs.file(fetch, t + timedelta(seconds=2), "FileCreated", encryptor, hashes=tool_hashes(INTRUSION_ENCRYPTOR),
             size=1_402_880, FileOriginUrl=f"http://{INTRUSION_C2_DOMAIN}/d/{INTRUSION_ENCRYPTOR}")
-    locker = fs.start(shell, t + timedelta(minutes=1), INTRUSION_ENCRYPTOR, _TOOLS, rf"{encryptor} -path D:\Shares -nolog",
-                      tool=True)
+    locker = fs.start(shell, t + timedelta(minutes=1), INTRUSION_ENCRYPTOR, _TOOLS,
+                      rf"{encryptor} -path D:\Shares -nolog", tool=True)
     at = t + timedelta(minutes=1, seconds=5)
     for i, service in enumerate(_SERVICES):
         fs.start(locker, at + timedelta(seconds=4 * i), "net.exe", SYS32, f'net.exe stop "{service}" /y')
