@@ -34,7 +34,9 @@ class QuotaBucket:
     A call is first counted from when it was sent; :meth:`answered` moves its stamp to when
     the answer arrived. The service counted the call somewhere in between, so our window never
     frees a slot before the service's does: running at the limit does not earn a 429 from
-    latency alone (and each 429 costs a whole ``Retry-After``).
+    latency alone (and each 429 costs a whole ``Retry-After``). A call still on its way when its
+    stamp would leave the window is stamped again (it may reach the service only now), as the
+    shared buckets of :mod:`runner.apis.shared_quotas` renew theirs.
     """
 
     def __init__(self, name: str, limits: list[tuple[int, float]], clock: Callable[[], float] = time.monotonic):
@@ -58,7 +60,10 @@ class QuotaBucket:
         wait = self._paused_until - now if paused else 0.0
         for (limit, window), stamps in zip(self.limits, self._stamps):
             while stamps and stamps[0][0] <= now - window:
-                stamps.popleft()
+                stamp = stamps.popleft()
+                if stamp[1]:  # still on its way: counted from now, behind the others
+                    stamp[0] = now
+                    stamps.append(stamp)
             if len(stamps) >= limit:
                 wait = max(wait, stamps[0][0] + window - now)
         return wait
@@ -75,7 +80,8 @@ class QuotaBucket:
                 now = self.clock()
                 wait = self._delay(now, paused=not after_pause)
                 if wait <= 0:
-                    stamp = [now]  # one cell shared by every window's deque
+                    stamp = [now, receipt is not None]  # one cell shared by every window's deque:
+                    # [counted from, on its way (until answered)]
                     for stamps in self._stamps:
                         stamps.append(stamp)
                     if receipt is not None:
@@ -95,6 +101,7 @@ class QuotaBucket:
         now = self.clock()
         for stamp in receipt:
             stamp[0] = max(stamp[0], now)
+            stamp[1] = False
 
     def paused(self) -> bool:
         """A 429's pause is still running (callers must :meth:`acquire`, which waits it out)."""
@@ -107,7 +114,7 @@ class QuotaBucket:
         """``(limit, window seconds, calls counted in the window now)`` per window (the console's
         tenants page); async like :meth:`SharedQuotaBucket.usage`, which asks the database."""
         now = self.clock()
-        return [(limit, window, sum(1 for stamp in stamps if stamp[0] > now - window))
+        return [(limit, window, sum(1 for stamp in stamps if stamp[1] or stamp[0] > now - window))
                 for (limit, window), stamps in zip(self.limits, self._stamps)]
 
     def paused_for(self) -> float:
