@@ -326,24 +326,3 @@ def run_async(runtime: Runtime, coro: Any) -> Any:
                 await apis.aclose()
 
     return asyncio.run(main())
-
-
-def listen_socket(host: str, port: int):
-    """A listening TCP socket on (host, port) for uvicorn, or a UsageError saying what to change."""
-    import socket
-
-    from runner.errors import UsageError
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP; without it
-    # every small keep-alive answer waits ~40 ms for a delayed ACK (Nagle).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror})",
-                         hint="pick another --port (0 picks a free one)") from None
-    sock.listen(2048)  # before the address is printed: a client may connect the moment it reads it
-    return sock

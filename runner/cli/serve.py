@@ -33,7 +33,7 @@ def _positive(value: str, option: str) -> float:
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    from runner.cli.common import listen_socket
+    from runner.loopback import listen_socket
 
     sock = listen_socket(host, port)
     sock.setblocking(False)

@@ -6,7 +6,8 @@ import json
 
 import click
 
-from runner.cli.common import handle_errors, listen_socket
+from runner.cli.common import handle_errors
+from runner.loopback import listen_socket
 
 
 @click.group()

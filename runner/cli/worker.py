@@ -75,7 +75,7 @@ def worker(concurrency, queues, simulate, sim_url, grace, heartbeat, stalled_aft
     quiet(state().verbose)
     sock = None
     if metrics_port is not None:
-        from runner.cli.common import listen_socket
+        from runner.loopback import listen_socket
 
         sock = listen_socket(host, metrics_port)
         sock.setblocking(False)

@@ -8,7 +8,6 @@ import json
 import os
 import queue
 import secrets as pyrandom
-import socket
 import subprocess
 import sys
 import threading
@@ -75,23 +74,10 @@ class ShiftedClock:
 @contextlib.contextmanager
 def served(cloud) -> Iterator[str]:
     """Serve ``cloud`` on 127.0.0.1 (uvicorn in a thread); yields its base URL."""
-    import uvicorn
+    from runner.loopback import serve_in_thread
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(cloud.asgi_app(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the simulated cloud did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_in_thread(cloud.asgi_app()) as url:
+        yield url
 
 
 def token_requests(sim_url: str) -> int:

@@ -11,8 +11,6 @@ tests/auth/test_auth_config.py's Key Vault test.)
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import httpx
@@ -72,22 +70,11 @@ class _RelayNetwork:
 
 @pytest.fixture(scope="module")
 def served():
-    import uvicorn
+    from runner.loopback import serve_in_thread
 
     cloud = SimulatedCloud()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(cloud.asgi_app(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the simulator did not start"
-        time.sleep(0.02)
-    yield cloud, f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve_in_thread(cloud.asgi_app()) as url:
+        yield cloud, url
 
 
 @pytest.fixture(params=["plain", "x-forwarded-proto"])

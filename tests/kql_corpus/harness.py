@@ -122,7 +122,9 @@ class _Client:
         self.cloud = SimulatedCloud(defender={"time_scale": 0, "quotas": False})
         self._stack = contextlib.ExitStack()
         if loopback:
-            base = self._stack.enter_context(_served(self.cloud))
+            from runner.loopback import serve_in_thread
+
+            base = self._stack.enter_context(serve_in_thread(self.cloud.asgi_app()))
             self.urls = {api: f"{base}/_host/{url.removeprefix('https://')}" for api, url in URLS.items()}
             self.http = httpx.Client(timeout=30)
         else:
@@ -158,36 +160,6 @@ class _Client:
 
     def close(self) -> None:
         self._stack.close()
-
-
-def _served(cloud):
-    """Serve ``cloud`` on 127.0.0.1 (uvicorn in a thread) for a with-block; yields its base URL."""
-    import contextlib
-    import threading
-
-    import uvicorn
-
-    from runner.cli.common import listen_socket
-
-    @contextlib.contextmanager
-    def serve():
-        sock = listen_socket("127.0.0.1", 0)  # TCP_NODELAY as `soar sim serve` has it
-        server = uvicorn.Server(uvicorn.Config(cloud.asgi_app(), log_level="warning", lifespan="off"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the simulated cloud did not start on loopback")
-            time.sleep(0.02)
-        try:
-            yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-        finally:
-            server.should_exit = True
-            thread.join(10)
-            sock.close()
-
-    return serve()
 
 
 def run_corpus(queries: list[CorpusQuery] | None = None, api: str = "graph") -> list[Outcome]:

@@ -16,10 +16,8 @@ import hashlib
 import hmac
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import httpx
@@ -49,24 +47,12 @@ steps:
 
 @pytest.fixture
 def sim_on_loopback():
-    import uvicorn
-
+    from runner.loopback import serve_in_thread
     from runner.sim import SimulatedCloud
 
     cloud = SimulatedCloud(defender={"time_scale": SPEED})  # Defender's quotas on
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(cloud.asgi_app(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the simulated cloud did not start"
-        time.sleep(0.05)
-    yield cloud, f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve_in_thread(cloud.asgi_app()) as url:
+        yield cloud, url
 
 
 def write_config(tmp_path, cloud, shared: str) -> str:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
-import threading
 import time
 
 import httpx
@@ -66,23 +64,14 @@ steps:
 
 @pytest.fixture
 def sim_on_loopback(tmp_path):
-    import uvicorn
-
+    from runner.loopback import serve_in_thread
     from runner.sim import SimulatedCloud
 
     cloud = SimulatedCloud(tenants=TENANTS, state_dir=tmp_path / "sim",
                            defender={"devices_per_tenant": DEVICES, "quotas": False})
     cloud.defender.faults.latency = 0.02  # each call takes a while: kills land mid-isolation too
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(cloud.asgi_app(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=10, what="the simulated cloud")
-    yield cloud, f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve_in_thread(cloud.asgi_app()) as url:
+        yield cloud, url
 
 
 def test_kill_9_of_workers_mid_fan_out_loses_and_repeats_nothing(tmp_path, sim_on_loopback):

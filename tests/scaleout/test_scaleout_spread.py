@@ -11,8 +11,6 @@ the 20 tenants, whose tenant runs land on different workers, ask Entra ID for 20
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections import Counter
 
@@ -120,21 +118,12 @@ after_tenants:
 
 @pytest.fixture(scope="module")
 def sim():
-    import uvicorn
-
+    from runner.loopback import serve_in_thread
     from runner.sim import SimulatedCloud
 
     cloud = SimulatedCloud(tenants=TENANTS, defender={"devices_per_tenant": 3, "quotas": False})
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(cloud.asgi_app(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, timeout=10, what="the simulated cloud")
-    yield cloud, f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve_in_thread(cloud.asgi_app()) as url:
+        yield cloud, url
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -49,25 +48,12 @@ steps:
 
 @pytest.fixture
 def sim_on_loopback(tmp_path):
-    import uvicorn
-
+    from runner.loopback import serve_in_thread
     from runner.sim import SimulatedCloud
 
     cloud = SimulatedCloud(state_dir=tmp_path / "sim", defender={"devices_per_tenant": 120})
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(cloud.asgi_app(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    yield cloud, url
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serve_in_thread(cloud.asgi_app()) as url:
+        yield cloud, url
 
 
 def test_kill_9_while_runs_are_in_flight_loses_and_repeats_nothing(tmp_path, sim_on_loopback):

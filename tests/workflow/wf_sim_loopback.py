@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -16,23 +14,10 @@ SECRET_ENV = "SOAR_WF_SIM_SECRET"
 @contextlib.contextmanager
 def served(cloud) -> Iterator[str]:
     """Serve ``cloud`` on 127.0.0.1 (uvicorn in a thread) for the block; yields its base URL."""
-    import uvicorn
+    from runner.loopback import serve_in_thread
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(cloud.asgi_app(), log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the simulated cloud did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_in_thread(cloud.asgi_app()) as url:
+        yield url
 
 
 def write_config(directory: Path, client_id: str, tenants: dict[str, str]) -> Path:
