@@ -11,7 +11,7 @@ What is here:
 - hooks — :data:`hookimpl`, the typed ``register`` callbacks (``RegisterAction``...) and the
   observer snapshots :class:`RunInfo` / :class:`StepInfo` / :class:`ApprovalInfo`;
 - what the ``register_*`` hooks take — :class:`ApiSpec` with :class:`EntraResource` or
-  :class:`SecretAuth` and :class:`ErrorBody`; :class:`PollSource` / :class:`PollListing`;
+  :class:`SecretAuth`, :class:`ErrorBody` and :class:`QuotaReset`; :class:`PollSource` / :class:`PollListing`;
   :class:`SimService`;
 - errors an action raises — :class:`StepError` and its subclasses (``ActionInputError``,
   ``InvalidValue``, ``ApiError``, ``TransientApiError``, ``RateLimited``, ``AuthError``,
@@ -50,7 +50,7 @@ __all__ = [
     "hookimpl", "RegisterAction", "RegisterApi", "RegisterFilter", "RegisterPollSource", "RegisterSecretScheme",
     "RegisterSimService", "RunInfo", "StepInfo", "ApprovalInfo",
     # what the register_* hooks take
-    "ApiSpec", "EntraResource", "ErrorBody", "PollListing", "PollSource", "SecretAuth", "SimService",
+    "ApiSpec", "EntraResource", "ErrorBody", "QuotaReset", "PollListing", "PollSource", "SecretAuth", "SimService",
     # errors an action (or a secret scheme) raises
     "ActionInputError", "ApiError", "AuthError", "ConfigError", "InvalidValue", "PermissionMissing",
     "RateLimited", "SecretError", "SoarError", "StepError", "TransientApiError", "UnservedHostError",
@@ -75,6 +75,7 @@ _WHERE = {
     "RegisterSecretScheme": "runner.hookspecs", "RegisterSimService": "runner.hookspecs",
     "RunInfo": "runner.engine.events", "StepInfo": "runner.engine.events", "ApprovalInfo": "runner.engine.events",
     "ApiSpec": "runner.apis.spec", "EntraResource": "runner.apis.spec", "ErrorBody": "runner.apis.spec",
+    "QuotaReset": "runner.apis.spec",
     "SecretAuth": "runner.apis.spec",
     "PollListing": "runner.serve.sources", "PollSource": "runner.serve.sources",
     "SimService": "runner.sim.services",

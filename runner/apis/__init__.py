@@ -42,7 +42,7 @@ from __future__ import annotations
 from runner.lazy import lazy_exports
 
 __all__ = ["SAFE_METHODS", "WINDOWS", "ApiClient", "ApiClients", "ApiSpec", "EntraResource",
-           "ErrorBody", "QuotaBucket", "RetryPolicy", "SecretAuth", "api_error", "choose_api", "cpu_quota",
+           "ErrorBody", "QuotaBucket", "QuotaReset", "RetryPolicy", "SecretAuth", "api_error", "choose_api", "quota_reset",
            "outcome_unknown", "quota_limits", "retry_after"]
 
 _WHERE = {
@@ -50,9 +50,9 @@ _WHERE = {
     "ApiClients": "runner.apis.factory",
     "WINDOWS": "runner.apis.quotas", "QuotaBucket": "runner.apis.quotas",
     "quota_limits": "runner.apis.quotas",
-    "api_error": "runner.apis.responses", "cpu_quota": "runner.apis.responses",
+    "api_error": "runner.apis.responses", "quota_reset": "runner.apis.responses",
     "outcome_unknown": "runner.apis.responses", "retry_after": "runner.apis.responses",
-    "ApiSpec": "runner.apis.spec", "EntraResource": "runner.apis.spec", "ErrorBody": "runner.apis.spec",
+    "ApiSpec": "runner.apis.spec", "EntraResource": "runner.apis.spec", "ErrorBody": "runner.apis.spec", "QuotaReset": "runner.apis.spec",
     "SecretAuth": "runner.apis.spec", "choose_api": "runner.apis.choice",
 }
 

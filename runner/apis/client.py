@@ -15,7 +15,7 @@ import httpx
 from runner.apis.calllog import ApiCall, current
 from runner.apis.paths import check_absolute, check_plain, expand
 from runner.apis.quotas import QuotaBucket
-from runner.apis.responses import api_error, cpu_quota, retry_after
+from runner.apis.responses import api_error, quota_reset, retry_after
 from runner.apis.spec import ApiSpec, EntraResource
 from runner.errors import Location, TransientApiError
 from runner.http import Sender
@@ -34,8 +34,8 @@ class RetryPolicy:
     """How hard a request is tried. ``attempts`` counts sends for 5xx/timeouts/connect errors;
     ``throttled`` bounds how many 429s one request absorbs; ``max_retry_after`` caps a single
     wait (seconds) — a longer one raises :class:`RateLimited` instead of stalling the run —
-    except for a CPU-quota 429 (:func:`cpu_quota`), whose body names a reset further away (up to
-    15 minutes for Microsoft's advanced hunting): that wait is capped by ``max_quota_reset``."""
+    except for a resource-quota 429 (the API's ``ApiSpec.quota_reset``), whose body names a reset
+    further away than a call-count window: that wait is capped by ``max_quota_reset``."""
 
     attempts: int = 4
     backoff: float = 0.5
@@ -171,7 +171,8 @@ class ApiClient:
                 wait = retry_after(response, reader=reader)
                 if wait is None:
                     wait = policy.delay(throttled + 1) * 2
-                cap = policy.max_quota_reset if cpu_quota(response, reader) else policy.max_retry_after
+                cap = (policy.max_quota_reset if quota_reset(response, self.spec) is not None
+                       else policy.max_retry_after)
                 if throttled < policy.throttled and wait <= cap:
                     throttled += 1
                     stats[0] = throttled

@@ -1,6 +1,6 @@
 """What an API answer that is not a success means: the error to raise (:func:`api_error`), how
 long a 429 asks to wait (:func:`retry_after`), whether it names a quota reset rather than a call
-count (:func:`cpu_quota`), and whether a failed request may have taken effect
+count (:func:`quota_reset`), and whether a failed request may have taken effect
 (:func:`outcome_unknown`).
 
 An error body is read by the API's own ``ApiSpec.error_body`` when it registered one, else by the
@@ -21,7 +21,7 @@ import httpx
 from runner.errors import ApiError, AuthError, Location, PermissionMissing, RateLimited, TransientApiError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from runner.apis.spec import ApiSpec, ErrorBody
+    from runner.apis.spec import ApiSpec, ErrorBody, QuotaReset
 
 ErrorReader = Callable[[Any], "ErrorBody"]
 
@@ -97,7 +97,7 @@ def api_error(response: httpx.Response, *, tenant: str | None, api: str, consent
                         where=where, hint="check the id; it may belong to another tenant or be gone")
     if status == 429:
         # the step's `retry:` waits at least this long (runner.engine.steps.retry_delay)
-        err = _rate_limited(response, title, what, said, code, where, reader)
+        err = _rate_limited(response, title, what, said, code, where, spec)
         err.retry_after = retry_after(response, reader=reader)
         return err
     if status >= 500:
@@ -125,26 +125,28 @@ def _is_entra(spec: "ApiSpec") -> bool:
     return isinstance(spec.auth, EntraResource)
 
 
-def cpu_quota(response: httpx.Response, reader: ErrorReader | None = None) -> bool:
-    """A 429 that speaks of a CPU quota (not the call count): it names a reset further away
-    than a call-count window (Microsoft's advanced hunting: 15 minutes)."""
-    if response.status_code != 429:
-        return False
-    _code, message, _t = _error_body(response, reader)
-    return re.search(r"\bCPU\b", message or "", re.IGNORECASE) is not None
+def quota_reset(response: httpx.Response, spec: "ApiSpec | None") -> "QuotaReset | None":
+    """The resource quota a 429 of ``spec``'s API says is used up (:class:`QuotaReset`, which
+    the API registers), or ``None`` for any other answer: a call-count 429 among them."""
+    found = spec.quota_reset if spec is not None else None
+    if found is None or response.status_code != 429:
+        return None
+    _code, message, _t = _error_body(response, spec.error_body)
+    return found if re.search(found.pattern, message or "", re.IGNORECASE) else None
 
 
 def _rate_limited(response: httpx.Response, title: str, what: str, said: str, code: str | None,
-                  where: Location | None, reader: ErrorReader | None = None) -> RateLimited:
+                  where: Location | None, spec: "ApiSpec | None" = None) -> RateLimited:
     """The error for a 429 the client's own retries did not get past."""
-    if cpu_quota(response, reader):
+    reader = spec.error_body if spec is not None else None
+    quota = quota_reset(response, spec)
+    if quota is not None:
         wait = retry_after(response, reader=reader)
         when = (f"in {round(wait / 60)} minutes" if wait is not None and wait >= 90 else
                 f"in {round(wait)} seconds" if wait is not None else "at the time the answer names")
-        return RateLimited(f"{title} refused {what}: the tenant's CPU quota is used up ({said})",
+        return RateLimited(f"{title} refused {what}: {quota.what} is used up ({said})",
                            status=429, code=code or "TooManyRequests", retryable=True, where=where,
-                           hint=f"the quota resets {when}; run the query later, or make it cheaper "
-                                "(filter on time first, return fewer columns, summarize)")
+                           hint=f"the quota resets {when}" + (f"; {quota.hint}" if quota.hint else ""))
     return RateLimited(f"{title} is still throttling {what} after retries ({said})", status=429,
                        code=code or "TooManyRequests", retryable=True, where=where,
                        hint="lower the step's concurrency or the `quotas:` in soar.yaml, or retry later")

@@ -65,6 +65,22 @@ class ErrorBody:
     message: str | None = None
 
 
+@dataclass(frozen=True)
+class QuotaReset:
+    """How an API says a 429 is a resource quota used up (not its call count), whose reset the
+    answer names further away than a call-count window: the client then waits for that reset (up
+    to ``retry.max_quota_reset``) instead of the usual cap, and the error says which quota it is.
+
+    ``pattern``: a regular expression searched, case-insensitively, in the 429's error message.
+    ``what``: the quota, for people ("the tenant's CPU quota").
+    ``hint``: what to do besides waiting ("make the query cheaper ...").
+    """
+
+    pattern: str
+    what: str
+    hint: str = ""
+
+
 #: ``base_url(cloud, region) -> URL`` — raise ``ValueError`` for a region the API does not have.
 BaseUrl = Callable[[str, Union[str, None]], str]
 
@@ -83,6 +99,8 @@ class ApiSpec:
     ``error_body``: reads an error answer's decoded JSON (or ``None``) into an :class:`ErrorBody`;
     ``None``: the common ``{"error": {"code", "message"}}`` form.
     ``regions``: the region names ``base_url`` accepts (for ``soar validate`` and error hints).
+    ``quota_reset``: how its 429s say a resource quota (not the call count) is used up
+    (:class:`QuotaReset`), or ``None``.
     """
 
     name: str
@@ -92,6 +110,7 @@ class ApiSpec:
     quotas: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     error_body: Callable[[Any], ErrorBody] | None = None
     regions: tuple[str, ...] = ()
+    quota_reset: QuotaReset | None = None
 
     def url_for(self, cloud: str, region: str | None = None) -> str:
         """The base URL of this API for a tenant in ``cloud`` (and ``region``)."""
