@@ -28,6 +28,7 @@ import logging
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -260,7 +261,13 @@ def _routes(service: Any) -> Starlette:
         # Starlette's last resort answers this, then re-raises: _Guard logs the traceback
         return JSONResponse({"error": "internal error; see the soar serve log"}, status_code=500)
 
-    return Starlette(exception_handlers={Exception: internal_error}, routes=[
+    async def not_found(request: Request, exc: HTTPException) -> Response:
+        # a path no route takes, the console's Mount("/") among them (its pattern stops at a line
+        # break): JSON like every other answer of the API, not Starlette's text/plain page
+        return JSONResponse({"error": exc.detail or "not found"}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    return Starlette(exception_handlers={Exception: internal_error, HTTPException: not_found}, routes=[
         Route("/hooks/{path:path}", hook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
