@@ -1,4 +1,5 @@
-"""kill -9 of `soar serve` at random moments while runs are in flight, 20 times. After the last
+"""kill -9 of `soar serve` at random moments while runs are in flight (8 times in the suite; the
+full run is 20: `SOAR_SERVE_KILLS=20`). After the last
 restart every recorded event has exactly one completed run, and the simulated Defender saw each
 machine isolated exactly once.
 
@@ -25,7 +26,7 @@ from serve_helpers import SECRET, signed
 from runner.store import RunStore
 from runner.store.inbox import TriggerInbox
 
-KILLS = int(os.environ.get("SOAR_SERVE_KILLS", "20"))
+KILLS = int(os.environ.get("SOAR_SERVE_KILLS", "8"))
 
 CONTAIN = """
 name: contain
