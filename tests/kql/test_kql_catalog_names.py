@@ -66,3 +66,13 @@ def test_the_catalog_holds_the_names_the_language_service_declares():
     assert {"csharp", "identity", "geo_line_lookup", "geo_polygon_lookup", "ai_chat_completion",
             "ai_embeddings", "execute_query", "external_datatable"} <= PLUGINS
     assert not (SCALAR_FUNCTIONS | AGGREGATE_FUNCTIONS | PLUGINS) & {"replace_strin", "covarianc"}
+
+
+@pytest.mark.parametrize("op", ["assert-schema", "project-smart", "project-by-names"])
+def test_hyphenated_operators_of_the_language_service_are_refused_as_operators(tables, op):
+    """Once read as a subtraction ('assert - schema'): an 'expected ...' parse error on valid KQL."""
+    query = f"{P} | {op} (FileName:string) | take 1"
+    err = _refusal(tables, query)
+    assert err.code == "NotSupported", err.message
+    assert f"'{op}' {NOT_SUPPORTED}" in err.message, err.message
+    assert (err.line, err.column) == (1, query.index(op) + 1), err.message

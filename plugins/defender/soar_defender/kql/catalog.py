@@ -10,13 +10,11 @@ microsoft/Kusto-Query-Language at commit 294c2559c497f0acd87858a61b1a7a0419ce4a7
 ``src/Kusto.Language/Functions.cs`` (``Functions.All``: scalar functions, hidden and obsolete
 spellings included), ``src/Kusto.Language/Aggregates.cs`` (``Aggregates.All``),
 ``src/Kusto.Language/PlugIns.cs`` (``PlugIns.All``) and ``src/Kusto.Language/Syntax/SyntaxFacts.cs``
-(operator keywords). Every name those lists declare is here, except the query operators
-``assert-schema``, ``project-by-names`` and ``project-smart`` (the lexer's ``HYPHENATED`` set must
-learn them first, or ``a-b`` is read as a subtraction) and internal ``__``-prefixed operator
-keywords. Kept although those lists lack them at that commit: ``datetime_to_locale_string``
+(operator keywords). Every name those lists declare is here, except internal ``__``-prefixed
+operator keywords. Kept although those lists lack them at that commit: ``datetime_to_locale_string``
 (hidden in earlier versions), ``materialize`` and ``toscalar`` (keywords, not symbols),
-``graph-merge``, and the plugins ``schema_merge`` (declared, not in ``PlugIns.All``),
-``diffpatterns_text``, ``external_data_contract``, ``percentiles_array`` and ``hint``.
+``graph-merge``, and the plugins ``schema_merge`` (declared, not in ``PlugIns.All``) and
+``diffpatterns_text``.
 """
 
 from __future__ import annotations
@@ -98,10 +96,11 @@ binary_all_or binary_all_and binary_all_xor count_distinct count_distinctif
 
 #: Tabular operators (after '|', or at the start of a tabular expression).
 TABULAR_OPERATORS = frozenset("""
-as consume count datatable distinct evaluate extend externaldata external_data facet filter find fork
+as assert-schema consume count datatable distinct evaluate extend externaldata external_data facet filter find fork
 getschema graph-match graph-merge graph-to-table graph-shortest-paths graph-mark-components invoke join
 limit lookup macro-expand make-graph make-series mv-apply mv-expand mvapply mvexpand order parse parse-kv
-parse-where partition print project project-away project-keep project-rename project-reorder range reduce
+parse-where partition print project project-away project-by-names project-keep project-rename project-smart
+project-reorder range reduce
 render sample sample-distinct scan search serialize sort summarize take top top-hitters top-nested union
 where
 """.split())
@@ -116,8 +115,8 @@ schema_merge sequence_detect sliding_window_counts funnel_sequence funnel_sequen
 active_users_count activity_counts_metrics activity_engagement activity_metrics new_activity_metrics
 session_count dcount_intersect ipv4_lookup ipv6_lookup infer_storage_schema
 infer_storage_schema_with_suggestions http_request http_request_post sql_request cosmosdb_sql_request
-mysql_request postgresql_request azure_digital_twins_query_request python r csharp external_data_contract
-percentiles_array hint estimate_rows_count execute_query execute_show_command external_datatable identity
+mysql_request postgresql_request azure_digital_twins_query_request python r csharp
+estimate_rows_count execute_query execute_show_command external_datatable identity
 identity_v3 geo_line_lookup geo_polygon_lookup ai_chat_completion ai_chat_completion_prompt ai_embeddings
 ai_embed_text
 """.split())

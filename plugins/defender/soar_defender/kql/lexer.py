@@ -21,7 +21,8 @@ HYPHENATED = frozenset({
     "project-away", "project-rename", "project-keep", "project-reorder", "mv-expand", "mv-apply",
     "make-series", "top-nested", "top-hitters", "parse-where", "parse-kv", "sample-distinct",
     "graph-match", "graph-merge", "graph-to-table", "graph-shortest-paths", "graph-mark-components",
-    "macro-expand", "make-graph", "granny-asc", "granny-desc",
+    "macro-expand", "make-graph", "granny-asc", "granny-desc", "assert-schema", "project-by-names",
+    "project-smart",
 })
 _HYPHEN_PREFIXES = frozenset(w.rsplit("-", k)[0] for w in HYPHENATED for k in range(1, w.count("-") + 1))
 #: Word operators that take a leading '!'.
