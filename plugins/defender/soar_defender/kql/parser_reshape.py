@@ -56,8 +56,8 @@ class ReshapeParser(OperatorParser):
         predicate = self.expression()
         project = None
         tok = self.peek()
-        if tok.is_word("project") and self.peek(1).is_op("-") and self.peek(2).is_word("smart"):
-            self.next(), self.next(), self.next()
+        if tok.is_word("project-smart"):
+            self.next()
         elif tok.is_word("project"):
             self.next()
             project = tuple(self.comma_list(self.find_column))
