@@ -11,6 +11,7 @@ raise them as the evaluator improves. Run the corpus by hand with
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -20,8 +21,8 @@ HARNESS = Path(__file__).resolve().parents[1] / "kql_corpus" / "harness.py"
 
 # The one place the corpus thresholds live.
 THRESHOLDS = {
-    "min_queries": 850,        # the corpus itself: published queries collected
-    "evaluated_rate": 0.95,    # floor: share of the corpus that evaluates today (target_rate is the goal)
+    "min_queries": 1000,       # the corpus itself: published queries collected
+    "evaluated_rate": 0.96,    # floor: share of the corpus that evaluates today (target_rate is the goal)
     "misleading": 0,         # ceiling: refusals not in the "... is not supported by ..." form (goal: 0)
     "crashed": 0,
     "slow": 0,                 # queries over harness.SLOW_SECONDS
@@ -103,11 +104,19 @@ def test_every_query_has_exactly_one_outcome(run):
     assert all((o.rows is not None) == (o.outcome == "evaluated") for o in outcomes)
 
 
+_RANDOM = re.compile(r"\b(rand|new_guid)\s*\(|\|\s*sample\b")
+
+
 def _answer(o) -> tuple:
-    return (o.outcome, o.columns, o.results) if o.outcome == "evaluated" else (o.outcome, o.message)
+    """What two endpoints must agree on: the rows too, unless the query draws random values
+    (rand(), new_guid(), sample), where only the outcome and the schema can agree."""
+    if o.outcome != "evaluated":
+        return (o.outcome, o.message)
+    return (o.outcome, o.columns) + (() if _RANDOM.search(o.query.text) else (o.results,))
 
 
 MDE_DEVICE_TABLES_ONLY = "serves the Device* tables only"
+_SEARCH_EVERY_TABLE = re.compile(r"(^|\|)\s*(search|find)\b(?!\s+(withsource\s*=\s*\w+\s+)?in\s*\()", re.MULTILINE)
 
 
 def test_graph_xdr_and_mde_give_the_same_answers(endpoints):
@@ -123,6 +132,11 @@ def test_graph_xdr_and_mde_give_the_same_answers(endpoints):
     for g, m in zip(graph, mde):
         if _answer(g) == _answer(m):
             same += 1
+        elif _SEARCH_EVERY_TABLE.search(g.query.text) and g.outcome == m.outcome == "evaluated":
+            # search/find with no table list reads every table the endpoint serves: on MDE the
+            # Device* ones, so fewer rows and another union schema than on Graph
+            assert len(m.results) <= len(g.results), g.query.name
+            device_only += 1
         elif m.outcome == "misleading" and MDE_DEVICE_TABLES_ONLY in m.message:
             table = m.message.split("'")[1]
             assert not table.startswith("Device") and table in g.query.text, (g.query.name, m.message)

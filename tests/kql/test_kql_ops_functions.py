@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from soar_defender.kql import run_query
+from soar_defender.kql import KqlError, run_query
 
 from kql_dataset import NOW
 
@@ -128,6 +128,17 @@ CASES = [
     ("bin-real", "bin(7.5, 2)", "real", 6.0),
     ("max-of", "max_of(3, 9, 4)", "long", 9),
     ("binary-and", "binary_and(12, 10)", "long", 8),
+    # --- hash(): Microsoft's documented xxhash64 values
+    ("hash-string", 'hash("World")', "long", 1846988464401551951),
+    ("hash-mod", 'hash("World", 100)', "long", 51),
+    ("hash-datetime", "hash_xxhash64(datetime(2015-01-01))", "long", 1380966698541616202),
+    ("hash-null", "hash(long(null))", "long", None),
+    ("sin", "sin(pi() / 2)", "real", 1.0),
+    ("cos", "cos(0)", "real", 1.0),
+    ("atan2", "round(atan2(1, 1) * 4, 6)", "real", 3.141593),
+    ("degrees", "degrees(pi())", "real", 180.0),
+    ("asin-out-of-range", "isnan(asin(2))", "bool", True),
+    ("toscalar-of-a-scalar", "toscalar(array_length(dynamic([1, 2, 3])))", "long", 3),
     # --- time
     ("datetime-diff-day", "datetime_diff('day', datetime(2017-10-29 00:00), datetime(2017-09-30 23:59))", "long", 29),
     ("datetime-diff-month", "datetime_diff('month', datetime(2017-01-01), datetime(2000-12-31))", "long", 193),
@@ -180,6 +191,18 @@ def test_column_ifexists_and_pack_all(tables):
                        'b = column_ifexists("Nope", "?"), DeviceId | extend all = pack_all(true)', tables, now=NOW)
     assert result.to_json_rows() == [{"a": "macOS", "b": "?", "DeviceId": "d4",
                                       "all": {"a": "macOS", "b": "?", "DeviceId": "d4"}}]
+
+
+def test_column_ifexists_takes_a_constant_string_let(tables):
+    query = ('let K = "OSPlatform"; let Missing = "Nope"; DeviceInfo | where DeviceId == "d4" '
+             '| project a = column_ifexists(K, "?"), b = column_ifexists(Missing, "?")')
+    assert run_query(query, tables, now=NOW).to_json_rows() == [{"a": "macOS", "b": "?"}]
+    with pytest.raises(KqlError, match="expects a column name"):  # a column's values are no name
+        run_query('DeviceInfo | project a = column_ifexists(DeviceName, "?")', tables, now=NOW)
+
+
+def test_toscalar_of_a_scalar_let_is_its_value(tables):
+    assert run_query("let n = 5; print x = toscalar(n) * 2", tables, now=NOW).to_json_rows() == [{"x": 10}]
 
 
 def test_string_operators_on_columns(tables):

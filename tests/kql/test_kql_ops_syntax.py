@@ -90,6 +90,14 @@ CASES = [
      ["Val_set:dynamic", "Arr1_set:dynamic", "n:long"], [([1, 5, 7], ["A1", "A2", "A3", "C1", "C2"], 4)]),
     ("count-of-a-column", f"{P} | summarize count(AccountName) by AccountName | order by AccountName asc",
      ["AccountName:string", "count_AccountName:long"], [("alice", 3), ("bob", 2), ("carol", 3)]),
+    # --- datatable values may end (or start) with a comma, as Kusto's parser allows
+    ("datatable-trailing-comma", 'datatable(k:int, v:string)[\n 0, "Wibble",\n 1, "Wobble",\n]',
+     ["k:int", "v:string"], [(0, "Wibble"), (1, "Wobble")]),
+    ("datatable-leading-comma", 'datatable(k:int)[, 7]', ["k:int"], [(7,)]),
+    # --- search names each row's table $table, which later operators may name too
+    ("search-table-column-reordered", f'search in ({P}, DeviceInfo) DeviceId == "d4" '
+                                      "| summarize n = count() by $table | project-reorder n, $table",
+     ["n:long", "$table:string"], [(1, "DeviceInfo")]),
 ]
 
 

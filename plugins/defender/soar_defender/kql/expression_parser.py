@@ -11,7 +11,8 @@ import uuid
 from datetime import timedelta
 
 from . import syntax as s
-from .errors import NOT_SUPPORTED, parse_error
+from .catalog import SCALAR_FUNCTIONS
+from .errors import NOT_SUPPORTED, KqlError, parse_error
 from .lexer import Token, tokenize
 from .model import parse_datetime, parse_timespan
 
@@ -120,12 +121,31 @@ class ExpressionParser:
             raise self.error(self.peek(), f"the query is nested more than {MAX_NESTING} levels deep",
                              code="LimitsExceeded")
 
-    def comma_list(self, item):
+    def comma_list(self, item, *, trailing: str | None = None):
+        """``item, item, ...``; with ``trailing`` (a closing operator such as ']'), one comma may
+        end the list before it, as Kusto allows in datatable values."""
         items = [item()]
         while self.peek().is_op(","):
             self.next()
+            if trailing is not None and self.peek().is_op(trailing):
+                break
             items.append(item())
         return items
+
+    def scalar_argument(self):
+        """The scalar expression that is toscalar()'s whole argument (a literal, an operation, a
+        built-in scalar function's call), or None, having read nothing, for a tabular one (a table
+        or tabular let's name, a pipeline, a user function's call)."""
+        start, nesting = self.i, self.nesting
+        try:
+            node = self.expression()
+        except KqlError:
+            node = None
+        if node is not None and self.peek().is_op(")") and type(node) is not s.Name and \
+                (type(node) is not s.Call or node.name in SCALAR_FUNCTIONS):
+            return node
+        self.i, self.nesting = start, nesting
+        return None
 
     # ---- scalar expressions ----
     def expression(self):
@@ -254,7 +274,9 @@ class ExpressionParser:
                 self.expect_op(")", "to close typeof(...)")
                 return s.TypeOf(kql, tok.pos)
             args = []
-            if tok.value in ("toscalar", "materialize"):
+            if tok.value == "toscalar" and (scalar := self.scalar_argument()) is not None:
+                args = [scalar]  # toscalar(array_length(Verses)): a scalar is its own value
+            elif tok.value in ("toscalar", "materialize"):
                 args = [self.tabular()]
                 while self.peek().is_op(","):  # toscalar(T, kind=...) options are ignored
                     self.next()

@@ -126,7 +126,7 @@ def _numeric(fn):
         try:
             result = fn(*args)
         except (ValueError, OverflowError, ZeroDivisionError, TypeError):
-            return math.nan if fn in (math.log, math.log2, math.log10, math.sqrt) else None
+            return math.nan if fn in (math.log, math.log2, math.log10, math.sqrt, math.asin, math.acos) else None
         return result
     return apply
 
@@ -230,6 +230,16 @@ _table = [
     _F("exp2", 1, 1, rule("real", NUM), _numeric(lambda v: 2.0 ** v)),
     _F("exp10", 1, 1, rule("real", NUM), _numeric(lambda v: 10.0 ** v)),
     _F("pi", 0, 0, rule("real"), lambda: math.pi),
+    _F("sin", 1, 1, rule("real", NUM), _numeric(math.sin)),
+    _F("cos", 1, 1, rule("real", NUM), _numeric(math.cos)),
+    _F("tan", 1, 1, rule("real", NUM), _numeric(math.tan)),
+    _F("cot", 1, 1, rule("real", NUM), _numeric(lambda v: 1.0 / math.tan(v))),
+    _F("asin", 1, 1, rule("real", NUM), _numeric(math.asin)),
+    _F("acos", 1, 1, rule("real", NUM), _numeric(math.acos)),
+    _F("atan", 1, 1, rule("real", NUM), _numeric(math.atan)),
+    _F("atan2", 2, 2, rule("real", NUM), _numeric(math.atan2)),
+    _F("degrees", 1, 1, rule("real", NUM), _numeric(math.degrees)),
+    _F("radians", 1, 1, rule("real", NUM), _numeric(math.radians)),
     _F("sign", 1, 1, rule("real", NUM), _numeric(lambda v: float((v > 0) - (v < 0)))),
     _F("isnan", 1, 1, rule("bool", NUM), lambda v: isinstance(v, float) and math.isnan(v)),
     _F("isinf", 1, 1, rule("bool", NUM), lambda v: isinstance(v, float) and math.isinf(v)),
@@ -249,11 +259,13 @@ _table = [
 
 def _registry() -> dict[str, Function]:
     from .dynamic import FUNCTIONS as dynamic_functions
+    from .hashing import FUNCTIONS as hash_functions
     from .network import FUNCTIONS as network_functions
     from .series import FUNCTIONS as series_functions
     from .strings import FUNCTIONS as string_functions
     from .timefuncs import FUNCTIONS as time_functions
-    table = _table + string_functions + time_functions + dynamic_functions + network_functions + series_functions
+    table = _table + string_functions + time_functions + dynamic_functions + network_functions + series_functions + \
+        hash_functions
     registry = {f.name: f for f in table}
     assert len(registry) == len(table), "a function is defined twice"
     return registry

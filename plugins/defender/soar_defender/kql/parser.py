@@ -227,9 +227,9 @@ class Parser(ReshapeParser):
         start = self.next()
         columns = self.column_declarations("datatable")
         self.expect_op("[", "after the datatable columns")
-        values = [] if self.peek().is_op("]") else self.comma_list(self.expression)
-        if self.peek().is_op(","):
+        if self.peek().is_op(","):  # Kusto takes a leading comma, as it takes a trailing one
             self.next()
+        values = [] if self.peek().is_op("]") else self.comma_list(self.expression, trailing="]")
         self.expect_op("]", "to close the datatable values")
         return s.DataTable(tuple(columns), tuple(values), start.pos)
 

@@ -87,7 +87,8 @@ class OperatorParser(ExpressionParser):
         if not (first.is_op("*") or first.kind == "ident"):
             raise self.error(first, "expected a column name")
         text, prev = "", None
-        while (tok := self.peek()).is_op("*") or (tok.kind == "ident" and tok.value[0] not in "$!"):
+        while (tok := self.peek()).is_op("*") or (tok.kind == "ident" and (
+                tok.value[0] != "!" and (tok.value[0] != "$" or prev is None))):  # $table, as search names it
             if prev is not None and (tok.line != prev.line or tok.column != prev.column + len(prev.text)):
                 break
             text += tok.text

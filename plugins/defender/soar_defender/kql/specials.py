@@ -71,6 +71,12 @@ def bind_arguments(node: Any, function: UserFunction, compile_arg: Callable, sco
 def _toscalar(node: s.Call, scope: Scope) -> Compiled:
     if len(node.args) != 1:
         raise scope.error(node.pos, "toscalar() expects one tabular expression", name="toscalar")
+    arg = node.args[0]
+    if type(arg) is not s.Pipeline:  # toscalar(1 + 2), toscalar(array_length(a))
+        return compile_expr(arg, scope)
+    if not arg.operators and type(arg.source) is s.TableRef and \
+            isinstance(scope.bindings.get(arg.source.name), Compiled):  # let n = 5; toscalar(n)
+        return scope.bindings[arg.source.name]
     relation = scope.run_tabular(node.args[0])
     if not relation.columns:
         return constant(None, "dynamic")
@@ -90,10 +96,12 @@ def _ingestion_time(node: s.Call, scope: Scope) -> Compiled:
 
 
 def _column_ifexists(node: s.Call, scope: Scope) -> Compiled:
-    if len(node.args) != 2 or type(node.args[0]) is not s.Literal or node.args[0].type != "string":
-        raise scope.error(node.pos, "column_ifexists() expects a column name (a string literal) and a "
+    # the name is a constant string: a literal, or a let bound to one (let KeyColumn = 'DeviceId')
+    name = compile_expr(node.args[0], scope) if len(node.args) == 2 else None
+    if name is None or not name.const or name.type != "string":
+        raise scope.error(node.pos, "column_ifexists() expects a column name (a constant string) and a "
                                     "default value", name="column_ifexists")
-    name = node.args[0].value
+    name = name.value
     if name in scope.columns:
         return Compiled(itemgetter(name), scope.columns[name], column=name)
     return compile_expr(node.args[1], scope)
