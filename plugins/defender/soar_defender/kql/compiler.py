@@ -66,6 +66,7 @@ class Scope:
     run_tabular: Callable[[Any], Any] | None = None  # Pipeline, Name or CallSource → Relation
     host: Any = None  # the Evaluator: binds a function body's own lets, counts call depth
     window: Any = None  # a Window while compiling extend/project: rows in order, for prev()/next()
+    search_columns: Mapping[str, frozenset] | None = None  # search: $table → the columns its rows fill
 
     def error(self, pos: s.Pos, detail: str, **kw) -> KqlError:
         return semantic_error(self.operator, pos, detail, **kw)

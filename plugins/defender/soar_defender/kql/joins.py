@@ -9,6 +9,7 @@ key, as KQL does.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from . import syntax as s
@@ -149,10 +150,11 @@ def _lookup(ev, op: s.Operator, left: Relation, env: dict) -> Relation:
 
 
 def union_relations(ev, node: s.UnionOp, env: dict, first: Relation | None = None,
-                    first_name: str | None = None) -> Relation:
+                    first_name: str | None = None, filled: dict | None = None) -> Relation:
     """The rows of every item, one after the other. ``kind=outer`` (the default) keeps every
     column (a name with two types becomes ``Name_type``); ``kind=inner`` only the shared ones;
-    ``withsource=C`` adds a first column naming each row's table."""
+    ``withsource=C`` adds a first column naming each row's table. ``filled``, when given, gets
+    each item's name → the output columns its rows fill (the others are null in its rows)."""
     parts: list[tuple[str, Relation]] = []
     if first is not None:
         parts.append((first_name or "union_arg0", first))
@@ -194,6 +196,8 @@ def union_relations(ev, node: s.UnionOp, env: dict, first: Relation | None = Non
     for label, rel in parts:
         empty = {c.name: null_of(c.type) for c in out_columns}
         pairs = [(c.name, mapping[(c.name, c.type)]) for c in rel.columns if (c.name, c.type) in mapping]
+        if filled is not None:
+            filled[label] = frozenset(dst for _, dst in pairs)
         for r in rel.rows:
             row = dict(empty)
             for src, dst in pairs:
@@ -221,8 +225,11 @@ def _search_terms(node: Any, case_sensitive: bool) -> Any:
 def search_relation(ev, node: s.Search, env: dict) -> Relation:
     """``search``: the union of the tables (with ``$table`` naming each row's table), filtered."""
     items = node.tables if node.tables is not None else tuple(s.TableRef(n, node.pos) for n in sorted(ev.tables))
-    union = union_relations(ev, s.UnionOp("outer", "$table", items, node.pos), env)
-    scope = ev.scope(union, env, "search")
+    filled: dict[str, frozenset] = {}
+    union = union_relations(ev, s.UnionOp("outer", "$table", items, node.pos), env, filled=filled)
+    # a "term" needs to look only at the columns the row's own table fills: the union of every
+    # table has hundreds of columns, nearly all null in any one row
+    scope = replace(ev.scope(union, env, "search"), search_columns=filled)
     predicate = compile_expr(_search_terms(node.predicate, node.case_sensitive), scope)
     if predicate.type not in ("bool", "dynamic"):
         raise scope.error(node.pos, f"the search predicate must be a Boolean expression, not {predicate.type}")

@@ -192,10 +192,12 @@ def _search_term(node: s.Call, scope: Scope) -> Compiled:
     term, case_sensitive = ops.to_kql_string(compiled.value), node.args[1].value
     search = ops.has_pattern(term, case_sensitive).search if term else None
     names = [n for n, t in scope.columns.items() if t in ("string", "dynamic") and n != "$table"]
+    by_table = {label: [n for n in names if n in cols] for label, cols in (scope.search_columns or {}).items()}
 
     def fn(row):
+        read = by_table.get(row.get("$table"), names) if by_table else names
         return search is not None and any(search(v if type(v) is str else ops.to_kql_string(v)) is not None
-                                          for n in names if (v := row[n]) is not None)
+                                          for n in read if (v := row[n]) is not None)
     return Compiled(fn, "bool")
 
 
