@@ -90,6 +90,12 @@ CASES = [
      ["Val_set:dynamic", "Arr1_set:dynamic", "n:long"], [([1, 5, 7], ["A1", "A2", "A3", "C1", "C2"], 4)]),
     ("count-of-a-column", f"{P} | summarize count(AccountName) by AccountName | order by AccountName asc",
      ["AccountName:string", "count_AccountName:long"], [("alice", 3), ("bob", 2), ("carol", 3)]),
+    # --- hll sketches: merged per day, counted exactly
+    ("hll-merge-dcount", f"{P} | summarize h = hll(AccountName) by bin(Timestamp, 1d) | summarize m = hll_merge(h) "
+                         "| project n = dcount_hll(m)", ["n:long"], [(3,)]),
+    ("hll-if-names", f'{P} | summarize hll_if(AccountName, FileName == "cmd.exe"), dcount(AccountName) '
+                     "| project dcount_hll(hll_if_AccountName), dcount_AccountName",
+     ["dcount_hll_hll_if_AccountName:long", "dcount_AccountName:long"], [(1, 3)]),
     # --- datatable values may end (or start) with a comma, as Kusto's parser allows
     ("datatable-trailing-comma", 'datatable(k:int, v:string)[\n 0, "Wibble",\n 1, "Wobble",\n]',
      ["k:int", "v:string"], [(0, "Wibble"), (1, "Wobble")]),

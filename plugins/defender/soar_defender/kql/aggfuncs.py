@@ -3,7 +3,8 @@
 :func:`compile_aggregate` turns one call (``dcount(DeviceId)``, ``arg_max(Timestamp, *)``, ...)
 into its output columns, named the way Kusto names them, and ``compute(group_rows) → values``
 (one value per column). Old spellings (``any()``, ``makeset()``, ``makelist()``, ``count(pred)``)
-are the same aggregations. Results that differ from the real service: ``dcount`` is exact, and
+are the same aggregations. Results that differ from the real service: ``dcount`` is exact (so
+is ``dcount_hll()`` of ``hll()``, whose sketch is the set of the values' hashes), and
 ``percentile`` uses the nearest-rank method on the exact values.
 """
 
@@ -17,6 +18,7 @@ from . import syntax as s
 from .catalog import AGGREGATE_FUNCTIONS
 from .compiler import Compiled, Scope, compile_expr
 from .errors import not_supported
+from .hashing import merge_sketches, sketch
 from .model import NUMERIC, Column, hashable, null_of
 from .naming import result_name
 
@@ -32,7 +34,7 @@ _ARITY = {
     "argmax": (1, 64), "argmin": (1, 64), "percentile": (2, 2), "percentiles": (2, 64),
     "percentiles_array": (2, 64), "stdev": (1, 1), "stdevif": (2, 2), "stdevp": (1, 1), "variance": (1, 1),
     "varianceif": (2, 2), "variancep": (1, 1), "binary_all_or": (1, 1), "binary_all_and": (1, 1),
-    "binary_all_xor": (1, 1),
+    "binary_all_xor": (1, 1), "hll": (1, 2), "hll_if": (2, 3), "hll_merge": (1, 1),
 }
 IMPLEMENTED = frozenset(_ARITY)
 assert IMPLEMENTED <= AGGREGATE_FUNCTIONS
@@ -173,6 +175,11 @@ def compile_aggregate(call: s.Call, scope: Scope, by_names: set[str]) -> tuple[l
     if name in ("dcountif", "count_distinctif"):
         pick = where(1)
         return one("long", lambda rows: len({hashable(v) for v in _values(f, pick(rows))}))
+    if name in ("hll", "hll_if"):  # the exact set of the values' hashes (dcount_hll counts them)
+        pick = where(1) if name == "hll_if" else (lambda rows: rows)
+        return one("dynamic", lambda rows: sketch(_values(f, pick(rows))))
+    if name == "hll_merge":
+        return one("dynamic", lambda rows: merge_sketches(_values(f, rows)))
     if name in ("make_set", "makeset", "make_set_if", "make_list", "makelist", "make_list_if"):
         conditional = name.endswith("_if")
         pick = where(1) if conditional else (lambda rows: rows)

@@ -1,5 +1,5 @@
 """``hash()`` and ``hash_xxhash64()``: Kusto's xxHash64 of a value, the one module that imports
-the ``xxhash`` library.
+the ``xxhash`` library; and the ``hll()`` sketches ``dcount_hll()`` counts, built on it.
 
 Kusto hashes a string's UTF-8 bytes and a datetime's ticks (100 ns since 0001-01-01) as a
 little-endian 64-bit integer, which reproduces Microsoft's documented values
@@ -18,7 +18,7 @@ from typing import Any
 import xxhash
 
 from .model import UTC, to_kql_string
-from .signatures import ANY, INTEGER, Function, rule
+from .signatures import ANY, DYNAMIC, INTEGER, Function, rule
 
 _EPOCH = datetime(1, 1, 1, tzinfo=UTC)
 
@@ -54,7 +54,23 @@ def kusto_hash(value: Any, mod: Any = None) -> int | None:
     return digest % mod
 
 
+def sketch(values: list) -> list[int]:
+    """``hll()``'s result: Kusto's is an estimate's registers; the simulator's is exact, the
+    sorted distinct hashes of the values, so ``dcount_hll()`` gives the exact distinct count."""
+    return sorted({kusto_hash(v) for v in values})
+
+
+def merge_sketches(sketches: list) -> list[int]:
+    """``hll_merge()``: one sketch counting every value the given sketches counted."""
+    return sorted({h for s in sketches if isinstance(s, list) for h in s if isinstance(h, int)})
+
+
+def _dcount_hll(value: Any) -> int | None:
+    return len(value) if isinstance(value, list) else None
+
+
 FUNCTIONS = [
     Function("hash", 1, 2, rule("long", ANY, INTEGER), kusto_hash),
     Function("hash_xxhash64", 1, 2, rule("long", ANY, INTEGER), kusto_hash),
+    Function("dcount_hll", 1, 1, rule("long", DYNAMIC), _dcount_hll),
 ]

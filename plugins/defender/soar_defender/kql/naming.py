@@ -34,7 +34,8 @@ _NAME_AND_FIRST = frozenset({"strlen", "string_size", "percentile_tdigest", "dco
 _PREFIX_AND_FIRST = {
     "gettype": "type", "treepath": "tree", "repeat": "repeat", "sum": "sum", "sumif": "sumif", "cnt": "cnt",
     "count": "count", "countif": "countif", "dcount": "dcount", "dcountif": "dcountif", "tdigest": "tdigest",
-    "hll": "hll", "min": "min", "minif": "minif", "max": "max", "maxif": "maxif", "avg": "avg",
+    "hll": "hll", "hll_if": "hll_if", "hll_merge": "hll_merge", "min": "min", "minif": "minif", "max": "max",
+    "maxif": "maxif", "avg": "avg",
     "avgif": "avgif", "makelist": "list", "make_list": "list", "make_list_if": "list",
     "make_list_with_nulls": "list", "makeset": "set", "make_set": "set", "make_set_if": "set",
     "make_bag": "bag", "make_bag_if": "bag", "make_dictionary": "dictionary", "buildschema": "schema",
