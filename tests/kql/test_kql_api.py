@@ -35,10 +35,10 @@ def test_mde_sees_device_tables_only(tables):
 
 
 def test_refused_query_is_a_400_in_each_api_shape(tables):
-    status, body = hunting_response("xdr", {"Query": "DeviceInfo | top-hitters 3 of DeviceName"},
+    status, body = hunting_response("xdr", {"Query": "DeviceInfo | facet by DeviceName"},
                                     tables, now=NOW)
     assert status == 400 and body["error"]["code"] == "BadRequest" and "target" in body["error"]
-    assert body["error"]["message"].startswith("Query could not be parsed at 'top-hitters' on line [1,14]")
+    assert body["error"]["message"].startswith("Query could not be parsed at 'facet' on line [1,14]")
     status, body = hunting_response("graph", {"Query": "DeviceInfo | where Nope"}, tables, now=NOW)
     assert status == 400 and body["error"]["code"] == "BadRequest" and "innerError" in body["error"]
 

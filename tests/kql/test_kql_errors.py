@@ -26,8 +26,8 @@ def end_of(query: str) -> tuple[int, int]:
 CASES = [
     ("fork", f"{P} | fork (take 1)", "NotSupported", "fork", "fork", "fork",
      "'fork' is not supported by the simulated hunting service"),
-    ("top-hitters-second-line", f"{P}\n| top-hitters 3 of FileName", "NotSupported", "top-hitters",
-     "top-hitters", "top-hitters", "Query could not be parsed at 'top-hitters' on line [2,3]"),
+    ("facet-second-line", f"{P}\n| facet by FileName", "NotSupported", "facet",
+     "facet", "facet", "Query could not be parsed at 'facet' on line [2,3]"),
     ("scan", f"{P} | scan with (step s: true;)", "NotSupported", "scan", "scan", "scan", "'scan'"),
     ("evaluate-plugin", f"{P} | evaluate autocluster()", "NotSupported", "evaluate", "autocluster",
      "autocluster", "'evaluate autocluster()' is not supported by the simulated hunting service"),
@@ -121,10 +121,10 @@ def test_at_least_fifteen_refusals():
 
 
 def test_example_messages_from_the_issue(tables):
-    query = f"{P} | where Timestamp > ago(1d) | top-hitters 3 of FileName"
+    query = f"{P} | where Timestamp > ago(1d) | facet by FileName"
     with pytest.raises(KqlError) as info:
         run_query(query, tables, now=NOW)
-    assert info.value.message.startswith("Query could not be parsed at 'top-hitters' on line [1,")
+    assert info.value.message.startswith("Query could not be parsed at 'facet' on line [1,")
     with pytest.raises(KqlError) as info:
         run_query(f'{P} | where DeviceNme == "x"', tables, now=NOW)
     assert info.value.message.startswith(

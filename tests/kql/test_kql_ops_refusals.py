@@ -105,7 +105,7 @@ def test_externaldata_parses_then_is_refused_by_name(tables, query):
 
 @pytest.mark.parametrize("query,construct", [
     (f"{P} | reduce by FileName", "reduce"),
-    (f"{P}\n| top-hitters 3 of FileName", "top-hitters"),
+    (f"{P}\n| facet by FileName", "facet"),
     (f"{P} | extend s = series_fft(dynamic([1, 2]))", "series_fft()"),
     (f"{P} | summarize tdigest(FileSize)", "tdigest()"),
     (f"{P} | evaluate autocluster()", "evaluate autocluster()"),

@@ -126,6 +126,12 @@ CASES = [
      ["v:int"], [(1,)]),
     ("parse-regex", r'datatable(s:string)["user=bob uid=7"] | parse kind=regex s with @"user=" U @"\s+uid=" N:long '
                     "| project U, N", ["U:string", "N:long"], [("bob", 7)]),
+    # --- top-hitters and sample-distinct (exact here)
+    ("top-hitters", f"{P} | top-hitters 2 of AccountName", ["AccountName:string", "approximate_count_AccountName:long"],
+     [("alice", 3), ("carol", 3)]),
+    ("top-hitters-by", f"{P} | top-hitters 2 of AccountName by FileSize",
+     ["AccountName:string", "approximate_sum_FileSize:long"], [("bob", 2950000), ("alice", 1212304)]),
+    ("sample-distinct", f"{P} | sample-distinct 2 of DeviceId", ["DeviceId:string"], [("d1",), ("d2",)]),
     # --- search
     ("search-terms", f'search in ({P}, DeviceNetworkEvents) "whoami" or "203.0.113.66" '
                      "| summarize n = count() by $table | order by $table asc",

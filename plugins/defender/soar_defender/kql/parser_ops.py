@@ -15,7 +15,8 @@ SUPPORTED_OPERATORS = (
     "where", "filter", "project", "project-away", "project-keep", "project-rename", "project-reorder",
     "extend", "summarize", "order", "sort", "take", "limit", "top", "distinct", "count", "join", "lookup",
     "union", "mv-expand", "mvexpand", "mv-apply", "mvapply", "parse", "parse-where", "evaluate", "invoke",
-    "as", "serialize", "getschema", "render", "sample", "top-nested", "make-series",
+    "as", "serialize", "getschema", "render", "sample", "top-nested", "make-series", "sample-distinct",
+    "top-hitters",
     "make-graph", "graph-match", "graph-to-table",  # graph_parser
     "partition",  # parsed in parser_reshape
 )
@@ -160,6 +161,24 @@ class OperatorParser(ExpressionParser):
         count = self.expression()
         self.expect_word("by", "after 'top N'")
         return s.Operator("top", (count, self.sort_key()), tok.pos)
+
+    def op_sample_distinct(self, tok: Token) -> s.Operator:
+        """``sample-distinct N of Column``."""
+        count = self.expression()
+        self.expect_word("of", "after 'sample-distinct N' (sample-distinct 10 of DeviceId)")
+        column = self.name("(a column name) after 'of'")
+        return s.Operator("sample-distinct", (count, s.Name(column.value, column.pos)), tok.pos)
+
+    def op_top_hitters(self, tok: Token) -> s.Operator:
+        """``top-hitters N of Expression [by SummedExpression]``."""
+        count = self.expression()
+        self.expect_word("of", "after 'top-hitters N' (top-hitters 5 of FileName)")
+        value = self.expression()
+        total = None
+        if self.peek().is_word("by"):
+            self.next()
+            total = self.expression()
+        return s.Operator("top-hitters", (count, value, total), tok.pos)
 
     def op_make_series(self, tok: Token) -> s.Operator:
         """``make-series [kind=nonempty] [Name =] agg [default = v], ... on Axis [from a] [to b] step s

@@ -247,6 +247,48 @@ def _top(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
     return Relation(rel.columns, rows[:count])
 
 
+def _sample_distinct(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
+    """Up to N distinct values of one column (the first seen: Kusto promises no fair sample)."""
+    count = count_argument(ev, op, op.args[0], env)
+    column = compile_expr(op.args[1], ev.scope(rel, env, "sample-distinct"))
+    seen: set = set()
+    rows = []
+    for r in rel.rows:
+        if len(rows) >= count:
+            break
+        value = column.fn(r)
+        if hashable(value) not in seen:
+            seen.add(hashable(value))
+            rows.append({op.args[1].name: value})
+    return Relation([Column(op.args[1].name, column.type)], rows)
+
+
+def _top_hitters(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
+    """The N values seen most often (or with the largest sum of ``by``), with their count or sum:
+    columns ``Value, approximate_count_Value`` (``approximate_sum_Summed``). Exact here."""
+    count = count_argument(ev, op, op.args[0], env)
+    scope = ev.scope(rel, env, "top-hitters")
+    value, total = compile_expr(op.args[1], scope), op.args[2] and compile_expr(op.args[2], scope)
+    name = ColumnNamer(set()).name(s.Assign(None, op.args[1], op.pos))
+    if total is not None and total.type not in ("int", "long", "real"):
+        raise scope.error(op.pos, f"the sum of 'top-hitters' must be a number, not {total.type}")
+    score_name = ("approximate_sum_" + ColumnNamer(set()).name(s.Assign(None, op.args[2], op.pos))) if total \
+        else "approximate_count_" + name
+    scores: dict = {}
+    values: dict = {}
+    for r in rel.rows:
+        v = value.fn(r)
+        key = hashable(v)
+        values.setdefault(key, v)
+        add = 1 if total is None else total.fn(r)
+        if add is not None:
+            scores[key] = scores.get(key, 0) + add
+    ranked = sorted(scores, key=lambda k: -scores[k])[:count]  # stable: ties keep first-seen order
+    score_type = "long" if total is None or total.type == "int" else total.type
+    return Relation([Column(name, value.type), Column(score_name, score_type)],
+                    [{name: values[k], score_name: scores[k]} for k in ranked])
+
+
 def _distinct(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
     if not op.args:
         names = [c.name for c in rel.columns]
@@ -341,4 +383,5 @@ OPERATORS = {"where": _where, "project": _project, "extend": _extend, "project-a
              "project-keep": _project_keep, "project-rename": _project_rename,
              "project-reorder": _project_reorder, "sort": _sort, "take": _take, "top": _top,
              "distinct": _distinct, "count": _count, "summarize": _summarize, "serialize": _serialize,
-             "getschema": _getschema, "render": _unchanged, "as": _unchanged, "top-nested": _top_nested}
+             "getschema": _getschema, "render": _unchanged, "as": _unchanged, "top-nested": _top_nested,
+             "sample-distinct": _sample_distinct, "top-hitters": _top_hitters}
