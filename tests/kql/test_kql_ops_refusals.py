@@ -110,7 +110,7 @@ def test_externaldata_parses_then_is_refused_by_name(tables, query):
     (f"{P} | summarize tdigest(FileSize)", "tdigest()"),
     (f"{P} | evaluate autocluster()", "evaluate autocluster()"),
     (f"{P} | facet by FileName", "facet"),
-    (f"{P} | extend r = row_rank_dense(FileName)", "row_rank_dense()"),
+    (f"{P} | extend u = parse_user_agent(FileName, 'browser')", "parse_user_agent()"),
     (f'{P} | extend (a, b) = series_periods_detect(dynamic([1]), 1, 2, 1)', "series_periods_detect()"),
     ("set querytrace;\nDeviceInfo", "set statement"),
 ])

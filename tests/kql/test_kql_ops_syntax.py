@@ -96,6 +96,18 @@ CASES = [
     ("hll-if-names", f'{P} | summarize hll_if(AccountName, FileName == "cmd.exe"), dcount(AccountName) '
                      "| project dcount_hll(hll_if_AccountName), dcount_AccountName",
      ["dcount_hll_hll_if_AccountName:long", "dcount_AccountName:long"], [(1, 3)]),
+    # --- ranks and sessions over serialized rows
+    ("row-rank", "datatable(x:long)[1, 1, 2, 2, 2, 5] | serialize | extend d = row_rank_dense(x), m = row_rank_min(x)",
+     ["x:long", "d:long", "m:long"], [(1, 1, 1), (1, 1, 1), (2, 2, 3), (2, 2, 3), (2, 2, 3), (5, 3, 6)]),
+    ("row-window-session", "datatable(t:datetime, u:string)[datetime(2026-01-01 10:00), 'a', "
+                           "datetime(2026-01-01 10:04), 'a', datetime(2026-01-01 10:07), 'b', "
+                           "datetime(2026-01-01 10:40), 'b', datetime(2026-01-01 10:42), 'b'] | sort by t asc "
+                           "| project s = row_window_session(t, 1h, 5m), r = row_window_session(t, 1h, 1h, u != prev(u))",
+     ["s:datetime", "r:datetime"], [("2026-01-01T10:00:00Z", "2026-01-01T10:00:00Z"),
+                                    ("2026-01-01T10:00:00Z", "2026-01-01T10:00:00Z"),
+                                    ("2026-01-01T10:00:00Z", "2026-01-01T10:07:00Z"),
+                                    ("2026-01-01T10:40:00Z", "2026-01-01T10:07:00Z"),
+                                    ("2026-01-01T10:40:00Z", "2026-01-01T10:07:00Z")]),
     # --- datatable values may end (or start) with a comma, as Kusto's parser allows
     ("datatable-trailing-comma", 'datatable(k:int, v:string)[\n 0, "Wibble",\n 1, "Wobble",\n]',
      ["k:int", "v:string"], [(0, "Wibble"), (1, "Wobble")]),

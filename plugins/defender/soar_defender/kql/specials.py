@@ -20,6 +20,8 @@ from .functions import FUNCTIONS
 MAX_CALL_DEPTH = 32
 _WINDOW_FUNCTIONS = frozenset({"row_number", "row_cumsum", "prev", "next", "row_rank", "row_rank_dense",
                                "row_rank_min", "row_window_session"})
+_LIMITS = {"prev": (1, 3), "next": (1, 3), "row_number": (0, 2), "row_cumsum": (1, 2), "row_rank_dense": (1, 1),
+           "row_rank_min": (1, 1), "row_window_session": (3, 4)}  # (min, max) arguments
 
 
 def _user_call(node: s.Call, function: UserFunction, scope: Scope) -> Compiled:
@@ -136,13 +138,13 @@ class Window:
 
 def _window(node: s.Call, scope: Scope) -> Compiled:
     name, window = node.name, scope.window
-    if name not in ("prev", "next", "row_number", "row_cumsum"):
+    if name not in _LIMITS:
         raise not_supported(f"{name}()", node.pos, operator=scope.operator, name=name)
     if window is None:
         raise scope.error(node.pos, f"{name}() works on serialized rows: use it in 'extend', 'project' or "
                                     "'where' (after 'serialize', 'sort' or 'top')", name=name)
     args = [compile_expr(a, scope) for a in node.args]
-    limits = {"prev": (1, 3), "next": (1, 3), "row_number": (0, 2), "row_cumsum": (1, 2)}[name]
+    limits = _LIMITS[name]
     if not limits[0] <= len(args) <= limits[1]:
         raise scope.error(node.pos, f"function '{name}' expects {limits[0]} to {limits[1]} arguments, got "
                                     f"{len(args)}", name=name)
@@ -167,6 +169,10 @@ def _window(node: s.Call, scope: Scope) -> Compiled:
                 state["start"] = window.index
             return first + window.index - state["start"]
         return Compiled(number, "long")
+    if name in ("row_rank_dense", "row_rank_min"):
+        return _rank(name, args[0].fn, window)
+    if name == "row_window_session":
+        return _session(node, args, window, scope)
     term = args[0].fn
 
     def cumulative(row):
@@ -177,6 +183,43 @@ def _window(node: s.Call, scope: Scope) -> Compiled:
             state["total"] = value if state["total"] is None else state["total"] + value
         return state["total"]
     return Compiled(cumulative, "long" if args[0].type == "int" else args[0].type)
+
+
+def _rank(name: str, term: Callable, window: Window) -> Compiled:
+    """``row_rank_dense(T)``: 1, then +1 whenever T differs from the previous row's;
+    ``row_rank_min(T)``: the row number of the first row of each run of equal T."""
+    state = {"rank": 0, "last": object()}
+
+    def rank(row):
+        value = term(row)
+        if window.index == 0 or value != state["last"]:
+            state["rank"] = state["rank"] + 1 if name == "row_rank_dense" and window.index else window.index + 1
+        state["last"] = value
+        return state["rank"]
+    return Compiled(rank, "long")
+
+
+def _session(node: s.Call, args: list[Compiled], window: Window, scope: Scope) -> Compiled:
+    """``row_window_session(Expr, MaxFromFirst, MaxBetweenNeighbours [, Restart])``: the Expr of
+    the first row of the row's session; a session ends when Expr is further than MaxFromFirst from
+    its first row's, or than MaxBetweenNeighbours from the previous row's, or Restart is true."""
+    expr, longest, gap = args[0], args[1], args[2]
+    if not (longest.const and gap.const):
+        raise scope.error(node.pos, "the two distances of row_window_session() must be constants",
+                          name=node.name)
+    restart = args[3].fn if len(args) == 4 else None
+    state: dict = {"first": None, "last": None}
+
+    def session(row):
+        value = expr.fn(row)
+        first, last = state["first"], state["last"]
+        if window.index == 0 or value is None or first is None or last is None \
+                or (restart is not None and restart(row) is True) \
+                or abs(value - first) > longest.value or abs(value - last) > gap.value:
+            state["first"] = value
+        state["last"] = value
+        return state["first"]
+    return Compiled(session, expr.type)
 
 
 def _tabular_only(node: s.Call, scope: Scope) -> Compiled:
