@@ -389,3 +389,120 @@ P, C = "datatypes-string-operators.md", "011ed6a9ac251c2a75565e76955f3def0805b33
 for _op, _expr in [("in~", '"abc" in~ ("123", "345", "ABC")'), ("!in~", '"bca" !in~ ("123", "345", "ABC")')]:
     ex(f"string-operator {_op} (2020)", P, C, f"print {_expr}", ["print_0"], [["true"]],
        note="the page's table gives this expression as its operator's example that yields true")
+
+# --- scan: every example on inline data --------------------------------------------------------
+
+P, C = "scan-operator.md", "036095628e3343719d9dcb9a673dc3483c553295"
+ex("scan-cumulative-sum", P, C, '''
+range x from 1 to 5 step 1 
+| scan declare (cumulative_x:long=0) with 
+(
+    step s1: true => cumulative_x = x + s1.cumulative_x;
+)
+''', ["x", "cumulative_x"], [["1", "1"], ["2", "3"], ["3", "6"], ["4", "10"], ["5", "15"]])
+ex("scan-cumulative-sum-reset", P, C, '''
+range x from 1 to 5 step 1
+| extend y = 2 * x
+| scan declare (cumulative_x:long=0, cumulative_y:long=0) with 
+(
+    step s1: true => cumulative_x = iff(s1.cumulative_x >= 10, x, x + s1.cumulative_x), 
+                     cumulative_y = iff(s1.cumulative_y >= 10, y, y + s1.cumulative_y);
+)
+''', ["x", "y", "cumulative_x", "cumulative_y"],
+   [["1", "2", "1", "2"], ["2", "4", "3", "6"], ["3", "6", "6", "12"], ["4", "8", "10", "8"], ["5", "10", "5", "18"]])
+ex("scan-fill-forward", P, C, '''
+let Events = datatable (Ts: timespan, Event: string) [
+    0m, "A",
+    1m, "",
+    2m, "B",
+    3m, "",
+    4m, "",
+    6m, "C",
+    8m, "",
+    11m, "D",
+    12m, ""
+]
+;
+Events
+| sort by Ts asc
+| scan declare (Event_filled: string="") with 
+(
+    step s1: true => Event_filled = iff(isempty(Event), s1.Event_filled, Event);
+)
+''', ["Ts", "Event", "Event_filled"],
+   [["00:00:00", "A", "A"], ["00:01:00", "", "A"], ["00:02:00", "B", "B"], ["00:03:00", "", "B"],
+    ["00:04:00", "", "B"], ["00:06:00", "C", "C"], ["00:08:00", "", "C"], ["00:11:00", "D", "D"],
+    ["00:12:00", "", "D"]])
+ex("scan-sessions", P, C, '''
+let Events = datatable (Ts: timespan, Event: string) [
+    0m, "A",
+    1m, "A",
+    2m, "B",
+    3m, "D",
+    32m, "B",
+    36m, "C",
+    38m, "D",
+    41m, "E",
+    75m, "A"
+]
+;
+Events
+| sort by Ts asc
+| scan with_match_id=session_id declare (sessionStart: timespan) with 
+(
+    step inSession: true => sessionStart = iff(isnull(inSession.sessionStart), Ts, inSession.sessionStart);
+    step endSession output=none: Ts - inSession.sessionStart > 30m;
+)
+''', ["Ts", "Event", "sessionStart", "session_id"],
+   [["00:00:00", "A", "00:00:00", "0"], ["00:01:00", "A", "00:00:00", "0"], ["00:02:00", "B", "00:00:00", "0"],
+    ["00:03:00", "D", "00:00:00", "0"], ["00:32:00", "B", "00:32:00", "1"], ["00:36:00", "C", "00:32:00", "1"],
+    ["00:38:00", "D", "00:32:00", "1"], ["00:41:00", "E", "00:32:00", "1"], ["01:15:00", "A", "01:15:00", "2"]])
+ex("scan-session-length-per-user", P, C, '''
+let LogsEvents = datatable(Timestamp:datetime, userID:int, EventType:string)
+[
+    datetime(2024-05-28 08:15:23), 1, "login",
+    datetime(2024-05-28 08:30:15), 2, "login",
+    datetime(2024-05-28 09:10:27), 3, "login",
+    datetime(2024-05-28 12:30:45), 1, "logout",
+    datetime(2024-05-28 11:45:32), 2, "logout",
+    datetime(2024-05-28 13:25:19), 3, "logout"
+];
+LogsEvents
+| sort by userID, Timestamp
+| partition hint.strategy=native by userID (
+    sort by Timestamp asc 
+    | scan declare (start: datetime, end: datetime, sessionDuration: timespan) with (
+        step s1 output=none: EventType == "login" => start = Timestamp;
+        step s2 output=all: EventType == "logout" => start = s1.start, end = Timestamp, sessionDuration = Timestamp - s1.start;
+    )
+)
+| project start, end, userID, sessionDuration
+''', ["start", "end", "userID", "sessionDuration"],
+   [["2024-05-28 08:15:23.0000000", "2024-05-28 12:30:45.0000000", "1", "04:15:22"],
+    ["2024-05-28 09:10:27.0000000", "2024-05-28 13:25:19.0000000", "3", "04:14:52"],
+    ["2024-05-28 08:30:15.0000000", "2024-05-28 11:45:32.0000000", "2", "03:15:17"]],
+   ordered=False)
+ex("scan-events-between-start-and-stop", P, C, '''
+let Events = datatable (Ts: timespan, Event: string) [
+    0m, "A",
+    1m, "Start",
+    2m, "B",
+    3m, "D",
+    4m, "Stop",
+    6m, "C",
+    8m, "Start",
+    11m, "E",
+    12m, "Stop"
+]
+;
+Events
+| sort by Ts asc
+| scan with_match_id=m_id with 
+(
+    step s1: Event == "Start";
+    step s2: Event != "Start" and Event != "Stop" and Ts - s1.Ts <= 5m;
+    step s3: Event == "Stop" and Ts - s1.Ts <= 5m;
+)
+''', ["Ts", "Event", "m_id"],
+   [["00:01:00", "Start", "0"], ["00:02:00", "B", "0"], ["00:03:00", "D", "0"], ["00:04:00", "Stop", "0"],
+    ["00:08:00", "Start", "1"], ["00:11:00", "E", "1"], ["00:12:00", "Stop", "1"]])

@@ -28,7 +28,7 @@ CASES = [
      "'fork' is not supported by the simulated hunting service"),
     ("facet-second-line", f"{P}\n| facet by FileName", "NotSupported", "facet",
      "facet", "facet", "Query could not be parsed at 'facet' on line [2,3]"),
-    ("scan", f"{P} | scan with (step s: true;)", "NotSupported", "scan", "scan", "scan", "'scan'"),
+    ("reduce", f"{P} | reduce by FileName", "NotSupported", "reduce", "reduce", "reduce", "'reduce'"),
     ("evaluate-plugin", f"{P} | evaluate autocluster()", "NotSupported", "evaluate", "autocluster",
      "autocluster", "'evaluate autocluster()' is not supported by the simulated hunting service"),
     ("find-pack-all", "find in (DeviceProcessEvents) where FileName == 'x' project FileName, pack_all()",

@@ -27,13 +27,14 @@ from .makeseries import OPERATORS as SERIES_OPERATORS
 from .model import UTC, Column, QueryResult, Relation, Table
 from .parser import parse
 from .reshape import OPERATORS as RESHAPE_OPERATORS
+from .scan import OPERATORS as SCAN_OPERATORS
 from .schemas import unserved_table_hint
 from .specials import bind_arguments
 from .tabular import OPERATORS as TABULAR_OPERATORS
 
 MAX_RANGE_ROWS = 1_000_000
 _OPERATORS = {**TABULAR_OPERATORS, **JOIN_OPERATORS, **EXPAND_OPERATORS, **SERIES_OPERATORS,
-              **RESHAPE_OPERATORS, **GRAPH_OPERATORS}
+              **RESHAPE_OPERATORS, **GRAPH_OPERATORS, **SCAN_OPERATORS}
 
 
 class _TabularLet:

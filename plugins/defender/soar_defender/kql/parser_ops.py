@@ -9,6 +9,7 @@ from .errors import did_you_mean, parse_error
 from .expression_parser import WORD_OPERATORS, ExpressionParser
 from .graph_parser import parse_make_graph
 from .lexer import Token
+from .scan import parse_scan
 
 #: Operators the simulator evaluates (after '|').
 SUPPORTED_OPERATORS = (
@@ -16,7 +17,7 @@ SUPPORTED_OPERATORS = (
     "extend", "summarize", "order", "sort", "take", "limit", "top", "distinct", "count", "join", "lookup",
     "union", "mv-expand", "mvexpand", "mv-apply", "mvapply", "parse", "parse-where", "evaluate", "invoke",
     "as", "serialize", "getschema", "render", "sample", "top-nested", "make-series", "sample-distinct",
-    "top-hitters",
+    "top-hitters", "scan",  # scan.py
     "make-graph", "graph-match", "graph-to-table",  # graph_parser
     "partition",  # parsed in parser_reshape
 )
@@ -260,6 +261,9 @@ class OperatorParser(ExpressionParser):
 
     def op_make_graph(self, tok: Token) -> s.Operator:
         return parse_make_graph(self, tok)
+
+    def op_scan(self, tok: Token) -> s.Operator:
+        return parse_scan(self, tok)
 
     def op_graph_match(self, tok: Token) -> s.Operator:
         raise self.error(tok, f"'{tok.value}' reads a graph, not a table: put '| make-graph Source --> Target "
