@@ -21,7 +21,7 @@ HARNESS = Path(__file__).resolve().parents[1] / "kql_corpus" / "harness.py"
 
 # The one place the corpus thresholds live.
 THRESHOLDS = {
-    "min_queries": 1000,       # the corpus itself: published queries collected
+    "min_queries": 1050,       # the corpus itself: published queries collected
     "evaluated_rate": 0.96,    # floor: share of the corpus that evaluates today (target_rate is the goal)
     "misleading": 0,         # ceiling: refusals not in the "... is not supported by ..." form (goal: 0)
     "crashed": 0,
@@ -195,20 +195,7 @@ def test_classification_over_the_real_route():
         q("t", "t/ok", "o", "DeviceInfo | take 3"),
         q("t", "t/typo", "o", "DeviceInfoo | take 3"),  # a real mistake: refused, and not with the clear form
         q("t", "t/external", "o", 'externaldata(IP: string)[@"https://example.com/ips.txt"] with (format="txt")'),
-        # an // expect: line names the error a data-dependent query gives: only that error is excused
-        q("t", "t/expected", "o", "DeviceInfo | project-reorder Nope", expect="Failed to resolve column named 'Nope'"),
-        q("t", "t/other-error", "o", "DeviceInfo | project-reorder Nope", expect="something else"),
     ])
-    assert [o.outcome for o in outcomes] == ["evaluated", "misleading", "refused", "refused", "misleading"]
+    assert [o.outcome for o in outcomes] == ["evaluated", "misleading", "refused"]
     assert outcomes[0].rows == 3 and "DeviceInfoo" in outcomes[1].message
-    assert outcomes[3].message.startswith("expected on the seeded data: ")
     assert harness.blocker(outcomes[2].message) == "'externaldata' (not supported)"
-
-
-def test_an_expect_line_is_read_from_the_query(tmp_path):
-    path = tmp_path / "doc.kql"
-    path.write_text("// source: s\n// license: MIT\n\n// query: a\n// file: x.csl (commit 1)\n"
-                    "// expect: `Failed to resolve column named 'Name'` no such alert is seeded\n"
-                    "T | project-reorder Name\n", encoding="utf-8")
-    (query,) = harness.parse_file(path, "src")
-    assert query.expect == "Failed to resolve column named 'Name'"

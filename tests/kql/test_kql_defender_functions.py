@@ -57,6 +57,17 @@ def test_names_after_an_empty_bag_unpack_are_the_bags_properties_as_nulls(networ
     assert result.rows == []
 
 
+def test_names_in_column_lists_after_an_empty_bag_unpack_are_properties_too(network):
+    # project-reorder / project-away / project-rename name columns, not expressions: the same rule
+    query = ('DeviceNetworkEvents | where ActionType == "InboundInternetScanInspected" '
+             "| extend Fields = todynamic(AdditionalFields) | evaluate bag_unpack(Fields) "
+             "| project-reorder PublicScannedIp, DeviceName | project-rename Port = PublicScannedPort "
+             "| project-away Fields*")
+    result = run_query(query, network, now=NOW)
+    assert [c.name for c in result.columns][:2] == ["PublicScannedIp", "DeviceName"]
+    assert "Port" in [c.name for c in result.columns] and result.rows == []
+
+
 def test_a_name_no_bag_holds_is_still_an_error_when_the_bags_had_properties(network):
     query = ('print d = dynamic({"PublicScannedIp": "192.0.2.1"}) | evaluate bag_unpack(d) '
              "| project PublicScannedIpp")

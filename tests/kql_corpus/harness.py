@@ -11,9 +11,7 @@ with a real token from the simulated Entra ID, and classified:
 
     evaluated    200: rows (or none)
     refused      400 whose message is the clear "... is not supported by the simulated hunting
-                 service" form, or the error the query's ``// expect:`` line names (a valid query
-                 whose result schema depends on data the seeded tenants do not hold, and that the
-                 real service fails the same way on such a tenant)
+                 service" form
     misleading   any other 400 (every query of the corpus is published, valid KQL)
     crashed      any other status, or an exception on the way
     slow         (on top of the above) the call took more than SLOW_SECONDS
@@ -21,9 +19,8 @@ with a real token from the simulated Entra ID, and classified:
 A corpus file holds the queries of one published document; lines up to the first
 ``// query: <name>`` are its header (``// source:``, ``// license:``, ...); each query runs from
 its ``// query:`` line to the next one (a ``// dropped:`` header line records a published query
-left out, and why; an ``// expect:`` line in a query, the error it gives on the seeded data).
-Loaded by path from tests/kql/test_kql_corpus.py and benchmarks/kql.py (this folder is not a
-package); README.md next to it lists the sources and their licences.
+left out, and why). Loaded by path from tests/kql/test_kql_corpus.py and benchmarks/kql.py (this
+folder is not a package); README.md next to it lists the sources and their licences.
 """
 
 from __future__ import annotations
@@ -49,7 +46,6 @@ NOT_SUPPORTED = "is not supported by the simulated hunting service"
 OUTCOMES = ("evaluated", "refused", "misleading", "crashed")
 _QUERY_LINE = re.compile(r"^// query:\s*(\S.*?)\s*$")
 _HEADER_LINE = re.compile(r"^//\s*(\w[\w-]*):\s*(.*?)\s*$")
-_EXPECT_LINE = re.compile(r"^// expect: `([^`]+)` \S", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -58,7 +54,6 @@ class CorpusQuery:
     name: str     # <document>/<query name>, unique in the corpus
     origin: str   # where it was published (the header's "// source:")
     text: str
-    expect: str | None = None   # the error its "// expect: `<fragment>` <why>" line names
 
 
 @dataclass
@@ -95,9 +90,7 @@ def parse_file(path: Path, source: str) -> list[CorpusQuery]:
         text = "\n".join(lines).strip()
         if not text:
             raise ValueError(f"{path}: query {name!r} is empty")
-        expect = _EXPECT_LINE.search(text)
-        out.append(CorpusQuery(source, f"{path.stem}/{name}", header["source"], text,
-                               expect.group(1) if expect else None))
+        out.append(CorpusQuery(source, f"{path.stem}/{name}", header["source"], text))
     return out
 
 
@@ -161,9 +154,7 @@ class _Client:
             return Outcome(query, "evaluated", seconds, rows=len(results), results=results, columns=columns)
         message = str((body.get("error") or {}).get("message", "")) if isinstance(body, dict) else ""
         if r.status_code == 400:
-            expected = query.expect is not None and query.expect in message
-            kind = "refused" if NOT_SUPPORTED in message or expected else "misleading"
-            message = f"expected on the seeded data: {message}" if expected else message
+            kind = "refused" if NOT_SUPPORTED in message else "misleading"
             return Outcome(query, kind, seconds, message=message)
         return Outcome(query, "crashed", seconds, message=f"HTTP {r.status_code}: {message or r.text[:200]}")
 

@@ -272,7 +272,7 @@ class Evaluator:
         return relation
 
 
-_UNRESOLVED = "Failed to resolve scalar expression named"
+_UNRESOLVED = ("Failed to resolve scalar expression named", "Failed to resolve column named")
 _MAX_ASSUMED = 64
 
 
@@ -309,7 +309,7 @@ def run_query(query: str, tables: Mapping[str, Table], *, now: datetime | None =
                            column=1) from None
         except KqlError as err:
             if not (evaluator.empty_unpack and err.name and err.name not in assumed
-                    and _UNRESOLVED in err.message and len(assumed) < _MAX_ASSUMED):
+                    and any(u in err.message for u in _UNRESOLVED) and len(assumed) < _MAX_ASSUMED):
                 raise
             assumed.add(err.name)  # a property of the bags the simulated rows did not hold: null
     names = [c.name for c in result.columns]
