@@ -152,6 +152,12 @@ LINKS = [
      '"outlook.exe") | where FileName in~ ("powershell.exe", "cmd.exe", "wscript.exe", "mshta.exe") '
      "| project Timestamp, DeviceId, DeviceName, AccountUpn, ProcessCommandLine", 1,
      {"DeviceId": "device_id", "DeviceName": "device_name", "AccountUpn": "upn"}),
+    ("office-then-shell-sequence", 'DeviceProcessEvents | where FileName in~ ("winword.exe", "powershell.exe") '
+     "| sort by DeviceId asc, Timestamp asc | scan declare (Opened: datetime) with ("
+     'step doc output=none: FileName =~ "winword.exe" => Opened = Timestamp; '
+     'step shell: FileName =~ "powershell.exe" and DeviceId == doc.DeviceId and Timestamp - doc.Opened < 10m '
+     "=> Opened = doc.Opened;) | project Timestamp, DeviceId, AccountUpn, Opened", 1,
+     {"DeviceId": "device_id", "AccountUpn": "upn"}),
     ("encoded-powershell-rundll32", 'DeviceProcessEvents | where FileName =~ "rundll32.exe" and '
      'InitiatingProcessFileName =~ "powershell.exe" and InitiatingProcessCommandLine has "-enc" '
      "| project Timestamp, DeviceId, AccountUpn, InitiatingProcessParentFileName", 1,

@@ -100,6 +100,19 @@ def _state_names(node: Any, steps: frozenset[str]) -> Any:
     return node
 
 
+def _state_reads(node: Any, out: set[str]) -> set[str]:
+    """The ``step.Col`` names an expression reads (rewritten by :func:`_state_names`)."""
+    if type(node) is s.Name and "." in node.name:
+        out.add(node.name)
+    elif isinstance(node, tuple):
+        for n in node:
+            _state_reads(n, out)
+    elif is_dataclass(node) and not isinstance(node, type):
+        for f in fields(node):
+            _state_reads(getattr(node, f.name), out)
+    return out
+
+
 def scan_relation(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
     match_id, declared, steps = op.args
     names = frozenset(step[0] for step in steps)
@@ -113,8 +126,11 @@ def scan_relation(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
     state_columns = [Column(f"{step}.{c.name}", c.type) for step in (st[0] for st in steps) for c in row_columns]
     scope = ev.scope(Relation(row_columns + state_columns, []), env, "scan")
     compiled = []
+    reads: set[str] = set()  # the state values the steps read: only those are copied into each row
     for name, output, condition, assignments in steps:
-        test = compile_expr(_state_names(condition, names), scope)
+        condition = _state_names(condition, names)
+        _state_reads(condition, reads)
+        test = compile_expr(condition, scope)
         if test.type not in ("bool", "dynamic"):
             raise scope.error(op.pos, f"the condition of the step '{name}' must be a bool, not {test.type}")
         sets = []
@@ -122,10 +138,13 @@ def scan_relation(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
             if col not in defaults:
                 raise scope.error(pos, f"'{col}' is not declared: add it to 'declare (...)' to assign it in "
                                        f"the step '{name}'")
-            sets.append((col, compile_expr(_state_names(expr, names), scope).fn))
+            expr = _state_names(expr, names)
+            _state_reads(expr, reads)
+            sets.append((col, compile_expr(expr, scope).fn))
         compiled.append((name, output, test.fn, sets))
 
-    blank = {f"{step}.{c.name}": defaults.get(c.name, null_of(c.type)) for step in names for c in row_columns}
+    blank = {f"{step}.{c.name}": defaults.get(c.name, null_of(c.type)) for step in names for c in row_columns
+             if f"{step}.{c.name}" in reads}
     n = len(compiled)
     states: list[dict | None] = [None] * n   # step k → {step name: row} of its active sequence
     ids: list[int | None] = [None] * n
@@ -137,7 +156,8 @@ def scan_relation(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
         row = {**r, **defaults, **blank}
         for step, values in (state or {}).items():
             for key, value in values.items():
-                row[f"{step}.{key}"] = value
+                if (read := f"{step}.{key}") in reads:
+                    row[read] = value
         return row
 
     def emit(k: int, extended: dict, sequence: int | None, repeat: bool) -> None:
