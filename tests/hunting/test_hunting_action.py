@@ -207,9 +207,9 @@ def test_row_limit_and_max_rows(monkeypatch):
 
 def test_refused_query_names_operator_and_position(env):
     with pytest.raises(errors.ApiError) as info:
-        env.call(api="xdr", query="DeviceProcessEvents | top-hitters 3 of FileName")
+        env.call(api="xdr", query="DeviceProcessEvents | facet by FileName")
     err = info.value
-    assert err.status == 400 and "Query could not be parsed at 'top-hitters' on line [1,23]" in err.message
+    assert err.status == 400 and "Query could not be parsed at 'facet' on line [1,23]" in err.message
     assert "docs/kql.md" in err.hint and "let" not in err.hint
     with pytest.raises(errors.ApiError) as info:
         env.call(api="graph", query="DeviceInfo\n| where DeviceNme == x", parameters={"x": "pc"})
