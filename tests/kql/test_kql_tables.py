@@ -143,6 +143,19 @@ def test_alerts_and_their_evidence_show_up(seeded):
     assert called.rows == [{"DeviceId": "4" * 40}]
 
 
+def test_evidence_rows_carry_their_entity_in_additional_fields(seeded):
+    """As Microsoft's own hunting example reads a User evidence row (.Account.Sid, .IsDomainJoined),
+    and a File one (Name, Directory, hashes, as bag_unpack makes columns of them)."""
+    users = run_query('AlertEvidence | where EntityType == "User" | extend A = parse_json(AdditionalFields).Account '
+                      "| project AccountName, Name = tostring(A.Name), NTDomain = tostring(A.NTDomain)", seeded,
+                      now=NOW).to_json_rows()
+    assert users == [{"AccountName": "kiosk", "Name": "kiosk", "NTDomain": "CONTOSO"}]
+    files = run_query('AlertEvidence | where EntityType == "File" | extend F = parse_json(AdditionalFields) '
+                      "| evaluate bag_unpack(F) | project Name, Directory, Hashes = array_length(FileHashes)",
+                      seeded, now=NOW).to_json_rows()
+    assert files == [{"Name": "stage2.ps1", "Directory": r"C:\Users\Public", "Hashes": 2}]
+
+
 def test_typical_hunting_playbook_query(seeded):
     query = f"""
     let bad = dynamic(["{KNOWN_BAD_SHA256}", "{KNOWN_BAD_SHA256_2}"]);

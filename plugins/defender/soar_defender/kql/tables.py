@@ -307,6 +307,22 @@ def _alert_columns(alert: Mapping) -> dict:
             "Severity": _SEVERITY.get(str(alert.get("severity") or "").lower(), "Medium")}
 
 
+def _account_entity(account: Mapping) -> str:
+    """A User evidence row's AdditionalFields: its account entity, as Microsoft's own hunting
+    example reads it (``parse_json(AdditionalFields).Account.Sid`` / ``.IsDomainJoined``)."""
+    return json.dumps({"Type": "account", "Account": {
+        "Name": account["AccountName"], "NTDomain": account["AccountDomain"].split(".")[0].upper(),
+        "Sid": account["AccountSid"], "AadUserId": account["AccountObjectId"],
+        "UPNSuffix": account["AccountUpn"].partition("@")[2], "IsDomainJoined": bool(account["AccountSid"])}})
+
+
+def _file_entity(name: str, folder: str, hashes: Mapping) -> str:
+    """A File evidence row's AdditionalFields: its file entity (name, directory, hashes)."""
+    return json.dumps({"Type": "file", "Name": name, "Directory": folder,
+                       "FileHashes": [{"Algorithm": a, "Value": hashes[a]} for a in ("SHA1", "SHA256", "MD5")
+                                      if hashes.get(a)]})
+
+
 def _alert(w: _Writer, alert: Mapping, by_id: dict, rng: random.Random, now: datetime, *, events: bool = True) -> None:
     """AlertInfo and AlertEvidence rows for ``alert``; with ``events``, its evidence as device events
     on its machine too (the story writes its own)."""
@@ -328,6 +344,7 @@ def _alert(w: _Writer, alert: Mapping, by_id: dict, rng: random.Random, now: dat
             kind = "Process" if ev.get("entityType") == "Process" else "File"
             w.add("AlertEvidence", when, EntityType=kind, EvidenceRole="Impacted", FileName=name or "",
                   FolderPath=path, ProcessCommandLine=command if kind == "Process" else "", **hashes,
+                  AdditionalFields=_file_entity(name or "", path, hashes) if kind == "File" else "",
                   **machine, **evidence_common)
             if device is not None and events:
                 _process(w, device, when - timedelta(minutes=2), rng, file=name or "unknown.exe", folder=path,
@@ -341,10 +358,11 @@ def _alert(w: _Writer, alert: Mapping, by_id: dict, rng: random.Random, now: dat
                 _connect(w, device, when - timedelta(minutes=1), rng, ip or "", url or "", "powershell.exe",
                          file_hashes("benign:powershell.exe"))
         if ev.get("accountName"):
-            w.add("AlertEvidence", when, EntityType="User", EvidenceRole="Impacted", AccountName=ev["accountName"],
-                  AccountDomain=ev.get("domainName") or "", AccountUpn=ev.get("userPrincipalName") or "",
-                  AccountObjectId=ev.get("aadUserId") or "", AccountSid=ev.get("userSid") or "",
-                  **machine, **evidence_common)
+            account = {"AccountName": ev["accountName"], "AccountDomain": ev.get("domainName") or "",
+                       "AccountUpn": ev.get("userPrincipalName") or "", "AccountObjectId": ev.get("aadUserId") or "",
+                       "AccountSid": ev.get("userSid") or ""}
+            w.add("AlertEvidence", when, EntityType="User", EvidenceRole="Impacted", **account,
+                  AdditionalFields=_account_entity(account), **machine, **evidence_common)
 
 
 def _mail(w: _Writer, devs: list[dict], bad_hosts: dict, rng: random.Random, now: datetime, n: int) -> None:
