@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from soar_defender.kql import story
+from soar_defender.kql.identities import user_sid
 from soar_defender.sim.clock import iso
 
 OS = [("Windows11", "10.0.22631"), ("Windows10", "10.0.19045"), ("WindowsServer2022", "10.0.20348"),
@@ -108,9 +109,10 @@ def _evidence(rng: random.Random, tenant: str, device: dict | None, created: flo
     user = rng.choice(USERS)
     fname = rng.choice(FILES)
     common = {"evidenceCreationTime": iso(created), "detectionStatus": rng.choice(["Detected", "Blocked", "Prevented"])}
+    rng.randint(10**8, 10**9), rng.randint(1000, 9999)  # the draws of a former random SID: the rest stays put
     out = [
         {**common, "entityType": "User", "accountName": user, "domainName": tenant.upper(),
-         "userSid": f"S-1-5-21-{rng.randint(10**8, 10**9)}-{rng.randint(1000, 9999)}",
+         "userSid": user_sid(user),  # the SID the hunting tables give this user
          "aadUserId": _guid(seed, tenant, "user", user), "userPrincipalName": f"{user}@{tenant}.com"},
         {**common, "entityType": "File", "fileName": fname, "filePath": f"C:\\Users\\{user}\\Downloads",
          "sha1": _hex(seed, key, "sha1", n=40), "sha256": _hex(seed, key, "sha256", n=64)},
