@@ -27,6 +27,7 @@ from .makeseries import OPERATORS as SERIES_OPERATORS
 from .model import UTC, Column, QueryResult, Relation, Table
 from .parser import parse
 from .reshape import OPERATORS as RESHAPE_OPERATORS
+from .parsekv import OPERATORS as PARSE_KV_OPERATORS
 from .scan import OPERATORS as SCAN_OPERATORS
 from .schemas import unserved_table_hint
 from .specials import bind_arguments
@@ -34,7 +35,8 @@ from .tabular import OPERATORS as TABULAR_OPERATORS
 
 MAX_RANGE_ROWS = 1_000_000
 _OPERATORS = {**TABULAR_OPERATORS, **JOIN_OPERATORS, **EXPAND_OPERATORS, **SERIES_OPERATORS,
-              **RESHAPE_OPERATORS, **GRAPH_OPERATORS, **SCAN_OPERATORS}
+              **RESHAPE_OPERATORS, **GRAPH_OPERATORS, **SCAN_OPERATORS,
+              **PARSE_KV_OPERATORS}
 
 
 class _TabularLet:

@@ -9,6 +9,7 @@ from .errors import did_you_mean, parse_error
 from .expression_parser import WORD_OPERATORS, ExpressionParser
 from .graph_parser import parse_make_graph
 from .lexer import Token
+from .parsekv import parse_parse_kv
 from .scan import parse_scan
 
 #: Operators the simulator evaluates (after '|').
@@ -17,7 +18,7 @@ SUPPORTED_OPERATORS = (
     "extend", "summarize", "order", "sort", "take", "limit", "top", "distinct", "count", "join", "lookup",
     "union", "mv-expand", "mvexpand", "mv-apply", "mvapply", "parse", "parse-where", "evaluate", "invoke",
     "as", "serialize", "getschema", "render", "sample", "top-nested", "make-series", "sample-distinct",
-    "top-hitters", "scan",  # scan.py
+    "top-hitters", "scan", "parse-kv",  # scan.py, parsekv.py
     "make-graph", "graph-match", "graph-to-table",  # graph_parser
     "partition",  # parsed in parser_reshape
 )
@@ -264,6 +265,9 @@ class OperatorParser(ExpressionParser):
 
     def op_scan(self, tok: Token) -> s.Operator:
         return parse_scan(self, tok)
+
+    def op_parse_kv(self, tok: Token) -> s.Operator:
+        return parse_parse_kv(self, tok)
 
     def op_graph_match(self, tok: Token) -> s.Operator:
         raise self.error(tok, f"'{tok.value}' reads a graph, not a table: put '| make-graph Source --> Target "
