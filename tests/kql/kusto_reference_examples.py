@@ -550,9 +550,7 @@ datatable (Airport:string, Airline:string, Departures:long)
 | extend Rank=row_rank_dense(Departures, prev(Airport) != Airport)
 ''', ["Airport", "Airline", "Departures", "Rank"],
    [["SEA", "BA", "2", "1"], ["SEA", "LH", "3", "2"], ["SEA", "UA", "3", "2"], ["SEA", "EL", "3", "2"],
-    ["SEA", "LY", "100", "3"], ["AMS", "EL", "1", "1"], ["AMS", "BA", "1", "1"]],
-   xfail="the evaluator refuses row_rank_dense's second argument (\"function 'row_rank_dense' expects 1 to "
-         "1 arguments, got 2\"); the page documents the optional restart argument and this output")
+    ["SEA", "LY", "100", "3"], ["AMS", "EL", "1", "1"], ["AMS", "BA", "1", "1"]])
 
 P, C = "row-rank-min-function.md", "8e9abd8469ccfa442262bbb4b1a9e685bc1c0e3c"
 ex("row-rank-min", P, C, '''
@@ -605,9 +603,8 @@ microsecond = datetime_diff('microsecond',datetime(2017-10-30 23:00:00.1009001),
 nanosecond = datetime_diff('nanosecond',datetime(2017-10-30 23:00:00.0000000),datetime(2017-10-30 23:00:00.0000007))
 ''', ["year", "quarter", "month", "week", "day", "hour", "minute", "second", "millisecond", "microsecond",
       "nanosecond"], [["17", "2", "13", "5", "29", "2", "5", "10", "100", "100", "-700"]],
-   xfail="the evaluator gives millisecond 99 (it floors the 99.2 ms difference instead of counting the "
-         "millisecond boundaries crossed, 200 - 100, as it does for the larger periods) and nanosecond 0 "
-         "(datetimes keep whole microseconds, so .0000007 is lost); the page documents 100 and -700")
+   xfail="the evaluator gives nanosecond 0: datetimes keep whole microseconds, so .0000007 is lost; the "
+         "page documents -700")
 
 P, C = "datetime-add-function.md", "1c7d0221dde50ed7f78941a08767202abfc3ffc2"
 ex("datetime-add-period", P, C, '''

@@ -20,8 +20,8 @@ from .functions import FUNCTIONS
 MAX_CALL_DEPTH = 32
 _WINDOW_FUNCTIONS = frozenset({"row_number", "row_cumsum", "prev", "next", "row_rank", "row_rank_dense",
                                "row_rank_min", "row_window_session"})
-_LIMITS = {"prev": (1, 3), "next": (1, 3), "row_number": (0, 2), "row_cumsum": (1, 2), "row_rank_dense": (1, 1),
-           "row_rank_min": (1, 1), "row_window_session": (3, 4)}  # (min, max) arguments
+_LIMITS = {"prev": (1, 3), "next": (1, 3), "row_number": (0, 2), "row_cumsum": (1, 2), "row_rank_dense": (1, 2),
+           "row_rank_min": (1, 2), "row_window_session": (3, 4)}  # (min, max) arguments
 
 
 def _user_call(node: s.Call, function: UserFunction, scope: Scope) -> Compiled:
@@ -170,7 +170,7 @@ def _window(node: s.Call, scope: Scope) -> Compiled:
             return first + window.index - state["start"]
         return Compiled(number, "long")
     if name in ("row_rank_dense", "row_rank_min"):
-        return _rank(name, args[0].fn, window)
+        return _rank(name, args[0].fn, window, restart)
     if name == "row_window_session":
         return _session(node, args, window, scope)
     term = args[0].fn
@@ -185,15 +185,20 @@ def _window(node: s.Call, scope: Scope) -> Compiled:
     return Compiled(cumulative, "long" if args[0].type == "int" else args[0].type)
 
 
-def _rank(name: str, term: Callable, window: Window) -> Compiled:
-    """``row_rank_dense(T)``: 1, then +1 whenever T differs from the previous row's;
-    ``row_rank_min(T)``: the row number of the first row of each run of equal T."""
-    state = {"rank": 0, "last": object()}
+def _rank(name: str, term: Callable, window: Window, restart: Callable | None) -> Compiled:
+    """``row_rank_dense(T [, restart])``: 1, then +1 whenever T differs from the previous row's;
+    ``row_rank_min(T [, restart])``: the row number (from the last restart) of the first row of
+    each run of equal T. ``restart`` true starts again at 1."""
+    state = {"rank": 0, "last": object(), "start": 0}
 
     def rank(row):
         value = term(row)
-        if window.index == 0 or value != state["last"]:
-            state["rank"] = state["rank"] + 1 if name == "row_rank_dense" and window.index else window.index + 1
+        restarted = window.index == 0 or restart is not None and restart(row) is True
+        if restarted:
+            state["start"] = window.index
+        if restarted or value != state["last"]:
+            dense = name == "row_rank_dense"
+            state["rank"] = (1 if restarted else state["rank"] + 1) if dense else window.index - state["start"] + 1
         state["last"] = value
         return state["rank"]
     return Compiled(rank, "long")

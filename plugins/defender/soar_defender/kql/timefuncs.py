@@ -107,9 +107,13 @@ def _datetime_diff(part: Any, a: Any, b: Any) -> int | None:
         return (_start_of_week(a) - _start_of_week(b)).days // 7
     if p in _TRUNC:
         return (a.replace(**_TRUNC[p]) - b.replace(**_TRUNC[p])) // _SPANS[p]
-    if p in ("millisecond", "microsecond", "nanosecond"):
+    if p == "millisecond":  # boundaries crossed: .2001 - .1009 is 100, not the 99 ms between them
+        def whole(v: datetime) -> datetime:
+            return v.replace(microsecond=v.microsecond // 1000 * 1000)
+        return (whole(a) - whole(b)) // _SPANS["millisecond"]
+    if p in ("microsecond", "nanosecond"):
         micros = (a - b) // _TICK
-        return micros // 1000 if p == "millisecond" else micros * (1000 if p == "nanosecond" else 1)
+        return micros * (1000 if p == "nanosecond" else 1)
     return None
 
 
