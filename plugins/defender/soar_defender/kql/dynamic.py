@@ -6,6 +6,7 @@ Dynamic values are plain Python lists, dicts and scalars. Functions never modify
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
@@ -186,10 +187,32 @@ def _jaccard(a: Any, b: Any) -> float | None:
 
 
 def _bag_remove_keys(bag: Any, keys: Any) -> dict | None:
+    """The bag without ``keys``: a plain key at the top, or a JSONPath (``$.key2.prop1``,
+    ``$['a b']``) for a nested one."""
     if not isinstance(bag, dict) or not isinstance(keys, list):
         return None
-    drop = {to_kql_string(k) for k in keys}
-    return {k: v for k, v in bag.items() if k not in drop}
+    out = copy.deepcopy(bag)
+    for key in keys:
+        text = to_kql_string(key)
+        path = _bag_path(text) if text.startswith("$") else [text]
+        parent = out
+        for step in path[:-1]:
+            parent = parent.get(step) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and path:
+            parent.pop(path[-1], None)
+    return out
+
+
+def _bag_path(text: str) -> list[str]:
+    """The keys of a JSONPath to a property (``$.a.b``, ``$['a']['b']``); empty if it is not one."""
+    steps, position = [], 1
+    for m in _PATH_STEP.finditer(text, 1):
+        key, index, quoted1, quoted2 = m.groups()
+        if m.start() != position or index is not None:
+            return []
+        steps.append(key if key is not None else (quoted1 if quoted1 is not None else quoted2))
+        position = m.end()
+    return steps if position == len(text) else []
 
 
 def _shift(direction: int, rotate: bool = False):
