@@ -702,10 +702,7 @@ range x from 1 to 10 step 1
 | summarize hll_x = hll(x), hll_y = hll(y)
 | project merged = hll_merge(hll_x, hll_y)
 | project dcount_hll(merged)
-''', ["dcount_hll_merged"], [["20"]],
-   xfail="the evaluator refuses the scalar hll_merge(hll_x, hll_y) (\"'hll_merge()' is an aggregation "
-         "function; it can only be used in 'summarize'\"); the page documents the scalar form (2 to 64 "
-         "arguments) and the distinct count 20")
+''', ["dcount_hll_merged"], [["20"]])
 
 # --- mv-expand, mv-apply -----------------------------------------------------------------------
 

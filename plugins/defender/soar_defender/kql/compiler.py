@@ -241,7 +241,7 @@ def _call(node: s.Call, scope: Scope) -> Compiled:
     bound = scope.bindings.get(name)
     if isinstance(bound, UserFunction):
         return SPECIAL["\0user"](node, scope)
-    if name in AGGREGATE_NAMES:
+    if name in AGGREGATE_NAMES and not (name == "hll_merge" and len(node.args) > 1):  # its scalar form
         raise scope.error(node.pos, f"'{name}()' is an aggregation function; it can only be used in "
                                     "'summarize'", name=name)
     function = FUNCTIONS.get(name)

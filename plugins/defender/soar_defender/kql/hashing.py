@@ -73,4 +73,5 @@ FUNCTIONS = [
     Function("hash", 1, 2, rule("long", ANY, INTEGER), kusto_hash),
     Function("hash_xxhash64", 1, 2, rule("long", ANY, INTEGER), kusto_hash),
     Function("dcount_hll", 1, 1, rule("long", DYNAMIC), _dcount_hll),
+    Function("hll_merge", 2, 64, rule("dynamic", DYNAMIC), lambda *sketches: merge_sketches(list(sketches))),
 ]
