@@ -184,10 +184,17 @@ def union_relations(ev, node: s.UnionOp, env: dict, first: Relation | None = Non
         names = list(types_by_name)
     out_columns: list[Column] = []
     mapping: dict[tuple[str, str], str] = {}  # (column, type) → output name
+    taken = {n for n in names if len(types_by_name[n]) == 1}
     for n in names:
         kinds = types_by_name[n]
         for t in kinds:
             out = n if len(kinds) == 1 else f"{n}_{t}"
+            if len(kinds) > 1:  # a typed name another item's column already has: x_long1, x_long2, ...
+                base, k = out, 0
+                while out in taken:
+                    k += 1
+                    out = f"{base}{k}"
+                taken.add(out)
             mapping[(n, t)] = out
             out_columns.append(Column(out, t))
     if node.withsource:
