@@ -1474,9 +1474,7 @@ union isfuzzy=true
 (View_2 | where x > 0),
 (View_3 | where x > 0)
 | count 
-''', ["Count"], [["2"]],
-   xfail="the evaluator refuses the query (\"Failed to resolve table or column expression named 'View_3'\"); "
-         "the page documents that isfuzzy=true drops the unresolved leg with a warning and counts 2")
+''', ["Count"], [["2"]])
 ex("union-isfuzzy-wildcards", P, C, '''
 // Using union isfuzzy=true and wildcard access:
 let View_1 = view () { print x=1 };
@@ -1484,9 +1482,7 @@ let View_2 = view () { print x=1 };
 let OtherView_1 = view () { print x=1 };
 union isfuzzy=true View*, SomeView*, OtherView*
 | count 
-''', ["Count"], [["3"]],
-   xfail="the evaluator's wildcards do not match the query's let-defined views: it counts 0; the page documents "
-         "3 (View_1, View_2 and OtherView_1; SomeView* resolves to nothing, with a warning)")
+''', ["Count"], [["3"]])
 ex("union-type-mismatch", P, C, '''
 let View_1 = view () { print x=1 };
 let View_2 = view () { print x=toint(2) };

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from . import syntax as s
-from .compiler import compile_expr
+from .compiler import UserFunction, compile_expr
 from .errors import KqlError, did_you_mean, semantic_error
 from .model import Column, Relation, hashable, null_of
 
@@ -156,21 +156,25 @@ def union_relations(ev, node: s.UnionOp, env: dict, first: Relation | None = Non
     ``withsource=C`` adds a first column naming each row's table. ``filled``, when given, gets
     each item's name → the output columns its rows fill (the others are null in its rows)."""
     parts: list[tuple[str, Relation]] = []
+    dropped: list[KqlError] = []
     if first is not None:
         parts.append((first_name or "union_arg0", first))
     for i, item in enumerate(node.items):
         if type(item) is s.TableRef and "*" in item.name:
             regex = re.compile(".*".join(re.escape(p) for p in item.name.split("*")))
-            for name in sorted(ev.tables):
+            for name in sorted(set(ev.tables) | _tabular_lets(env)):  # tables, and the query's views
                 if regex.fullmatch(name):
                     parts.append((name, ev.source(s.TableRef(name, item.pos), env)))
             continue
         label = item.name if type(item) is s.TableRef else f"union_arg{len(parts)}"
         try:
             parts.append((label, ev.source(item, env)))
-        except KqlError:
-            if not (node.fuzzy and type(item) is s.TableRef):
+        except KqlError as err:  # isfuzzy: a leg whose table does not resolve is left out
+            if not (node.fuzzy and "Failed to resolve table" in err.message):
                 raise
+            dropped.append(err)
+    if dropped and not parts:  # no leg resolves: the first leg's error says why
+        raise dropped[0]
     types_by_name: dict[str, list[str]] = {}
     for _, rel in parts:
         for c in rel.columns:
@@ -215,6 +219,13 @@ def union_relations(ev, node: s.UnionOp, env: dict, first: Relation | None = Non
         if len(rows) > MAX_JOIN_ROWS * 10:
             raise semantic_error("union", node.pos, "the union produces too many rows", code="LimitsExceeded")
     return Relation(out_columns, rows)
+
+
+def _tabular_lets(env: dict) -> set[str]:
+    """The names of the query's views (``let V = view () {...}``), which a union's wildcard
+    matches as it matches tables (a parameterless tabular function is taken for one)."""
+    return {name for name, bound in env.items()
+            if isinstance(bound, UserFunction) and bound.tabular and not bound.definition.params}
 
 
 def _search_terms(node: Any, case_sensitive: bool) -> Any:
