@@ -953,10 +953,7 @@ datatable(d:dynamic, Description: string)
 ]
 | evaluate bag_unpack(d) : (*, Name:string, Age:long)
 ''', ["Description", "Name", "Age"], [["Student", "John", "20"], ["Teacher", "Dave", "40"],
-                                      ["Student", "Jasmine", "30"]],
-   xfail="the evaluator cannot parse the output schema's wildcard (\"Query could not be parsed at '*' ... "
-         "expected a name (a column name) in 'evaluate'\"); the page documents (*, Name:string, Age:long) "
-         "as keeping the input's columns, giving Description, Name, Age")
+                                      ["Student", "Jasmine", "30"]])
 
 P, C = "make-series-operator.md", "087ed227d96524001940fa9afe8f5d111614f5f5"
 _MS_DATA = '''

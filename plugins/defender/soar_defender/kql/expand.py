@@ -213,9 +213,18 @@ def _bag_unpack(ev, op: s.Operator, call: s.Call, rel: Relation, env: dict) -> R
                     rows)
 
 
-def _with_schema(rel: Relation, schema) -> Relation:
-    """``evaluate plugin(...) : (Name:type, ...)``: exactly the declared columns, with their types."""
+def _with_schema(rel: Relation, schema, source: Relation) -> Relation:
+    """``evaluate plugin(...) : (Name:type, ...)``: exactly the declared columns, with their types;
+    ``*`` stands for the plugin's input columns still in its result (and not declared)."""
     types = rel.types()
+    declared = {name for name, kql in schema if kql is not None}
+    expanded = []
+    for name, kql in schema:
+        if kql is None:
+            expanded += [(c.name, c.type) for c in source.columns if c.name in types and c.name not in declared]
+        else:
+            expanded.append((name, kql))
+    schema = expanded
     rows = []
     for r in rel.rows:
         row = {}
@@ -277,7 +286,7 @@ def _evaluate(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
         result = (_bag_unpack(ev, op, call, rel, env) if call.name == "bag_unpack"
                   else _ipv4_lookup(ev, call, rel, env) if call.name == "ipv4_lookup"
                   else pivot(ev, call, rel, env))
-        return _with_schema(result, schema) if schema else result
+        return _with_schema(result, schema, rel) if schema else result
     if call.name in PLUGINS:
         raise not_supported(f"evaluate {call.name}()", call.pos, operator="evaluate", name=call.name)
     raise semantic_error("evaluate", call.pos, f"unknown plugin '{call.name}'",

@@ -436,13 +436,24 @@ class OperatorParser(ExpressionParser):
         self.hints()
         call = self.plugin_call("evaluate")
         schema = None
-        if self.peek().is_op(":"):  # evaluate bag_unpack(x) : (Name:type, ...)
+        if self.peek().is_op(":"):  # evaluate bag_unpack(x) : (Name:type, ...), (*, Name:type, ...)
             self.next()
-            schema = tuple(self.column_declarations("evaluate"))
+            star = self.peek(1).is_op("*")
+            if star:  # '*': the input's columns, where it stands
+                self.next(), self.next()
+                if self.peek().is_op(","):
+                    self.next()
+                    schema = (("*", None),) + tuple(self.column_declarations("evaluate", opened=True))
+                else:
+                    self.expect_op(")", "to close the output schema")
+                    schema = (("*", None),)
+            else:
+                schema = tuple(self.column_declarations("evaluate"))
         return s.Operator("evaluate", (call, schema), tok.pos)
 
-    def column_declarations(self, what: str) -> list[tuple[str, str]]:
-        self.expect_op("(", f"after '{what}'")
+    def column_declarations(self, what: str, *, opened: bool = False) -> list[tuple[str, str]]:
+        if not opened:
+            self.expect_op("(", f"after '{what}'")
         columns = []
         while True:
             cname = self.name(f"(a column name) in '{what}'")
