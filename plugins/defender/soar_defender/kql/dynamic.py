@@ -40,22 +40,36 @@ def parse_json(v: Any) -> Any:
     return v if too_deep(parsed) else parsed
 
 
-def json_path(value: Any, path: str) -> Any:
-    """``$.a.b[0]`` / ``$['a']`` over a parsed JSON value (None when a step is missing)."""
+def path_steps(path: str) -> list[str | int] | None:
+    """The steps of a JSONPath (``$.a.b[0]``, ``$['a']``): keys and array indexes; None when it
+    is not one."""
     if not path.startswith("$"):
         return None
+    steps: list[str | int] = []
     position = 1
     for m in _PATH_STEP.finditer(path, 1):
         if m.start() != position:
             return None
         position = m.end()
         key, index, quoted1, quoted2 = m.groups()
-        if index is not None:
-            value = value[int(index)] if isinstance(value, list) and int(index) < len(value) else None
+        steps.append(int(index) if index is not None else
+                     key if key is not None else (quoted1 if quoted1 is not None else quoted2))
+    return steps if position == len(path) else None
+
+
+def json_path(value: Any, path: str) -> Any:
+    """``$.a.b[0]`` / ``$['a']`` over a parsed JSON value (None when a step is missing)."""
+    steps = path_steps(path)
+    return None if steps is None else _walk(value, steps)
+
+
+def _walk(value: Any, steps: list[str | int]) -> Any:
+    for step in steps:
+        if isinstance(step, int):
+            value = value[step] if isinstance(value, list) and step < len(value) else None
         else:
-            name = key if key is not None else (quoted1 if quoted1 is not None else quoted2)
-            value = value.get(name) if isinstance(value, dict) else None
-    return value if position == len(path) else None
+            value = value.get(step) if isinstance(value, dict) else None
+    return value
 
 
 def _pack(*args: Any) -> dict | None:
@@ -194,25 +208,11 @@ def _bag_remove_keys(bag: Any, keys: Any) -> dict | None:
     out = copy.deepcopy(bag)
     for key in keys:
         text = to_kql_string(key)
-        path = _bag_path(text) if text.startswith("$") else [text]
-        parent = out
-        for step in path[:-1]:
-            parent = parent.get(step) if isinstance(parent, dict) else None
-        if isinstance(parent, dict) and path:
+        path = (path_steps(text) or []) if text.startswith("$") else [text]
+        parent = _walk(out, path[:-1])
+        if path and isinstance(parent, dict):
             parent.pop(path[-1], None)
     return out
-
-
-def _bag_path(text: str) -> list[str]:
-    """The keys of a JSONPath to a property (``$.a.b``, ``$['a']['b']``); empty if it is not one."""
-    steps, position = [], 1
-    for m in _PATH_STEP.finditer(text, 1):
-        key, index, quoted1, quoted2 = m.groups()
-        if m.start() != position or index is not None:
-            return []
-        steps.append(key if key is not None else (quoted1 if quoted1 is not None else quoted2))
-        position = m.end()
-    return steps if position == len(text) else []
 
 
 def _shift(direction: int, rotate: bool = False):
