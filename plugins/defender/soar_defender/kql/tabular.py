@@ -250,17 +250,8 @@ def _top(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
 def _sample_distinct(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
     """Up to N distinct values of one column (the first seen: Kusto promises no fair sample)."""
     count = count_argument(ev, op, op.args[0], env)
-    column = compile_expr(op.args[1], ev.scope(rel, env, "sample-distinct"))
-    seen: set = set()
-    rows = []
-    for r in rel.rows:
-        if len(rows) >= count:
-            break
-        value = column.fn(r)
-        if hashable(value) not in seen:
-            seen.add(hashable(value))
-            rows.append({op.args[1].name: value})
-    return Relation([Column(op.args[1].name, column.type)], rows)
+    values = _distinct(ev, s.Operator("distinct", (s.Assign(None, op.args[1], op.pos),), op.pos), rel, env)
+    return Relation(values.columns, values.rows[:count])
 
 
 def _top_hitters(ev, op: s.Operator, rel: Relation, env: dict) -> Relation:
