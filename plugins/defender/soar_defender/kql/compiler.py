@@ -241,10 +241,10 @@ def _call(node: s.Call, scope: Scope) -> Compiled:
     bound = scope.bindings.get(name)
     if isinstance(bound, UserFunction):
         return SPECIAL["\0user"](node, scope)
-    if name in AGGREGATE_NAMES and not (name == "hll_merge" and len(node.args) > 1):  # its scalar form
+    function = FUNCTIONS.get(name)  # hll_merge(h1, h2): a scalar form beside the aggregation
+    if name in AGGREGATE_NAMES and not (function and function.min_args <= len(node.args) <= function.max_args):
         raise scope.error(node.pos, f"'{name}()' is an aggregation function; it can only be used in "
                                     "'summarize'", name=name)
-    function = FUNCTIONS.get(name)
     if function is None:
         if is_real_function(name):
             raise not_supported(f"{name}()", node.pos, operator=scope.operator, name=name)
