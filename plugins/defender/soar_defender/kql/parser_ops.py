@@ -438,24 +438,21 @@ class OperatorParser(ExpressionParser):
         schema = None
         if self.peek().is_op(":"):  # evaluate bag_unpack(x) : (Name:type, ...), (*, Name:type, ...)
             self.next()
-            star = self.peek(1).is_op("*")
-            if star:  # '*': the input's columns, where it stands
-                self.next(), self.next()
-                if self.peek().is_op(","):
-                    self.next()
-                    schema = (("*", None),) + tuple(self.column_declarations("evaluate", opened=True))
-                else:
-                    self.expect_op(")", "to close the output schema")
-                    schema = (("*", None),)
-            else:
-                schema = tuple(self.column_declarations("evaluate"))
+            schema = tuple(self.column_declarations("evaluate", star=True))
         return s.Operator("evaluate", (call, schema), tok.pos)
 
-    def column_declarations(self, what: str, *, opened: bool = False) -> list[tuple[str, str]]:
-        if not opened:
-            self.expect_op("(", f"after '{what}'")
-        columns = []
+    def column_declarations(self, what: str, *, star: bool = False) -> list[tuple[str, str | None]]:
+        """``(Name: type, ...)``; with ``star``, ``*`` may come first: ``("*", None)``, the input's
+        other columns (an evaluate output schema)."""
+        self.expect_op("(", f"after '{what}'")
+        columns: list[tuple[str, str | None]] = []
         while True:
+            if star and not columns and self.peek().is_op("*"):
+                self.next()
+                columns.append(("*", None))
+                if not self.peek().is_op(","):
+                    break
+                self.next()
             cname = self.name(f"(a column name) in '{what}'")
             self.expect_op(":", f"after the column name '{cname.value}' in '{what}'")
             columns.append((cname.value, self.type_name(f"for the column '{cname.value}'")))
