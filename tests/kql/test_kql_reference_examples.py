@@ -1,4 +1,4 @@
-"""Conformance with Kusto's own reference: every example in kusto_reference_examples.py is a query
+"""Conformance with Kusto's own reference: every example of the kusto_reference_*.py modules is a query
 from a page of Microsoft's Kusto reference with the answer that page documents. Each one runs
 through run_query and must give the documented columns and rows.
 
