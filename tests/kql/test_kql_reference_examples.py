@@ -1,6 +1,6 @@
-"""Conformance with Kusto's own reference: every example of the kusto_reference_*.py modules is a query
-from a page of Microsoft's Kusto reference with the answer that page documents. Each one runs
-through run_query and must give the documented columns and rows.
+"""Conformance with Kusto's own reference: every example of the kusto_reference_*.py modules is a
+query from a page of Microsoft's Kusto reference with the answer that page documents. Each one
+runs through run_query and must give the documented columns and rows.
 
 Only what must be is normalized: a datetime or timespan cell is parsed from the page's text form,
 a real is compared to the digits the page shows, a dynamic cell is parsed from the page's JSON
